@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages hydrant needs to build, run and test, and
+# only those that are missing (so it is fast when all are there). Called by
+# `make run` and `make test`; needs root (or sudo) only when something is
+# missing. HYDRANT_SKIP_DEPS=1 skips it.
+set -e
+[ "${HYDRANT_SKIP_DEPS:-0}" = 1 ] && exit 0
+
+PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+libssl-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev libcmocka-dev
+python3 python3-boto3 python3-pandas python3-pytest awscli openssl curl"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

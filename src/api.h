@@ -1,0 +1,24 @@
+/* api.h -- the entry points router.c dispatches to, one per API. Each
+ * answers the request (http_reply*) in its own protocol's shape. */
+#ifndef HYDRANT_API_H
+#define HYDRANT_API_H
+
+#include "server.h"
+
+/* firehose.c: JSON 1.1; op is the part of X-Amz-Target after the dot. */
+void firehose_handle(struct http_req *req, const char *op);
+
+/* s3.c: S3 REST + XML, path-style and virtual-host-style. */
+void s3_handle(struct http_req *req);
+
+/* iam.c: IAM and STS Query API (form-encoded Action=..., XML). */
+int iam_open(const char *dir);
+void iam_close(void);
+void iam_handle(struct http_req *req);
+
+/* router.c */
+void router_handle(struct http_req *req);
+/* The region of the request's SigV4 credential scope, else hy_cfg.region. */
+const char *router_region(const struct http_req *req);
+
+#endif

@@ -1,0 +1,529 @@
+/* http.c -- the listener: HTTP/1.1 and HTTPS over libmicrohttpd.
+ *
+ * This is the only file that touches libmicrohttpd (MHD). It turns each
+ * request into a struct http_req (raw URI, headers, whole body, arena) and
+ * hands it to one handler; the handler answers with http_reply*(), either
+ * before it returns or later from any thread.
+ *
+ * Design:
+ * - MHD runs a pool of internal threads, each with its own epoll loop
+ *   (MHD_USE_EPOLL_INTERNAL_THREAD + MHD_OPTION_THREAD_POOL_SIZE).
+ * - The raw request-target comes from MHD's URI log callback, which also
+ *   allocates our per-request state; MHD's own unescaping is switched off
+ *   (a no-op unescape callback) so paths reach the APIs as sent, which S3
+ *   keys and SigV4 canonical URIs need.
+ * - Bodies are gathered into a struct buf with a ceiling (hy_cfg.max_body).
+ *   A body declared or found larger is not kept: the handler runs with
+ *   body_too_large set and answers with its API's own error.
+ * - Deferred answers: if the handler returns without replying, the
+ *   connection is suspended (MHD_suspend_connection); http_reply() from
+ *   another thread stores the response and resumes it, and MHD calls the
+ *   access handler again, which queues it. A mutex per request orders the
+ *   two sides, so a reply that races the suspend is never lost.
+ *
+ * Threading: handlers run on MHD's threads; http_reply may be called from
+ * any thread, exactly once per request.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HTTP_MAX_RESP_HEADERS 32
+
+enum req_state { RS_NEW, RS_READING, RS_WAITING, RS_SUSPENDED, RS_DONE };
+
+struct resp_header {
+    char *name, *value;
+};
+
+struct req_priv {
+    struct http_req req; /* first: the handler's view */
+    struct MHD_Connection *conn;
+    pthread_mutex_t lock;
+    enum req_state state;
+    struct buf body;
+    /* the response, once given */
+    bool replied;
+    int status;
+    char *content_type;
+    void *resp_body;
+    size_t resp_len;
+    int resp_fd;
+    uint64_t fd_off, fd_len;
+    struct resp_header hdrs[HTTP_MAX_RESP_HEADERS];
+    int nhdrs;
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_handler_fn handler;
+    char *tls_key, *tls_cert;
+};
+
+/* ---- request object helpers ----------------------------------------- */
+const char *http_header(const struct http_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+void http_add_header(struct http_req *req, const char *name, const char *value)
+{
+    struct req_priv *p = (struct req_priv *)req;
+    if (p->nhdrs >= HTTP_MAX_RESP_HEADERS) {
+        log_warn("http", "too many response headers, dropping %s", name);
+        return;
+    }
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return;
+    }
+    p->hdrs[p->nhdrs].name = n;
+    p->hdrs[p->nhdrs].value = v;
+    p->nhdrs++;
+}
+
+/* Looks name up in the raw query; decodes into the arena. */
+static const char *query_lookup(const struct http_req *req, const char *name,
+                                bool *present)
+{
+    const char *q = req->query;
+    size_t nlen = strlen(name);
+    *present = false;
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t seglen = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', seglen);
+        size_t klen = eq ? (size_t)(eq - q) : seglen;
+        char kbuf[256];
+        if (klen < sizeof kbuf) {
+            long kd = url_decode(kbuf, q, klen, true);
+            if (kd >= 0 && (size_t)kd == nlen && memcmp(kbuf, name, nlen) == 0) {
+                *present = true;
+                if (!eq)
+                    return "";
+                size_t vlen = seglen - klen - 1;
+                char *v = arena_alloc(req->arena, vlen + 1);
+                if (!v)
+                    return NULL;
+                long vd = url_decode(v, eq + 1, vlen, true);
+                if (vd < 0)
+                    return NULL;
+                v[vd] = 0;
+                return v;
+            }
+        }
+        if (!amp)
+            break;
+        q = amp + 1;
+    }
+    return NULL;
+}
+
+const char *http_query_get(const struct http_req *req, const char *name)
+{
+    bool present;
+    return query_lookup(req, name, &present);
+}
+
+bool http_query_has(const struct http_req *req, const char *name)
+{
+    bool present;
+    query_lookup(req, name, &present);
+    return present;
+}
+
+/* ---- responses -------------------------------------------------------- */
+static enum MHD_Result queue_reply(struct req_priv *p)
+{
+    struct MHD_Response *r;
+    if (p->resp_fd >= 0) {
+        r = MHD_create_response_from_fd_at_offset64(p->fd_len, p->resp_fd,
+                                                    p->fd_off);
+        if (r)
+            p->resp_fd = -1; /* MHD closes it now */
+    } else {
+        r = MHD_create_response_from_buffer(p->resp_len, p->resp_body,
+                                            MHD_RESPMEM_MUST_COPY);
+    }
+    if (!r)
+        return MHD_NO;
+    if (p->content_type && *p->content_type)
+        MHD_add_response_header(r, "Content-Type", p->content_type);
+    for (int i = 0; i < p->nhdrs; i++)
+        MHD_add_response_header(r, p->hdrs[i].name, p->hdrs[i].value);
+    MHD_add_response_header(r, "Server", "hydrant");
+    enum MHD_Result ret = MHD_queue_response(p->conn, (unsigned)p->status, r);
+    MHD_destroy_response(r);
+    p->state = RS_DONE;
+    return ret;
+}
+
+static void store_reply(struct http_req *req, int status, const char *ctype)
+{
+    struct req_priv *p = (struct req_priv *)req;
+    pthread_mutex_lock(&p->lock);
+    if (p->replied) {
+        pthread_mutex_unlock(&p->lock);
+        log_error("http", "second reply to one request ignored");
+        return;
+    }
+    p->replied = true;
+    p->status = status;
+    p->content_type = ctype ? strdup(ctype) : NULL;
+    if (p->state == RS_SUSPENDED) {
+        p->state = RS_WAITING;
+        MHD_resume_connection(p->conn);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void http_reply(struct http_req *req, int status, const char *content_type,
+                const void *body, size_t len)
+{
+    struct req_priv *p = (struct req_priv *)req;
+    if (len > 0) {
+        p->resp_body = malloc(len);
+        if (p->resp_body) {
+            memcpy(p->resp_body, body, len);
+            p->resp_len = len;
+        } else {
+            status = 500;
+            p->resp_len = 0;
+        }
+    }
+    store_reply(req, status, content_type);
+}
+
+void http_reply_fd(struct http_req *req, int status, const char *content_type,
+                   int fd, uint64_t off, uint64_t len)
+{
+    struct req_priv *p = (struct req_priv *)req;
+    p->resp_fd = fd;
+    p->fd_off = off;
+    p->fd_len = len;
+    store_reply(req, status, content_type);
+}
+
+/* ---- MHD callbacks ---------------------------------------------------- */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    struct req_priv *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->req.arena = arena_new();
+    if (!p->req.arena) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    p->conn = conn;
+    p->resp_fd = -1;
+    buf_init(&p->body, hy_cfg.max_body);
+    char *u = arena_strdup(p->req.arena, uri);
+    if (!u)
+        u = "/";
+    p->req.uri = u;
+    char *qm = strchr(u, '?');
+    if (qm) {
+        p->req.path = arena_strndup(p->req.arena, u, (size_t)(qm - u));
+        p->req.query = qm + 1;
+    } else {
+        p->req.path = u;
+        p->req.query = "";
+    }
+    if (!p->req.path)
+        p->req.path = "/";
+    return p;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct req_priv *p = *req_cls;
+    if (!p)
+        return;
+    *req_cls = NULL;
+    buf_free(&p->body);
+    free(p->resp_body);
+    free(p->content_type);
+    if (p->resp_fd >= 0)
+        close(p->resp_fd);
+    for (int i = 0; i < p->nhdrs; i++) {
+        free(p->hdrs[i].name);
+        free(p->hdrs[i].value);
+    }
+    pthread_mutex_destroy(&p->lock);
+    arena_free(p->req.arena);
+    free(p);
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+struct hdr_collect {
+    struct http_header *h;
+    size_t n, cap;
+    struct arena *a;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+    (void)kind;
+    struct hdr_collect *c = cls;
+    if (c->n >= c->cap)
+        return MHD_NO;
+    c->h[c->n].name = arena_strdup(c->a, key);
+    c->h[c->n].value = arena_strdup(c->a, value ? value : "");
+    if (!c->h[c->n].name || !c->h[c->n].value)
+        return MHD_NO;
+    c->n++;
+    return MHD_YES;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    (*(size_t *)cls)++;
+    return MHD_YES;
+}
+
+static void dispatch(struct http_server *s, struct req_priv *p)
+{
+    if (p->body.data) {
+        p->req.body = p->body.data;
+        p->req.body_len = p->body.len;
+    } else {
+        p->req.body = "";
+        p->req.body_len = 0;
+    }
+    s->handler(&p->req);
+}
+
+/* After the handler: queue the reply now, or suspend until it comes. */
+static enum MHD_Result after_dispatch(struct req_priv *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->replied) {
+        pthread_mutex_unlock(&p->lock);
+        return queue_reply(p);
+    }
+    p->state = RS_SUSPENDED;
+    MHD_suspend_connection(p->conn);
+    pthread_mutex_unlock(&p->lock);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    (void)url;
+    (void)version;
+    struct http_server *s = cls;
+    struct req_priv *p = *req_cls;
+    if (!p)
+        return MHD_NO; /* out of memory in on_uri: drop the connection */
+
+    switch (p->state) {
+    case RS_NEW: {
+        p->req.method = arena_strdup(p->req.arena, method);
+        size_t n = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &n);
+        struct hdr_collect c = {arena_alloc(p->req.arena, (n + 1) * sizeof *c.h),
+                                0, n, p->req.arena};
+        if (!p->req.method || !c.h)
+            return MHD_NO;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &c);
+        p->req.headers = c.h;
+        p->req.nheaders = c.n;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+            char ip[INET_ADDRSTRLEN];
+            const struct sockaddr_in *sin = (const void *)ci->client_addr;
+            inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
+            p->req.remote_addr = arena_strdup(p->req.arena, ip);
+        }
+        p->req.tls = hy_cfg.tls_cert != NULL;
+        p->state = RS_READING;
+        const char *cl = http_header(&p->req, "Content-Length");
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno || *end || v > hy_cfg.max_body) {
+                /* answer now; MHD closes the connection after it */
+                p->req.body_too_large = true;
+                dispatch(s, p);
+                return after_dispatch(p);
+            }
+        }
+        return MHD_YES;
+    }
+    case RS_READING:
+        if (*upload_data_size > 0) {
+            if (!p->req.body_too_large &&
+                buf_append(&p->body, upload_data, *upload_data_size) != HY_OK) {
+                p->req.body_too_large = true;
+                buf_free(&p->body);
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        p->state = RS_WAITING;
+        dispatch(s, p);
+        return after_dispatch(p);
+    case RS_WAITING:
+    case RS_SUSPENDED:
+        /* resumed: the reply is stored */
+        pthread_mutex_lock(&p->lock);
+        bool ready = p->replied;
+        pthread_mutex_unlock(&p->lock);
+        if (ready)
+            return queue_reply(p);
+        *upload_data_size = 0;
+        return MHD_YES;
+    case RS_DONE:
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_debug("http", "mhd: %s", msg);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(&b, chunk, n) != HY_OK)
+            break;
+    fclose(f);
+    return buf_detach(&b, NULL);
+}
+
+int http_start(http_handler_fn handler, struct http_server **out)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return HY_ENOMEM;
+    s->handler = handler;
+
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)hy_cfg.port);
+    if (inet_pton(AF_INET, hy_cfg.host, &addr.sin_addr) != 1) {
+        log_error("http", "listen address %s is not an IPv4 address", hy_cfg.host);
+        free(s);
+        return HY_EINVAL;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (hy_cfg.tls_cert || hy_cfg.tls_key) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            log_error("http", "libmicrohttpd was built without TLS");
+            free(s);
+            return HY_EINVAL;
+        }
+        s->tls_cert = hy_cfg.tls_cert ? read_file(hy_cfg.tls_cert) : NULL;
+        s->tls_key = hy_cfg.tls_key ? read_file(hy_cfg.tls_key) : NULL;
+        if (!s->tls_cert || !s->tls_key) {
+            log_error("http", "cannot read --tls-cert %s / --tls-key %s",
+                      hy_cfg.tls_cert ? hy_cfg.tls_cert : "(none)",
+                      hy_cfg.tls_key ? hy_cfg.tls_key : "(none)");
+            free(s->tls_cert);
+            free(s->tls_key);
+            free(s);
+            return HY_EINVAL;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)hy_cfg.port, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(hy_cfg.threads > 0 ? hy_cfg.threads : 2),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts,
+        MHD_OPTION_END);
+    if (!s->daemon) {
+        log_error("http", "cannot listen on %s:%d: %s", hy_cfg.host, hy_cfg.port,
+                  strerror(errno));
+        free(s->tls_cert);
+        free(s->tls_key);
+        free(s);
+        return HY_EIO;
+    }
+    if (hy_cfg.port == 0) {
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        if (di)
+            hy_cfg.port = di->port;
+    }
+    *out = s;
+    return HY_OK;
+}
+
+void http_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s);
+}

@@ -1,0 +1,189 @@
+/* main.c -- flags, configuration, start and stop.
+ *
+ * Start: parse flags (environment for credentials), make the data
+ * directory, open the store, the stream catalog and IAM, start delivery,
+ * then the listener. Stop (SIGTERM/SIGINT): stop the listener, let
+ * delivery make a last pass over every buffer, close everything, exit 0.
+ *
+ * Threading: the main thread only waits for a signal; work happens on the
+ * HTTP threads (http.c) and the delivery thread (delivery.c).
+ */
+#include "api.h"
+#include "delivery.h"
+#include "objstore.h"
+#include "stream.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hy_config hy_cfg = {
+    .host = "127.0.0.1",
+    .port = 4566,
+    .data_dir = "./hydrant-data",
+    .region = "us-east-1",
+    .access_key_id = "test",
+    .secret_access_key = "test",
+    .max_streams = 50,
+    .create_delay_ms = 500,
+    .max_body = 64u << 20,
+    .threads = 2,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: hydrant [options]\n"
+"A Firehose-compatible delivery stream server with an embedded S3 store.\n"
+"\n"
+"  --host ADDR            listen address (default 127.0.0.1)\n"
+"  --port N               listen port (default 4566; 0 picks a free one)\n"
+"  --data-dir DIR         where streams, buckets and objects live\n"
+"                         (default ./hydrant-data)\n"
+"  --region NAME          region when a request names none (default us-east-1)\n"
+"  --tls-cert FILE        PEM certificate: serve HTTPS instead of HTTP\n"
+"  --tls-key FILE         PEM private key for --tls-cert\n"
+"  --access-key-id ID     root access key (env HYDRANT_ACCESS_KEY_ID; default test)\n"
+"  --secret-access-key S  root secret (env HYDRANT_SECRET_ACCESS_KEY; default test)\n"
+"  --max-streams N        delivery streams per region (default 50)\n"
+"  --create-delay-ms N    time a new stream stays CREATING (default 500)\n"
+"  --max-body BYTES       largest request body held in memory (default 64 MiB)\n"
+"  --threads N            HTTP threads (default 2)\n"
+"  --log-level LEVEL      debug, info, warn or error (default info)\n"
+"  --version              print the version and exit\n"
+"  --help                 this text\n");
+}
+
+static long parse_num(const char *flag, const char *v, long lo, long hi)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == 0 || *end || n < lo || n > hi) {
+        fprintf(stderr, "hydrant: %s wants a number from %ld to %ld, not '%s'\n",
+                flag, lo, hi, v);
+        exit(2);
+    }
+    return n;
+}
+
+static void parse_flags(int argc, char **argv)
+{
+    enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
+           O_MAXS, O_DELAY, O_BODY, O_THREADS, O_LOG, O_VERSION, O_HELP };
+    static const struct option opts[] = {
+        {"host", required_argument, 0, O_HOST},
+        {"port", required_argument, 0, O_PORT},
+        {"data-dir", required_argument, 0, O_DATA},
+        {"region", required_argument, 0, O_REGION},
+        {"tls-cert", required_argument, 0, O_CERT},
+        {"tls-key", required_argument, 0, O_KEY},
+        {"access-key-id", required_argument, 0, O_AKID},
+        {"secret-access-key", required_argument, 0, O_SECRET},
+        {"max-streams", required_argument, 0, O_MAXS},
+        {"create-delay-ms", required_argument, 0, O_DELAY},
+        {"max-body", required_argument, 0, O_BODY},
+        {"threads", required_argument, 0, O_THREADS},
+        {"log-level", required_argument, 0, O_LOG},
+        {"version", no_argument, 0, O_VERSION},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *env;
+    if ((env = getenv("HYDRANT_ACCESS_KEY_ID")) && *env)
+        hy_cfg.access_key_id = env;
+    if ((env = getenv("HYDRANT_SECRET_ACCESS_KEY")) && *env)
+        hy_cfg.secret_access_key = env;
+
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_HOST: hy_cfg.host = optarg; break;
+        case O_PORT: hy_cfg.port = (int)parse_num("--port", optarg, 0, 65535); break;
+        case O_DATA: hy_cfg.data_dir = optarg; break;
+        case O_REGION: hy_cfg.region = optarg; break;
+        case O_CERT: hy_cfg.tls_cert = optarg; break;
+        case O_KEY: hy_cfg.tls_key = optarg; break;
+        case O_AKID: hy_cfg.access_key_id = optarg; break;
+        case O_SECRET: hy_cfg.secret_access_key = optarg; break;
+        case O_MAXS: hy_cfg.max_streams = (int)parse_num("--max-streams", optarg, 1, 100000); break;
+        case O_DELAY: hy_cfg.create_delay_ms = (int)parse_num("--create-delay-ms", optarg, 0, 600000); break;
+        case O_BODY: hy_cfg.max_body = (size_t)parse_num("--max-body", optarg, 1 << 20, 1L << 40); break;
+        case O_THREADS: hy_cfg.threads = (int)parse_num("--threads", optarg, 1, 256); break;
+        case O_LOG:
+            if (!strcmp(optarg, "debug")) hy_log_level = HY_LOG_DEBUG;
+            else if (!strcmp(optarg, "info")) hy_log_level = HY_LOG_INFO;
+            else if (!strcmp(optarg, "warn")) hy_log_level = HY_LOG_WARN;
+            else if (!strcmp(optarg, "error")) hy_log_level = HY_LOG_ERROR;
+            else {
+                fprintf(stderr, "hydrant: --log-level is debug, info, warn or error\n");
+                exit(2);
+            }
+            break;
+        case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
+        case O_HELP: usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hydrant: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        exit(2);
+    }
+    if (!hy_cfg.tls_cert != !hy_cfg.tls_key) {
+        fprintf(stderr, "hydrant: --tls-cert and --tls-key go together\n");
+        exit(2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    parse_flags(argc, argv);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = mkdir_p(hy_cfg.data_dir, 0755);
+    if (rc) {
+        log_error("main", "cannot create data directory %s: %s", hy_cfg.data_dir,
+                  hy_strerror(rc));
+        return 1;
+    }
+    if ((rc = objstore_open(hy_cfg.data_dir, &hy_store)) ||
+        (rc = stream_catalog_open(hy_cfg.data_dir)) ||
+        (rc = iam_open(hy_cfg.data_dir))) {
+        log_error("main", "cannot open the data directory %s: %s", hy_cfg.data_dir,
+                  hy_strerror(rc));
+        return 1;
+    }
+    if ((rc = delivery_start())) {
+        log_error("main", "cannot start delivery: %s", hy_strerror(rc));
+        return 1;
+    }
+    struct http_server *srv;
+    if ((rc = http_start(router_handle, &srv)))
+        return 1;
+    log_info("main", "hydrant %s listening on %s://%s:%d, data in %s",
+             HYDRANT_VERSION, hy_cfg.tls_cert ? "https" : "http", hy_cfg.host,
+             hy_cfg.port, hy_cfg.data_dir);
+    /* a line for scripts that started us with --port 0 */
+    printf("listening %s %d\n", hy_cfg.host, hy_cfg.port);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("main", "signal %d: stopping", sig);
+    http_stop(srv);
+    delivery_stop();
+    iam_close();
+    stream_catalog_close();
+    objstore_close(hy_store);
+    log_info("main", "stopped");
+    return 0;
+}

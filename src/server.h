@@ -1,0 +1,164 @@
+/* server.h -- shared definitions of the hydrant server.
+ *
+ * What lives here: the project-wide result codes, logging, the small
+ * memory helpers every module uses (request arena, growable buffer with a
+ * ceiling), the HTTP request/response object that http.c hands to the
+ * APIs, the global configuration, and the utility functions of util.c.
+ * Each subsystem with a public interface has its own header next to its
+ * .c file (objstore.h, stream.h, ...); this one holds only what all of
+ * them share.
+ */
+#ifndef HYDRANT_SERVER_H
+#define HYDRANT_SERVER_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HYDRANT_VERSION "0.1.0"
+#define HY_ACCOUNT_ID "000000000000"
+
+/* ---- result codes (every fallible call returns one as `int rc`) ----- */
+enum hy_rc {
+    HY_OK = 0,
+    HY_ENOMEM,     /* allocation failed */
+    HY_EINVAL,     /* bad input */
+    HY_ENOTFOUND,  /* no such bucket / key / stream / role */
+    HY_EEXIST,     /* already exists */
+    HY_ENOTEMPTY,  /* bucket not empty */
+    HY_EIO,        /* I/O error */
+    HY_ENOSPC,     /* disk full */
+    HY_ETOOBIG,    /* over a size ceiling */
+    HY_ELIMIT,     /* over a count limit */
+    HY_ESTATE,     /* wrong state for the operation (resource in use) */
+    HY_EBUSY,      /* try again later (backpressure) */
+    HY_EDB,        /* SQLite error */
+    HY_ECONFLICT,  /* concurrent modification */
+};
+const char *hy_strerror(int rc);
+
+/* ---- logging: one line per event, tagged by subsystem ---------------- */
+enum { HY_LOG_DEBUG, HY_LOG_INFO, HY_LOG_WARN, HY_LOG_ERROR };
+extern int hy_log_level;
+void hy_log(int level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define log_debug(tag, ...) hy_log(HY_LOG_DEBUG, tag, __VA_ARGS__)
+#define log_info(tag, ...) hy_log(HY_LOG_INFO, tag, __VA_ARGS__)
+#define log_warn(tag, ...) hy_log(HY_LOG_WARN, tag, __VA_ARGS__)
+#define log_error(tag, ...) hy_log(HY_LOG_ERROR, tag, __VA_ARGS__)
+
+/* ---- configuration (main.c fills it from flags and environment) ------ */
+struct hy_config {
+    const char *host;          /* listen address, default 127.0.0.1 */
+    int port;                  /* default 4566 */
+    const char *data_dir;      /* default ./hydrant-data */
+    const char *region;        /* default region when a request names none */
+    const char *tls_cert;      /* PEM files; both set => HTTPS */
+    const char *tls_key;
+    const char *access_key_id; /* root credentials */
+    const char *secret_access_key;
+    int max_streams;           /* LimitExceededException past this */
+    int create_delay_ms;       /* CREATING -> ACTIVE delay */
+    size_t max_body;           /* largest request body accepted in memory */
+    int threads;               /* HTTP worker threads */
+};
+extern struct hy_config hy_cfg;
+
+/* ---- request arena: everything request-scoped, freed in one go ------- */
+struct arena;
+struct arena *arena_new(void);
+void arena_free(struct arena *a); /* accepts NULL */
+void *arena_alloc(struct arena *a, size_t n);  /* zeroed; NULL on ENOMEM */
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+char *arena_printf(struct arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- growable byte buffer with a ceiling (curl's dynbuf idea) -------- */
+struct buf {
+    char *data;   /* always NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    size_t max;   /* appends past this fail with HY_ETOOBIG */
+};
+void buf_init(struct buf *b, size_t max);
+void buf_free(struct buf *b);   /* releases memory, keeps max */
+void buf_reset(struct buf *b);  /* len = 0, keeps memory */
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int buf_xml_escape(struct buf *b, const char *s); /* &<>"' escaped */
+/* Takes the bytes out of b (caller frees), leaving b empty. */
+char *buf_detach(struct buf *b, size_t *len);
+
+/* ---- HTTP request/response (implemented in http.c) ------------------- */
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+struct http_req {
+    const char *method;       /* "GET", "PUT", ... */
+    const char *uri;          /* raw request-target: path[?query] */
+    const char *path;         /* raw path, still percent-encoded */
+    const char *query;        /* raw query without '?', "" when none */
+    const struct http_header *headers; /* as received, in order */
+    size_t nheaders;
+    const char *body;         /* NUL-terminated; "" when none */
+    size_t body_len;
+    struct arena *arena;      /* request-scoped memory */
+    const char *remote_addr;
+    bool tls;
+    bool body_too_large;      /* body over hy_cfg.max_body: not kept */
+    void *priv;               /* http.c's */
+};
+
+/* First header of that name (case-insensitive), or NULL. */
+const char *http_header(const struct http_req *req, const char *name);
+/* Adds a response header (copied); call before http_reply*. */
+void http_add_header(struct http_req *req, const char *name, const char *value);
+/* Sends the response. Exactly once per request, from any thread; the body
+ * is copied. After it returns, req and its arena may be gone. */
+void http_reply(struct http_req *req, int status, const char *content_type,
+                const void *body, size_t len);
+/* Sends len bytes of fd from offset off; takes ownership of fd. */
+void http_reply_fd(struct http_req *req, int status, const char *content_type,
+                   int fd, uint64_t off, uint64_t len);
+/* Decoded query parameter (NULL when absent; "" when present without '='). */
+const char *http_query_get(const struct http_req *req, const char *name);
+bool http_query_has(const struct http_req *req, const char *name);
+
+typedef void (*http_handler_fn)(struct http_req *req);
+struct http_server;
+int http_start(http_handler_fn handler, struct http_server **out);
+void http_stop(struct http_server *s); /* stops accepting, waits, frees */
+
+/* ---- utilities (util.c) ---------------------------------------------- */
+int64_t hy_now_ms(void);      /* wall clock, ms since the epoch */
+int64_t hy_mono_ms(void);     /* monotonic clock, ms */
+int hy_random(void *p, size_t n);
+void hy_uuid4(char out[37]);  /* random RFC 4122 v4, lowercase */
+/* Percent-decoding in place-safe form: writes at most strlen(in) bytes to
+ * out (which may be in); '+' becomes ' ' only when plus_is_space. Returns
+ * the decoded length, or -1 on a malformed escape. */
+long url_decode(char *out, const char *in, size_t in_len, bool plus_is_space);
+/* RFC 3986 encoding (unreserved kept); '/' kept when keep_slash. */
+int url_encode(struct buf *b, const char *s, size_t n, bool keep_slash);
+size_t base64_encoded_len(size_t n);
+void base64_encode(char *out, const void *in, size_t n); /* NUL-terminates */
+/* Strict RFC 4648 decode (padding optional, no whitespace); -1 if bad. */
+long base64_decode(void *out, const char *in, size_t n);
+void hex_encode(char *out, const void *in, size_t n);   /* NUL-terminates */
+void sha256_hex(char out[65], const void *p, size_t n);
+void md5_hex(char out[33], const void *p, size_t n);
+/* Time in UTC formats S3 and IAM use. */
+void fmt_iso8601_ms(char out[32], int64_t ms);   /* 2026-11-25T12:00:00.000Z */
+void fmt_http_date(char out[40], int64_t ms);     /* Wed, 25 Nov 2026 ... GMT */
+int mkdir_p(const char *path, int mode);
+/* write(2) until done; fsync and atomic rename helpers for the store. */
+int write_all(int fd, const void *p, size_t n);
+
+#endif

@@ -1,0 +1,498 @@
+/* util.c -- small helpers every subsystem uses: result strings, logging,
+ * the request arena, growable buffers with ceilings, clocks, randomness,
+ * URL and base64 coding, hashes and date formats.
+ *
+ * Threading: everything here is safe to call from any thread; logging
+ * writes whole lines with one fprintf so lines never interleave.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/md5.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *hy_strerror(int rc)
+{
+    switch (rc) {
+    case HY_OK: return "ok";
+    case HY_ENOMEM: return "out of memory";
+    case HY_EINVAL: return "invalid argument";
+    case HY_ENOTFOUND: return "not found";
+    case HY_EEXIST: return "already exists";
+    case HY_ENOTEMPTY: return "not empty";
+    case HY_EIO: return "I/O error";
+    case HY_ENOSPC: return "no space left on device";
+    case HY_ETOOBIG: return "too big";
+    case HY_ELIMIT: return "limit exceeded";
+    case HY_ESTATE: return "wrong state";
+    case HY_EBUSY: return "busy";
+    case HY_EDB: return "database error";
+    case HY_ECONFLICT: return "concurrent modification";
+    }
+    return "unknown error";
+}
+
+/* ---- logging --------------------------------------------------------- */
+int hy_log_level = HY_LOG_INFO;
+
+void hy_log(int level, const char *tag, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    char msg[1024], ts[32];
+    va_list ap;
+
+    if (level < hy_log_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fmt_iso8601_ms(ts, hy_now_ms());
+    fprintf(stderr, "%s %-5s [%s] %s\n", ts, names[level & 3], tag, msg);
+}
+
+/* ---- arena ------------------------------------------------------------
+ * A list of blocks; small allocations are carved from the current block,
+ * big ones get a block of their own. Freed all at once. */
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    _Alignas(16) char data[];
+};
+struct arena {
+    struct arena_block *head;
+};
+
+#define ARENA_BLOCK 8192
+
+struct arena *arena_new(void)
+{
+    return calloc(1, sizeof(struct arena));
+}
+
+void arena_free(struct arena *a)
+{
+    if (!a)
+        return;
+    struct arena_block *b = a->head, *next;
+    for (; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(a);
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (n == 0)
+        n = 16;
+    struct arena_block *b = a->head;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > ARENA_BLOCK / 2 ? n : ARENA_BLOCK;
+        struct arena_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return NULL;
+        nb->used = 0;
+        nb->cap = cap;
+        if (b && n > ARENA_BLOCK / 2) {
+            /* keep the current block in front for later small requests */
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            a->head = nb;
+        }
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+    return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = n >= 0 ? arena_alloc(a, (size_t)n + 1) : NULL;
+    if (p)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+/* ---- buf ------------------------------------------------------------- */
+void buf_init(struct buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = 0;
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra)
+        return HY_ETOOBIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return HY_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap * 2 < cap ? need : cap * 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return HY_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return HY_OK;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    int rc = buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return HY_OK;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    int rc = n < 0 ? HY_EINVAL : buf_reserve(b, (size_t)n);
+    if (rc == HY_OK) {
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+        b->len += (size_t)n;
+    }
+    va_end(ap2);
+    return rc;
+}
+
+int buf_xml_escape(struct buf *b, const char *s)
+{
+    int rc = HY_OK;
+    const char *run = s;
+    for (; *s && rc == HY_OK; s++) {
+        const char *rep = NULL;
+        switch (*s) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&apos;"; break;
+        case '\r': rep = "&#13;"; break;
+        }
+        if (rep) {
+            rc = buf_append(b, run, (size_t)(s - run));
+            if (rc == HY_OK)
+                rc = buf_puts(b, rep);
+            run = s + 1;
+        }
+    }
+    if (rc == HY_OK)
+        rc = buf_append(b, run, (size_t)(s - run));
+    return rc;
+}
+
+char *buf_detach(struct buf *b, size_t *len)
+{
+    char *p = b->data;
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- clocks and randomness ------------------------------------------- */
+int64_t hy_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t hy_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int hy_random(void *p, size_t n)
+{
+    return RAND_bytes(p, (int)n) == 1 ? HY_OK : HY_EIO;
+}
+
+void hy_uuid4(char out[37])
+{
+    unsigned char u[16];
+    if (hy_random(u, sizeof u) != HY_OK) {
+        /* RAND_bytes failing is not expected; fall back to the clock */
+        int64_t t = hy_mono_ms() ^ hy_now_ms();
+        for (size_t i = 0; i < sizeof u; i++)
+            u[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)i;
+    }
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+             u[11], u[12], u[13], u[14], u[15]);
+}
+
+/* ---- URL coding ------------------------------------------------------ */
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+long url_decode(char *out, const char *in, size_t in_len, bool plus_is_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < in_len; i++) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in_len)
+                return -1;
+            int h = hexval((unsigned char)in[i + 1]);
+            int l = hexval((unsigned char)in[i + 2]);
+            if (h < 0 || l < 0)
+                return -1;
+            out[o++] = (char)(h << 4 | l);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = c;
+        }
+    }
+    return (long)o;
+}
+
+int url_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = buf_reserve(b, n * 3);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+            c == '~' || (c == '/' && keep_slash)) {
+            b->data[b->len++] = (char)c;
+        } else {
+            b->data[b->len++] = '%';
+            b->data[b->len++] = hex[c >> 4];
+            b->data[b->len++] = hex[c & 15];
+        }
+    }
+    b->data[b->len] = 0;
+    return HY_OK;
+}
+
+/* ---- base64 ---------------------------------------------------------- */
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t base64_encoded_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
+void base64_encode(char *out, const void *in, size_t n)
+{
+    const unsigned char *p = in;
+    size_t i = 0, o = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = b64chars[v >> 18];
+        out[o++] = b64chars[(v >> 12) & 63];
+        out[o++] = b64chars[(v >> 6) & 63];
+        out[o++] = b64chars[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        out[o++] = b64chars[v >> 18];
+        out[o++] = b64chars[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = 0;
+}
+
+static signed char b64val[256];
+static void b64_init(void)
+{
+    memset(b64val, -1, sizeof b64val);
+    for (int i = 0; i < 64; i++)
+        b64val[(unsigned char)b64chars[i]] = (signed char)i;
+}
+
+long base64_decode(void *out, const char *in, size_t n)
+{
+    static int ready;
+    if (!ready) { /* idempotent; a race only repeats the same writes */
+        b64_init();
+        ready = 1;
+    }
+    unsigned char *o = out;
+    size_t olen = 0;
+    while (n > 0 && in[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val[(unsigned char)in[i]];
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[olen++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)olen;
+}
+
+/* ---- hashes and formats ---------------------------------------------- */
+void hex_encode(char *out, const void *in, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = in;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+void sha256_hex(char out[65], const void *p, size_t n)
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    hex_encode(out, md, 32);
+}
+
+void md5_hex(char out[33], const void *p, size_t n)
+{
+    unsigned char md[16];
+    unsigned int len = 0;
+    EVP_Digest(p, n, md, &len, EVP_md5(), NULL);
+    hex_encode(out, md, 16);
+}
+
+void fmt_iso8601_ms(char out[32], int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char date[24];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%.20s.%03dZ", date, (int)(ms % 1000));
+}
+
+void fmt_http_date(char out[40], int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+int mkdir_p(const char *path, int mode)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return HY_EINVAL;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
+                return errno == ENOSPC ? HY_ENOSPC : HY_EIO;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
+        return errno == ENOSPC ? HY_ENOSPC : HY_EIO;
+    return HY_OK;
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == ENOSPC || errno == EDQUOT ? HY_ENOSPC : HY_EIO;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return HY_OK;
+}
