@@ -9,7 +9,7 @@
 #   make clean
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl
+PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl snappy
 PYTHON  := /usr/bin/python3
 
 ifeq ($(SANITIZE),1)

@@ -1,0 +1,158 @@
+/* test_util.c -- buffers with ceilings, base64, URL coding, arena,
+ * compression round trips. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <snappy-c.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "compress.h"
+#include "server.h"
+#include "stream.h"
+
+struct hy_config hy_cfg = {.region = "us-east-1"};
+
+static void test_buf_ceiling(void **s)
+{
+    (void)s;
+    struct buf b;
+    buf_init(&b, 10);
+    assert_int_equal(buf_append(&b, "0123456789", 10), HY_OK);
+    assert_int_equal(buf_append(&b, "x", 1), HY_ETOOBIG);
+    assert_int_equal(b.len, 10);
+    assert_string_equal(b.data, "0123456789");
+    buf_reset(&b);
+    assert_int_equal(buf_printf(&b, "%d-%s", 42, "ab"), HY_OK);
+    assert_string_equal(b.data, "42-ab");
+    buf_free(&b);
+}
+
+static void test_xml_escape(void **s)
+{
+    (void)s;
+    struct buf b;
+    buf_init(&b, 100);
+    assert_int_equal(buf_xml_escape(&b, "a<b>&\"c'"), HY_OK);
+    assert_string_equal(b.data, "a&lt;b&gt;&amp;&quot;c&apos;");
+    buf_free(&b);
+}
+
+static void test_base64(void **s)
+{
+    (void)s;
+    const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char out[16], dec[16];
+        base64_encode(out, plain[i], strlen(plain[i]));
+        assert_string_equal(out, enc[i]);
+        long n = base64_decode(dec, enc[i], strlen(enc[i]));
+        assert_int_equal(n, (long)strlen(plain[i]));
+        assert_memory_equal(dec, plain[i], (size_t)n);
+    }
+    char dec[16];
+    assert_int_equal(base64_decode(dec, "Zm9v!", 5), -1);
+    assert_int_equal(base64_decode(dec, "Z", 1), -1);
+    assert_int_equal(base64_decode(dec, "Zm 9v", 5), -1);
+}
+
+static void test_url(void **s)
+{
+    (void)s;
+    char out[64];
+    long n = url_decode(out, "a%20b+c%2Fd", 11, true);
+    assert_int_equal(n, 7);
+    out[n] = 0;
+    assert_string_equal(out, "a b c/d");
+    assert_int_equal(url_decode(out, "bad%2", 5, false), -1);
+    assert_int_equal(url_decode(out, "bad%zz", 6, false), -1);
+    struct buf b;
+    buf_init(&b, 100);
+    assert_int_equal(url_encode(&b, "a b/~é", strlen("a b/~é"), true), HY_OK);
+    assert_string_equal(b.data, "a%20b/~%C3%A9");
+    buf_free(&b);
+}
+
+static void test_arena(void **s)
+{
+    (void)s;
+    struct arena *a = arena_new();
+    char *big = arena_alloc(a, 100000);
+    assert_non_null(big);
+    memset(big, 1, 100000);
+    char *p = arena_printf(a, "%s=%d", "x", 5);
+    assert_string_equal(p, "x=5");
+    for (int i = 0; i < 1000; i++)
+        assert_non_null(arena_strdup(a, "hello"));
+    arena_free(a);
+    arena_free(NULL);
+}
+
+static void test_gzip_roundtrip(void **s)
+{
+    (void)s;
+    const char *text = "1 2026-08-22T14:05:33 1HGCM82633A004352 40.7 -74.0 55\n";
+    struct buf z;
+    buf_init(&z, 1 << 20);
+    assert_int_equal(compress_buffer(COMP_GZIP, text, strlen(text), NULL, &z), HY_OK);
+    assert_true((unsigned char)z.data[0] == 0x1f && (unsigned char)z.data[1] == 0x8b);
+    z_stream zs = {0};
+    char out[256];
+    assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+    zs.next_in = (Bytef *)z.data;
+    zs.avail_in = (uInt)z.len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = sizeof out;
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(zs.total_out, strlen(text));
+    assert_memory_equal(out, text, strlen(text));
+    inflateEnd(&zs);
+    buf_free(&z);
+}
+
+static void test_snappy_framed(void **s)
+{
+    (void)s;
+    /* 200 KiB: several 64 KiB chunks */
+    size_t n = 200 * 1024;
+    char *in = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (char)('a' + i % 7);
+    struct buf z;
+    buf_init(&z, 1 << 22);
+    assert_int_equal(compress_buffer(COMP_SNAPPY, in, n, NULL, &z), HY_OK);
+    assert_memory_equal(z.data, "\xff\x06\x00\x00sNaPpY", 10);
+    size_t off = 10, total = 0;
+    char *out = malloc(65536);
+    while (off < z.len) {
+        assert_int_equal((unsigned char)z.data[off], 0);
+        size_t len = (unsigned char)z.data[off + 1] | (unsigned char)z.data[off + 2] << 8 |
+                     (size_t)(unsigned char)z.data[off + 3] << 16;
+        size_t olen = 65536;
+        assert_int_equal(snappy_uncompress(z.data + off + 8, len - 4, out, &olen), SNAPPY_OK);
+        assert_memory_equal(out, in + total, olen);
+        total += olen;
+        off += 4 + len;
+    }
+    assert_int_equal(total, n);
+    free(out);
+    free(in);
+    buf_free(&z);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_ceiling),
+        cmocka_unit_test(test_xml_escape),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_gzip_roundtrip),
+        cmocka_unit_test(test_snappy_framed),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
