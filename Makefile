@@ -33,10 +33,12 @@ OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
 
 .PHONY: all run test unit integration deps clean
 
-all: $(BUILD)/hydrant
+all: $(BUILD)/hydrant $(TOOL_BINS)
 
 deps:
 	@sh scripts/deps.sh
@@ -49,6 +51,9 @@ $(BUILD)/hydrant: $(OBJS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard src/*.h) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
+
+$(BUILD)/%: tools/%.c $(LIBOBJS) $(wildcard src/*.h)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@

@@ -1,0 +1,858 @@
+/* wal.c -- the write-ahead log, its group commit and its recovery scan.
+ *
+ * Every record a producer puts is framed into the log and made durable
+ * (write + fdatasync) before the put is acknowledged. Appenders never touch
+ * the disk: they encode their frames into the pending batch under a mutex
+ * and return; one writer thread swaps the pending batch out, writes it with
+ * one pwrite and one fdatasync, and then calls each appender's done
+ * callback. One fsync thus covers every request that arrived while the
+ * previous one ran (group commit), so the fsync rate does not cap the
+ * request rate.
+ *
+ * On-disk format (all integers little-endian)
+ * -------------------------------------------
+ * The log is a directory of segment files named by a 16-digit lowercase
+ * hex sequence number, "0000000000000001.wal", "...2.wal", ... in order.
+ * A segment starts with a 16-byte header:
+ *
+ *   offset size  field
+ *   0      8     magic "HYDRWAL1"
+ *   8      8     segment sequence number (same as the file name)
+ *
+ * followed by frames, back to back, no padding:
+ *
+ *   offset size  field
+ *   0      4     CRC-32 (zlib's, IEEE polynomial) of bytes 4 .. 32+len-1
+ *   4      4     len: payload length in bytes (at most 16 MiB)
+ *   8      1     type: 1 RECORD, 2 SEAL, 3 DELIVERED
+ *   9      3     zero
+ *   12     4     stream id (streams.db's numeric id of the stream)
+ *   16     8     LSN: log sequence number, +1 per frame, never reused
+ *   24     8     arrival time, ms since the epoch (UTC wall clock)
+ *   32     len   payload
+ *
+ * RECORD payloads are the record's bytes exactly as the producer sent them
+ * (base64-decoded). SEAL and DELIVERED payloads are 16 bytes: the first
+ * and last LSN of the records that make one object. A SEAL is made durable
+ * before its object is written, a DELIVERED after; recovery rebuilds a
+ * sealed range into the same object (same key), so a crash between the two
+ * rewrites that object instead of adding a duplicate.
+ *
+ * Recovery (wal_replay): segments are read in order and every valid frame
+ * is handed to the caller. A frame is valid when its header is plausible,
+ * it fits in the file and its CRC matches. Bad bytes at the end of the
+ * last segment are a torn write: they are truncated and reported. Bad
+ * bytes anywhere else are reported as corruption, and the scan resyncs at
+ * the next offset where a valid frame with a higher LSN starts, so
+ * everything after the damage is still recovered. Nothing is silently
+ * skipped and nothing aborts.
+ *
+ * Disk full / I/O errors: a failed write or fdatasync truncates the
+ * segment back to where the batch began, so no partial frame stays behind,
+ * and every appender of that batch gets HY_ENOSPC / HY_EIO. The next batch
+ * tries again, so the log resumes by itself when space returns.
+ *
+ * Segments are deleted by wal_release once every frame in them is below
+ * the callers' low-water LSN (everything older is delivered).
+ *
+ * Threading: wal_append / wal_append_sync / wal_release / wal_get_stats
+ * from any thread; done callbacks run on the writer thread, one at a time,
+ * in LSN order.
+ */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SEG_MAGIC "HYDRWAL1"
+#define SEG_HEADER 16
+#define DEFAULT_SEGMENT_BYTES (64u << 20)
+
+struct frame_ref {
+    uint8_t type;
+    uint32_t stream_id;
+    uint64_t lsn;
+    int64_t arrival_ms;
+    size_t off;      /* payload offset in the batch's bytes */
+    uint32_t len;
+};
+
+struct waiter {
+    wal_done_fn done;
+    void *arg;
+    size_t first, n; /* refs[first .. first+n) */
+};
+
+struct batch {
+    struct buf bytes;
+    struct frame_ref *refs;
+    size_t nrefs, cap_refs;
+    struct waiter *waiters;
+    size_t nwaiters, cap_waiters;
+};
+
+struct segment {
+    struct segment *next;
+    uint64_t seq;
+    uint64_t first_lsn, last_lsn; /* 0 when it holds no frame */
+};
+
+struct wal {
+    char *dir;
+    size_t segment_bytes;
+    bool fsync;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct batch pending, writing;
+    uint64_t next_lsn;
+    bool started, stopping;
+    pthread_t thread;
+
+    /* writer-thread state (segments list also read by wal_release under lock) */
+    int fd;
+    uint64_t seg_size;
+    struct segment *segs, *cur;
+    uint64_t next_seq;
+
+    struct wal_stats stats;
+};
+
+/* ---- little-endian helpers ------------------------------------------ */
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void wal_range_encode(unsigned char out[16], const struct wal_range *r)
+{
+    put_u64(out, r->first_lsn);
+    put_u64(out + 8, r->last_lsn);
+}
+
+int wal_range_decode(const struct wal_frame *f, struct wal_range *r)
+{
+    if (f->len != 16)
+        return HY_EINVAL;
+    r->first_lsn = get_u64(f->data);
+    r->last_lsn = get_u64((const unsigned char *)f->data + 8);
+    return r->first_lsn <= r->last_lsn ? HY_OK : HY_EINVAL;
+}
+
+static uint32_t frame_crc(const unsigned char *hdr, const void *payload, uint32_t len)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    c = crc32(c, hdr + 4, WAL_FRAME_HEADER - 4);
+    if (len)
+        c = crc32(c, payload, len);
+    return (uint32_t)c;
+}
+
+/* ---- batches ---------------------------------------------------------- */
+static void batch_init(struct batch *b)
+{
+    memset(b, 0, sizeof *b);
+    buf_init(&b->bytes, (size_t)1 << 34);
+}
+
+static void batch_reset(struct batch *b)
+{
+    buf_reset(&b->bytes);
+    b->nrefs = 0;
+    b->nwaiters = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+    buf_free(&b->bytes);
+    free(b->refs);
+    free(b->waiters);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return HY_OK;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return HY_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return HY_OK;
+}
+
+/* ---- segments --------------------------------------------------------- */
+static void seg_path(const struct wal *w, uint64_t seq, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%016llx.wal", w->dir, (unsigned long long)seq);
+}
+
+static int errno_rc(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? HY_ENOSPC : HY_EIO;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+/* Writer thread: starts a new segment file. */
+static int seg_new(struct wal *w)
+{
+    char path[4096];
+    uint64_t seq = w->next_seq;
+    seg_path(w, seq, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        log_error("wal", "cannot create segment %s: %s", path, strerror(e));
+        return errno_rc(e);
+    }
+    unsigned char hdr[SEG_HEADER];
+    memcpy(hdr, SEG_MAGIC, 8);
+    put_u64(hdr + 8, seq);
+    int rc = write_all(fd, hdr, sizeof hdr);
+    if (rc == HY_OK && w->fsync && fdatasync(fd) != 0)
+        rc = errno_rc(errno);
+    if (rc) {
+        log_error("wal", "cannot write segment header %s: %s", path, hy_strerror(rc));
+        close(fd);
+        unlink(path);
+        return rc;
+    }
+    if (w->fsync)
+        fsync_dir(w->dir);
+    struct segment *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        unlink(path);
+        return HY_ENOMEM;
+    }
+    s->seq = seq;
+    pthread_mutex_lock(&w->lock);
+    struct segment **pp = &w->segs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    w->cur = s;
+    w->stats.segments++;
+    pthread_mutex_unlock(&w->lock);
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = fd;
+    w->seg_size = SEG_HEADER;
+    w->next_seq = seq + 1;
+    return HY_OK;
+}
+
+/* Writer thread: one group commit. */
+static int write_batch(struct wal *w, struct batch *b)
+{
+    int rc;
+    if (w->fd < 0 || (w->seg_size > SEG_HEADER &&
+                      w->seg_size + b->bytes.len > w->segment_bytes)) {
+        if ((rc = seg_new(w)))
+            return rc;
+    }
+    uint64_t off = w->seg_size;
+    const char *p = b->bytes.data;
+    size_t left = b->bytes.len;
+    uint64_t at = off;
+    rc = HY_OK;
+    while (left > 0) {
+        ssize_t n = pwrite(w->fd, p, left, (off_t)at);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = errno_rc(errno);
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+        at += (uint64_t)n;
+    }
+    if (rc == HY_OK && w->fsync) {
+        w->stats.fsyncs++;
+        if (fdatasync(w->fd) != 0)
+            rc = errno_rc(errno);
+    }
+    if (rc) {
+        w->stats.write_errors++;
+        /* leave no partial frame behind */
+        if (ftruncate(w->fd, (off_t)off) != 0 || (w->fsync && fdatasync(w->fd) != 0)) {
+            /* the segment's state is unknown now: stop appending to it */
+            log_error("wal", "cannot truncate the segment after a failed write: %s; "
+                      "starting a new segment", strerror(errno));
+            close(w->fd);
+            w->fd = -1;
+        }
+        log_error("wal", "write of %zu frames (%zu bytes) failed: %s; the puts get an error",
+                  b->nrefs, b->bytes.len, hy_strerror(rc));
+        return rc;
+    }
+    w->seg_size += b->bytes.len;
+    pthread_mutex_lock(&w->lock);
+    if (b->nrefs) {
+        if (!w->cur->first_lsn)
+            w->cur->first_lsn = b->refs[0].lsn;
+        w->cur->last_lsn = b->refs[b->nrefs - 1].lsn;
+    }
+    w->stats.commits++;
+    w->stats.frames += b->nrefs;
+    w->stats.bytes += b->bytes.len;
+    pthread_mutex_unlock(&w->lock);
+    return HY_OK;
+}
+
+static void *writer_main(void *arg)
+{
+    struct wal *w = arg;
+    struct wal_frame stack_frames[64];
+    struct wal_frame *frames = stack_frames;
+    size_t cap_frames = 64;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->pending.nwaiters == 0 && !w->stopping)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->pending.nwaiters == 0 && w->stopping)
+            break;
+        struct batch tmp = w->writing;
+        w->writing = w->pending;
+        w->pending = tmp;
+        pthread_mutex_unlock(&w->lock);
+
+        struct batch *b = &w->writing;
+        int rc = write_batch(w, b);
+        if (b->nrefs > cap_frames) {
+            struct wal_frame *nf = frames == stack_frames ? NULL : frames;
+            nf = realloc(nf, b->nrefs * sizeof *nf);
+            if (nf) {
+                frames = nf;
+                cap_frames = b->nrefs;
+            }
+        }
+        bool have_frames = b->nrefs <= cap_frames;
+        for (size_t i = 0; have_frames && i < b->nrefs; i++) {
+            const struct frame_ref *r = &b->refs[i];
+            frames[i] = (struct wal_frame){r->type, r->stream_id, r->lsn, r->arrival_ms,
+                                           b->bytes.data + r->off, r->len};
+        }
+        for (size_t i = 0; i < b->nwaiters; i++) {
+            struct waiter *wt = &b->waiters[i];
+            /* out of memory for the view: report the batch failed */
+            wt->done(wt->arg, have_frames ? rc : HY_ENOMEM,
+                     have_frames ? frames + wt->first : NULL, wt->n);
+        }
+        batch_reset(b);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (frames != stack_frames)
+        free(frames);
+    return NULL;
+}
+
+/* ---- public: append ------------------------------------------------- */
+int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn done,
+               void *arg)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (frames[i].len > WAL_MAX_PAYLOAD)
+            return HY_ETOOBIG;
+        bytes += WAL_FRAME_HEADER + frames[i].len;
+    }
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping || !w->started) {
+        pthread_mutex_unlock(&w->lock);
+        return HY_ESTATE;
+    }
+    struct batch *b = &w->pending;
+    int rc = buf_reserve(&b->bytes, bytes);
+    if (rc == HY_OK)
+        rc = grow((void **)&b->refs, &b->cap_refs, b->nrefs + n, sizeof *b->refs);
+    if (rc == HY_OK)
+        rc = grow((void **)&b->waiters, &b->cap_waiters, b->nwaiters + 1,
+                  sizeof *b->waiters);
+    if (rc) {
+        pthread_mutex_unlock(&w->lock);
+        return rc;
+    }
+    b->waiters[b->nwaiters++] = (struct waiter){done, arg, b->nrefs, n};
+    for (size_t i = 0; i < n; i++) {
+        struct wal_frame *f = &frames[i];
+        f->lsn = w->next_lsn++;
+        unsigned char hdr[WAL_FRAME_HEADER] = {0};
+        put_u32(hdr + 4, f->len);
+        hdr[8] = f->type;
+        put_u32(hdr + 12, f->stream_id);
+        put_u64(hdr + 16, f->lsn);
+        put_u64(hdr + 24, (uint64_t)f->arrival_ms);
+        put_u32(hdr, frame_crc(hdr, f->data, f->len));
+        size_t off = b->bytes.len;
+        memcpy(b->bytes.data + off, hdr, sizeof hdr);
+        if (f->len)
+            memcpy(b->bytes.data + off + sizeof hdr, f->data, f->len);
+        b->bytes.len += sizeof hdr + f->len;
+        b->refs[b->nrefs++] = (struct frame_ref){f->type, f->stream_id, f->lsn,
+                                                 f->arrival_ms, off + sizeof hdr, f->len};
+    }
+    b->bytes.data[b->bytes.len] = 0;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return HY_OK;
+}
+
+struct sync_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int rc;
+};
+
+static void sync_done(void *arg, int rc, const struct wal_frame *f, size_t n)
+{
+    (void)f;
+    (void)n;
+    struct sync_wait *sw = arg;
+    pthread_mutex_lock(&sw->lock);
+    sw->done = true;
+    sw->rc = rc;
+    pthread_cond_signal(&sw->cond);
+    pthread_mutex_unlock(&sw->lock);
+}
+
+int wal_append_sync(struct wal *w, struct wal_frame *frames, size_t n)
+{
+    struct sync_wait sw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+    int rc = wal_append(w, frames, n, sync_done, &sw);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&sw.lock);
+    while (!sw.done)
+        pthread_cond_wait(&sw.cond, &sw.lock);
+    pthread_mutex_unlock(&sw.lock);
+    pthread_mutex_destroy(&sw.lock);
+    pthread_cond_destroy(&sw.cond);
+    return sw.rc;
+}
+
+/* ---- public: release, stats ----------------------------------------- */
+void wal_release(struct wal *w, uint64_t low_water)
+{
+    char path[4096];
+    pthread_mutex_lock(&w->lock);
+    struct segment **pp = &w->segs;
+    while (*pp) {
+        struct segment *s = *pp;
+        if (s != w->cur && (s->last_lsn == 0 || s->last_lsn < low_water)) {
+            seg_path(w, s->seq, path, sizeof path);
+            if (unlink(path) != 0 && errno != ENOENT) {
+                log_warn("wal", "cannot delete delivered segment %s: %s", path,
+                         strerror(errno));
+                pp = &s->next;
+                continue;
+            }
+            log_debug("wal", "deleted segment %s (lsn %llu..%llu)", path,
+                      (unsigned long long)s->first_lsn, (unsigned long long)s->last_lsn);
+            *pp = s->next;
+            w->stats.segments--;
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+void wal_get_stats(struct wal *w, struct wal_stats *st)
+{
+    pthread_mutex_lock(&w->lock);
+    *st = w->stats;
+    st->next_lsn = w->next_lsn;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- scanning --------------------------------------------------------- */
+/* Parses a frame at p (avail bytes). 1 when valid. */
+static int parse_frame(const unsigned char *p, size_t avail, struct wal_frame *f)
+{
+    if (avail < WAL_FRAME_HEADER)
+        return 0;
+    uint32_t len = get_u32(p + 4);
+    uint8_t type = p[8];
+    if (len > WAL_MAX_PAYLOAD || type < WAL_RECORD || type > WAL_DELIVERED ||
+        p[9] || p[10] || p[11] || (size_t)len > avail - WAL_FRAME_HEADER)
+        return 0;
+    if (get_u32(p) != frame_crc(p, p + WAL_FRAME_HEADER, len))
+        return 0;
+    f->type = type;
+    f->len = len;
+    f->stream_id = get_u32(p + 12);
+    f->lsn = get_u64(p + 16);
+    f->arrival_ms = (int64_t)get_u64(p + 24);
+    f->data = p + WAL_FRAME_HEADER;
+    return 1;
+}
+
+struct scan_result {
+    uint64_t valid_end;      /* end of the last valid frame */
+    uint64_t frames, last_lsn;
+    uint64_t bad_regions, bad_bytes;
+    bool tail_bad;           /* the bytes after valid_end are bad */
+};
+
+/* Scans a segment image. Bad regions followed by a valid frame are
+ * reported through bad_fn and skipped; bad bytes at the end are left to
+ * the caller (tail_bad). */
+static void scan_image(const unsigned char *img, size_t size, uint64_t min_lsn,
+                       wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
+                       struct scan_result *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t off = SEG_HEADER;
+    r->valid_end = SEG_HEADER;
+    uint64_t last = min_lsn;
+    while (off < size) {
+        struct wal_frame f;
+        if (parse_frame(img + off, size - off, &f) && f.lsn > last) {
+            fn(ctx, &f);
+            last = f.lsn;
+            r->frames++;
+            off += WAL_FRAME_HEADER + f.len;
+            r->valid_end = off;
+            continue;
+        }
+        /* resync: the next offset where a valid, later frame starts */
+        size_t next = off + 1;
+        for (; next + WAL_FRAME_HEADER <= size; next++) {
+            struct wal_frame g;
+            if (parse_frame(img + next, size - next, &g) && g.lsn > last)
+                break;
+        }
+        if (next + WAL_FRAME_HEADER > size) {
+            r->tail_bad = true;
+            break;
+        }
+        r->bad_regions++;
+        r->bad_bytes += next - off;
+        if (bad_fn)
+            bad_fn(ctx, off, next - off, "bad frame (checksum, length or type)");
+        off = next;
+    }
+    r->last_lsn = last;
+}
+
+static unsigned char *read_whole(const char *path, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *p = malloc(n ? n : 1);
+    size_t got = 0;
+    while (p && got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *size = got;
+    return p;
+}
+
+int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
+                  uint64_t *valid_end)
+{
+    size_t size;
+    unsigned char *img = read_whole(path, &size);
+    if (!img)
+        return HY_EIO;
+    if (size < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) != 0) {
+        if (bad_fn)
+            bad_fn(ctx, 0, size, "not a hydrant WAL segment (bad header)");
+        free(img);
+        return HY_EINVAL;
+    }
+    struct scan_result r;
+    scan_image(img, size, 0, fn, bad_fn, ctx, &r);
+    if (r.tail_bad && bad_fn)
+        bad_fn(ctx, r.valid_end, size - r.valid_end, "torn or corrupt tail");
+    if (valid_end)
+        *valid_end = r.valid_end;
+    free(img);
+    return HY_OK;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool parse_seg_name(const char *name, uint64_t *seq)
+{
+    if (strlen(name) != 20 || strcmp(name + 16, ".wal") != 0)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *seq = v;
+    return true;
+}
+
+struct replay_ctx {
+    const char *path;
+    uint64_t first, last;
+    wal_replay_fn fn;
+    void *ctx;
+};
+
+static void replay_one(void *c, const struct wal_frame *f)
+{
+    struct replay_ctx *rc = c;
+    if (!rc->first)
+        rc->first = f->lsn;
+    rc->last = f->lsn;
+    rc->fn(rc->ctx, f);
+}
+
+static void report_bad(void *c, uint64_t off, uint64_t len, const char *why)
+{
+    struct replay_ctx *rc = c;
+    log_error("wal", "segment %s: %s: %llu bytes at offset %llu skipped; "
+              "recovery continues after them", rc->path, why, (unsigned long long)len,
+              (unsigned long long)off);
+}
+
+int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_stats *st)
+{
+    struct wal_replay_stats local;
+    if (!st)
+        st = &local;
+    memset(st, 0, sizeof *st);
+
+    DIR *d = opendir(w->dir);
+    if (!d)
+        return HY_EIO;
+    uint64_t *seqs = NULL;
+    size_t nseq = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        uint64_t seq;
+        if (!parse_seg_name(de->d_name, &seq))
+            continue;
+        if (grow((void **)&seqs, &cap, nseq + 1, sizeof *seqs)) {
+            closedir(d);
+            free(seqs);
+            return HY_ENOMEM;
+        }
+        seqs[nseq++] = seq;
+    }
+    closedir(d);
+    qsort(seqs, nseq, sizeof *seqs, cmp_u64);
+
+    uint64_t last_lsn = 0;
+    for (size_t i = 0; i < nseq; i++) {
+        char path[4096];
+        seg_path(w, seqs[i], path, sizeof path);
+        bool is_last = i + 1 == nseq;
+        size_t size;
+        unsigned char *img = read_whole(path, &size);
+        if (!img) {
+            log_error("wal", "cannot read segment %s: %s", path, strerror(errno));
+            continue;
+        }
+        if (size < SEG_HEADER || memcmp(img, SEG_MAGIC, 8) != 0) {
+            if (is_last && size < SEG_HEADER) {
+                log_warn("wal", "segment %s: torn header (%zu bytes); removed", path, size);
+                st->torn_bytes += size;
+                unlink(path);
+            } else {
+                log_error("wal", "segment %s: not a hydrant WAL segment (bad header); "
+                          "left in place and skipped", path);
+                st->corrupt_regions++;
+                st->corrupt_bytes += size;
+            }
+            free(img);
+            if (seqs[i] >= w->next_seq)
+                w->next_seq = seqs[i] + 1;
+            continue;
+        }
+        struct replay_ctx rc = {path, 0, 0, fn, ctx};
+        struct scan_result r;
+        scan_image(img, size, last_lsn, replay_one, report_bad, &rc, &r);
+        free(img);
+        st->segments++;
+        st->frames += r.frames;
+        st->bytes += r.valid_end;
+        st->corrupt_regions += r.bad_regions;
+        st->corrupt_bytes += r.bad_bytes;
+        if (r.tail_bad) {
+            uint64_t bad = size - r.valid_end;
+            if (is_last) {
+                log_warn("wal", "segment %s: torn tail of %llu bytes after offset %llu "
+                         "(an interrupted write, never acknowledged); truncated",
+                         path, (unsigned long long)bad, (unsigned long long)r.valid_end);
+                st->torn_bytes += bad;
+                if (truncate(path, (off_t)r.valid_end) != 0)
+                    log_error("wal", "cannot truncate %s: %s", path, strerror(errno));
+            } else {
+                log_error("wal", "segment %s: %llu corrupt bytes at offset %llu to its end "
+                          "skipped; recovery continues with the next segment",
+                          path, (unsigned long long)bad, (unsigned long long)r.valid_end);
+                st->corrupt_regions++;
+                st->corrupt_bytes += bad;
+            }
+        }
+        if (r.last_lsn > last_lsn)
+            last_lsn = r.last_lsn;
+        struct segment *s = calloc(1, sizeof *s);
+        if (!s) {
+            free(seqs);
+            return HY_ENOMEM;
+        }
+        s->seq = seqs[i];
+        s->first_lsn = rc.first;
+        s->last_lsn = rc.last;
+        struct segment **pp = &w->segs;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = s;
+        w->stats.segments++;
+        if (seqs[i] >= w->next_seq)
+            w->next_seq = seqs[i] + 1;
+    }
+    free(seqs);
+    w->next_lsn = last_lsn + 1;
+    if (st->torn_bytes || st->corrupt_regions)
+        log_warn("wal", "recovery: %llu frames in %llu segments; %llu torn bytes truncated, "
+                 "%llu corrupt regions (%llu bytes) skipped",
+                 (unsigned long long)st->frames, (unsigned long long)st->segments,
+                 (unsigned long long)st->torn_bytes, (unsigned long long)st->corrupt_regions,
+                 (unsigned long long)st->corrupt_bytes);
+    return HY_OK;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+int wal_open(const struct wal_config *cfg, struct wal **out)
+{
+    int rc = mkdir_p(cfg->dir, 0755);
+    if (rc)
+        return rc;
+    struct wal *w = calloc(1, sizeof *w);
+    if (!w)
+        return HY_ENOMEM;
+    w->dir = strdup(cfg->dir);
+    if (!w->dir) {
+        free(w);
+        return HY_ENOMEM;
+    }
+    w->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : DEFAULT_SEGMENT_BYTES;
+    w->fsync = cfg->fsync;
+    w->fd = -1;
+    w->next_lsn = 1;
+    w->next_seq = 1;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    batch_init(&w->pending);
+    batch_init(&w->writing);
+    *out = w;
+    return HY_OK;
+}
+
+int wal_start(struct wal *w)
+{
+    int rc = seg_new(w);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&w->lock);
+    w->started = true;
+    pthread_mutex_unlock(&w->lock);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        w->started = false;
+        return HY_ENOMEM;
+    }
+    return HY_OK;
+}
+
+void wal_close(struct wal *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    bool started = w->started;
+    w->stopping = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    if (started)
+        pthread_join(w->thread, NULL);
+    if (w->fd >= 0) {
+        if (w->fsync)
+            fdatasync(w->fd);
+        close(w->fd);
+    }
+    struct segment *s = w->segs, *next;
+    for (; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    batch_free(&w->pending);
+    batch_free(&w->writing);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w->dir);
+    free(w);
+}

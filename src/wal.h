@@ -1,0 +1,97 @@
+/* wal.h -- the write-ahead log: every accepted record is in a segment file
+ * and fsynced before its put is acknowledged. Owned by wal.c; the format
+ * is documented at the top of wal.c and in docs/WAL.md. */
+#ifndef HYDRANT_WAL_H
+#define HYDRANT_WAL_H
+
+#include "server.h"
+
+enum wal_type {
+    WAL_RECORD = 1,    /* a producer's record: payload = its bytes */
+    WAL_SEAL = 2,      /* a buffer about to be delivered: payload = range */
+    WAL_DELIVERED = 3, /* that buffer is in S3: payload = range */
+};
+
+#define WAL_FRAME_HEADER 32
+#define WAL_MAX_PAYLOAD (16u << 20) /* sanity bound when reading */
+
+struct wal_frame {
+    uint8_t type;
+    uint32_t stream_id;
+    uint64_t lsn;        /* assigned by wal_append */
+    int64_t arrival_ms;  /* wall clock */
+    const void *data;
+    uint32_t len;
+};
+
+/* Payload of WAL_SEAL and WAL_DELIVERED: the records [first, last] of one
+ * stream that make one object. */
+struct wal_range {
+    uint64_t first_lsn, last_lsn;
+};
+void wal_range_encode(unsigned char out[16], const struct wal_range *r);
+int wal_range_decode(const struct wal_frame *f, struct wal_range *r);
+
+struct wal_config {
+    const char *dir;          /* segment directory, created if missing */
+    size_t segment_bytes;     /* rotate past this (default 64 MiB) */
+    bool fsync;               /* false: --durability=os, no fdatasync */
+};
+
+struct wal;
+
+/* Called on the writer thread once the frames of one wal_append are
+ * durable (rc HY_OK) or could not be written (rc HY_ENOSPC / HY_EIO: none
+ * of them is in the log). frames point into the writer's buffer and are
+ * valid only during the call. */
+typedef void (*wal_done_fn)(void *arg, int rc, const struct wal_frame *frames,
+                            size_t n);
+
+/* Called once per valid frame, in log order, by wal_replay. */
+typedef void (*wal_replay_fn)(void *ctx, const struct wal_frame *f);
+
+struct wal_replay_stats {
+    uint64_t segments, frames, bytes;
+    uint64_t torn_bytes;       /* truncated from the tail of the last segment */
+    uint64_t corrupt_regions;  /* bad regions skipped in the middle */
+    uint64_t corrupt_bytes;
+};
+
+int wal_open(const struct wal_config *cfg, struct wal **out);
+/* Reads every segment in order, calling fn for each valid frame; truncates
+ * a torn tail, reports (logs) and skips corrupt regions. Call once, before
+ * wal_start. */
+int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx,
+               struct wal_replay_stats *st);
+/* Starts the writer thread on a new segment. */
+int wal_start(struct wal *w);
+
+/* Appends n frames as one unit (their lsn fields are filled in, in order)
+ * and returns at once; done(arg, ...) runs on the writer thread after the
+ * group commit. Thread-safe. HY_ESTATE after wal_close began. */
+int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn done,
+               void *arg);
+
+/* Appends and waits for the commit; returns its rc. Not on the writer thread. */
+int wal_append_sync(struct wal *w, struct wal_frame *frames, size_t n);
+
+/* Deletes closed segments whose frames all have lsn < low_water. */
+void wal_release(struct wal *w, uint64_t low_water);
+
+struct wal_stats {
+    uint64_t commits, frames, bytes, fsyncs, write_errors;
+    uint64_t next_lsn;
+    size_t segments;
+};
+void wal_get_stats(struct wal *w, struct wal_stats *st);
+
+/* Writes out everything appended, stops the writer, closes. NULL ok. */
+void wal_close(struct wal *w);
+
+/* Reads one segment file and calls fn per valid frame, with no repair:
+ * for tools/wal-dump. bad_fn (may be NULL) is told of each bad region. */
+typedef void (*wal_bad_fn)(void *ctx, uint64_t offset, uint64_t len, const char *why);
+int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
+                  uint64_t *valid_end);
+
+#endif
