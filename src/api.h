@@ -15,6 +15,9 @@ void s3_handle(struct http_req *req);
 int iam_open(const char *dir);
 void iam_close(void);
 void iam_handle(struct http_req *req);
+/* Whether a role with exactly this ARN exists: HY_OK, HY_ENOTFOUND, or
+ * HY_EDB when the store is not open. Thread-safe. */
+int iam_role_exists(const char *role_arn);
 
 /* router.c */
 void router_handle(struct http_req *req);

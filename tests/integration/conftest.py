@@ -28,7 +28,7 @@ class Hydrant:
         self.args = list(args)
         self.proc = None
         self.port = None
-        self.log_path = os.path.join(data_dir, "..", os.path.basename(data_dir) + ".log")
+        self.log_path = data_dir.rstrip("/") + ".log"
         self.env = dict(os.environ)
 
     @property
