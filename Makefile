@@ -75,3 +75,9 @@ test: deps
 
 clean:
 	rm -rf build build-san
+
+# Fragments owned by their directories: the producer library and its tools
+# (client/client.mk), benchmarks (bench/bench.mk), fuzzers (tests/fuzz/fuzz.mk).
+-include client/client.mk
+-include bench/bench.mk
+-include tests/fuzz/fuzz.mk
