@@ -1,0 +1,463 @@
+/* test_objstore.c -- the embedded store (objstore.c) on a fresh temp dir:
+ * put/get/overwrite/delete, listing order with prefix and start-after,
+ * bucket lifecycle, keys that look like paths, and reopening. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "objstore.h"
+
+/* main.o is not linked into unit tests */
+struct hy_config hy_cfg = {
+    .host = "127.0.0.1",
+    .port = 0,
+    .data_dir = "/nonexistent",
+    .region = "us-east-1",
+    .max_body = 1u << 20,
+    .threads = 1,
+};
+
+struct fixture {
+    char dir[64];
+    struct objstore *os;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/test_objstore.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char data[128];
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    assert_int_equal(mkdir(data, 0755), 0);
+    assert_int_equal(objstore_open(data, &f->os), HY_OK);
+    *state = f;
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char sub[4096];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_rf(sub);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    objstore_close(f->os);
+    rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+    char data[128];
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    objstore_close(f->os);
+    f->os = NULL;
+    assert_int_equal(objstore_open(data, &f->os), HY_OK);
+}
+
+/* Reads a whole object through objstore_get into buf; returns its size. */
+static size_t get_all(struct objstore *os, const char *bucket, const char *key,
+                      char *out, size_t cap, struct objstore_obj *info)
+{
+    int fd = -1;
+    assert_int_equal(objstore_get(os, bucket, key, &fd, info), HY_OK);
+    assert_true(fd >= 0);
+    ssize_t n = pread(fd, out, cap, 0);
+    close(fd);
+    assert_true(n >= 0);
+    assert_int_equal((uint64_t)n, info->size);
+    return (size_t)n;
+}
+
+/* Number of regular files under path (recursively). */
+static int count_files(const char *path)
+{
+    int n = 0;
+    DIR *d = opendir(path);
+    struct dirent *de;
+    if (!d)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char sub[4096];
+        struct stat st;
+        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+        if (lstat(sub, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            n += count_files(sub);
+        else if (S_ISREG(st.st_mode))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_put_get_overwrite_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct objstore_obj info;
+    char etag[40], got[64], objdir[128];
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects", f->dir);
+
+    assert_int_equal(objstore_put(f->os, "nob", "k", "x", 1, NULL, etag), HY_ENOTFOUND);
+    assert_int_equal(objstore_bucket_create(f->os, "b1", NULL), HY_OK);
+    assert_int_equal(objstore_bucket_create(f->os, "b1", NULL), HY_EEXIST);
+    assert_int_equal(objstore_bucket_exists(f->os, "b1"), HY_OK);
+    assert_int_equal(objstore_bucket_exists(f->os, "b2"), HY_ENOTFOUND);
+
+    assert_int_equal(objstore_put(f->os, "b1", "k", "hello world", 11, "text/plain", etag),
+                     HY_OK);
+    assert_string_equal(etag, "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"");
+    size_t n = get_all(f->os, "b1", "k", got, sizeof got, &info);
+    assert_int_equal(n, 11);
+    assert_memory_equal(got, "hello world", 11);
+    assert_string_equal(info.content_type, "text/plain");
+    assert_string_equal(info.etag, etag);
+    assert_string_equal(info.key, "k");
+    assert_int_equal(count_files(objdir), 1);
+
+    /* overwrite: new bytes, new etag, old file gone */
+    assert_int_equal(objstore_put_meta(f->os, "b1", "k", "bye", 3, NULL, "color:red\n",
+                                       etag, NULL),
+                     HY_OK);
+    n = get_all(f->os, "b1", "k", got, sizeof got, &info);
+    assert_int_equal(n, 3);
+    assert_memory_equal(got, "bye", 3);
+    assert_string_equal(info.content_type, "binary/octet-stream");
+    assert_string_equal(info.meta, "color:red\n");
+    assert_int_equal(count_files(objdir), 1);
+
+    /* an fd stays readable after the object is deleted */
+    int fd = -1;
+    assert_int_equal(objstore_get(f->os, "b1", "k", &fd, &info), HY_OK);
+    assert_int_equal(objstore_delete(f->os, "b1", "k"), HY_OK);
+    assert_int_equal(pread(fd, got, sizeof got, 0), 3);
+    close(fd);
+    assert_int_equal(count_files(objdir), 0);
+    assert_int_equal(objstore_delete(f->os, "b1", "k"), HY_ENOTFOUND);
+    assert_int_equal(objstore_head(f->os, "b1", "k", &info), HY_ENOTFOUND);
+    assert_int_equal(objstore_get(f->os, "b1", "k", &fd, &info), HY_ENOTFOUND);
+
+    /* empty object */
+    assert_int_equal(objstore_put(f->os, "b1", "empty", "", 0, NULL, etag), HY_OK);
+    assert_string_equal(etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
+    assert_int_equal(objstore_head(f->os, "b1", "empty", &info), HY_OK);
+    assert_int_equal(info.size, 0);
+}
+
+static void test_limits(void **state)
+{
+    struct fixture *f = *state;
+    char key[OBJSTORE_MAX_KEY + 2];
+    assert_int_equal(objstore_bucket_create(f->os, "b", NULL), HY_OK);
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = 0;
+    assert_int_equal(objstore_put(f->os, "b", key, "x", 1, NULL, NULL), HY_ETOOBIG);
+    key[OBJSTORE_MAX_KEY] = 0; /* exactly 1024 bytes is allowed */
+    assert_int_equal(objstore_put(f->os, "b", key, "x", 1, NULL, NULL), HY_OK);
+    struct objstore_obj info;
+    assert_int_equal(objstore_head(f->os, "b", key, &info), HY_OK);
+    assert_int_equal(strlen(info.key), OBJSTORE_MAX_KEY);
+    assert_int_equal(objstore_put(f->os, "b", "", "x", 1, NULL, NULL), HY_EINVAL);
+}
+
+struct collect {
+    char keys[64][64];
+    int n;
+    int stop_after;
+};
+
+static int collect_cb(void *ctx, const struct objstore_obj *obj)
+{
+    struct collect *c = ctx;
+    if (c->n < 64)
+        snprintf(c->keys[c->n++], sizeof c->keys[0], "%.63s", obj->key);
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static void test_list(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const keys[] = {"b/2", "a", "b/1", "c", "b/10", "ab", "\xc3\xa9", "B"};
+    assert_int_equal(objstore_bucket_create(f->os, "lb", NULL), HY_OK);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(objstore_put(f->os, "lb", keys[i], "x", 1, NULL, NULL), HY_OK);
+
+    struct collect c = {0};
+    assert_int_equal(objstore_list(f->os, "lb", NULL, NULL, false, collect_cb, &c), HY_OK);
+    /* bytewise order: uppercase before lowercase, UTF-8 last */
+    static const char *const want[] = {"B", "a", "ab", "b/1", "b/10", "b/2", "c",
+                                       "\xc3\xa9"};
+    assert_int_equal(c.n, 8);
+    for (int i = 0; i < 8; i++)
+        assert_string_equal(c.keys[i], want[i]);
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(objstore_list(f->os, "lb", "b/", NULL, false, collect_cb, &c), HY_OK);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.keys[0], "b/1");
+    assert_string_equal(c.keys[2], "b/2");
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(objstore_list(f->os, "lb", NULL, "ab", false, collect_cb, &c), HY_OK);
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.keys[0], "b/1");
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(objstore_list(f->os, "lb", NULL, "ab", true, collect_cb, &c), HY_OK);
+    assert_string_equal(c.keys[0], "ab");
+
+    /* start-after before the prefix starts at the prefix */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(objstore_list(f->os, "lb", "b/", "a", false, collect_cb, &c), HY_OK);
+    assert_int_equal(c.n, 3);
+    /* start-after inside the prefix range */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(objstore_list(f->os, "lb", "b/", "b/10", false, collect_cb, &c),
+                     HY_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.keys[0], "b/2");
+
+    /* the callback stops the walk */
+    memset(&c, 0, sizeof c);
+    c.stop_after = 2;
+    assert_int_equal(objstore_list(f->os, "lb", NULL, NULL, false, collect_cb, &c), HY_OK);
+    assert_int_equal(c.n, 2);
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(objstore_list(f->os, "nope", NULL, NULL, false, collect_cb, &c),
+                     HY_ENOTFOUND);
+}
+
+static int count_bucket_cb(void *ctx, const char *name, const char *region,
+                           int64_t created_ms)
+{
+    (void)name;
+    (void)region;
+    assert_true(created_ms > 0);
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_buckets(void **state)
+{
+    struct fixture *f = *state;
+    char region[OBJSTORE_MAX_REGION + 1];
+    assert_int_equal(objstore_bucket_create(f->os, "eu", "eu-west-1"), HY_OK);
+    assert_int_equal(objstore_bucket_create(f->os, "us", NULL), HY_OK);
+    assert_int_equal(objstore_bucket_region(f->os, "eu", region), HY_OK);
+    assert_string_equal(region, "eu-west-1");
+    assert_int_equal(objstore_bucket_region(f->os, "us", region), HY_OK);
+    assert_string_equal(region, "us-east-1");
+    assert_int_equal(objstore_bucket_region(f->os, "xx", region), HY_ENOTFOUND);
+
+    assert_int_equal(objstore_put(f->os, "eu", "k", "v", 1, NULL, NULL), HY_OK);
+    assert_int_equal(objstore_bucket_delete(f->os, "eu"), HY_ENOTEMPTY);
+    assert_int_equal(objstore_delete(f->os, "eu", "k"), HY_OK);
+    assert_int_equal(objstore_bucket_delete(f->os, "eu"), HY_OK);
+    assert_int_equal(objstore_bucket_delete(f->os, "eu"), HY_ENOTFOUND);
+    int n = 0;
+    assert_int_equal(objstore_bucket_list(f->os, count_bucket_cb, &n), HY_OK);
+    assert_int_equal(n, 1);
+}
+
+static void test_path_keys_stay_inside(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const keys[] = {
+        "../../etc/passwd", "../escape", "/", "//x", "a/../../b", "./.",
+        "..", "\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x94\xa5",
+    };
+    char objdir[128], data[128];
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects", f->dir);
+    snprintf(data, sizeof data, "%s/data", f->dir);
+    assert_int_equal(objstore_bucket_create(f->os, "p", NULL), HY_OK);
+    int before = count_files(f->dir);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(objstore_put(f->os, "p", keys[i], keys[i], strlen(keys[i]),
+                                      NULL, NULL),
+                         HY_OK);
+    /* every new file is an object file under objects/, and nothing was
+     * written next to the data dir */
+    assert_int_equal(count_files(objdir), (int)(sizeof keys / sizeof keys[0]));
+    assert_int_equal(count_files(f->dir), before + (int)(sizeof keys / sizeof keys[0]));
+    char outside[160];
+    snprintf(outside, sizeof outside, "%s/escape", f->dir);
+    assert_int_not_equal(access(outside, F_OK), 0);
+    snprintf(outside, sizeof outside, "%s/data/escape", f->dir);
+    assert_int_not_equal(access(outside, F_OK), 0);
+    /* and each key reads back its own bytes */
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        struct objstore_obj info;
+        char got[64];
+        size_t n = get_all(f->os, "p", keys[i], got, sizeof got, &info);
+        assert_int_equal(n, strlen(keys[i]));
+        assert_memory_equal(got, keys[i], n);
+    }
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    struct fixture *f = *state;
+    char etag[40], got[16];
+    struct objstore_obj info;
+    assert_int_equal(objstore_bucket_create(f->os, "keep", "ap-south-1"), HY_OK);
+    assert_int_equal(objstore_put_meta(f->os, "keep", "dir/obj", "persist", 7,
+                                       "text/csv", "a:1\n", etag, NULL),
+                     HY_OK);
+    reopen(f);
+    assert_int_equal(objstore_bucket_exists(f->os, "keep"), HY_OK);
+    size_t n = get_all(f->os, "keep", "dir/obj", got, sizeof got, &info);
+    assert_int_equal(n, 7);
+    assert_memory_equal(got, "persist", 7);
+    assert_string_equal(info.etag, etag);
+    assert_string_equal(info.content_type, "text/csv");
+    assert_string_equal(info.meta, "a:1\n");
+    char region[OBJSTORE_MAX_REGION + 1];
+    assert_int_equal(objstore_bucket_region(f->os, "keep", region), HY_OK);
+    assert_string_equal(region, "ap-south-1");
+}
+
+static void test_tmp_cleaned_on_open(void **state)
+{
+    struct fixture *f = *state;
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s/data/store/tmp/0123.tmp", f->dir);
+    FILE *fp = fopen(tmp, "w");
+    assert_non_null(fp);
+    fputs("half-written", fp);
+    fclose(fp);
+    reopen(f);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+}
+
+static void test_orphans_swept_on_open(void **state)
+{
+    struct fixture *f = *state;
+    char objdir[128], orphan[256];
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects", f->dir);
+    assert_int_equal(objstore_bucket_create(f->os, "o", NULL), HY_OK);
+    assert_int_equal(objstore_put(f->os, "o", "live", "keep", 4, NULL, NULL), HY_OK);
+    /* as if a crash hit between rename and commit */
+    snprintf(orphan, sizeof orphan, "%s/ab", objdir);
+    mkdir(orphan, 0755);
+    snprintf(orphan, sizeof orphan, "%s/ab/abababababababababababababababab", objdir);
+    FILE *fp = fopen(orphan, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(count_files(objdir), 2);
+    reopen(f);
+    assert_int_equal(count_files(objdir), 1);
+    assert_int_not_equal(access(orphan, F_OK), 0);
+    struct objstore_obj info;
+    char got[8];
+    assert_int_equal(get_all(f->os, "o", "live", got, sizeof got, &info), 4);
+    assert_memory_equal(got, "keep", 4);
+}
+
+struct worker {
+    struct objstore *os;
+    int id;
+    int failures;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char key[32], body[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof key, "w%d/%d", w->id, i % 10);
+        int n = snprintf(body, sizeof body, "%d-%d", w->id, i);
+        if (objstore_put(w->os, "t", key, body, (size_t)n, NULL, NULL) != HY_OK)
+            w->failures++;
+        if (objstore_put(w->os, "t", "shared", body, (size_t)n, NULL, NULL) != HY_OK)
+            w->failures++;
+        if (i % 7 == 0 && objstore_delete(w->os, "t", key) != HY_OK)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static int count_cb(void *ctx, const struct objstore_obj *obj)
+{
+    (void)obj;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_threads(void **state)
+{
+    struct fixture *f = *state;
+    enum { NTHREADS = 6 };
+    pthread_t th[NTHREADS];
+    struct worker w[NTHREADS];
+    char objdir[128];
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects", f->dir);
+    assert_int_equal(objstore_bucket_create(f->os, "t", NULL), HY_OK);
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (struct worker){.os = f->os, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    int rows = 0;
+    assert_int_equal(objstore_list(f->os, "t", NULL, NULL, false, count_cb, &rows), HY_OK);
+    /* key k is last written at i = 40 + k; the deletes at i = 42 (key 2)
+     * and i = 49 (key 9) come after those writes, all others before: 8 keys
+     * per thread live on, plus "shared" */
+    assert_int_equal(rows, NTHREADS * 8 + 1);
+    /* exactly one file per live object: no leaks, no lost files */
+    assert_int_equal(count_files(objdir), rows);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_overwrite_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_keys_stay_inside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_cleaned_on_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_swept_on_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("objstore", tests, NULL, NULL);
+}
