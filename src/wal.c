@@ -702,7 +702,8 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         seqs[nseq++] = seq;
     }
     closedir(d);
-    qsort(seqs, nseq, sizeof *seqs, cmp_u64);
+    if (nseq)
+        qsort(seqs, nseq, sizeof *seqs, cmp_u64);
 
     uint64_t last_lsn = 0;
     for (size_t i = 0; i < nseq; i++) {

@@ -119,6 +119,39 @@ def make_hydrant(tmp_path):
         h.stop()
 
 
+def signed_request(h, method="POST", path="/", body=b"", headers=None,
+                   service="firehose", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                   region=REGION):
+    """Sends one raw request signed with botocore's SigV4 signer; returns
+    (status, headers, body). For bodies boto3 cannot produce (fields newer
+    than Debian's botocore model, malformed input)."""
+    import http.client
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    if isinstance(body, str):
+        body = body.encode()
+    req = AWSRequest(method=method, url=h.endpoint + path, data=body,
+                     headers=dict(headers or {}))
+    SigV4Auth(Credentials(access_key, secret_key), service, region).add_auth(req)
+    conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=30)
+    conn.request(method, path, body=body, headers=dict(req.headers.items()))
+    r = conn.getresponse()
+    out = (r.status, dict(r.getheaders()), r.read())
+    conn.close()
+    return out
+
+
+def firehose_call(h, op, payload):
+    """A signed Firehose JSON 1.1 call with any payload; returns (status, json)."""
+    import json
+    status, _, body = signed_request(
+        h, body=json.dumps(payload) if not isinstance(payload, (bytes, str)) else payload,
+        headers={"Content-Type": "application/x-amz-json-1.1",
+                 "X-Amz-Target": "Firehose_20150804." + op})
+    return status, json.loads(body or b"{}")
+
+
 def wait_for(fn, timeout=20.0, interval=0.1):
     """Polls fn() until it returns something truthy; returns it or fails."""
     deadline = time.monotonic() + timeout
