@@ -73,6 +73,8 @@
 #include <zlib.h>
 
 #define SEG_MAGIC "HYDRWAL1"
+
+struct wal *hy_wal;
 #define SEG_HEADER 16
 #define DEFAULT_SEGMENT_BYTES (64u << 20)
 
@@ -114,6 +116,7 @@ struct wal {
     pthread_cond_t cond;
     struct batch pending, writing;
     uint64_t next_lsn;
+    uint64_t safe_lsn;   /* every frame below has had its callback run */
     bool started, stopping;
     pthread_t thread;
 
@@ -161,11 +164,44 @@ void wal_range_encode(unsigned char out[16], const struct wal_range *r)
 
 int wal_range_decode(const struct wal_frame *f, struct wal_range *r)
 {
-    if (f->len != 16)
+    if (f->len < 16)
         return HY_EINVAL;
     r->first_lsn = get_u64(f->data);
     r->last_lsn = get_u64((const unsigned char *)f->data + 8);
     return r->first_lsn <= r->last_lsn ? HY_OK : HY_EINVAL;
+}
+
+size_t wal_seal_encode(unsigned char *out, const struct wal_range *r,
+                       const char *bucket, const char *key)
+{
+    size_t bl = strnlen(bucket, 63), kl = strnlen(key, 1024);
+    wal_range_encode(out, r);
+    out[16] = (unsigned char)bl;
+    out[17] = (unsigned char)(bl >> 8);
+    memcpy(out + 18, bucket, bl);
+    out[18 + bl] = (unsigned char)kl;
+    out[19 + bl] = (unsigned char)(kl >> 8);
+    memcpy(out + 20 + bl, key, kl);
+    return 20 + bl + kl;
+}
+
+int wal_seal_decode(const struct wal_frame *f, struct wal_range *r, char bucket[64],
+                    char key[1025])
+{
+    const unsigned char *p = f->data;
+    if (f->type != WAL_SEAL || wal_range_decode(f, r) != HY_OK || f->len < 20)
+        return HY_EINVAL;
+    size_t bl = (size_t)p[16] | (size_t)p[17] << 8;
+    if (bl > 63 || 20 + bl > f->len)
+        return HY_EINVAL;
+    size_t kl = (size_t)p[18 + bl] | (size_t)p[19 + bl] << 8;
+    if (kl > 1024 || 20 + bl + kl != f->len)
+        return HY_EINVAL;
+    memcpy(bucket, p + 18, bl);
+    bucket[bl] = 0;
+    memcpy(key, p + 20 + bl, kl);
+    key[kl] = 0;
+    return HY_OK;
 }
 
 static uint32_t frame_crc(const unsigned char *hdr, const void *payload, uint32_t len)
@@ -381,8 +417,10 @@ static void *writer_main(void *arg)
             wt->done(wt->arg, have_frames ? rc : HY_ENOMEM,
                      have_frames ? frames + wt->first : NULL, wt->n);
         }
-        batch_reset(b);
         pthread_mutex_lock(&w->lock);
+        if (b->nrefs)
+            w->safe_lsn = b->refs[b->nrefs - 1].lsn + 1;
+        batch_reset(b);
     }
     pthread_mutex_unlock(&w->lock);
     if (frames != stack_frames)
@@ -501,6 +539,20 @@ void wal_release(struct wal *w, uint64_t low_water)
         }
     }
     pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t wal_safe_lsn(struct wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    /* nothing pending or being written: everything so far is applied */
+    uint64_t v = w->pending.nrefs == 0 && w->writing.nrefs == 0 ? w->next_lsn : w->safe_lsn;
+    pthread_mutex_unlock(&w->lock);
+    return v;
+}
+
+int wal_flush(struct wal *w)
+{
+    return wal_append_sync(w, NULL, 0);
 }
 
 void wal_get_stats(struct wal *w, struct wal_stats *st)
@@ -778,6 +830,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
     }
     free(seqs);
     w->next_lsn = last_lsn + 1;
+    w->safe_lsn = w->next_lsn;
     if (st->torn_bytes || st->corrupt_regions)
         log_warn("wal", "recovery: %llu frames in %llu segments; %llu torn bytes truncated, "
                  "%llu corrupt regions (%llu bytes) skipped",
@@ -805,6 +858,7 @@ int wal_open(const struct wal_config *cfg, struct wal **out)
     w->fsync = cfg->fsync;
     w->fd = -1;
     w->next_lsn = 1;
+    w->safe_lsn = 1;
     w->next_seq = 1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);

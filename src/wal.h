@@ -25,12 +25,23 @@ struct wal_frame {
 };
 
 /* Payload of WAL_SEAL and WAL_DELIVERED: the records [first, last] of one
- * stream that make one object. */
+ * stream that make one object. A SEAL also names where that object goes
+ * (bucket and key), so recovery rewrites exactly the same object. */
 struct wal_range {
     uint64_t first_lsn, last_lsn;
 };
 void wal_range_encode(unsigned char out[16], const struct wal_range *r);
+/* Reads the range at the start of a SEAL or DELIVERED payload. */
 int wal_range_decode(const struct wal_frame *f, struct wal_range *r);
+
+#define WAL_SEAL_MAX (16 + 2 + 63 + 2 + 1024)
+/* SEAL payload: range, u16 bucket length, bucket, u16 key length, key.
+ * Returns the payload length written to out (at least WAL_SEAL_MAX bytes). */
+size_t wal_seal_encode(unsigned char *out, const struct wal_range *r,
+                       const char *bucket, const char *key);
+/* Decodes a SEAL; bucket (64) and key (1025) receive NUL-terminated copies. */
+int wal_seal_decode(const struct wal_frame *f, struct wal_range *r, char bucket[64],
+                    char key[1025]);
 
 struct wal_config {
     const char *dir;          /* segment directory, created if missing */
@@ -77,6 +88,20 @@ int wal_append_sync(struct wal *w, struct wal_frame *frames, size_t n);
 
 /* Deletes closed segments whose frames all have lsn < low_water. */
 void wal_release(struct wal *w, uint64_t low_water);
+
+/* The lowest LSN whose done callback may not have run yet: every frame
+ * below it has been handed to its appender. Read it BEFORE looking at the
+ * buffers that the callbacks fill, then release below
+ * min(this, lowest LSN still buffered or undelivered). */
+uint64_t wal_safe_lsn(struct wal *w);
+
+/* Waits until everything appended before the call is written and its
+ * callbacks have run. */
+int wal_flush(struct wal *w);
+
+/* The process-wide log main.c opens (NULL in tools and unit tests that do
+ * not open one). */
+extern struct wal *hy_wal;
 
 struct wal_stats {
     uint64_t commits, frames, bytes, fsyncs, write_errors;

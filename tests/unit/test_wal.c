@@ -347,6 +347,36 @@ static void test_scan_file(void **s)
     free(c);
 }
 
+static void test_seal_and_flush(void **s)
+{
+    (void)s;
+    unsigned char p[WAL_SEAL_MAX];
+    struct wal_range r = {5, 9}, back;
+    size_t n = wal_seal_encode(p, &r, "sd-vehicle-data", "2026/11/25/08/gps-delivery-stream-1-x");
+    struct wal_frame f = {WAL_SEAL, 3, 10, 0, p, (uint32_t)n};
+    char bucket[64], key[1025];
+    assert_int_equal(wal_seal_decode(&f, &back, bucket, key), HY_OK);
+    assert_int_equal(back.first_lsn, 5);
+    assert_int_equal(back.last_lsn, 9);
+    assert_string_equal(bucket, "sd-vehicle-data");
+    assert_string_equal(key, "2026/11/25/08/gps-delivery-stream-1-x");
+    f.len = (uint32_t)n - 1; /* truncated payload */
+    assert_int_equal(wal_seal_decode(&f, &back, bucket, key), HY_EINVAL);
+
+    char *dir = tmpdir();
+    struct collected *c = calloc(1, sizeof *c);
+    struct wal_replay_stats st;
+    struct wal *w = open_wal(dir, 0, c, &st);
+    assert_int_equal(wal_safe_lsn(w), 1);
+    put_n(w, 0, 3, 1);
+    assert_int_equal(wal_flush(w), HY_OK);
+    assert_int_equal(wal_safe_lsn(w), 4);
+    wal_close(w);
+    rm_rf(dir);
+    free(dir);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail),
         cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_scan_file),
+        cmocka_unit_test(test_seal_and_flush),
     };
     return cmocka_run_group_tests_name("wal", tests, NULL, NULL);
 }
