@@ -7,6 +7,10 @@
 
 /* firehose.c: JSON 1.1; op is the part of X-Amz-Target after the dot. */
 void firehose_handle(struct http_req *req, const char *op);
+/* The same without HTTP (tests, fuzzing): *body is malloc'd (caller frees);
+ * *error_type is the AWS error type or NULL on success. */
+void firehose_exec(struct http_req *req, const char *op, int *status, char **body,
+                   const char **error_type);
 
 /* s3.c: S3 REST + XML, path-style and virtual-host-style. */
 void s3_handle(struct http_req *req);
@@ -21,6 +25,8 @@ int iam_role_exists(const char *role_arn);
 
 /* router.c */
 void router_handle(struct http_req *req);
+/* http_spool_fn: whether a request's body may be spooled to a file. */
+bool router_spool(const struct http_req *req);
 /* The region of the request's SigV4 credential scope, else hy_cfg.region. */
 const char *router_region(const struct http_req *req);
 

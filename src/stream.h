@@ -62,4 +62,69 @@ int64_t stream_next_due_ms(int64_t now_ms);
  * interval of 0, so the delivery thread wakes early. Set by delivery.c. */
 void stream_set_wakeup(void (*fn)(void));
 
+/* ---- catalog operations (firehose.c) --------------------------------
+ * firehose.c validates requests and shapes responses; stream.c owns the
+ * state. Every mutation is written through to streams.db before it is
+ * visible. JSON values are borrowed; the catalog keeps its own copies. */
+#include <jansson.h>
+
+/* A stream to create. dest is the validated S3 or ExtendedS3 destination
+ * configuration exactly as the client gave it (members in AWS spelling);
+ * tags an object Key -> Value (or NULL); encryption NULL or an object
+ * {"KeyType":..., "KeyARN":...} meaning server-side encryption is on. */
+struct stream_new {
+    const char *name;
+    const char *arn;
+    const char *type;         /* "DirectPut" */
+    const char *dest_kind;    /* "ExtendedS3" or "S3" */
+    json_t *dest;
+    json_t *tags;
+    json_t *encryption;
+};
+
+/* HY_EEXIST (name taken), HY_ELIMIT (hy_cfg.max_streams reached),
+ * HY_EINVAL (BucketARN not arn:aws:s3:::NAME), HY_EDB. The stream is
+ * CREATING for hy_cfg.create_delay_ms, then ACTIVE. */
+int stream_create(const struct stream_new *sn, int64_t now_ms);
+
+/* A snapshot of one stream as a new JSON object (caller json_decref's):
+ *   Name, ARN, Type, Status ("CREATING"|"ACTIVE"), VersionId (integer),
+ *   CreateMs, UpdateMs (0 before the first change), DestKind, Dest,
+ *   Tags (object), Encryption {Status:"ENABLED"|"DISABLED", KeyType?, KeyARN?}
+ * HY_ENOTFOUND when there is no such stream. */
+int stream_describe(const char *name, json_t **out);
+
+/* Replaces the destination configuration if the stream's VersionId is
+ * still expect_version, and bumps VersionId. HY_ENOTFOUND, HY_ESTATE (not
+ * ACTIVE), HY_ECONFLICT (stale version), HY_EINVAL (bad BucketARN), HY_EDB. */
+int stream_update_dest(const char *name, unsigned expect_version,
+                       json_t *dest, int64_t now_ms);
+
+/* Removes the stream and drops its buffer. HY_ENOTFOUND; HY_ESTATE while
+ * CREATING (AWS deletes only streams that finished creating). */
+int stream_delete(const char *name);
+
+/* Names in byte order after `after` (NULL: from the start), at most limit,
+ * only of type (NULL: any). *names is a new JSON array of strings. */
+int stream_list(const char *type, const char *after, size_t limit,
+                json_t **names, bool *has_more);
+
+#define STREAM_MAX_TAGS 50
+/* Adds or replaces tags (object Key -> Value). HY_ELIMIT past 50 tags. */
+int stream_tag(const char *name, json_t *tags);
+/* Removes the keys (array of strings) that exist. */
+int stream_untag(const char *name, json_t *keys);
+/* Server-side encryption on (key_type "AWS_OWNED_CMK" or
+ * "CUSTOMER_MANAGED_CMK" with key_arn) or off. */
+int stream_set_encryption(const char *name, bool enable, const char *key_type,
+                          const char *key_arn, int64_t now_ms);
+/* HY_OK when the stream takes data (ACTIVE), HY_ESTATE while CREATING,
+ * HY_ENOTFOUND. *encrypted tells whether server-side encryption is on. */
+int stream_accepts(const char *name, bool *encrypted);
+
+/* Largest record (decoded bytes) PutRecord/PutRecordBatch accept. */
+#define STREAM_MAX_RECORD 1024000
+/* Buffered bytes over all streams past which puts get HY_EBUSY. */
+#define STREAM_MAX_BUFFERED ((size_t)1 << 30)
+
 #endif
