@@ -71,6 +71,7 @@ integration: $(BUILD)/hydrant
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) client-test
 	$(MAKE) integration
 
 clean:

@@ -4,7 +4,17 @@
  * oldest record IntervalInSeconds old), compress it (compress.c), name it
  * (prefix.c: the key is fixed once, at the first attempt, so a retry
  * rewrites the same key instead of adding a second object) and write it to
- * the embedded store. A write that fails -- the bucket does not exist, the
+ * the embedded store.
+ *
+ * Exactly-once objects across crashes: the id in the key is derived from
+ * the data directory's node id, the stream id and the batch's first WAL
+ * position, and before the object is written a SEAL frame naming the
+ * range, bucket and key is made durable in the WAL. After the write a
+ * DELIVERED frame follows. If the process dies in between, recovery finds
+ * the SEAL without its DELIVERED and rewrites the same records under the
+ * same key: the object is overwritten, never duplicated. After each
+ * delivery, WAL segments below the lowest undelivered position are
+ * released. A write that fails -- the bucket does not exist, the
  * disk is full -- keeps the batch in a retry list with exponential backoff
  * (1 s doubling to 30 s) and is logged once per attempt with what is kept;
  * nothing is dropped. The thread sleeps until the next interval falls due
@@ -22,7 +32,9 @@
 #include "objstore.h"
 #include "prefix.h"
 #include "stream.h"
+#include "wal.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +49,7 @@ struct pending {
     struct stream_batch *batch;
     char *key;              /* fixed at the first attempt */
     struct buf body;        /* compressed bytes, made once */
+    bool sealed;            /* its SEAL is durable in the WAL */
     int attempts;
     int64_t next_try_mono;
 };
@@ -56,6 +69,30 @@ static void wake(void)
     D.kick = true;
     pthread_cond_signal(&D.cond);
     pthread_mutex_unlock(&D.lock);
+}
+
+/* The id part of a key: a uuid-shaped hash of (node, stream, first LSN),
+ * so the same records always get the same key; random without a WAL. */
+static void batch_object_id(const struct stream_batch *b, char out[37])
+{
+    if (!b->first_lsn) {
+        hy_uuid4(out);
+        return;
+    }
+    unsigned char in[28], md[32];
+    unsigned int mdlen = 0;
+    memcpy(in, stream_node_id(), 16);
+    for (int i = 0; i < 4; i++)
+        in[16 + i] = (unsigned char)(b->stream_id >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        in[20 + i] = (unsigned char)(b->first_lsn >> (8 * i));
+    EVP_Digest(in, sizeof in, md, &mdlen, EVP_sha256(), NULL);
+    md[6] = (md[6] & 0x0f) | 0x80; /* version 8: name-based, custom */
+    md[8] = (md[8] & 0x3f) | 0x80;
+    char hex[33];
+    hex_encode(hex, md, 16);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
 }
 
 static void pending_free(struct pending *p)
@@ -78,8 +115,9 @@ static struct pending *prepare(struct stream_batch *b)
     struct buf key;
     buf_init(&key, 4096);
     char id[37];
-    hy_uuid4(id);
-    int rc = prefix_object_key(&b->dest, b->oldest_ms, id, &key);
+    batch_object_id(b, id);
+    int rc = b->key ? buf_puts(&key, b->key)
+                    : prefix_object_key(&b->dest, b->oldest_ms, id, &key);
     if (rc) {
         log_error("delivery", "stream %s: cannot name the object (%s); prefix '%s'",
                   b->dest.name, hy_strerror(rc), b->dest.prefix);
@@ -115,7 +153,72 @@ static struct pending *prepare(struct stream_batch *b)
         }
     }
     p->batch = b;
+    p->sealed = b->key != NULL; /* recovered: sealed before the crash */
     return p;
+}
+
+static void noop_done(void *arg, int rc, const struct wal_frame *f, size_t n)
+{
+    (void)arg;
+    (void)rc;
+    (void)f;
+    (void)n;
+}
+
+/* Makes the SEAL durable: from now on these records go under this key. */
+static int seal(struct pending *p)
+{
+    struct stream_batch *b = p->batch;
+    if (!hy_wal || !b->first_lsn || p->sealed)
+        return HY_OK;
+    unsigned char payload[WAL_SEAL_MAX];
+    struct wal_range r = {b->first_lsn, b->last_lsn};
+    size_t n = wal_seal_encode(payload, &r, b->dest.bucket, p->key);
+    struct wal_frame f = {WAL_SEAL, b->stream_id, 0, b->oldest_ms, payload, (uint32_t)n};
+    int rc = wal_append_sync(hy_wal, &f, 1);
+    if (rc == HY_OK)
+        p->sealed = true;
+    return rc;
+}
+
+/* Notes the delivery in the WAL (no wait: a lost DELIVERED only means the
+ * same object is rewritten after a crash) and frees what it covered. */
+static void mark_delivered(struct pending *p)
+{
+    struct stream_batch *b = p->batch;
+    if (!hy_wal || !b->first_lsn)
+        return;
+    unsigned char payload[16];
+    struct wal_range r = {b->first_lsn, b->last_lsn};
+    wal_range_encode(payload, &r);
+    struct wal_frame f = {WAL_DELIVERED, b->stream_id, 0, hy_now_ms(), payload, 16};
+    wal_append(hy_wal, &f, 1, noop_done, NULL);
+}
+
+static uint64_t pending_min_lsn(void)
+{
+    uint64_t m = UINT64_MAX;
+    for (struct pending *p = D.retry; p; p = p->next)
+        if (p->batch && p->batch->first_lsn && p->batch->first_lsn < m)
+            m = p->batch->first_lsn;
+    return m;
+}
+
+/* Deletes WAL segments holding only delivered records. Delivery thread. */
+static void release_log(uint64_t extra_min)
+{
+    if (!hy_wal)
+        return;
+    uint64_t low = wal_safe_lsn(hy_wal); /* first: see wal.h */
+    uint64_t m = stream_min_lsn();
+    if (m < low)
+        low = m;
+    m = pending_min_lsn();
+    if (m < low)
+        low = m;
+    if (extra_min < low)
+        low = extra_min;
+    wal_release(hy_wal, low);
 }
 
 /* One attempt; HY_OK when the object is written. */
@@ -126,7 +229,9 @@ static int attempt(struct pending *p)
                            ? (const void *)(b->data.data ? b->data.data : "")
                            : (const void *)(p->body.data ? p->body.data : "");
     size_t len = b->dest.compression == COMP_UNCOMPRESSED ? b->data.len : p->body.len;
-    int rc = objstore_put(hy_store, b->dest.bucket, p->key, data, len,
+    int rc = seal(p);
+    if (rc == HY_OK)
+        rc = objstore_put(hy_store, b->dest.bucket, p->key, data, len,
                           "application/octet-stream", NULL);
     p->attempts++;
     pthread_mutex_lock(&D.lock);
@@ -141,6 +246,7 @@ static int attempt(struct pending *p)
     if (rc == HY_OK) {
         log_debug("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s",
                   b->dest.name, b->nrecords, len, b->dest.bucket, p->key);
+        mark_delivered(p);
         return HY_OK;
     }
     int64_t backoff = RETRY_FIRST_MS;
@@ -153,7 +259,10 @@ static int attempt(struct pending *p)
              "stream %s: cannot write s3://%s/%s: %s%s; %zu records (%zu bytes) kept, "
              "attempt %d, next in %lld ms",
              b->dest.name, b->dest.bucket, p->key, hy_strerror(rc),
-             rc == HY_ENOTFOUND ? " (the bucket does not exist)" : "", b->nrecords,
+             rc == HY_ENOTFOUND ? " (the bucket does not exist)"
+             : p->sealed      ? ""
+                              : " (sealing it in the write-ahead log failed)",
+             b->nrecords,
              b->data.len, p->attempts, (long long)backoff);
     return rc;
 }
@@ -189,10 +298,12 @@ static void deliver_new(struct stream_batch *b)
         retry_push(p);
         return;
     }
-    if (attempt(p) == HY_OK)
+    if (attempt(p) == HY_OK) {
         pending_free(p);
-    else
+        release_log(UINT64_MAX);
+    } else {
         retry_push(p);
+    }
 }
 
 /* Tries every pending batch whose time has come (all, when force). */
@@ -225,6 +336,7 @@ static int64_t run_retries(bool force)
         if (attempt(p) == HY_OK) {
             *pp = p->next;
             pending_free(p);
+            release_log(UINT64_MAX);
         } else {
             if (next < 0 || p->next_try_mono < next)
                 next = p->next_try_mono;

@@ -33,6 +33,17 @@
  * - firehose_exec() runs an operation and hands back status and body
  *   without touching HTTP; firehose_handle() only adds the headers and
  *   replies. Unit tests and fuzzers drive firehose_exec().
+ * - Puts and the write-ahead log: with a WAL open (hy_wal), PutRecord and
+ *   PutRecordBatch admit their records (stream_admit reserves the bytes
+ *   under the buffered ceiling), append them to the log and return
+ *   without answering; the HTTP layer suspends the connection. After the
+ *   group commit's fsync, fh_put_done runs on the WAL writer thread: it
+ *   applies the durable records to their stream's buffer and only then
+ *   answers. A record is thus acknowledged only once it is on disk, and
+ *   delivered only once it is acknowledged. A failed log write (disk
+ *   full) gives the reservation back and answers
+ *   ServiceUnavailableException. Without a WAL (unit tests, fuzzers) the
+ *   records go straight into the buffers.
  *
  * Threading: stateless apart from the catalog; runs on the HTTP threads,
  * one request per call, all request memory in jansson values freed before
@@ -40,6 +51,7 @@
  */
 #include "api.h"
 #include "stream.h"
+#include "wal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -52,6 +64,8 @@
 #define FH_BATCH_MAX_BYTES (4u * 1024 * 1024)
 #define FH_DESTINATION_ID "destinationId-000000000001"
 #define FH_VERR_MAX 8192 /* ceiling of the collected validation text */
+/* A handler's "the answer comes later": the put waits for the WAL. */
+#define FH_DEFERRED 1000
 
 /* ---- request context ---------------------------------------------------- */
 struct fh_ctx {
@@ -972,6 +986,147 @@ static int fh_list(struct fh_ctx *c)
     return c->out ? HY_OK : HY_ENOMEM;
 }
 
+/* A put waiting for the WAL: what its answer needs, owned by the callback. */
+struct fh_put {
+    struct http_req *req;
+    bool batch, encrypted;
+    uint32_t stream_id;
+    int64_t now;
+    size_t n;                /* records in the request */
+    int *prc;                /* per record: HY_OK (in the log) or why not */
+    size_t *lens;
+};
+
+static void fh_send(struct http_req *req, int status, char *body, const char *error_type);
+static int fh_put_error(struct fh_ctx *c, int rc);
+
+static json_t *fh_record_error(int prc)
+{
+    if (prc == HY_ENOTFOUND || prc == HY_ESTATE)
+        return json_pack("{s:s, s:s}", "ErrorCode", "ResourceNotFoundException",
+                         "ErrorMessage", "Firehose is not ACTIVE.");
+    if (prc == HY_EBUSY)
+        return json_pack("{s:s, s:s}", "ErrorCode", "ServiceUnavailableException",
+                         "ErrorMessage", "Slow down.");
+    if (prc == HY_ENOSPC || prc == HY_EIO || prc == HY_ENOMEM)
+        return json_pack("{s:s, s:s}", "ErrorCode", "ServiceUnavailableException",
+                         "ErrorMessage", prc == HY_ENOSPC ? "Slow down. (disk full)"
+                                                          : "Slow down.");
+    return json_pack("{s:s, s:s}", "ErrorCode", "InternalFailure", "ErrorMessage",
+                     hy_strerror(prc));
+}
+
+/* WAL writer thread: the records of one put are durable (rc HY_OK) or not. */
+static void fh_put_done(void *arg, int rc, const struct wal_frame *frames, size_t nframes)
+{
+    struct fh_put *p = arg;
+    json_t *out = NULL, *responses = NULL;
+    int failed = 0;
+
+    if (rc == HY_OK) {
+        stream_apply(frames, nframes);
+    } else {
+        for (size_t i = 0; i < p->n; i++)
+            if (p->prc[i] == HY_OK) {
+                stream_unadmit(p->stream_id, p->lens[i]);
+                p->prc[i] = rc;
+            }
+    }
+    if (!p->batch) {
+        if (p->prc[0] == HY_OK) {
+            char id[129];
+            stream_record_id(id, p->now);
+            out = json_pack("{s:s, s:b}", "RecordId", id, "Encrypted", p->encrypted);
+        } else {
+            out = json_pack("{s:s, s:s}", "__type", "ServiceUnavailableException", "message",
+                            p->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
+            char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+            fh_send(p->req, 500, body, "ServiceUnavailableException");
+            free(body);
+            goto out_free;
+        }
+    } else if ((responses = json_array())) {
+        for (size_t i = 0; i < p->n; i++) {
+            json_t *r;
+            if (p->prc[i] == HY_OK) {
+                char id[129];
+                stream_record_id(id, p->now);
+                r = json_pack("{s:s}", "RecordId", id);
+            } else {
+                failed++;
+                r = fh_record_error(p->prc[i]);
+            }
+            if (!r || json_array_append_new(responses, r) != 0) {
+                json_decref(responses);
+                responses = NULL;
+                break;
+            }
+        }
+        if (responses)
+            out = json_pack("{s:i, s:b, s:o}", "FailedPutCount", failed, "Encrypted",
+                            p->encrypted, "RequestResponses", responses);
+    }
+    char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    fh_send(p->req, body ? 200 : 500, body, body ? NULL : "ServiceUnavailableException");
+    free(body);
+out_free:
+    json_decref(out);
+    free(p->prc);
+    free(p->lens);
+    free(p);
+}
+
+/* Admits the records and appends the admitted ones to the WAL; the answer
+ * comes from fh_put_done. data/lens are borrowed (the WAL copies). */
+static int fh_put_logged(struct fh_ctx *c, bool batch, unsigned char **data,
+                         const size_t *lens, size_t n)
+{
+    struct fh_put *p = calloc(1, sizeof *p);
+    struct wal_frame *frames = calloc(n ? n : 1, sizeof *frames);
+    int rc = HY_OK;
+    size_t nf = 0;
+
+    if (!p || !frames || !(p->prc = calloc(n, sizeof *p->prc)) ||
+        !(p->lens = calloc(n, sizeof *p->lens))) {
+        rc = HY_ENOMEM;
+        goto out_free;
+    }
+    p->req = c->req;
+    p->batch = batch;
+    p->n = n;
+    p->now = hy_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        p->lens[i] = lens[i];
+        p->prc[i] = stream_admit(c->name, lens[i], &p->stream_id, &p->encrypted);
+        if (p->prc[i] != HY_OK)
+            continue;
+        frames[nf++] = (struct wal_frame){WAL_RECORD, p->stream_id, 0, p->now, data[i],
+                                          (uint32_t)lens[i]};
+    }
+    if (!batch && p->prc[0] != HY_OK) {
+        rc = fh_put_error(c, p->prc[0]);
+        goto out_free;
+    }
+    rc = wal_append(hy_wal, frames, nf, fh_put_done, p);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            if (p->prc[i] == HY_OK)
+                stream_unadmit(p->stream_id, lens[i]);
+        rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
+        goto out_free;
+    }
+    free(frames);
+    return FH_DEFERRED;
+out_free:
+    free(frames);
+    if (p) {
+        free(p->prc);
+        free(p->lens);
+        free(p);
+    }
+    return rc;
+}
+
 static int fh_put_state(struct fh_ctx *c, bool *encrypted)
 {
     int rc = stream_accepts(c->name, encrypted);
@@ -1016,6 +1171,10 @@ static int fh_put_record(struct fh_ctx *c)
     }
     if ((rc = fh_put_state(c, &encrypted)))
         goto out_free;
+    if (hy_wal) {
+        rc = fh_put_logged(c, false, &data, &len, 1);
+        goto out_free;
+    }
     rc = stream_put(c->name, data, len, hy_now_ms(), record_id);
     if (rc) {
         rc = fh_put_error(c, rc);
@@ -1079,6 +1238,10 @@ static int fh_put_record_batch(struct fh_ctx *c)
     }
     if ((rc = fh_put_state(c, &encrypted)))
         goto out_free;
+    if (hy_wal) {
+        rc = fh_put_logged(c, true, data, lens, n);
+        goto out_free;
+    }
     if (!(responses = json_array())) {
         rc = HY_ENOMEM;
         goto out_free;
@@ -1481,6 +1644,11 @@ void firehose_exec(struct http_req *req, const char *op, int *status, char **bod
         goto out_reply;
     c.name = fh_str(c.in, "DeliveryStreamName");
     rc = o->fn(&c);
+    if (rc == FH_DEFERRED) {
+        *status = 0; /* fh_put_done answers */
+        json_decref(c.in);
+        return;
+    }
 out_reply:
     if (rc == HY_OK) {
         /* 13 significant digits: epoch seconds with milliseconds */
@@ -1497,14 +1665,24 @@ out_reply:
 
 void firehose_handle(struct http_req *req, const char *op)
 {
-    static const char oom[] = "{\"__type\":\"ServiceUnavailableException\","
-                              "\"message\":\"out of memory\"}";
-    char request_id[37];
     const char *error_type;
     char *body;
     int status;
 
     firehose_exec(req, op, &status, &body, &error_type);
+    if (status == 0)
+        return; /* a put waiting for the WAL: fh_put_done answers */
+    fh_send(req, status, body, error_type);
+    free(body);
+}
+
+/* Adds the headers every answer has and replies; body is borrowed. */
+static void fh_send(struct http_req *req, int status, char *body, const char *error_type)
+{
+    static const char oom[] = "{\"__type\":\"ServiceUnavailableException\","
+                              "\"message\":\"out of memory\"}";
+    char request_id[37];
+
     hy_uuid4(request_id);
     http_add_header(req, "x-amzn-RequestId", request_id);
     if (!body) {
@@ -1515,5 +1693,4 @@ void firehose_handle(struct http_req *req, const char *op)
         http_add_header(req, "x-amzn-ErrorType", error_type);
     http_reply(req, status, FH_CONTENT_TYPE, body ? body : oom,
                body ? strlen(body) : sizeof oom - 1);
-    free(body);
 }

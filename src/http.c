@@ -15,6 +15,15 @@
  * - Bodies are gathered into a struct buf with a ceiling (hy_cfg.max_body).
  *   A body declared or found larger is not kept: the handler runs with
  *   body_too_large set and answers with its API's own error.
+ * - Spooling: when the server's spool predicate says yes for a request
+ *   (S3 PUT/POST: object bodies up to 5 GiB), a body that passes
+ *   HTTP_SPOOL_THRESHOLD moves from memory to a file in the spool
+ *   directory (<data_dir>/store/tmp, on the store's filesystem, so the
+ *   store can rename it into place), named spool-<16 hex>.tmp. MD5 and
+ *   SHA-256 are computed as the bytes arrive, so no one reads the file
+ *   back to check a digest. The ceiling is then the object ceiling plus
+ *   aws-chunked framing. The file is unlinked when the request completes;
+ *   a handler that renamed it away leaves nothing to unlink.
  * - Deferred answers: if the handler returns without replying, the
  *   connection is suspended (MHD_suspend_connection); http_reply() from
  *   another thread stores the response and resumes it, and MHD calls the
@@ -30,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +47,7 @@
 #include <unistd.h>
 
 #define HTTP_MAX_RESP_HEADERS 32
+#define HTTP_PATH_MAX 4096
 
 enum req_state { RS_NEW, RS_READING, RS_WAITING, RS_SUSPENDED, RS_DONE };
 
@@ -50,6 +61,13 @@ struct req_priv {
     pthread_mutex_t lock;
     enum req_state state;
     struct buf body;
+    /* spooling */
+    bool spool_ok;              /* the predicate allowed it */
+    int spool_fd;               /* open while the body is written, else -1 */
+    uint64_t spool_len;
+    uint64_t spool_max;
+    EVP_MD_CTX *md5, *sha256;
+    char spool_path[HTTP_PATH_MAX]; /* "" when not spooled */
     /* the response, once given */
     bool replied;
     int status;
@@ -65,6 +83,9 @@ struct req_priv {
 struct http_server {
     struct MHD_Daemon *daemon;
     http_handler_fn handler;
+    http_spool_fn spool;
+    char spool_dir[HTTP_PATH_MAX];
+    uint64_t spool_max;
     char *tls_key, *tls_cert;
 };
 
@@ -232,6 +253,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     pthread_mutex_init(&p->lock, NULL);
     p->conn = conn;
     p->resp_fd = -1;
+    p->spool_fd = -1;
     buf_init(&p->body, hy_cfg.max_body);
     char *u = arena_strdup(p->req.arena, uri);
     if (!u)
@@ -261,6 +283,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     buf_free(&p->body);
+    if (p->spool_fd >= 0)
+        close(p->spool_fd);
+    if (p->spool_path[0] && unlink(p->spool_path) != 0 && errno != ENOENT)
+        log_warn("http", "cannot remove %s: %s", p->spool_path, strerror(errno));
+    EVP_MD_CTX_free(p->md5);
+    EVP_MD_CTX_free(p->sha256);
     free(p->resp_body);
     free(p->content_type);
     if (p->resp_fd >= 0)
@@ -312,9 +340,141 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* ---- spooling --------------------------------------------------------- */
+static int http_errno_rc(int err)
+{
+    return err == ENOSPC || err == EDQUOT ? HY_ENOSPC : HY_EIO;
+}
+
+/* Drops a spooled body after a failure or over the ceiling. */
+static void spool_drop(struct req_priv *p)
+{
+    if (p->spool_fd >= 0) {
+        close(p->spool_fd);
+        p->spool_fd = -1;
+    }
+    if (p->spool_path[0]) {
+        unlink(p->spool_path);
+        p->spool_path[0] = 0;
+    }
+}
+
+static int spool_write(struct req_priv *p, const char *data, size_t n)
+{
+    if (EVP_DigestUpdate(p->md5, data, n) != 1 ||
+        EVP_DigestUpdate(p->sha256, data, n) != 1)
+        return HY_ENOMEM;
+    while (n > 0) {
+        ssize_t w = write(p->spool_fd, data, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return http_errno_rc(errno);
+        data += w;
+        n -= (size_t)w;
+    }
+    return HY_OK;
+}
+
+/* Moves the body from memory to a new spool file. */
+static int spool_begin(struct http_server *s, struct req_priv *p)
+{
+    unsigned char id[8];
+    char hex[17];
+    int rc = hy_random(id, sizeof id);
+    if (rc)
+        return rc;
+    hex_encode(hex, id, sizeof id);
+    int n = snprintf(p->spool_path, sizeof p->spool_path, "%s/spool-%s.tmp",
+                     s->spool_dir, hex);
+    if (n < 0 || (size_t)n >= sizeof p->spool_path) {
+        p->spool_path[0] = 0;
+        return HY_EINVAL;
+    }
+    p->md5 = EVP_MD_CTX_new();
+    p->sha256 = EVP_MD_CTX_new();
+    if (!p->md5 || !p->sha256 || EVP_DigestInit_ex(p->md5, EVP_md5(), NULL) != 1 ||
+        EVP_DigestInit_ex(p->sha256, EVP_sha256(), NULL) != 1) {
+        p->spool_path[0] = 0;
+        return HY_ENOMEM;
+    }
+    p->spool_fd = open(p->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (p->spool_fd < 0) {
+        rc = http_errno_rc(errno);
+        log_error("http", "cannot create %s: %s", p->spool_path, strerror(errno));
+        p->spool_path[0] = 0;
+        return rc;
+    }
+    if (p->body.len > 0 && (rc = spool_write(p, p->body.data, p->body.len)))
+        return rc;
+    p->spool_len = p->body.len;
+    buf_free(&p->body);
+    return HY_OK;
+}
+
+/* One piece of the body: memory, or the spool file past the threshold. */
+static void body_append(struct http_server *s, struct req_priv *p,
+                        const char *data, size_t n)
+{
+    int rc;
+    if (p->req.body_too_large || p->req.body_rc)
+        return;
+    if (p->spool_fd < 0 && p->spool_ok && p->body.len + n > HTTP_SPOOL_THRESHOLD) {
+        if ((rc = spool_begin(s, p))) {
+            p->req.body_rc = rc;
+            spool_drop(p);
+            buf_free(&p->body);
+            return;
+        }
+    }
+    if (p->spool_fd >= 0) {
+        if (n > p->spool_max - p->spool_len) {
+            p->req.body_too_large = true;
+            spool_drop(p);
+            return;
+        }
+        if ((rc = spool_write(p, data, n))) {
+            log_error("http", "spool write %s: %s", p->spool_path, hy_strerror(rc));
+            p->req.body_rc = rc;
+            spool_drop(p);
+            return;
+        }
+        p->spool_len += n;
+        return;
+    }
+    if (buf_append(&p->body, data, n) != HY_OK) {
+        p->req.body_too_large = true;
+        buf_free(&p->body);
+    }
+}
+
+/* The body is complete: close the spool file and finish the digests. */
+static void spool_end(struct req_priv *p)
+{
+    unsigned int len;
+    if (p->spool_fd < 0)
+        return;
+    if (close(p->spool_fd) != 0 && !p->req.body_rc)
+        p->req.body_rc = http_errno_rc(errno);
+    p->spool_fd = -1;
+    if (p->req.body_rc ||
+        EVP_DigestFinal_ex(p->md5, p->req.body_md5, &len) != 1 ||
+        EVP_DigestFinal_ex(p->sha256, p->req.body_sha256, &len) != 1) {
+        if (!p->req.body_rc)
+            p->req.body_rc = HY_ENOMEM;
+        spool_drop(p);
+        return;
+    }
+    p->req.body_path = p->spool_path;
+}
+
 static void dispatch(struct http_server *s, struct req_priv *p)
 {
-    if (p->body.data) {
+    spool_end(p);
+    if (p->req.body_path) {
+        p->req.body = "";
+        p->req.body_len = (size_t)p->spool_len;
+    } else if (p->body.data) {
         p->req.body = p->body.data;
         p->req.body_len = p->body.len;
     } else {
@@ -372,12 +532,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         p->req.tls = hy_cfg.tls_cert != NULL;
         p->state = RS_READING;
+        p->spool_ok = s->spool && s->spool(&p->req);
+        p->spool_max = s->spool_max;
+        if (p->spool_ok)
+            p->body.max = HTTP_SPOOL_THRESHOLD; /* the rest goes to the file */
         const char *cl = http_header(&p->req, "Content-Length");
         if (cl) {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(cl, &end, 10);
-            if (errno || *end || v > hy_cfg.max_body) {
+            if (errno || *end || v > (p->spool_ok ? p->spool_max : hy_cfg.max_body)) {
                 /* answer now; MHD closes the connection after it */
                 p->req.body_too_large = true;
                 dispatch(s, p);
@@ -388,11 +552,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     case RS_READING:
         if (*upload_data_size > 0) {
-            if (!p->req.body_too_large &&
-                buf_append(&p->body, upload_data, *upload_data_size) != HY_OK) {
-                p->req.body_too_large = true;
-                buf_free(&p->body);
-            }
+            body_append(s, p, upload_data, *upload_data_size);
             *upload_data_size = 0;
             return MHD_YES;
         }
@@ -443,12 +603,22 @@ static char *read_file(const char *path)
     return buf_detach(&b, NULL);
 }
 
-int http_start(http_handler_fn handler, struct http_server **out)
+int http_start(http_handler_fn handler, http_spool_fn spool,
+               struct http_server **out)
 {
     struct http_server *s = calloc(1, sizeof *s);
     if (!s)
         return HY_ENOMEM;
     s->handler = handler;
+    s->spool = spool;
+    uint64_t max_object = hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30;
+    s->spool_max = max_object + max_object / 64 + (1u << 20);
+    int n = snprintf(s->spool_dir, sizeof s->spool_dir, "%s/store/tmp", hy_cfg.data_dir);
+    if (n < 0 || (size_t)n >= sizeof s->spool_dir || mkdir_p(s->spool_dir, 0755) != HY_OK) {
+        log_error("http", "cannot use the spool directory %s/store/tmp", hy_cfg.data_dir);
+        free(s);
+        return HY_EIO;
+    }
 
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;

@@ -12,6 +12,7 @@
 #include "delivery.h"
 #include "objstore.h"
 #include "stream.h"
+#include "wal.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -30,6 +31,9 @@ struct hy_config hy_cfg = {
     .create_delay_ms = 500,
     .max_body = 64u << 20,
     .threads = 2,
+    .max_buffered = (size_t)1 << 30,
+    .fsync = true,
+    .wal_segment_bytes = 64u << 20,
 };
 
 static void usage(FILE *f)
@@ -50,7 +54,15 @@ static void usage(FILE *f)
 "  --max-streams N        delivery streams per region (default 50)\n"
 "  --create-delay-ms N    time a new stream stays CREATING (default 500)\n"
 "  --max-body BYTES       largest request body held in memory (default 64 MiB)\n"
+"  --max-object-size BYTES  largest single S3 PUT (default 5 GiB)\n"
 "  --threads N            HTTP threads (default 2)\n"
+"  --durability MODE      fsync: a put is acknowledged once its records are\n"
+"                         fsynced in the write-ahead log (default); os: once\n"
+"                         they are written, leaving the flush to the OS\n"
+"                         (faster; a power loss can lose acknowledged records)\n"
+"  --max-buffered BYTES   buffered bytes past which puts get\n"
+"                         ServiceUnavailableException \"Slow down.\" (default 1 GiB)\n"
+"  --wal-segment-bytes N  write-ahead log segment size (default 64 MiB)\n"
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
@@ -71,7 +83,8 @@ static long parse_num(const char *flag, const char *v, long lo, long hi)
 static void parse_flags(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
-           O_MAXS, O_DELAY, O_BODY, O_THREADS, O_LOG, O_VERSION, O_HELP };
+           O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
+           O_DURABILITY, O_MAXBUF, O_WALSEG };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -84,7 +97,11 @@ static void parse_flags(int argc, char **argv)
         {"max-streams", required_argument, 0, O_MAXS},
         {"create-delay-ms", required_argument, 0, O_DELAY},
         {"max-body", required_argument, 0, O_BODY},
+        {"max-object-size", required_argument, 0, O_MAXOBJ},
         {"threads", required_argument, 0, O_THREADS},
+        {"durability", required_argument, 0, O_DURABILITY},
+        {"max-buffered", required_argument, 0, O_MAXBUF},
+        {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"log-level", required_argument, 0, O_LOG},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -110,7 +127,18 @@ static void parse_flags(int argc, char **argv)
         case O_MAXS: hy_cfg.max_streams = (int)parse_num("--max-streams", optarg, 1, 100000); break;
         case O_DELAY: hy_cfg.create_delay_ms = (int)parse_num("--create-delay-ms", optarg, 0, 600000); break;
         case O_BODY: hy_cfg.max_body = (size_t)parse_num("--max-body", optarg, 1 << 20, 1L << 40); break;
+        case O_MAXOBJ: hy_cfg.max_object = (uint64_t)parse_num("--max-object-size", optarg, 1024, 5L << 30); break;
         case O_THREADS: hy_cfg.threads = (int)parse_num("--threads", optarg, 1, 256); break;
+        case O_DURABILITY:
+            if (!strcmp(optarg, "fsync")) hy_cfg.fsync = true;
+            else if (!strcmp(optarg, "os")) hy_cfg.fsync = false;
+            else {
+                fprintf(stderr, "hydrant: --durability is fsync or os\n");
+                exit(2);
+            }
+            break;
+        case O_MAXBUF: hy_cfg.max_buffered = (size_t)parse_num("--max-buffered", optarg, 1, 1L << 40); break;
+        case O_WALSEG: hy_cfg.wal_segment_bytes = (size_t)parse_num("--wal-segment-bytes", optarg, 4096, 1L << 32); break;
         case O_LOG:
             if (!strcmp(optarg, "debug")) hy_log_level = HY_LOG_DEBUG;
             else if (!strcmp(optarg, "info")) hy_log_level = HY_LOG_INFO;
@@ -135,6 +163,43 @@ static void parse_flags(int argc, char **argv)
         fprintf(stderr, "hydrant: --tls-cert and --tls-key go together\n");
         exit(2);
     }
+}
+
+/* Opens the write-ahead log, replays what was not delivered into the
+ * stream buffers, and starts the log writer. */
+static int open_wal(void)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/wal", hy_cfg.data_dir);
+    struct wal_config wc = {dir, hy_cfg.wal_segment_bytes, hy_cfg.fsync};
+    int rc = wal_open(&wc, &hy_wal);
+    if (rc) {
+        log_error("main", "cannot open the write-ahead log in %s: %s", dir, hy_strerror(rc));
+        return rc;
+    }
+    struct wal_replay_stats ws;
+    int64_t t0 = hy_mono_ms();
+    if ((rc = wal_replay(hy_wal, stream_recover_frame, NULL, &ws))) {
+        log_error("main", "cannot read the write-ahead log in %s: %s", dir, hy_strerror(rc));
+        return rc;
+    }
+    struct stream_recovery sr;
+    stream_recover_finish(&sr);
+    if (sr.records || ws.torn_bytes || ws.corrupt_regions)
+        log_info("main", "recovered %llu undelivered records (%llu bytes; %llu objects to "
+                 "rewrite under their sealed keys) from %llu log frames in %lld ms; "
+                 "%llu records of deleted streams skipped",
+                 (unsigned long long)sr.records, (unsigned long long)sr.bytes,
+                 (unsigned long long)sr.sealed_batches, (unsigned long long)ws.frames,
+                 (long long)(hy_mono_ms() - t0), (unsigned long long)sr.orphan_records);
+    if ((rc = wal_start(hy_wal))) {
+        log_error("main", "cannot start the write-ahead log: %s", hy_strerror(rc));
+        return rc;
+    }
+    if (!hy_cfg.fsync)
+        log_warn("main", "--durability=os: puts are acknowledged before their records "
+                 "reach the disk");
+    return HY_OK;
 }
 
 int main(int argc, char **argv)
@@ -162,12 +227,14 @@ int main(int argc, char **argv)
                   hy_strerror(rc));
         return 1;
     }
+    if ((rc = open_wal()))
+        return 1;
     if ((rc = delivery_start())) {
         log_error("main", "cannot start delivery: %s", hy_strerror(rc));
         return 1;
     }
     struct http_server *srv;
-    if ((rc = http_start(router_handle, &srv)))
+    if ((rc = http_start(router_handle, router_spool, &srv)))
         return 1;
     log_info("main", "hydrant %s listening on %s://%s:%d, data in %s",
              HYDRANT_VERSION, hy_cfg.tls_cert ? "https" : "http", hy_cfg.host,
@@ -179,8 +246,11 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     log_info("main", "signal %d: stopping", sig);
-    http_stop(srv);
-    delivery_stop();
+    http_stop(srv);        /* no new puts; waiting ones are answered below */
+    wal_flush(hy_wal);     /* every logged put applied to its buffer */
+    delivery_stop();       /* a last pass delivers what is buffered */
+    wal_close(hy_wal);
+    hy_wal = NULL;
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);

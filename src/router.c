@@ -4,6 +4,9 @@
  *   form-encoded POST (or GET ?Action=) on "/"  -> iam.c (IAM and STS)
  *   anything else                               -> s3.c
  *
+ * router_spool() tells http.c which bodies may go to a spool file: S3
+ * PUT/POST, i.e. not Firehose and not IAM.
+ *
  * The SigV4 credential scope names the service too; the checks above are
  * what the wire format itself guarantees, so they come first.
  *
@@ -52,6 +55,17 @@ static bool is_query_api(const struct http_req *req)
         return ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
     }
     return strcmp(req->method, "GET") == 0 && http_query_has(req, "Action");
+}
+
+bool router_spool(const struct http_req *req)
+{
+    /* S3 object bodies (PutObject, UploadPart) may be up to 5 GiB; every
+     * Firehose and IAM body stays in memory under hy_cfg.max_body */
+    if (strcmp(req->method, "PUT") != 0 && strcmp(req->method, "POST") != 0)
+        return false;
+    if (http_header(req, "X-Amz-Target"))
+        return false;
+    return !is_query_api(req);
 }
 
 void router_handle(struct http_req *req)

@@ -34,6 +34,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <expat.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,10 @@
 #define S3_MAX_XML_RESP (32u << 20)   /* a 1000-key listing fits many times */
 #define S3_MAX_XML_TEXT (64u << 10)   /* one element's text in a request */
 #define S3_MAX_XML_DEPTH 16
+#define S3_MAX_OBJECT (5ull << 30)    /* single PUT and part ceiling */
+#define S3_MAX_TAGS_PARSE 64          /* tags read before "too many" */
+#define S3_MAX_LIST_PARTS 1000
+#define S3_MAX_LIST_UPLOADS 1000
 /* Canonical user ID of the single owner: hex of "hydrant" + account id */
 #define S3_OWNER_ID "68796472616e7430303030303030303030303000000000000000000000000000"
 #define S3_OWNER_NAME "hydrant"
@@ -595,6 +600,7 @@ struct s3_list {
     const char *marker;       /* exclusive start, NULL = none */
     bool url;                 /* encoding-type=url */
     bool owner;               /* v1 always, v2 with fetch-owner */
+    bool versions;            /* ListObjectVersions: <Version> entries */
     int max;
     int count;
     bool truncated;
@@ -672,15 +678,18 @@ static int s3_list_cb(void *ctx, const struct objstore_obj *obj)
         return 1;
     }
     struct s3_xml *w = &l->contents;
-    s3_xml_raw(w, "<Contents>");
+    s3_xml_raw(w, l->versions ? "<Version>" : "<Contents>");
     s3_xml_elem_enc(w, "Key", key, l->url);
+    if (l->versions)
+        s3_xml_raw(w, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
     s3_xml_elem_time(w, "LastModified", obj->last_modified_ms);
     s3_xml_elem(w, "ETag", obj->etag);
     s3_xml_elem_u64(w, "Size", obj->size);
     if (l->owner)
         s3_xml_raw(w, "<Owner><ID>" S3_OWNER_ID "</ID><DisplayName>" S3_OWNER_NAME
                       "</DisplayName></Owner>");
-    s3_xml_raw(w, "<StorageClass>STANDARD</StorageClass></Contents>");
+    s3_xml_raw(w, l->versions ? "<StorageClass>STANDARD</StorageClass></Version>"
+                              : "<StorageClass>STANDARD</StorageClass></Contents>");
     buf_reset(&l->last);
     if (buf_puts(&l->last, key) != HY_OK)
         l->rc = HY_ENOMEM;
@@ -722,15 +731,22 @@ static void s3_list_free(struct s3_list *l)
     buf_free(&l->reseek);
 }
 
-static void s3_list_objects(struct s3_ctx *c, bool v2)
+enum s3_list_mode { S3_LIST_V1, S3_LIST_V2, S3_LIST_VERSIONS };
+
+/* ListObjects (v1), ListObjectsV2, and ListObjectVersions, which on our
+ * unversioned buckets lists each object once as version "null". */
+static void s3_list_objects(struct s3_ctx *c, enum s3_list_mode mode)
 {
     struct http_req *req = c->req;
     struct s3_list l = {0};
+    bool v2 = mode == S3_LIST_V2;
     const char *enc = http_query_get(req, "encoding-type");
     const char *max_keys = http_query_get(req, "max-keys");
     const char *token = v2 ? http_query_get(req, "continuation-token") : NULL;
     const char *start_after = v2 ? http_query_get(req, "start-after")
-                                 : http_query_get(req, "marker");
+                            : mode == S3_LIST_VERSIONS ? http_query_get(req, "key-marker")
+                                                       : http_query_get(req, "marker");
+    l.versions = mode == S3_LIST_VERSIONS;
     const char *fetch_owner = http_query_get(req, "fetch-owner");
     int rc;
 
@@ -796,10 +812,14 @@ static void s3_list_objects(struct s3_ctx *c, bool v2)
 
     struct s3_xml w;
     s3_xml_init(&w);
-    s3_xml_raw(&w, "<ListBucketResult xmlns=\"" S3_XMLNS "\">");
+    s3_xml_raw(&w, l.versions ? "<ListVersionsResult xmlns=\"" S3_XMLNS "\">"
+                              : "<ListBucketResult xmlns=\"" S3_XMLNS "\">");
     s3_xml_elem(&w, "Name", c->bucket);
     s3_xml_elem_enc(&w, "Prefix", l.prefix, l.url);
-    if (v2) {
+    if (l.versions) {
+        s3_xml_elem_enc(&w, "KeyMarker", start_after ? start_after : "", l.url);
+        s3_xml_elem(&w, "VersionIdMarker", "");
+    } else if (v2) {
         if (token)
             s3_xml_elem(&w, "ContinuationToken", token);
         if (start_after)
@@ -815,7 +835,10 @@ static void s3_list_objects(struct s3_ctx *c, bool v2)
         s3_xml_elem(&w, "EncodingType", "url");
     s3_xml_elem(&w, "IsTruncated", l.truncated ? "true" : "false");
     if (l.truncated && l.last.len > 0) {
-        if (v2) {
+        if (l.versions) {
+            s3_xml_elem_enc(&w, "NextKeyMarker", l.last.data, l.url);
+            s3_xml_elem(&w, "NextVersionIdMarker", "null");
+        } else if (v2) {
             char *tok = arena_alloc(req->arena, base64_encoded_len(l.last.len) + 1);
             if (!tok) {
                 w.rc = HY_ENOMEM;
@@ -831,7 +854,7 @@ static void s3_list_objects(struct s3_ctx *c, bool v2)
         w.rc = buf_append(&w.b, l.contents.b.data, l.contents.b.len);
     if (w.rc == HY_OK && l.prefixes.b.len)
         w.rc = buf_append(&w.b, l.prefixes.b.data, l.prefixes.b.len);
-    s3_xml_raw(&w, "</ListBucketResult>");
+    s3_xml_raw(&w, l.versions ? "</ListVersionsResult>" : "</ListBucketResult>");
     s3_list_free(&l);
     s3_reply_xml(c, 200, &w);
 }
@@ -944,86 +967,524 @@ static bool s3_key_too_long(struct s3_ctx *c)
     return true;
 }
 
-static void s3_put_object(struct s3_ctx *c)
+/* ---- request bodies: memory or spool file, decoded and checked ---------- */
+/* An object body ready to store: in memory (path NULL) or in a file. */
+struct s3_body {
+    const char *data;          /* in memory */
+    const char *path;          /* the spool file, or tmp */
+    uint64_t len;
+    unsigned char md5[16];
+    char tmp[OBJSTORE_PATH_MAX]; /* a file this request made ("" = none) */
+};
+
+static uint64_t s3_max_object(void)
+{
+    return hy_cfg.max_object ? hy_cfg.max_object : S3_MAX_OBJECT;
+}
+
+static void s3_entity_too_large(struct s3_ctx *c, uint64_t max)
+{
+    const char *extra = arena_printf(c->req->arena, "<MaxSizeAllowed>%llu</MaxSizeAllowed>",
+                                     (unsigned long long)max);
+    s3_error_extra(c, 400, "EntityTooLarge",
+                   "Your proposed upload exceeds the maximum allowed size", extra);
+}
+
+static void s3_body_free(struct s3_body *b)
+{
+    if (b->tmp[0])
+        unlink(b->tmp); /* ENOENT when the store took it */
+}
+
+/* Whether s is 64 hex digits (a payload hash, not UNSIGNED-PAYLOAD or a
+ * STREAMING-* marker). */
+static bool s3_is_sha256_hex(const char *s)
+{
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return i == 64;
+}
+
+/* Reads a line ending in CRLF (at most cap-1 bytes) from f. */
+static int s3_read_line(FILE *f, char *line, size_t cap)
+{
+    size_t n = 0;
+    int ch;
+    while ((ch = getc(f)) != EOF) {
+        if (ch == '\n') {
+            if (n == 0 || line[n - 1] != '\r')
+                return HY_EINVAL;
+            line[n - 1] = 0;
+            return HY_OK;
+        }
+        if (n + 1 >= cap)
+            return HY_EINVAL;
+        line[n++] = (char)ch;
+    }
+    return HY_EINVAL;
+}
+
+/* Decodes an aws-chunked file into a new store temp file (b->tmp), with
+ * the MD5 of the decoded bytes. HY_EINVAL when it is malformed. */
+static int s3_dechunk_file(const char *in_path, struct s3_body *b)
+{
+    char line[4096];
+    int out = -1, rc;
+    unsigned int mdlen;
+    char *chunk = malloc(1u << 20);
+    FILE *f = fopen(in_path, "rb");
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!chunk || !f || !md || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+        rc = f ? HY_ENOMEM : HY_EIO;
+        goto out_free;
+    }
+    if ((rc = objstore_tmp_create(hy_store, b->tmp, &out)))
+        goto out_free;
+    b->len = 0;
+    for (;;) {
+        char *end;
+        if ((rc = s3_read_line(f, line, sizeof line)))
+            goto out_free;
+        if (!isxdigit((unsigned char)line[0])) {
+            rc = HY_EINVAL;
+            goto out_free;
+        }
+        errno = 0;
+        unsigned long long size = strtoull(line, &end, 16);
+        if (errno || (*end && *end != ';')) {
+            rc = HY_EINVAL;
+            goto out_free;
+        }
+        if (size == 0)
+            break; /* trailers, if any, follow; nothing we keep */
+        while (size > 0) {
+            size_t want = size < (1u << 20) ? (size_t)size : (1u << 20);
+            if (fread(chunk, 1, want, f) != want) {
+                rc = HY_EINVAL;
+                goto out_free;
+            }
+            if (EVP_DigestUpdate(md, chunk, want) != 1) {
+                rc = HY_ENOMEM;
+                goto out_free;
+            }
+            if ((rc = write_all(out, chunk, want)))
+                goto out_free;
+            size -= want;
+            b->len += want;
+        }
+        if (getc(f) != '\r' || getc(f) != '\n') {
+            rc = HY_EINVAL;
+            goto out_free;
+        }
+    }
+    if (EVP_DigestFinal_ex(md, b->md5, &mdlen) != 1)
+        rc = HY_ENOMEM;
+out_free:
+    if (out >= 0 && close(out) != 0 && rc == HY_OK)
+        rc = HY_EIO;
+    if (f)
+        fclose(f);
+    EVP_MD_CTX_free(md);
+    free(chunk);
+    if (rc == HY_OK)
+        b->path = b->tmp;
+    return rc;
+}
+
+/* Turns the request body into b: aws-chunked decoded, x-amz-content-sha256,
+ * the size ceiling and Content-MD5 checked. False after replying. */
+static bool s3_body_prepare(struct s3_ctx *c, struct s3_body *b)
 {
     struct http_req *req = c->req;
-    const char *body = req->body;
-    size_t body_len = req->body_len;
-    char etag[40];
+    unsigned int mdlen;
     int rc;
-
-    if (req->body_too_large) {
-        const char *extra = arena_printf(req->arena,
-                                         "<MaxSizeAllowed>%zu</MaxSizeAllowed>",
-                                         hy_cfg.max_body);
-        s3_error_extra(c, 400, "EntityTooLarge",
-                       "Your proposed upload exceeds the maximum allowed size", extra);
-        return;
+    memset(b, 0, sizeof *b);
+    if (req->body_rc) {
+        s3_internal(c, req->body_rc);
+        return false;
     }
-    if (s3_key_too_long(c))
-        return;
+    if (req->body_too_large) {
+        s3_entity_too_large(c, s3_max_object());
+        return false;
+    }
     const char *sha = http_header(req, "x-amz-content-sha256");
+    if (sha && s3_is_sha256_hex(sha)) {
+        char got[65];
+        if (req->body_path)
+            hex_encode(got, req->body_sha256, 32);
+        else
+            sha256_hex(got, req->body, req->body_len);
+        if (strcasecmp(got, sha) != 0) {
+            const char *extra = arena_printf(
+                req->arena,
+                "<ClientComputedContentSHA256>%s</ClientComputedContentSHA256>"
+                "<S3ComputedContentSHA256>%s</S3ComputedContentSHA256>", sha, got);
+            s3_error_extra(c, 400, "XAmzContentSHA256Mismatch",
+                           "The provided 'x-amz-content-sha256' header does not match "
+                           "what was computed.", extra);
+            return false;
+        }
+    }
     const char *cenc = http_header(req, "Content-Encoding");
-    if ((sha && strncmp(sha, "STREAMING-", 10) == 0) ||
-        (cenc && strstr(cenc, "aws-chunked"))) {
-        rc = s3_dechunk(req, req->body, req->body_len, &body, &body_len);
-        if (rc == HY_ENOMEM) {
-            s3_internal(c, rc);
-            return;
+    bool chunked = (sha && strncmp(sha, "STREAMING-", 10) == 0) ||
+                   (cenc && strstr(cenc, "aws-chunked"));
+    if (chunked) {
+        if (req->body_path) {
+            rc = s3_dechunk_file(req->body_path, b);
+        } else {
+            size_t n = 0;
+            rc = s3_dechunk(req, req->body, req->body_len, &b->data, &n);
+            b->len = n;
+            if (rc == HY_OK && EVP_Digest(b->data, n, b->md5, &mdlen, EVP_md5(), NULL) != 1)
+                rc = HY_ENOMEM;
         }
         const char *decoded = http_header(req, "x-amz-decoded-content-length");
         if (rc == HY_OK && decoded) {
             char *end;
             errno = 0;
             unsigned long long want = strtoull(decoded, &end, 10);
-            if (errno || *end || want != body_len)
+            if (errno || *end || want != b->len)
                 rc = HY_EINVAL;
         }
-        if (rc) {
-            s3_error(c, 400, "IncompleteBody",
-                     "The request body terminated unexpectedly");
-            return;
+        if (rc == HY_EINVAL) {
+            s3_error(c, 400, "IncompleteBody", "The request body terminated unexpectedly");
+            return false;
         }
+        if (rc) {
+            s3_internal(c, rc);
+            return false;
+        }
+    } else if (req->body_path) {
+        b->path = req->body_path;
+        b->len = req->body_len;
+        memcpy(b->md5, req->body_md5, 16);
+    } else {
+        b->data = req->body;
+        b->len = req->body_len;
+        if (EVP_Digest(b->data, req->body_len, b->md5, &mdlen, EVP_md5(), NULL) != 1) {
+            s3_internal(c, HY_ENOMEM);
+            return false;
+        }
+    }
+    if (b->len > s3_max_object()) {
+        s3_entity_too_large(c, s3_max_object());
+        return false;
     }
     const char *md5_b64 = http_header(req, "Content-MD5");
     if (md5_b64) {
         unsigned char want[24];
-        char want_hex[33], got_hex[33];
         size_t blen = strlen(md5_b64);
         long n = blen <= 24 ? base64_decode(want, md5_b64, blen) : -1;
         if (n != 16) {
             s3_error(c, 400, "InvalidDigest", "The Content-MD5 you specified is not valid.");
-            return;
+            return false;
         }
-        hex_encode(want_hex, want, 16);
-        md5_hex(got_hex, body, body_len);
-        if (strcmp(want_hex, got_hex) != 0) {
+        if (memcmp(want, b->md5, 16) != 0) {
             s3_error(c, 400, "BadDigest",
                      "The Content-MD5 you specified did not match what we received.");
-            return;
+            return false;
         }
     }
-    struct buf meta;
-    buf_init(&meta, OBJSTORE_MAX_META + 256);
-    if ((rc = s3_collect_meta(req, &meta))) {
-        buf_free(&meta);
-        s3_bad_meta(c, rc);
-        return;
+    return true;
+}
+
+/* Makes sure the body is in a file (parts are stored from files). */
+static int s3_body_to_file(struct s3_body *b)
+{
+    int fd, rc;
+    if (b->path)
+        return HY_OK;
+    if ((rc = objstore_tmp_create(hy_store, b->tmp, &fd)))
+        return rc;
+    rc = write_all(fd, b->data, (size_t)b->len);
+    if (close(fd) != 0 && rc == HY_OK)
+        rc = HY_EIO;
+    if (rc == HY_OK)
+        b->path = b->tmp;
+    return rc;
+}
+
+/* ---- tags: x-amz-tagging form <-> pairs --------------------------------- */
+struct s3_tags {
+    const char *keys[S3_MAX_TAGS_PARSE];
+    const char *values[S3_MAX_TAGS_PARSE];
+    int n;
+    bool overflow;
+    const char *cur_key, *cur_value;
+    bool root_ok;
+    struct arena *arena;
+};
+
+/* AWS's rules: at most 10 tags, keys 1-128 and values 0-256 characters,
+ * keys unique. Replies and returns false when broken. */
+static bool s3_tags_valid(struct s3_ctx *c, const struct s3_tags *t)
+{
+    if (t->overflow || t->n > OBJSTORE_MAX_TAG_COUNT) {
+        s3_error(c, 400, "BadRequest", "Object tags cannot be greater than 10");
+        return false;
     }
-    rc = objstore_put_meta(hy_store, c->bucket, c->key, body, body_len,
-                           http_header(req, "Content-Type"),
-                           meta.data ? meta.data : "", etag, NULL);
-    buf_free(&meta);
-    if (rc == HY_ENOTFOUND) {
-        s3_no_such_bucket(c);
-        return;
+    for (int i = 0; i < t->n; i++) {
+        size_t kl = strlen(t->keys[i]), vl = strlen(t->values[i]);
+        if (kl == 0 || kl > 128 * 4 || vl > 256 * 4) {
+            s3_error(c, 400, "InvalidTag", "The TagKey you have provided is invalid");
+            return false;
+        }
+        for (int j = 0; j < i; j++) {
+            if (strcmp(t->keys[i], t->keys[j]) == 0) {
+                s3_error(c, 400, "InvalidTag", "Cannot provide multiple Tags with the same key");
+                return false;
+            }
+        }
     }
-    if (rc == HY_ETOOBIG) {
-        s3_error(c, 400, "InvalidArgument", "Content-Type is too long.");
-        return;
+    return true;
+}
+
+/* Parses "k=v&k2=v2" (percent-encoded) into t. HY_EINVAL when malformed. */
+static int s3_tags_parse_form(struct arena *a, const char *form, struct s3_tags *t)
+{
+    const char *p = form;
+    t->n = 0;
+    while (*p) {
+        size_t seg = strcspn(p, "&");
+        const char *eq = memchr(p, '=', seg);
+        size_t kl = eq ? (size_t)(eq - p) : seg;
+        size_t vl = eq ? seg - kl - 1 : 0;
+        if (seg > 0) {
+            if (t->n >= S3_MAX_TAGS_PARSE) {
+                t->overflow = true;
+                return HY_OK;
+            }
+            char *k = arena_alloc(a, kl + 1), *v = arena_alloc(a, vl + 1);
+            if (!k || !v)
+                return HY_ENOMEM;
+            long kd = url_decode(k, p, kl, true);
+            long vd = eq ? url_decode(v, eq + 1, vl, true) : 0;
+            if (kd < 0 || vd < 0)
+                return HY_EINVAL;
+            k[kd] = 0;
+            v[vd] = 0;
+            t->keys[t->n] = k;
+            t->values[t->n] = v;
+            t->n++;
+        }
+        p += seg;
+        if (*p == '&')
+            p++;
+    }
+    return HY_OK;
+}
+
+static int s3_tags_form(const struct s3_tags *t, struct buf *out)
+{
+    int rc = HY_OK;
+    for (int i = 0; i < t->n && rc == HY_OK; i++) {
+        if (i > 0)
+            rc = buf_puts(out, "&");
+        if (rc == HY_OK)
+            rc = url_encode(out, t->keys[i], strlen(t->keys[i]), false);
+        if (rc == HY_OK)
+            rc = buf_puts(out, "=");
+        if (rc == HY_OK)
+            rc = url_encode(out, t->values[i], strlen(t->values[i]), false);
+    }
+    if (rc == HY_OK && !out->data)
+        rc = buf_puts(out, "");
+    return rc;
+}
+
+/* The x-amz-tagging header, validated and re-encoded into out; *has set
+ * when the header is there. False after replying. */
+static bool s3_header_tags(struct s3_ctx *c, struct buf *out, bool *has)
+{
+    struct http_req *req = c->req;
+    const char *h = http_header(req, "x-amz-tagging");
+    *has = h != NULL;
+    if (!h)
+        return true;
+    struct s3_tags *t = arena_alloc(req->arena, sizeof *t);
+    int rc = t ? s3_tags_parse_form(req->arena, h, t) : HY_ENOMEM;
+    if (rc == HY_EINVAL) {
+        s3_error(c, 400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded "
+                 "as UTF-8 then URLEncoded URL query parameters without tag name duplicates.");
+        return false;
     }
     if (rc) {
         s3_internal(c, rc);
+        return false;
+    }
+    if (!s3_tags_valid(c, t))
+        return false;
+    if ((rc = s3_tags_form(t, out))) {
+        s3_internal(c, rc);
+        return false;
+    }
+    return true;
+}
+
+/* ---- attributes: metadata, stored headers, tags ------------------------- */
+/* The standard headers stored with an object and sent back on GET/HEAD. */
+static const char *const s3_stored_headers[] = {
+    "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
+    "Expires",
+};
+
+/* Content-Encoding without the aws-chunked token (it describes the
+ * transfer, not the object). NULL when nothing is left. */
+static const char *s3_content_encoding(struct http_req *req, const char *v)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t tl = n;
+        while (tl && p[tl - 1] == ' ')
+            tl--;
+        if (tl && !(tl == 11 && strncasecmp(p, "aws-chunked", 11) == 0)) {
+            if ((b.len && buf_puts(&b, ",") != HY_OK) || buf_append(&b, p, tl) != HY_OK)
+                break;
+        }
+        p += n;
+    }
+    const char *out = b.len ? arena_strdup(req->arena, b.data) : NULL;
+    buf_free(&b);
+    return out;
+}
+
+static int s3_collect_headers(struct http_req *req, struct buf *out)
+{
+    for (size_t i = 0; i < sizeof s3_stored_headers / sizeof s3_stored_headers[0]; i++) {
+        const char *v = http_header(req, s3_stored_headers[i]);
+        if (v && strcmp(s3_stored_headers[i], "Content-Encoding") == 0)
+            v = s3_content_encoding(req, v);
+        if (!v)
+            continue;
+        if (strchr(v, '\n'))
+            return HY_EINVAL;
+        int rc = buf_printf(out, "%s:%s\n", s3_stored_headers[i], v);
+        if (rc)
+            return rc;
+    }
+    if (!out->data)
+        return buf_puts(out, "");
+    return HY_OK;
+}
+
+/* Sends stored headers back, except those a response-* override set. */
+static void s3_emit_headers(struct http_req *req, const char *lines)
+{
+    while (*lines) {
+        const char *nl = strchr(lines, '\n');
+        size_t len = nl ? (size_t)(nl - lines) : strlen(lines);
+        const char *colon = memchr(lines, ':', len);
+        if (colon) {
+            char *name = arena_strndup(req->arena, lines, (size_t)(colon - lines));
+            char *value = arena_strndup(req->arena, colon + 1,
+                                        len - (size_t)(colon - lines) - 1);
+            char qname[64];
+            snprintf(qname, sizeof qname, "response-%s", name ? name : "");
+            for (char *q = qname; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+            if (name && value && !http_query_get(req, qname))
+                http_add_header(req, name, value);
+        }
+        lines += len + (nl ? 1 : 0);
+    }
+}
+
+/* Everything a PUT, a Copy with REPLACE or CreateMultipartUpload says about
+ * the object besides its bytes. The bufs hold the strings a points into.
+ * False after replying. */
+struct s3_attr_bufs {
+    struct buf meta, headers, tags;
+};
+
+static void s3_attr_bufs_free(struct s3_attr_bufs *ab)
+{
+    buf_free(&ab->meta);
+    buf_free(&ab->headers);
+    buf_free(&ab->tags);
+}
+
+static bool s3_request_attrs(struct s3_ctx *c, struct s3_attr_bufs *ab,
+                             struct objstore_attrs *a)
+{
+    struct http_req *req = c->req;
+    bool has_tags;
+    int rc;
+    buf_init(&ab->meta, OBJSTORE_MAX_META + 256);
+    buf_init(&ab->headers, OBJSTORE_MAX_HEADERS + 256);
+    buf_init(&ab->tags, OBJSTORE_MAX_TAGS);
+    if ((rc = s3_collect_meta(req, &ab->meta))) {
+        s3_bad_meta(c, rc);
+        return false;
+    }
+    if ((rc = s3_collect_headers(req, &ab->headers))) {
+        if (rc == HY_ETOOBIG)
+            s3_error(c, 400, "InvalidArgument", "The stored headers are too long.");
+        else
+            s3_internal(c, rc);
+        return false;
+    }
+    if (!s3_header_tags(c, &ab->tags, &has_tags))
+        return false;
+    const char *ctype = http_header(req, "Content-Type");
+    if (ctype && strlen(ctype) > OBJSTORE_MAX_CTYPE) {
+        s3_error(c, 400, "InvalidArgument", "Content-Type is too long.");
+        return false;
+    }
+    a->content_type = ctype;
+    a->meta = ab->meta.data ? ab->meta.data : "";
+    a->headers = ab->headers.data ? ab->headers.data : "";
+    a->tags = has_tags ? (ab->tags.data ? ab->tags.data : "") : NULL;
+    return true;
+}
+
+/* Maps a failed write of bucket/key to its S3 error. */
+static void s3_write_failed(struct s3_ctx *c, int rc)
+{
+    if (rc == HY_ENOTFOUND)
+        s3_no_such_bucket(c);
+    else if (rc == HY_ETOOBIG)
+        s3_error(c, 400, "InvalidArgument", "Content-Type is too long.");
+    else
+        s3_internal(c, rc);
+}
+
+static void s3_put_object(struct s3_ctx *c)
+{
+    struct http_req *req = c->req;
+    struct s3_body b;
+    struct s3_attr_bufs ab;
+    struct objstore_attrs a = {0};
+    char etag[OBJSTORE_ETAG_MAX];
+    int rc;
+
+    if (s3_key_too_long(c))
+        return;
+    if (!s3_body_prepare(c, &b)) {
+        s3_body_free(&b);
+        return;
+    }
+    if (!s3_request_attrs(c, &ab, &a)) {
+        s3_attr_bufs_free(&ab);
+        s3_body_free(&b);
+        return;
+    }
+    if (b.path)
+        rc = objstore_put_file(hy_store, c->bucket, c->key, b.path, b.len, b.md5, &a,
+                               etag, NULL);
+    else
+        rc = objstore_put_attrs(hy_store, c->bucket, c->key, b.data, (size_t)b.len, &a,
+                                etag, NULL);
+    s3_attr_bufs_free(&ab);
+    s3_body_free(&b);
+    if (rc) {
+        s3_write_failed(c, rc);
         return;
     }
     http_add_header(req, "ETag", etag);
@@ -1209,6 +1670,12 @@ static void s3_get_object(struct s3_ctx *c)
     }
     http_add_header(req, "Accept-Ranges", "bytes");
     s3_emit_meta(req, info->meta);
+    s3_emit_headers(req, info->headers);
+    if (info->tag_count > 0) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", info->tag_count);
+        http_add_header(req, "x-amz-tagging-count", n);
+    }
 
     /* response-* query overrides (GetObject) */
     static const char *const overrides[][2] = {
@@ -1348,38 +1815,24 @@ static void s3_delete_objects(struct s3_ctx *c)
     s3_reply_xml(c, 200, &w);
 }
 
-/* ---- CopyObject --------------------------------------------------------- */
-static int s3_read_fd(int fd, uint64_t len, char **out)
+/* ---- CopyObject and UploadPartCopy sources ----------------------------- */
+/* Parses x-amz-copy-source "[/]bucket/key[?versionId=null]". False after
+ * replying. */
+static bool s3_copy_source(struct s3_ctx *c, const char *source,
+                           const char **bucket_out, const char **key_out)
 {
-    char *p = malloc(len ? len : 1);
-    if (!p)
-        return HY_ENOMEM;
-    uint64_t off = 0;
-    while (off < len) {
-        ssize_t r = pread(fd, p + off, len - off, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(p);
-            return HY_EIO;
-        }
-        off += (uint64_t)r;
-    }
-    *out = p;
-    return HY_OK;
-}
-
-static void s3_copy_object(struct s3_ctx *c, const char *source)
-{
-    struct http_req *req = c->req;
-    if (s3_key_too_long(c))
-        return;
-    /* "[/]bucket/key[?versionId=...]", percent-encoded */
     size_t n = strcspn(source, "?");
-    char *src = s3_decode(req, source, n);
+    if (source[n]) {
+        const char *q = source + n + 1;
+        if (strncmp(q, "versionId=", 10) != 0 || strcmp(q + 10, "null") != 0) {
+            s3_error(c, 400, "InvalidArgument", "Invalid version id specified");
+            return false;
+        }
+    }
+    char *src = s3_decode(c->req, source, n);
     if (!src) {
         s3_error(c, 400, "InvalidArgument", "Invalid copy source encoding");
-        return;
+        return false;
     }
     if (*src == '/')
         src++;
@@ -1388,76 +1841,661 @@ static void s3_copy_object(struct s3_ctx *c, const char *source)
         s3_error(c, 400, "InvalidArgument",
                  "Copy Source must mention the source bucket and key: "
                  "sourcebucket/sourcekey");
-        return;
+        return false;
     }
     *slash = 0;
-    const char *src_bucket = src, *src_key = slash + 1;
+    *bucket_out = src;
+    *key_out = slash + 1;
+    return true;
+}
+
+static void s3_copy_source_missing(struct s3_ctx *c, const char *bucket, const char *key)
+{
+    struct s3_ctx sc = {.req = c->req, .bucket = bucket, .key = key, .head = c->head};
+    memcpy(sc.request_id, c->request_id, sizeof sc.request_id);
+    s3_not_found(&sc);
+}
+
+static void s3_copy_object(struct s3_ctx *c, const char *source)
+{
+    struct http_req *req = c->req;
+    const char *src_bucket, *src_key;
+    if (s3_key_too_long(c) || !s3_copy_source(c, source, &src_bucket, &src_key))
+        return;
     const char *directive = http_header(req, "x-amz-metadata-directive");
     bool replace = directive && strcasecmp(directive, "REPLACE") == 0;
     if (directive && !replace && strcasecmp(directive, "COPY") != 0) {
         s3_error(c, 400, "InvalidArgument", "Unknown metadata directive.");
         return;
     }
-    if (!replace && strcmp(src_bucket, c->bucket) == 0 && strcmp(src_key, c->key) == 0) {
+    const char *tdirective = http_header(req, "x-amz-tagging-directive");
+    bool replace_tags = tdirective && strcasecmp(tdirective, "REPLACE") == 0;
+    if (tdirective && !replace_tags && strcasecmp(tdirective, "COPY") != 0) {
+        s3_error(c, 400, "InvalidArgument", "Unknown tagging directive.");
+        return;
+    }
+    if (!replace && !replace_tags && strcmp(src_bucket, c->bucket) == 0 &&
+        strcmp(src_key, c->key) == 0) {
         s3_error(c, 400, "InvalidRequest",
                  "This copy request is illegal because it is trying to copy an "
                  "object to itself without changing the object's metadata, storage "
                  "class, website redirect location or encryption attributes.");
         return;
     }
-
-    struct objstore_obj *info = arena_alloc(req->arena, sizeof *info);
-    int fd = -1;
-    char *data = NULL;
-    char etag[40];
+    struct s3_attr_bufs ab;
+    struct objstore_attrs a = {0};
+    struct objstore_attrs *ap = NULL;
+    struct objstore_obj *src_info = NULL;
+    char etag[OBJSTORE_ETAG_MAX];
     int64_t lm = 0;
-    if (!info) {
+    bool src_missing = false;
+    int rc;
+    if (!s3_request_attrs(c, &ab, &a))
+        goto out_free;
+    if (replace || replace_tags) {
+        if (!replace) {
+            /* new tags, the source's metadata */
+            src_info = arena_alloc(req->arena, sizeof *src_info);
+            if (!src_info) {
+                s3_internal(c, HY_ENOMEM);
+                goto out_free;
+            }
+            rc = objstore_head(hy_store, src_bucket, src_key, src_info);
+            if (rc == HY_ENOTFOUND) {
+                s3_copy_source_missing(c, src_bucket, src_key);
+                goto out_free;
+            }
+            if (rc) {
+                s3_internal(c, rc);
+                goto out_free;
+            }
+            a.content_type = src_info->content_type;
+            a.meta = src_info->meta;
+            a.headers = src_info->headers;
+        }
+        if (!replace_tags)
+            a.tags = NULL; /* keep the source's */
+        else if (!a.tags)
+            a.tags = "";
+        ap = &a;
+    }
+    rc = objstore_copy(hy_store, src_bucket, src_key, c->bucket, c->key, ap,
+                       &src_missing, etag, &lm);
+    if (rc == HY_ENOTFOUND && src_missing) {
+        s3_copy_source_missing(c, src_bucket, src_key);
+        goto out_free;
+    }
+    if (rc) {
+        s3_write_failed(c, rc);
+        goto out_free;
+    }
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<CopyObjectResult xmlns=\"" S3_XMLNS "\">");
+    s3_xml_elem_time(&w, "LastModified", lm);
+    s3_xml_elem(&w, "ETag", etag);
+    s3_xml_raw(&w, "</CopyObjectResult>");
+    s3_reply_xml(c, 200, &w);
+out_free:
+    s3_attr_bufs_free(&ab);
+}
+
+/* ---- multipart uploads -------------------------------------------------- */
+static void s3_no_such_upload(struct s3_ctx *c, const char *upload_id)
+{
+    struct s3_xml x;
+    s3_xml_init(&x);
+    buf_reset(&x.b);
+    s3_xml_elem(&x, "UploadId", upload_id);
+    s3_error_extra(c, 404, "NoSuchUpload",
+                   "The specified upload does not exist. The upload ID may be invalid, "
+                   "or the upload may have been aborted or completed.",
+                   x.rc == HY_OK && x.b.data ? arena_strdup(c->req->arena, x.b.data) : NULL);
+    buf_free(&x.b);
+}
+
+/* The uploadId parameter when it has our shape, else NULL. */
+static const char *s3_upload_id(struct http_req *req)
+{
+    const char *id = http_query_get(req, "uploadId");
+    if (!id || strlen(id) != OBJSTORE_UPLOAD_ID_LEN)
+        return NULL;
+    for (const char *p = id; *p; p++)
+        if (!isxdigit((unsigned char)*p))
+            return NULL;
+    return id;
+}
+
+static void s3_create_multipart(struct s3_ctx *c)
+{
+    struct s3_attr_bufs ab;
+    struct objstore_attrs a = {0};
+    char id[OBJSTORE_UPLOAD_ID_LEN + 1];
+    if (s3_key_too_long(c))
+        return;
+    if (!s3_request_attrs(c, &ab, &a)) {
+        s3_attr_bufs_free(&ab);
+        return;
+    }
+    int rc = objstore_mpu_create(hy_store, c->bucket, c->key, &a, id);
+    s3_attr_bufs_free(&ab);
+    if (rc) {
+        s3_write_failed(c, rc);
+        return;
+    }
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<InitiateMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+    s3_xml_elem(&w, "Bucket", c->bucket);
+    s3_xml_elem(&w, "Key", c->key);
+    s3_xml_elem(&w, "UploadId", id);
+    s3_xml_raw(&w, "</InitiateMultipartUploadResult>");
+    s3_reply_xml(c, 200, &w);
+}
+
+/* partNumber, 1..10000; 0 after replying InvalidArgument. */
+static int s3_part_number(struct s3_ctx *c)
+{
+    const char *pn = http_query_get(c->req, "partNumber");
+    char *end;
+    errno = 0;
+    long n = pn && *pn ? strtol(pn, &end, 10) : 0;
+    if (!pn || !*pn || errno || *end || n < 1 || n > OBJSTORE_MAX_PARTS) {
+        s3_error(c, 400, "InvalidArgument",
+                 "Part number must be an integer between 1 and 10000, inclusive");
+        return 0;
+    }
+    return (int)n;
+}
+
+/* x-amz-copy-source-range "bytes=first-last" (both required). */
+static bool s3_copy_range(const char *h, uint64_t *first, uint64_t *len)
+{
+    unsigned long long a, b;
+    char tail;
+    if (sscanf(h, "bytes=%llu-%llu%c", &a, &b, &tail) != 2 || b < a)
+        return false;
+    *first = a;
+    *len = b - a + 1;
+    return true;
+}
+
+static void s3_upload_part(struct s3_ctx *c, const char *upload_id)
+{
+    struct http_req *req = c->req;
+    char etag[OBJSTORE_ETAG_MAX];
+    int64_t lm = 0;
+    int rc, number = s3_part_number(c);
+    if (!number)
+        return;
+    const char *source = http_header(req, "x-amz-copy-source");
+    if (source) {
+        const char *src_bucket, *src_key;
+        const char *range = http_header(req, "x-amz-copy-source-range");
+        uint64_t first = 0, len = UINT64_MAX;
+        bool src_missing = false;
+        if (!s3_copy_source(c, source, &src_bucket, &src_key))
+            return;
+        if (range && !s3_copy_range(range, &first, &len)) {
+            s3_error(c, 400, "InvalidArgument",
+                     "The x-amz-copy-source-range value must be of the form "
+                     "bytes=first-last where first and last are the zero-based "
+                     "offsets of the first and last bytes to copy");
+            return;
+        }
+        rc = objstore_mpu_copy_part(hy_store, c->bucket, c->key, upload_id, number,
+                                    src_bucket, src_key, first, len, &src_missing,
+                                    etag, &lm);
+        if (rc == HY_ENOTFOUND && src_missing)
+            s3_copy_source_missing(c, src_bucket, src_key);
+        else if (rc == HY_ENOTFOUND)
+            s3_no_such_upload(c, upload_id);
+        else if (rc == HY_EINVAL)
+            s3_error(c, 400, "InvalidRange", "The requested range is not satisfiable");
+        else if (rc)
+            s3_internal(c, rc);
+        if (rc)
+            return;
+        struct s3_xml w;
+        s3_xml_init(&w);
+        s3_xml_raw(&w, "<CopyPartResult xmlns=\"" S3_XMLNS "\">");
+        s3_xml_elem_time(&w, "LastModified", lm);
+        s3_xml_elem(&w, "ETag", etag);
+        s3_xml_raw(&w, "</CopyPartResult>");
+        s3_reply_xml(c, 200, &w);
+        return;
+    }
+    struct s3_body b;
+    if (!s3_body_prepare(c, &b)) {
+        s3_body_free(&b);
+        return;
+    }
+    rc = s3_body_to_file(&b);
+    if (rc == HY_OK)
+        rc = objstore_mpu_put_part(hy_store, c->bucket, c->key, upload_id, number,
+                                   b.path, b.len, b.md5, etag, &lm);
+    s3_body_free(&b);
+    if (rc == HY_ENOTFOUND)
+        s3_no_such_upload(c, upload_id);
+    else if (rc)
+        s3_internal(c, rc);
+    else {
+        http_add_header(req, "ETag", etag);
+        http_reply(req, 200, NULL, NULL, 0);
+    }
+}
+
+struct s3_complete_req {
+    struct objstore_part_ref *refs;
+    int n;
+    int cur_number;           /* -1 = none yet */
+    const char *cur_etag;
+    bool root_ok;
+    bool too_many;
+    bool bad_number;
+    struct arena *arena;
+};
+
+static int s3_complete_end(void *ctx, int depth, const char *name,
+                           const char *parent, const char *text)
+{
+    struct s3_complete_req *r = ctx;
+    if (depth == 1) {
+        r->root_ok = strcmp(name, "CompleteMultipartUpload") == 0;
+        return !r->root_ok;
+    }
+    if (depth == 3 && strcmp(parent, "Part") == 0) {
+        if (strcmp(name, "PartNumber") == 0) {
+            char *end;
+            errno = 0;
+            long v = strtol(text, &end, 10);
+            if (!*text || errno || *end || v < 1 || v > OBJSTORE_MAX_PARTS)
+                r->bad_number = true;
+            r->cur_number = (int)v;
+        } else if (strcmp(name, "ETag") == 0) {
+            r->cur_etag = arena_strdup(r->arena, text);
+            if (!r->cur_etag)
+                return 1;
+        }
+    } else if (depth == 2 && strcmp(name, "Part") == 0) {
+        if (r->cur_number < 0 || !r->cur_etag)
+            return 1;
+        if (r->n >= OBJSTORE_MAX_PARTS) {
+            r->too_many = true;
+            return 1;
+        }
+        r->refs[r->n].number = r->cur_number;
+        r->refs[r->n].etag = r->cur_etag;
+        r->n++;
+        r->cur_number = -1;
+        r->cur_etag = NULL;
+    }
+    return 0;
+}
+
+static void s3_complete_multipart(struct s3_ctx *c, const char *upload_id)
+{
+    struct http_req *req = c->req;
+    struct s3_complete_req r = {.cur_number = -1, .arena = req->arena};
+    char etag[OBJSTORE_ETAG_MAX];
+    int bad = -1;
+    if (req->body_path) {
+        /* a part list is far under the spool threshold */
+        s3_malformed_xml(c);
+        return;
+    }
+    r.refs = malloc(OBJSTORE_MAX_PARTS * sizeof *r.refs);
+    if (!r.refs) {
         s3_internal(c, HY_ENOMEM);
         return;
     }
-    int rc = objstore_get(hy_store, src_bucket, src_key, &fd, info);
+    int rc = s3_xml_parse(req, req->body, req->body_len, s3_complete_end, &r);
+    if (rc == HY_ENOMEM) {
+        s3_internal(c, rc);
+        goto out_free;
+    }
+    if (rc || !r.root_ok || r.n == 0) {
+        s3_malformed_xml(c);
+        goto out_free;
+    }
+    if (r.bad_number) {
+        s3_error(c, 400, "InvalidArgument",
+                 "Part number must be an integer between 1 and 10000, inclusive");
+        goto out_free;
+    }
+    for (int i = 1; i < r.n; i++) {
+        if (r.refs[i].number <= r.refs[i - 1].number) {
+            s3_error(c, 400, "InvalidPartOrder",
+                     "The list of parts was not in ascending order. Parts must be "
+                     "ordered by part number.");
+            goto out_free;
+        }
+    }
+    rc = objstore_mpu_complete(hy_store, c->bucket, c->key, upload_id, r.refs, r.n,
+                               &bad, etag, NULL);
     if (rc == HY_ENOTFOUND) {
-        struct s3_ctx sc = {.req = req, .bucket = src_bucket, .key = src_key};
-        memcpy(sc.request_id, c->request_id, sizeof sc.request_id);
-        s3_not_found(&sc);
-        return;
+        s3_no_such_upload(c, upload_id);
+        goto out_free;
+    }
+    if (rc == HY_EINVAL && bad >= 0) {
+        struct s3_xml x;
+        s3_xml_init(&x);
+        buf_reset(&x.b);
+        s3_xml_elem(&x, "UploadId", upload_id);
+        s3_xml_elem_u64(&x, "PartNumber", (uint64_t)r.refs[bad].number);
+        s3_xml_elem(&x, "ETag", r.refs[bad].etag);
+        s3_error_extra(c, 400, "InvalidPart",
+                       "One or more of the specified parts could not be found. The part "
+                       "may not have been uploaded, or the specified entity tag may not "
+                       "match the part's entity tag.",
+                       x.rc == HY_OK && x.b.data ? arena_strdup(req->arena, x.b.data) : NULL);
+        buf_free(&x.b);
+        goto out_free;
+    }
+    if (rc == HY_ELIMIT && bad >= 0) {
+        const char *extra = arena_printf(
+            req->arena, "<MinSizeAllowed>%u</MinSizeAllowed><PartNumber>%d</PartNumber>",
+            OBJSTORE_MIN_PART, r.refs[bad].number);
+        s3_error_extra(c, 400, "EntityTooSmall",
+                       "Your proposed upload is smaller than the minimum allowed object size.",
+                       extra);
+        goto out_free;
     }
     if (rc) {
+        s3_write_failed(c, rc);
+        goto out_free;
+    }
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+    struct buf loc;
+    buf_init(&loc, OBJSTORE_MAX_KEY * 3 + 512);
+    const char *host = http_header(req, "Host");
+    if (buf_printf(&loc, "http%s://%s/%s/", req->tls ? "s" : "", host ? host : "localhost",
+                   c->bucket) == HY_OK &&
+        url_encode(&loc, c->key, strlen(c->key), true) == HY_OK)
+        s3_xml_elem(&w, "Location", loc.data);
+    buf_free(&loc);
+    s3_xml_elem(&w, "Bucket", c->bucket);
+    s3_xml_elem(&w, "Key", c->key);
+    s3_xml_elem(&w, "ETag", etag);
+    s3_xml_raw(&w, "</CompleteMultipartUploadResult>");
+    s3_reply_xml(c, 200, &w);
+out_free:
+    free(r.refs);
+}
+
+static void s3_abort_multipart(struct s3_ctx *c, const char *upload_id)
+{
+    int rc = objstore_mpu_abort(hy_store, c->bucket, c->key, upload_id);
+    if (rc == HY_ENOTFOUND)
+        s3_no_such_upload(c, upload_id);
+    else if (rc)
         s3_internal(c, rc);
-        return;
+    else
+        http_reply(c->req, 204, NULL, NULL, 0);
+}
+
+/* A listing's max-* parameter: default and ceiling max; -1 after replying. */
+static int s3_max_param(struct s3_ctx *c, const char *name, int max)
+{
+    const char *v = http_query_get(c->req, name);
+    if (!v || !*v)
+        return max;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < 0) {
+        const char *msg = arena_printf(c->req->arena,
+                                       "Provided %s not an integer or within integer range",
+                                       name);
+        s3_error(c, 400, "InvalidArgument", msg ? msg : "Invalid argument");
+        return -1;
     }
-    if (info->size > hy_cfg.max_body) {
-        close(fd);
-        s3_error(c, 400, "EntityTooLarge",
-                 "Your proposed upload exceeds the maximum allowed size");
-        return;
+    return n > max ? max : (int)n;
+}
+
+struct s3_parts_list {
+    struct s3_xml *w;
+    int max, count, last;
+    bool truncated;
+};
+
+static int s3_list_parts_cb(void *ctx, const struct objstore_part *p)
+{
+    struct s3_parts_list *l = ctx;
+    if (l->count >= l->max) {
+        l->truncated = true;
+        return 1;
     }
-    rc = s3_read_fd(fd, info->size, &data);
-    close(fd);
-    if (rc) {
-        s3_internal(c, rc);
+    s3_xml_raw(l->w, "<Part>");
+    s3_xml_elem_u64(l->w, "PartNumber", (uint64_t)p->number);
+    s3_xml_elem_time(l->w, "LastModified", p->last_modified_ms);
+    s3_xml_elem(l->w, "ETag", p->etag);
+    s3_xml_elem_u64(l->w, "Size", p->size);
+    s3_xml_raw(l->w, "</Part>");
+    l->count++;
+    l->last = p->number;
+    return l->w->rc != HY_OK;
+}
+
+#define S3_OWNER_XML "<ID>" S3_OWNER_ID "</ID><DisplayName>" S3_OWNER_NAME "</DisplayName>"
+
+static void s3_list_parts(struct s3_ctx *c, const char *upload_id)
+{
+    struct s3_xml parts;
+    struct s3_parts_list l = {.w = &parts};
+    const char *marker = http_query_get(c->req, "part-number-marker");
+    long after = 0;
+    if ((l.max = s3_max_param(c, "max-parts", S3_MAX_LIST_PARTS)) < 0)
         return;
-    }
-    const char *ctype = info->content_type;
-    const char *meta = info->meta;
-    struct buf mb;
-    buf_init(&mb, OBJSTORE_MAX_META + 256);
-    if (replace) {
-        ctype = http_header(req, "Content-Type");
-        if ((rc = s3_collect_meta(req, &mb))) {
-            buf_free(&mb);
-            free(data);
-            s3_bad_meta(c, rc);
+    if (marker && *marker) {
+        char *end;
+        errno = 0;
+        after = strtol(marker, &end, 10);
+        if (errno || *end || after < 0 || after > OBJSTORE_MAX_PARTS) {
+            s3_error(c, 400, "InvalidArgument", "Invalid part-number-marker");
             return;
         }
-        meta = mb.data ? mb.data : "";
     }
-    rc = objstore_put_meta(hy_store, c->bucket, c->key, data, info->size, ctype, meta,
-                           etag, &lm);
-    buf_free(&mb);
-    free(data);
+    s3_xml_init(&parts);
+    buf_reset(&parts.b);
+    int rc = l.max > 0 ? objstore_mpu_list_parts(hy_store, c->bucket, c->key, upload_id,
+                                                 (int)after, s3_list_parts_cb, &l)
+                       : objstore_mpu_list_parts(hy_store, c->bucket, c->key, upload_id,
+                                                 OBJSTORE_MAX_PARTS, s3_list_parts_cb, &l);
     if (rc == HY_ENOTFOUND) {
+        buf_free(&parts.b);
+        s3_no_such_upload(c, upload_id);
+        return;
+    }
+    if (rc || parts.rc) {
+        buf_free(&parts.b);
+        s3_internal(c, rc ? rc : parts.rc);
+        return;
+    }
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<ListPartsResult xmlns=\"" S3_XMLNS "\">");
+    s3_xml_elem(&w, "Bucket", c->bucket);
+    s3_xml_elem(&w, "Key", c->key);
+    s3_xml_elem(&w, "UploadId", upload_id);
+    s3_xml_elem_u64(&w, "PartNumberMarker", (uint64_t)after);
+    if (l.truncated)
+        s3_xml_elem_u64(&w, "NextPartNumberMarker", (uint64_t)l.last);
+    s3_xml_elem_u64(&w, "MaxParts", (uint64_t)l.max);
+    s3_xml_elem(&w, "IsTruncated", l.truncated ? "true" : "false");
+    if (w.rc == HY_OK && parts.b.len)
+        w.rc = buf_append(&w.b, parts.b.data, parts.b.len);
+    s3_xml_raw(&w, "<Initiator>" S3_OWNER_XML "</Initiator><Owner>" S3_OWNER_XML
+                   "</Owner><StorageClass>STANDARD</StorageClass></ListPartsResult>");
+    buf_free(&parts.b);
+    s3_reply_xml(c, 200, &w);
+}
+
+struct s3_uploads_list {
+    struct s3_xml *w;
+    int max, count;
+    bool truncated;
+    char last_key[OBJSTORE_MAX_KEY + 1];
+    char last_id[OBJSTORE_UPLOAD_ID_LEN + 1];
+};
+
+static int s3_list_uploads_cb(void *ctx, const struct objstore_upload *up)
+{
+    struct s3_uploads_list *l = ctx;
+    if (l->count >= l->max) {
+        l->truncated = true;
+        return 1;
+    }
+    s3_xml_raw(l->w, "<Upload>");
+    s3_xml_elem(l->w, "Key", up->key);
+    s3_xml_elem(l->w, "UploadId", up->upload_id);
+    s3_xml_raw(l->w, "<Initiator>" S3_OWNER_XML "</Initiator><Owner>" S3_OWNER_XML
+                     "</Owner><StorageClass>STANDARD</StorageClass>");
+    s3_xml_elem_time(l->w, "Initiated", up->created_ms);
+    s3_xml_raw(l->w, "</Upload>");
+    l->count++;
+    snprintf(l->last_key, sizeof l->last_key, "%s", up->key);
+    snprintf(l->last_id, sizeof l->last_id, "%s", up->upload_id);
+    return l->w->rc != HY_OK;
+}
+
+static void s3_list_uploads(struct s3_ctx *c)
+{
+    struct http_req *req = c->req;
+    struct s3_xml ups;
+    struct s3_uploads_list *l = arena_alloc(req->arena, sizeof *l);
+    const char *prefix = http_query_get(req, "prefix");
+    const char *key_marker = http_query_get(req, "key-marker");
+    const char *id_marker = http_query_get(req, "upload-id-marker");
+    if (!l) {
+        s3_internal(c, HY_ENOMEM);
+        return;
+    }
+    l->w = &ups;
+    if ((l->max = s3_max_param(c, "max-uploads", S3_MAX_LIST_UPLOADS)) < 0)
+        return;
+    s3_xml_init(&ups);
+    buf_reset(&ups.b);
+    int rc = l->max > 0 ? objstore_mpu_list(hy_store, c->bucket, prefix, key_marker,
+                                            id_marker, s3_list_uploads_cb, l)
+                        : objstore_bucket_exists(hy_store, c->bucket);
+    if (rc == HY_ENOTFOUND) {
+        buf_free(&ups.b);
         s3_no_such_bucket(c);
+        return;
+    }
+    if (rc || ups.rc) {
+        buf_free(&ups.b);
+        s3_internal(c, rc ? rc : ups.rc);
+        return;
+    }
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<ListMultipartUploadsResult xmlns=\"" S3_XMLNS "\">");
+    s3_xml_elem(&w, "Bucket", c->bucket);
+    s3_xml_elem(&w, "KeyMarker", key_marker ? key_marker : "");
+    s3_xml_elem(&w, "UploadIdMarker", id_marker ? id_marker : "");
+    if (l->truncated) {
+        s3_xml_elem(&w, "NextKeyMarker", l->last_key);
+        s3_xml_elem(&w, "NextUploadIdMarker", l->last_id);
+    }
+    if (prefix)
+        s3_xml_elem(&w, "Prefix", prefix);
+    s3_xml_elem_u64(&w, "MaxUploads", (uint64_t)l->max);
+    s3_xml_elem(&w, "IsTruncated", l->truncated ? "true" : "false");
+    if (w.rc == HY_OK && ups.b.len)
+        w.rc = buf_append(&w.b, ups.b.data, ups.b.len);
+    s3_xml_raw(&w, "</ListMultipartUploadsResult>");
+    buf_free(&ups.b);
+    s3_reply_xml(c, 200, &w);
+}
+
+/* ---- object tagging ----------------------------------------------------- */
+static int s3_tagging_end(void *ctx, int depth, const char *name, const char *parent,
+                          const char *text)
+{
+    struct s3_tags *t = ctx;
+    if (depth == 1) {
+        t->root_ok = strcmp(name, "Tagging") == 0;
+        return !t->root_ok;
+    }
+    if (depth == 4 && strcmp(parent, "Tag") == 0) {
+        const char *v = arena_strdup(t->arena, text);
+        if (!v)
+            return 1;
+        if (strcmp(name, "Key") == 0)
+            t->cur_key = v;
+        else if (strcmp(name, "Value") == 0)
+            t->cur_value = v;
+    } else if (depth == 3 && strcmp(name, "Tag") == 0) {
+        if (!t->cur_key)
+            return 1;
+        if (t->n >= S3_MAX_TAGS_PARSE) {
+            t->overflow = true;
+        } else {
+            t->keys[t->n] = t->cur_key;
+            t->values[t->n] = t->cur_value ? t->cur_value : "";
+            t->n++;
+        }
+        t->cur_key = t->cur_value = NULL;
+    }
+    return 0;
+}
+
+static void s3_put_tagging(struct s3_ctx *c)
+{
+    struct http_req *req = c->req;
+    struct s3_tags *t = arena_alloc(req->arena, sizeof *t);
+    struct buf form;
+    if (!t) {
+        s3_internal(c, HY_ENOMEM);
+        return;
+    }
+    t->arena = req->arena;
+    if (req->body_path) {
+        s3_malformed_xml(c);
+        return;
+    }
+    int rc = s3_xml_parse(req, req->body, req->body_len, s3_tagging_end, t);
+    if (rc == HY_ENOMEM) {
+        s3_internal(c, rc);
+        return;
+    }
+    if (rc || !t->root_ok) {
+        s3_malformed_xml(c);
+        return;
+    }
+    if (!s3_tags_valid(c, t))
+        return;
+    buf_init(&form, OBJSTORE_MAX_TAGS);
+    rc = s3_tags_form(t, &form);
+    if (rc == HY_OK)
+        rc = objstore_tags_set(hy_store, c->bucket, c->key, form.data);
+    buf_free(&form);
+    if (rc == HY_ENOTFOUND)
+        s3_not_found(c);
+    else if (rc)
+        s3_internal(c, rc);
+    else
+        http_reply(req, 200, NULL, NULL, 0);
+}
+
+static void s3_get_tagging(struct s3_ctx *c)
+{
+    struct http_req *req = c->req;
+    char *form = arena_alloc(req->arena, OBJSTORE_MAX_TAGS + 1);
+    struct s3_tags *t = arena_alloc(req->arena, sizeof *t);
+    if (!form || !t) {
+        s3_internal(c, HY_ENOMEM);
+        return;
+    }
+    int rc = objstore_tags_get(hy_store, c->bucket, c->key, form);
+    if (rc == HY_OK)
+        rc = s3_tags_parse_form(req->arena, form, t);
+    if (rc == HY_ENOTFOUND) {
+        s3_not_found(c);
         return;
     }
     if (rc) {
@@ -1466,10 +2504,112 @@ static void s3_copy_object(struct s3_ctx *c, const char *source)
     }
     struct s3_xml w;
     s3_xml_init(&w);
-    s3_xml_raw(&w, "<CopyObjectResult xmlns=\"" S3_XMLNS "\">");
-    s3_xml_elem_time(&w, "LastModified", lm);
-    s3_xml_elem(&w, "ETag", etag);
-    s3_xml_raw(&w, "</CopyObjectResult>");
+    s3_xml_raw(&w, "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet>");
+    for (int i = 0; i < t->n; i++) {
+        s3_xml_raw(&w, "<Tag>");
+        s3_xml_elem(&w, "Key", t->keys[i]);
+        s3_xml_elem(&w, "Value", t->values[i]);
+        s3_xml_raw(&w, "</Tag>");
+    }
+    s3_xml_raw(&w, "</TagSet></Tagging>");
+    s3_reply_xml(c, 200, &w);
+}
+
+static void s3_delete_tagging(struct s3_ctx *c)
+{
+    int rc = objstore_tags_set(hy_store, c->bucket, c->key, "");
+    if (rc == HY_ENOTFOUND)
+        s3_not_found(c);
+    else if (rc)
+        s3_internal(c, rc);
+    else
+        http_reply(c->req, 204, NULL, NULL, 0);
+}
+
+/* ---- versioning stubs and GetObjectAttributes --------------------------- */
+static void s3_get_versioning(struct s3_ctx *c)
+{
+    int rc = objstore_bucket_exists(hy_store, c->bucket);
+    if (rc == HY_ENOTFOUND) {
+        s3_no_such_bucket(c);
+        return;
+    }
+    if (rc) {
+        s3_internal(c, rc);
+        return;
+    }
+    /* never enabled: S3 then answers an empty configuration */
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
+    s3_reply_xml(c, 200, &w);
+}
+
+/* Whether a name is in the comma-separated x-amz-object-attributes list. */
+static bool s3_attr_wanted(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t tl = len;
+        while (tl && p[tl - 1] == ' ')
+            tl--;
+        if (tl == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+static void s3_get_object_attributes(struct s3_ctx *c)
+{
+    struct http_req *req = c->req;
+    const char *want = http_header(req, "x-amz-object-attributes");
+    struct objstore_obj *info = arena_alloc(req->arena, sizeof *info);
+    char date[40];
+    if (!want || !*want) {
+        s3_error(c, 400, "InvalidArgument",
+                 "The x-amz-object-attributes header specifying the attributes to be "
+                 "retrieved is either missing or empty");
+        return;
+    }
+    if (!info) {
+        s3_internal(c, HY_ENOMEM);
+        return;
+    }
+    int rc = objstore_head(hy_store, c->bucket, c->key, info);
+    if (rc == HY_ENOTFOUND) {
+        s3_not_found(c);
+        return;
+    }
+    if (rc) {
+        s3_internal(c, rc);
+        return;
+    }
+    fmt_http_date(date, info->last_modified_ms);
+    http_add_header(req, "Last-Modified", date);
+    struct s3_xml w;
+    s3_xml_init(&w);
+    s3_xml_raw(&w, "<GetObjectAttributesResponse xmlns=\"" S3_XMLNS "\">");
+    if (s3_attr_wanted(want, "ETag")) {
+        /* unquoted here, as S3 sends it */
+        size_t n = strlen(info->etag);
+        char *bare = arena_strndup(req->arena, info->etag + (n >= 2),
+                                   n >= 2 ? n - 2 : n);
+        s3_xml_elem(&w, "ETag", bare ? bare : "");
+    }
+    if (s3_attr_wanted(want, "ObjectParts") && info->parts > 0) {
+        s3_xml_raw(&w, "<ObjectParts>");
+        s3_xml_elem_u64(&w, "PartsCount", (uint64_t)info->parts);
+        s3_xml_raw(&w, "</ObjectParts>");
+    }
+    if (s3_attr_wanted(want, "StorageClass"))
+        s3_xml_elem(&w, "StorageClass", "STANDARD");
+    if (s3_attr_wanted(want, "ObjectSize"))
+        s3_xml_elem_u64(&w, "ObjectSize", info->size);
+    s3_xml_raw(&w, "</GetObjectAttributesResponse>");
     s3_reply_xml(c, 200, &w);
 }
 
@@ -1484,7 +2624,7 @@ static const char *s3_unsupported_subresource(const struct http_req *req)
         "metrics", "notification", "object-lock", "ownershipControls", "partNumber",
         "policy", "policyStatus", "publicAccessBlock", "replication",
         "requestPayment", "restore", "retention", "select", "tagging", "torrent",
-        "uploadId", "uploads", "versionId", "versioning", "versions", "website",
+        "uploadId", "uploads", "versioning", "versions", "website",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (http_query_has(req, names[i]))
@@ -1555,6 +2695,18 @@ static void s3_bucket_op(struct s3_ctx *c)
         s3_delete_objects(c);
         return;
     }
+    if (strcmp(m, "GET") == 0 && http_query_has(req, "uploads")) {
+        s3_list_uploads(c);
+        return;
+    }
+    if (strcmp(m, "GET") == 0 && http_query_has(req, "versioning")) {
+        s3_get_versioning(c);
+        return;
+    }
+    if (strcmp(m, "GET") == 0 && http_query_has(req, "versions")) {
+        s3_list_objects(c, S3_LIST_VERSIONS);
+        return;
+    }
     if (s3_unsupported_subresource(req)) {
         s3_not_implemented(c);
         return;
@@ -1568,21 +2720,79 @@ static void s3_bucket_op(struct s3_ctx *c)
     else if (strcmp(m, "GET") == 0) {
         const char *lt = http_query_get(req, "list-type");
         if (lt && strcmp(lt, "2") == 0)
-            s3_list_objects(c, true);
+            s3_list_objects(c, S3_LIST_V2);
         else if (lt && *lt)
             s3_error(c, 400, "InvalidArgument", "Invalid list-type.");
         else
-            s3_list_objects(c, false);
+            s3_list_objects(c, S3_LIST_V1);
     } else if (strcmp(m, "POST") == 0)
         s3_not_implemented(c);
     else
         s3_method_not_allowed(c);
 }
 
+/* Multipart operations on an object: true when the request was one. */
+static bool s3_multipart_op(struct s3_ctx *c)
+{
+    struct http_req *req = c->req;
+    const char *m = req->method;
+    if (strcmp(m, "POST") == 0 && http_query_has(req, "uploads")) {
+        s3_create_multipart(c);
+        return true;
+    }
+    if (!http_query_has(req, "uploadId"))
+        return false;
+    const char *id = s3_upload_id(req);
+    if (!id) {
+        const char *raw = http_query_get(req, "uploadId");
+        s3_no_such_upload(c, raw ? raw : "");
+        return true;
+    }
+    if (strcmp(m, "PUT") == 0)
+        s3_upload_part(c, id);
+    else if (strcmp(m, "POST") == 0)
+        s3_complete_multipart(c, id);
+    else if (strcmp(m, "DELETE") == 0)
+        s3_abort_multipart(c, id);
+    else if (strcmp(m, "GET") == 0)
+        s3_list_parts(c, id);
+    else
+        s3_method_not_allowed(c);
+    return true;
+}
+
+/* versionId: only "null", the version every object of an unversioned
+ * bucket has. False after replying. */
+static bool s3_version_ok(struct s3_ctx *c)
+{
+    const char *v = http_query_get(c->req, "versionId");
+    if (!v || strcmp(v, "null") == 0)
+        return true;
+    s3_error(c, 400, "InvalidArgument", "Invalid version id specified");
+    return false;
+}
+
 static void s3_object_op(struct s3_ctx *c)
 {
     struct http_req *req = c->req;
     const char *m = req->method;
+    if (s3_multipart_op(c) || !s3_version_ok(c))
+        return;
+    if (http_query_has(req, "tagging")) {
+        if (strcmp(m, "PUT") == 0)
+            s3_put_tagging(c);
+        else if (strcmp(m, "GET") == 0)
+            s3_get_tagging(c);
+        else if (strcmp(m, "DELETE") == 0)
+            s3_delete_tagging(c);
+        else
+            s3_method_not_allowed(c);
+        return;
+    }
+    if (strcmp(m, "GET") == 0 && http_query_has(req, "attributes")) {
+        s3_get_object_attributes(c);
+        return;
+    }
     if (s3_unsupported_subresource(req)) {
         s3_not_implemented(c);
         return;

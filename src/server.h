@@ -61,7 +61,11 @@ struct hy_config {
     int max_streams;           /* LimitExceededException past this */
     int create_delay_ms;       /* CREATING -> ACTIVE delay */
     size_t max_body;           /* largest request body accepted in memory */
+    uint64_t max_object;       /* largest single PUT (0 = S3's 5 GiB) */
     int threads;               /* HTTP worker threads */
+    size_t max_buffered;       /* backpressure ceiling on buffered bytes */
+    bool fsync;                /* --durability=fsync (true) or os (false) */
+    size_t wal_segment_bytes;  /* WAL segment size */
 };
 extern struct hy_config hy_cfg;
 
@@ -112,9 +116,26 @@ struct http_req {
     struct arena *arena;      /* request-scoped memory */
     const char *remote_addr;
     bool tls;
-    bool body_too_large;      /* body over hy_cfg.max_body: not kept */
+    bool body_too_large;      /* body over its ceiling: not kept */
+    /* Spooled bodies (see http_spool_fn): the body is in the file
+     * body_path (body is then ""), body_len bytes, with its MD5 and
+     * SHA-256 computed while it was written. The file lives in the spool
+     * directory (<data_dir>/store/tmp) and is unlinked when the request
+     * completes, unless the handler renamed it away first. body_rc is
+     * HY_EIO or HY_ENOSPC when the spool write failed (nothing kept). */
+    const char *body_path;    /* NULL when the body is in memory */
+    unsigned char body_md5[16];
+    unsigned char body_sha256[32];
+    int body_rc;
     void *priv;               /* http.c's */
 };
+
+/* Bodies larger than this go to a spool file when the spool predicate
+ * allows it; smaller ones stay in memory. */
+#define HTTP_SPOOL_THRESHOLD (1u << 20)
+/* The ceiling of a spooled body: S3's 5 GiB plus aws-chunked framing
+ * (a chunk header per 8 KiB at worst is under 1/64 of the data). */
+#define HTTP_SPOOL_MAX ((5ull << 30) + (5ull << 30) / 64 + (1u << 20))
 
 /* First header of that name (case-insensitive), or NULL. */
 const char *http_header(const struct http_req *req, const char *name);
@@ -132,8 +153,14 @@ const char *http_query_get(const struct http_req *req, const char *name);
 bool http_query_has(const struct http_req *req, const char *name);
 
 typedef void (*http_handler_fn)(struct http_req *req);
+/* Called once the headers are in (body not yet read): true lets a large
+ * body be spooled to a file instead of memory, with the HTTP_SPOOL_MAX
+ * ceiling instead of hy_cfg.max_body. Runs on the HTTP threads. */
+typedef bool (*http_spool_fn)(const struct http_req *req);
 struct http_server;
-int http_start(http_handler_fn handler, struct http_server **out);
+/* spool may be NULL: every body in memory. */
+int http_start(http_handler_fn handler, http_spool_fn spool,
+               struct http_server **out);
 void http_stop(struct http_server *s); /* stops accepting, waits, frees */
 
 /* ---- utilities (util.c) ---------------------------------------------- */

@@ -20,7 +20,12 @@
  *       update_ms INTEGER,      -- LastUpdateTimestamp, 0 = never
  *       tags TEXT,              -- JSON object Key -> Value
  *       encryption TEXT,        -- JSON {Status, KeyType?, KeyARN?}
- *       status TEXT);           -- CREATING or ACTIVE
+ *       status TEXT,            -- CREATING or ACTIVE
+ *       id INTEGER);            -- numeric id carried by WAL frames
+ *     CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB);
+ *       -- 'next_id': the next stream id (ids are never reused, so WAL
+ *       --   frames of a deleted stream never land in a new one)
+ *       -- 'node_id': 16 random bytes naming this data directory
  *
  *   Every mutation is written to the database first and only then made
  *   visible in memory, so a failed write changes nothing. A stream that
@@ -45,6 +50,7 @@
  * wakeup callback is called with no lock held.
  */
 #include "stream.h"
+#include "wal.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -70,10 +76,24 @@ struct stream {
     int64_t active_mono;     /* ACTIVE once hy_mono_ms() reaches this */
     struct stream_dest snap; /* what delivery needs, parsed from dest */
 
+    uint32_t id;             /* numeric id, never reused (WAL frames carry it) */
+
     pthread_mutex_t lock;    /* guards the buffer fields below */
     struct buf data;
     size_t nrecords;
     int64_t oldest_ms;
+    uint64_t first_lsn, last_lsn; /* WAL positions in the buffer (0: none) */
+    size_t reserved;         /* admitted bytes not yet applied */
+    /* recovery only: where each buffered record starts */
+    struct rec_idx *idx;
+    size_t nidx, cap_idx, head, head_off;
+};
+
+/* Recovery's index of a buffered record. */
+struct rec_idx {
+    uint64_t lsn;
+    int64_t arrival_ms;
+    uint32_t len;
 };
 
 static struct {
@@ -86,6 +106,9 @@ static struct {
     uint64_t seq;            /* RecordId counter (atomic) */
     uint64_t node_seed;
     char node[33];           /* per-process random part of RecordIds */
+    unsigned char node_id[16]; /* per data directory, from streams.db */
+    struct stream_batch **recovered; /* sealed batches found by recovery */
+    size_t nrecovered, cap_recovered;
 } cat = {
     /* writers first: a steady stream of puts must not starve CreateDeliveryStream */
     .lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP,
@@ -203,6 +226,7 @@ static void stream_free(struct stream *s)
     json_decref(s->tags);
     json_decref(s->enc);
     buf_free(&s->data);
+    free(s->idx);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -269,7 +293,7 @@ static int stream_db_save(const struct stream *s)
 {
     static const char sql[] =
         "INSERT OR REPLACE INTO streams(name,type,arn,dest_kind,config,version,"
-        "create_ms,update_ms,tags,encryption,status) VALUES(?,?,?,?,?,?,?,?,?,?,?)";
+        "create_ms,update_ms,tags,encryption,status,id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)";
     sqlite3_stmt *st = NULL;
     int rc = HY_EDB;
 
@@ -288,6 +312,7 @@ static int stream_db_save(const struct stream *s)
         goto out_finalize;
     sqlite3_bind_text(st, 11, stream_is_active(s) ? "ACTIVE" : "CREATING", -1,
                       SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, s->id);
     rc = sqlite3_step(st) == SQLITE_DONE ? HY_OK : HY_EDB;
 out_finalize:
     sqlite3_finalize(st);
@@ -326,11 +351,63 @@ static json_t *stream_column_json(sqlite3_stmt *st, int col, const char *name)
     return v;
 }
 
+/* Reads (or makes, the first time) the data directory's node id. */
+static int stream_db_node_id(void)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = HY_EDB;
+    if (sqlite3_prepare_v2(cat.db, "SELECT v FROM meta WHERE k='node_id'", -1, &st, NULL) !=
+        SQLITE_OK)
+        return HY_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
+        memcpy(cat.node_id, sqlite3_column_blob(st, 0), 16);
+        sqlite3_finalize(st);
+        return HY_OK;
+    }
+    sqlite3_finalize(st);
+    if (hy_random(cat.node_id, sizeof cat.node_id) != HY_OK)
+        return HY_EIO;
+    if (sqlite3_prepare_v2(cat.db, "INSERT OR REPLACE INTO meta(k,v) VALUES('node_id',?)", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_blob(st, 1, cat.node_id, 16, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? HY_OK : HY_EDB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Takes the next stream id, persisted before it is used. Write lock held. */
+static int stream_db_next_id(uint32_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t next = 1;
+    int rc = HY_EDB;
+    if (sqlite3_prepare_v2(cat.db,
+                           "SELECT max(coalesce((SELECT v FROM meta WHERE k='next_id'),1),"
+                           " coalesce((SELECT max(id)+1 FROM streams),1))",
+                           -1, &st, NULL) != SQLITE_OK)
+        return HY_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        next = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (next < 1 || next > UINT32_MAX)
+        return HY_ELIMIT;
+    if (sqlite3_prepare_v2(cat.db, "INSERT OR REPLACE INTO meta(k,v) VALUES('next_id',?)", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, next + 1);
+        rc = sqlite3_step(st) == SQLITE_DONE ? HY_OK : HY_EDB;
+    }
+    sqlite3_finalize(st);
+    if (rc == HY_OK)
+        *id = (uint32_t)next;
+    return rc;
+}
+
 static int stream_db_load(void)
 {
     static const char sql[] =
         "SELECT name,type,arn,dest_kind,config,version,create_ms,update_ms,tags,"
-        "encryption FROM streams ORDER BY name";
+        "encryption,id FROM streams ORDER BY name";
     sqlite3_stmt *st = NULL;
     int rc = HY_OK, r;
 
@@ -354,6 +431,7 @@ static int stream_db_load(void)
             break;
         }
         s->version = (unsigned)sqlite3_column_int64(st, 5);
+        s->id = (uint32_t)sqlite3_column_int64(st, 10);
         s->create_ms = sqlite3_column_int64(st, 6);
         s->update_ms = sqlite3_column_int64(st, 7);
         s->dest = stream_column_json(st, 4, name);
@@ -385,6 +463,11 @@ static int stream_db_load(void)
 /* ---- open / close ----------------------------------------------------- */
 static void stream_clear(void)
 {
+    for (size_t i = 0; i < cat.nrecovered; i++)
+        stream_batch_free(cat.recovered[i]);
+    free(cat.recovered);
+    cat.recovered = NULL;
+    cat.nrecovered = cat.cap_recovered = 0;
     for (size_t i = 0; i < cat.n; i++)
         stream_free(cat.v[i]);
     free(cat.v);
@@ -422,7 +505,10 @@ int stream_catalog_open(const char *dir)
              " arn TEXT NOT NULL, dest_kind TEXT NOT NULL, config TEXT NOT NULL,"
              " version INTEGER NOT NULL, create_ms INTEGER NOT NULL,"
              " update_ms INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '{}',"
-             " encryption TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL)")) ||
+             " encryption TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL,"
+             " id INTEGER NOT NULL)")) ||
+        (rc = stream_db_exec("CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB)")) ||
+        (rc = stream_db_node_id()) ||
         (rc = stream_db_exec("UPDATE streams SET status='ACTIVE' WHERE status<>'ACTIVE'")))
         goto out_close;
     if ((rc = stream_db_load())) {
@@ -462,7 +548,7 @@ static uint64_t stream_mix(uint64_t x)
 
 /* 112 hex digits: process nonce, arrival ms, sequence, and a mix of them.
  * Unique per process by the sequence, across processes by the nonce. */
-static void stream_record_id(char out[129], int64_t now_ms)
+void stream_record_id(char out[129], int64_t now_ms)
 {
     uint64_t seq = __atomic_add_fetch(&cat.seq, 1, __ATOMIC_RELAXED);
     uint64_t a = stream_mix(seq ^ cat.node_seed), b = stream_mix(a ^ (uint64_t)now_ms);
@@ -489,7 +575,7 @@ int stream_put(const char *name, const void *data, size_t len, int64_t now_ms,
         rc = HY_ESTATE;
         goto out_unlock;
     }
-    if (__atomic_load_n(&cat.buffered, __ATOMIC_RELAXED) + len > STREAM_MAX_BUFFERED) {
+    if (__atomic_load_n(&cat.buffered, __ATOMIC_RELAXED) + len > hy_cfg.max_buffered) {
         rc = HY_EBUSY;
         goto out_unlock;
     }
@@ -519,6 +605,323 @@ out_unlock:
     return rc;
 }
 
+/* ---- the write-ahead path ---------------------------------------------- */
+/* Caller holds at least the shared catalog lock. */
+static struct stream *stream_find_id(uint32_t id)
+{
+    for (size_t i = 0; i < cat.n; i++)
+        if (cat.v[i]->id == id)
+            return cat.v[i];
+    return NULL;
+}
+
+const unsigned char *stream_node_id(void)
+{
+    return cat.node_id;
+}
+
+int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted)
+{
+    int rc = HY_OK;
+    if (len > STREAM_MAX_RECORD)
+        return HY_ETOOBIG;
+    pthread_rwlock_rdlock(&cat.lock);
+    struct stream *s = stream_find(name);
+    if (!s) {
+        rc = HY_ENOTFOUND;
+        goto out_unlock;
+    }
+    if (!stream_is_active(s)) {
+        rc = HY_ESTATE;
+        goto out_unlock;
+    }
+    size_t total = __atomic_add_fetch(&cat.buffered, len, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&s->lock);
+    if (total > hy_cfg.max_buffered || s->data.len + s->reserved + len > s->data.max) {
+        rc = HY_EBUSY; /* delivery is behind: the client backs off and retries */
+    } else {
+        s->reserved += len;
+        if (id)
+            *id = s->id;
+        if (encrypted) {
+            const char *st = json_string_value(json_object_get(s->enc, "Status"));
+            *encrypted = st && !strcmp(st, "ENABLED");
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc)
+        __atomic_sub_fetch(&cat.buffered, len, __ATOMIC_RELAXED);
+out_unlock:
+    pthread_rwlock_unlock(&cat.lock);
+    return rc;
+}
+
+void stream_unadmit(uint32_t id, size_t len)
+{
+    pthread_rwlock_rdlock(&cat.lock);
+    struct stream *s = stream_find_id(id);
+    if (s) {
+        pthread_mutex_lock(&s->lock);
+        s->reserved = s->reserved >= len ? s->reserved - len : 0;
+        pthread_mutex_unlock(&s->lock);
+    }
+    __atomic_sub_fetch(&cat.buffered, len, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&cat.lock);
+}
+
+/* Appends one record to a locked stream's buffer; true when it should
+ * wake delivery. */
+static bool stream_append_locked(struct stream *s, const struct wal_frame *f, int *rc)
+{
+    size_t before = s->data.len, threshold = stream_size_bytes(s);
+    bool wake = false;
+    *rc = buf_append(&s->data, f->data, f->len);
+    if (*rc)
+        return false;
+    if (s->nrecords++ == 0) {
+        s->oldest_ms = f->arrival_ms;
+        s->first_lsn = f->lsn;
+        wake = s->snap.interval_s == 0;
+    }
+    s->last_lsn = f->lsn;
+    if (before < threshold && s->data.len >= threshold)
+        wake = true;
+    return wake;
+}
+
+void stream_apply(const struct wal_frame *frames, size_t n)
+{
+    bool wake = false;
+    pthread_rwlock_rdlock(&cat.lock);
+    for (size_t i = 0; i < n;) {
+        uint32_t id = frames[i].stream_id;
+        size_t j = i;
+        while (j < n && frames[j].stream_id == id)
+            j++;
+        struct stream *s = stream_find_id(id);
+        if (!s) {
+            /* deleted while its records were in flight: AWS drops them too */
+            for (size_t k = i; k < j; k++)
+                __atomic_sub_fetch(&cat.buffered, frames[k].len, __ATOMIC_RELAXED);
+            i = j;
+            continue;
+        }
+        pthread_mutex_lock(&s->lock);
+        for (size_t k = i; k < j; k++) {
+            if (frames[k].type != WAL_RECORD)
+                continue;
+            int rc;
+            /* admitted bytes always fit: the reservation held their room */
+            size_t max = s->data.max;
+            s->data.max = (size_t)-1 / 2;
+            wake |= stream_append_locked(s, &frames[k], &rc);
+            s->data.max = max;
+            s->reserved = s->reserved >= frames[k].len ? s->reserved - frames[k].len : 0;
+            if (rc) {
+                __atomic_sub_fetch(&cat.buffered, frames[k].len, __ATOMIC_RELAXED);
+                log_error("stream", "%s: cannot buffer the durable record lsn %llu: %s; "
+                          "it is redelivered from the log at the next start", s->name,
+                          (unsigned long long)frames[k].lsn, hy_strerror(rc));
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+        i = j;
+    }
+    pthread_rwlock_unlock(&cat.lock);
+    void (*fn)(void) = __atomic_load_n(&stream_wakeup, __ATOMIC_ACQUIRE);
+    if (wake && fn)
+        fn();
+}
+
+uint64_t stream_min_lsn(void)
+{
+    uint64_t m = UINT64_MAX;
+    pthread_rwlock_rdlock(&cat.lock);
+    for (size_t i = 0; i < cat.n; i++) {
+        struct stream *s = cat.v[i];
+        pthread_mutex_lock(&s->lock);
+        if (s->nrecords && s->first_lsn && s->first_lsn < m)
+            m = s->first_lsn;
+        pthread_mutex_unlock(&s->lock);
+    }
+    for (size_t i = 0; i < cat.nrecovered; i++)
+        if (cat.recovered[i]->first_lsn < m)
+            m = cat.recovered[i]->first_lsn;
+    pthread_rwlock_unlock(&cat.lock);
+    return m;
+}
+
+/* ---- recovery ------------------------------------------------------------
+ * Replay sees, per stream, RECORD frames in LSN order; a SEAL cuts the
+ * records of its range off the front of the stream's buffer into a batch
+ * that keeps the sealed bucket and key; a DELIVERED drops that batch. An
+ * index of each buffered record (lsn, arrival, length) makes the cut
+ * exact; it lives only during replay. */
+static struct stream_recovery recov;
+
+static int recover_push_batch(struct stream_batch *b)
+{
+    if (cat.nrecovered == cat.cap_recovered) {
+        size_t cap = cat.cap_recovered ? cat.cap_recovered * 2 : 16;
+        struct stream_batch **v = realloc(cat.recovered, cap * sizeof *v);
+        if (!v)
+            return HY_ENOMEM;
+        cat.recovered = v;
+        cat.cap_recovered = cap;
+    }
+    cat.recovered[cat.nrecovered++] = b;
+    return HY_OK;
+}
+
+static void recover_record(struct stream *s, const struct wal_frame *f)
+{
+    if (s->nidx == s->cap_idx) {
+        size_t cap = s->cap_idx ? s->cap_idx * 2 : 1024;
+        struct rec_idx *v = realloc(s->idx, cap * sizeof *v);
+        if (!v) {
+            log_error("stream", "%s: out of memory recovering lsn %llu", s->name,
+                      (unsigned long long)f->lsn);
+            return;
+        }
+        s->idx = v;
+        s->cap_idx = cap;
+    }
+    if (buf_append(&s->data, f->data, f->len) != HY_OK) {
+        log_error("stream", "%s: out of memory recovering lsn %llu", s->name,
+                  (unsigned long long)f->lsn);
+        return;
+    }
+    s->idx[s->nidx++] = (struct rec_idx){f->lsn, f->arrival_ms, f->len};
+    __atomic_add_fetch(&cat.buffered, f->len, __ATOMIC_RELAXED);
+}
+
+static void recover_seal(struct stream *s, const struct wal_frame *f)
+{
+    struct wal_range r;
+    char bucket[64], key[1025];
+    if (wal_seal_decode(f, &r, bucket, key) != HY_OK) {
+        log_error("stream", "%s: unreadable SEAL at lsn %llu ignored; its records are "
+                  "delivered again under a new key", s->name, (unsigned long long)f->lsn);
+        return;
+    }
+    size_t j = s->head, bytes = 0;
+    while (j < s->nidx && s->idx[j].lsn <= r.last_lsn) {
+        if (s->idx[j].lsn < r.first_lsn) {
+            /* older than the range and not delivered: leave it buffered
+             * (cannot happen with whole-buffer seals; kept safe anyway) */
+            break;
+        }
+        bytes += s->idx[j].len;
+        j++;
+    }
+    if (j == s->head)
+        return; /* nothing of it is here (e.g. a repeated seal) */
+    struct stream_batch *b = calloc(1, sizeof *b);
+    if (b) {
+        buf_init(&b->data, (size_t)-1 / 2);
+        if (buf_append(&b->data, s->data.data + s->head_off, bytes) != HY_OK ||
+            !(b->key = strdup(key)) || recover_push_batch(b) != HY_OK) {
+            buf_free(&b->data);
+            free(b->key);
+            free(b);
+            b = NULL;
+        }
+    }
+    if (!b) {
+        log_error("stream", "%s: out of memory recovering a sealed batch; its records "
+                  "stay buffered", s->name);
+        return;
+    }
+    b->dest = s->snap;
+    b->dest.version = s->version;
+    snprintf(b->dest.bucket, sizeof b->dest.bucket, "%s", bucket);
+    b->nrecords = j - s->head;
+    b->oldest_ms = s->idx[s->head].arrival_ms;
+    b->stream_id = s->id;
+    b->first_lsn = r.first_lsn;
+    b->last_lsn = r.last_lsn;
+    b->accounted = bytes; /* moved from the buffer's count */
+    s->head = j;
+    s->head_off += bytes;
+}
+
+static void recover_delivered(struct stream *s, const struct wal_frame *f)
+{
+    struct wal_range r;
+    if (wal_range_decode(f, &r) != HY_OK)
+        return;
+    for (size_t i = 0; i < cat.nrecovered; i++) {
+        struct stream_batch *b = cat.recovered[i];
+        if (b->stream_id == s->id && b->first_lsn == r.first_lsn) {
+            recov.delivered_skipped += b->nrecords;
+            memmove(cat.recovered + i, cat.recovered + i + 1,
+                    (cat.nrecovered - i - 1) * sizeof *cat.recovered);
+            cat.nrecovered--;
+            stream_batch_free(b);
+            return;
+        }
+    }
+}
+
+void stream_recover_frame(void *ctx, const struct wal_frame *f)
+{
+    (void)ctx;
+    struct stream *s = stream_find_id(f->stream_id);
+    if (!s) {
+        if (f->type == WAL_RECORD)
+            recov.orphan_records++;
+        return;
+    }
+    s->data.max = (size_t)-1 / 2; /* restored by stream_recover_finish */
+    switch (f->type) {
+    case WAL_RECORD: recover_record(s, f); break;
+    case WAL_SEAL: recover_seal(s, f); break;
+    case WAL_DELIVERED: recover_delivered(s, f); break;
+    }
+}
+
+void stream_recover_finish(struct stream_recovery *st)
+{
+    pthread_rwlock_wrlock(&cat.lock);
+    for (size_t i = 0; i < cat.n; i++) {
+        struct stream *s = cat.v[i];
+        if (s->head_off) {
+            memmove(s->data.data, s->data.data + s->head_off, s->data.len - s->head_off);
+            s->data.len -= s->head_off;
+            s->data.data[s->data.len] = 0;
+        }
+        if (s->head < s->nidx) {
+            s->nrecords = s->nidx - s->head;
+            s->first_lsn = s->idx[s->head].lsn;
+            s->last_lsn = s->idx[s->nidx - 1].lsn;
+            s->oldest_ms = s->idx[s->head].arrival_ms;
+            recov.records += s->nrecords;
+            recov.bytes += s->data.len;
+        }
+        free(s->idx);
+        s->idx = NULL;
+        s->nidx = s->cap_idx = s->head = s->head_off = 0;
+        s->data.max = stream_size_bytes(s) + STREAM_BUF_SLACK;
+        if (s->data.max < s->data.len)
+            s->data.max = s->data.len;
+    }
+    for (size_t i = 0; i < cat.nrecovered; i++) {
+        recov.records += cat.recovered[i]->nrecords;
+        recov.bytes += cat.recovered[i]->data.len;
+    }
+    recov.sealed_batches = cat.nrecovered;
+    /* hand them out oldest first (stream_take_due pops from the end) */
+    for (size_t i = 0, j = cat.nrecovered; i + 1 < j; i++, j--) {
+        struct stream_batch *t = cat.recovered[i];
+        cat.recovered[i] = cat.recovered[j - 1];
+        cat.recovered[j - 1] = t;
+    }
+    pthread_rwlock_unlock(&cat.lock);
+    if (st)
+        *st = recov;
+    memset(&recov, 0, sizeof recov);
+}
+
 /* Caller holds s->lock. */
 static bool stream_due(const struct stream *s, int64_t now_ms, bool force)
 {
@@ -537,6 +940,17 @@ int stream_take_due(int64_t now_ms, bool force, struct stream_batch **out)
     if (!b)
         return HY_ENOMEM;
     pthread_rwlock_rdlock(&cat.lock);
+    if (cat.nrecovered) {
+        /* sealed before a crash: rewrite them first, under their keys */
+        pthread_rwlock_unlock(&cat.lock);
+        pthread_rwlock_wrlock(&cat.lock);
+        if (cat.nrecovered) {
+            free(b);
+            *out = cat.recovered[--cat.nrecovered];
+            pthread_rwlock_unlock(&cat.lock);
+            return HY_OK;
+        }
+    }
     size_t start = __atomic_load_n(&cat.next_take, __ATOMIC_RELAXED);
     for (size_t k = 0; k < cat.n; k++) {
         size_t i = (start + k) % cat.n;
@@ -548,10 +962,14 @@ int stream_take_due(int64_t now_ms, bool force, struct stream_batch **out)
             b->data = s->data;
             b->nrecords = s->nrecords;
             b->oldest_ms = s->oldest_ms;
+            b->stream_id = s->id;
+            b->first_lsn = s->first_lsn;
+            b->last_lsn = s->last_lsn;
+            b->accounted = b->data.len; /* still counted until delivered */
             buf_init(&s->data, b->data.max);
             s->nrecords = 0;
             s->oldest_ms = 0;
-            __atomic_sub_fetch(&cat.buffered, b->data.len, __ATOMIC_RELAXED);
+            s->first_lsn = s->last_lsn = 0;
             __atomic_store_n(&cat.next_take, i + 1, __ATOMIC_RELAXED);
             rc = HY_OK;
         }
@@ -571,7 +989,10 @@ void stream_batch_free(struct stream_batch *b)
 {
     if (!b)
         return;
+    if (b->accounted)
+        __atomic_sub_fetch(&cat.buffered, b->accounted, __ATOMIC_RELAXED);
     buf_free(&b->data);
+    free(b->key);
     free(b);
 }
 
@@ -644,7 +1065,7 @@ int stream_create(const struct stream_new *sn, int64_t now_ms)
     if ((rc = stream_parse_dest(s->name, s->version, s->dest, &s->snap)))
         goto out_free;
     s->data.max = stream_size_bytes(s) + STREAM_BUF_SLACK;
-    if ((rc = stream_db_save(s)))
+    if ((rc = stream_db_next_id(&s->id)) || (rc = stream_db_save(s)))
         goto out_free;
     if ((rc = stream_insert_at(pos, s))) {
         stream_db_delete(s->name);

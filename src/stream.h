@@ -35,6 +35,11 @@ struct stream_batch {
     struct buf data;          /* the records concatenated exactly as sent */
     size_t nrecords;
     int64_t oldest_ms;        /* arrival time (wall clock) of the oldest record */
+    uint32_t stream_id;       /* the stream's numeric id (WAL frames carry it) */
+    uint64_t first_lsn, last_lsn; /* WAL positions of its records; 0 without a WAL */
+    char *key;                /* malloc'd; set when recovery found its SEAL:
+                                 deliver to dest.bucket under exactly this key */
+    size_t accounted;         /* bytes counted in the buffered total until freed */
 };
 
 /* Loads the catalog from dir (streams.db), creating it if needed. */
@@ -53,6 +58,44 @@ int stream_put(const char *name, const void *data, size_t len, int64_t now_ms,
  * HY_ENOTFOUND when none is due. Thread-safe. */
 int stream_take_due(int64_t now_ms, bool force, struct stream_batch **out);
 void stream_batch_free(struct stream_batch *b); /* accepts NULL */
+
+/* ---- the write-ahead path (firehose.c, wal.c's writer thread) ----------
+ * A put is admitted first (the stream takes data and the bytes fit under
+ * the buffered ceiling: they are reserved), then appended to the WAL, and
+ * applied to the buffer only once the log is fsynced. */
+
+/* Reserves len bytes for a record of the stream. HY_ENOTFOUND, HY_ESTATE
+ * (not ACTIVE), HY_EBUSY (ceiling reached). *id gets the stream id,
+ * *encrypted whether server-side encryption is on (both may be NULL). */
+int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted);
+/* Gives a reservation back (the WAL append failed). */
+void stream_unadmit(uint32_t id, size_t len);
+struct wal_frame;
+/* Appends durable WAL_RECORD frames to their streams' buffers; their
+ * bytes were reserved by stream_admit. Frames of a stream deleted
+ * meanwhile are dropped. Called on the WAL writer thread. */
+void stream_apply(const struct wal_frame *frames, size_t n);
+/* The lowest LSN held in any buffer or undelivered recovered batch;
+ * UINT64_MAX when none. */
+uint64_t stream_min_lsn(void);
+/* A RecordId for a record (unique per process and restart). */
+void stream_record_id(char out[129], int64_t now_ms);
+/* 16 random bytes made once per data directory (in streams.db): object
+ * keys of different nodes never collide. */
+const unsigned char *stream_node_id(void);
+
+/* Recovery: wal_replay hands every frame to stream_recover_frame (ctx
+ * unused); stream_recover_finish then turns what is left into buffers and
+ * sealed batches that stream_take_due hands out first. Single-threaded,
+ * before the WAL writer and delivery start. */
+void stream_recover_frame(void *ctx, const struct wal_frame *f);
+struct stream_recovery {
+    uint64_t records, bytes;       /* records put back in buffers or batches */
+    uint64_t sealed_batches;       /* objects to rewrite under their sealed keys */
+    uint64_t delivered_skipped;    /* records already delivered */
+    uint64_t orphan_records;       /* records of streams deleted since */
+};
+void stream_recover_finish(struct stream_recovery *st);
 
 /* Milliseconds from now_ms until the next buffer falls due by interval;
  * -1 when no buffer holds data. */
@@ -124,7 +167,7 @@ int stream_accepts(const char *name, bool *encrypted);
 
 /* Largest record (decoded bytes) PutRecord/PutRecordBatch accept. */
 #define STREAM_MAX_RECORD 1024000
-/* Buffered bytes over all streams past which puts get HY_EBUSY. */
-#define STREAM_MAX_BUFFERED ((size_t)1 << 30)
+/* Buffered bytes over all streams past which puts get HY_EBUSY: buffers,
+ * batches waiting for delivery, and reservations (hy_cfg.max_buffered). */
 
 #endif

@@ -24,9 +24,9 @@ struct hy_config hy_cfg = {
     .max_streams = 5,
     .create_delay_ms = 0,
     .max_body = 64u << 20,
+    .max_buffered = (size_t)1 << 30,
 };
 
-/* firehose.c's HTTP-free entry point */
 
 static char data_dir[64];
 static int wakeups;
