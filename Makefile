@@ -80,5 +80,5 @@ clean:
 # Fragments owned by their directories: the producer library and its tools
 # (client/client.mk), benchmarks (bench/bench.mk), fuzzers (tests/fuzz/fuzz.mk).
 -include client/client.mk
--include bench/bench.mk
+-include $(wildcard bench/*.mk)
 -include tests/fuzz/fuzz.mk
