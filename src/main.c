@@ -51,6 +51,8 @@ static void usage(FILE *f)
 "  --tls-key FILE         PEM private key for --tls-cert\n"
 "  --access-key-id ID     root access key (env HYDRANT_ACCESS_KEY_ID; default test)\n"
 "  --secret-access-key S  root secret (env HYDRANT_SECRET_ACCESS_KEY; default test)\n"
+"                         every request must be SigV4-signed with this pair; the\n"
+"                         default test/test is refused on a non-loopback --host\n"
 "  --max-streams N        delivery streams per region (default 50)\n"
 "  --create-delay-ms N    time a new stream stays CREATING (default 500)\n"
 "  --max-body BYTES       largest request body held in memory (default 64 MiB)\n"
@@ -157,6 +159,17 @@ static void parse_flags(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "hydrant: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        exit(2);
+    }
+    /* the well-known pair is for a developer's own machine only */
+    bool loopback = strncmp(hy_cfg.host, "127.", 4) == 0 || !strcmp(hy_cfg.host, "::1") ||
+                    !strcmp(hy_cfg.host, "localhost");
+    if (!loopback && !strcmp(hy_cfg.access_key_id, "test") &&
+        !strcmp(hy_cfg.secret_access_key, "test")) {
+        fprintf(stderr,
+                "hydrant: refusing to listen on %s with the well-known credentials test/test;\n"
+                "set HYDRANT_ACCESS_KEY_ID and HYDRANT_SECRET_ACCESS_KEY (or the flags)\n",
+                hy_cfg.host);
         exit(2);
     }
     if (!hy_cfg.tls_cert != !hy_cfg.tls_key) {

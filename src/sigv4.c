@@ -59,6 +59,7 @@
  */
 #include "sigv4.h"
 
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -766,6 +767,16 @@ bool sigv4_is_chunked(const struct sigv4_auth *auth)
     return strncmp(auth->payload_hash, "STREAMING-", 10) == 0;
 }
 
+/* The body's SHA-256 in hex: computed by http.c while spooling a large
+ * body to a file, else hashed here. */
+static void body_hash_hex(const struct http_req *req, char out[65])
+{
+    if (req->body_path)
+        hex_encode(out, req->body_sha256, 32);
+    else
+        sha256_hex(out, req->body ? req->body : "", req->body ? req->body_len : 0);
+}
+
 int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
                  int64_t now_ms, struct sigv4_auth *out)
 {
@@ -891,8 +902,7 @@ int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
     } else if (out->presigned && s3) {
         strcpy(out->payload_hash, "UNSIGNED-PAYLOAD");
     } else {
-        sha256_hex(out->payload_hash, req->body ? req->body : "",
-                   req->body ? req->body_len : 0);
+        body_hash_hex(req, out->payload_hash);
     }
 
     /* key, canonical request, string to sign, signature */
@@ -945,12 +955,109 @@ int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
     /* body */
     if (check_body) {
         char body_hash[65];
-        sha256_hex(body_hash, req->body ? req->body : "",
-                   req->body ? req->body_len : 0);
+        body_hash_hex(req, body_hash);
         if (strncasecmp(body_hash, out->payload_hash, 64) != 0)
             return SIGV4_BAD_CONTENT_SHA256;
     }
     return SIGV4_OK;
+}
+
+/* ---- SigV2 presigned URLs (S3 only) -----------------------------------
+ * String to sign: VERB \n Content-MD5 \n Content-Type \n Expires \n
+ * canonical x-amz-* headers ("name:value\n", sorted) then the resource:
+ * the path as sent, plus the sub-resources of the query that S3 signs,
+ * sorted, as "?a&b=v". Signature = base64(HMAC-SHA1(secret, that)). */
+static const char *const v2_subresources[] = {
+    "acl", "cors", "delete", "lifecycle", "location", "logging", "notification",
+    "partNumber", "policy", "requestPayment", "response-cache-control",
+    "response-content-disposition", "response-content-encoding",
+    "response-content-language", "response-content-type", "response-expires",
+    "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions",
+    "website",
+};
+
+bool sigv4_is_v2_presigned(const struct http_req *req)
+{
+    return http_query_has(req, "AWSAccessKeyId") && http_query_has(req, "Signature") &&
+           http_query_has(req, "Expires") && !http_query_has(req, "X-Amz-Signature");
+}
+
+static int cmp_hdr_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup,
+                              void *ctx, int64_t now_ms, struct sigv4_auth *out)
+{
+    memset(out, 0, sizeof *out);
+    out->presigned = true;
+    const char *akid = http_query_get(req, "AWSAccessKeyId");
+    const char *sig = http_query_get(req, "Signature");
+    const char *exp = http_query_get(req, "Expires");
+    if (!akid || !sig || !exp || !*akid || strlen(akid) >= sizeof out->access_key)
+        return SIGV4_MALFORMED;
+    snprintf(out->access_key, sizeof out->access_key, "%s", akid);
+    char *end;
+    long long expires = strtoll(exp, &end, 10);
+    if (*exp == 0 || *end || expires < 0)
+        return SIGV4_MALFORMED;
+
+    struct buf sts;
+    buf_init(&sts, SIGV4_MAX_CREQ);
+    const char *md5 = http_header(req, "Content-MD5");
+    const char *ctype = http_header(req, "Content-Type");
+    int rc = buf_printf(&sts, "%s\n%s\n%s\n%s\n", req->method, md5 ? md5 : "",
+                        ctype ? ctype : "", exp);
+    /* x-amz-* headers, lowercase, sorted */
+    const char *names[64];
+    size_t nn = 0;
+    for (size_t i = 0; i < req->nheaders && nn < 64; i++)
+        if (strncasecmp(req->headers[i].name, "x-amz-", 6) == 0)
+            names[nn++] = req->headers[i].name;
+    qsort(names, nn, sizeof *names, cmp_hdr_name);
+    for (size_t i = 0; i < nn && rc == HY_OK; i++) {
+        for (const char *c = names[i]; *c && rc == HY_OK; c++) {
+            char lc = (char)tolower((unsigned char)*c);
+            rc = buf_append(&sts, &lc, 1);
+        }
+        if (rc == HY_OK)
+            rc = buf_printf(&sts, ":%s\n", http_header(req, names[i]));
+    }
+    if (rc == HY_OK)
+        rc = buf_puts(&sts, req->path);
+    char sep = '?';
+    for (size_t i = 0; i < sizeof v2_subresources / sizeof *v2_subresources && rc == HY_OK;
+         i++) {
+        if (!http_query_has(req, v2_subresources[i]))
+            continue;
+        const char *v = http_query_get(req, v2_subresources[i]);
+        rc = buf_printf(&sts, "%c%s%s%s", sep, v2_subresources[i], v && *v ? "=" : "",
+                        v ? v : "");
+        sep = '&';
+    }
+    char secret[SIGV4_MAX_SECRET + 1];
+    if (rc == HY_OK && (!lookup || lookup(akid, secret, sizeof secret, ctx) != 0))
+        rc = SIGV4_UNKNOWN_KEY;
+    else if (rc != HY_OK)
+        rc = SIGV4_TOO_LARGE;
+    if (rc == HY_OK) {
+        secret[SIGV4_MAX_SECRET] = 0;
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int maclen = 0;
+        HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)sts.data,
+             sts.len, mac, &maclen);
+        OPENSSL_cleanse(secret, sizeof secret);
+        char expect[64];
+        base64_encode(expect, mac, maclen);
+        size_t el = strlen(expect);
+        rc = strlen(sig) == el && CRYPTO_memcmp(expect, sig, el) == 0 ? SIGV4_OK
+                                                                      : SIGV4_MISMATCH;
+        if (rc == SIGV4_OK && now_ms / 1000 > expires)
+            rc = SIGV4_EXPIRED;
+    }
+    buf_free(&sts);
+    return rc;
 }
 
 /* ---- aws-chunked bodies ----------------------------------------------

@@ -74,6 +74,16 @@ typedef int (*sigv4_secret_fn)(const char *akid, char *secret, size_t size,
 int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
                  int64_t now_ms, struct sigv4_auth *out);
 
+/* S3's older presigned form, which boto3 1.26 still makes by default:
+ * ?AWSAccessKeyId=..&Expires=<epoch s>&Signature=<base64 HMAC-SHA1>
+ * (SigV2 query authentication). True when the query has that form. */
+bool sigv4_is_v2_presigned(const struct http_req *req);
+/* Verifies it for a path-style request: SIGV4_OK, SIGV4_MALFORMED,
+ * SIGV4_UNKNOWN_KEY, SIGV4_MISMATCH or SIGV4_EXPIRED. out gets the access
+ * key (for logs and errors). */
+int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup,
+                              void *ctx, int64_t now_ms, struct sigv4_auth *out);
+
 /* True when the body is aws-chunked (x-amz-content-sha256 STREAMING-*). */
 bool sigv4_is_chunked(const struct sigv4_auth *auth);
 

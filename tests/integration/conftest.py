@@ -126,20 +126,74 @@ def signed_request(h, method="POST", path="/", body=b"", headers=None,
     (status, headers, body). For bodies boto3 cannot produce (fields newer
     than Debian's botocore model, malformed input)."""
     import http.client
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
     if isinstance(body, str):
         body = body.encode()
-    req = AWSRequest(method=method, url=h.endpoint + path, data=body,
-                     headers=dict(headers or {}))
-    SigV4Auth(Credentials(access_key, secret_key), service, region).add_auth(req)
+    hdrs = sign_headers(h, method, path, body, headers, service, access_key, secret_key,
+                        region)
     conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=30)
-    conn.request(method, path, body=body, headers=dict(req.headers.items()))
+    conn.request(method, path, body=body, headers=hdrs)
     r = conn.getresponse()
     out = (r.status, dict(r.getheaders()), r.read())
     conn.close()
     return out
+
+
+def sign_headers(h, method, path, body=b"", headers=None, service="s3",
+                 access_key=ACCESS_KEY, secret_key=SECRET_KEY, region=REGION):
+    """The headers of a request signed with botocore's SigV4 signer. For s3,
+    x-amz-content-sha256 is the body's hash unless the caller set it (e.g.
+    STREAMING-AWS4-HMAC-SHA256-PAYLOAD or a deliberately wrong hash)."""
+    import hashlib
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    headers = dict(headers or {})
+    given = {k.lower(): v for k, v in headers.items()}.get("x-amz-content-sha256")
+    if service == "s3":
+        declared = given or hashlib.sha256(body or b"").hexdigest()
+
+        class Signer(S3SigV4Auth):
+            def payload(self, request):
+                return declared
+        for k in [k for k in headers if k.lower() == "x-amz-content-sha256"]:
+            del headers[k]
+    else:
+        Signer = SigV4Auth
+    req = AWSRequest(method=method, url=h.endpoint + path, data=body, headers=headers)
+    Signer(Credentials(access_key, secret_key), service, region).add_auth(req)
+    return dict(req.headers.items())
+
+
+def aws_chunked(h, path, payload, chunk=8192, region=REGION, decoded=None):
+    """Headers and body of a signed aws-chunked PUT (STREAMING-AWS4-HMAC-
+    SHA256-PAYLOAD), every chunk signed, as the AWS SDKs send it."""
+    import hashlib
+    import hmac
+    size = len(payload)
+    headers = {"x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+               "Content-Encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(size if decoded is None else decoded)}
+    chunks = [payload[i:i + chunk] for i in range(0, size, chunk)] + [b""]
+    length = sum(len("%x;chunk-signature=" % len(c)) + 64 + 4 + len(c) for c in chunks)
+    headers["Content-Length"] = str(length)
+    hdrs = sign_headers(h, "PUT", path, b"", headers, "s3", region=region)
+    auth = hdrs["Authorization"]
+    seed = auth.split("Signature=")[1]
+    date = hdrs["X-Amz-Date"]
+    scope = auth.split("Credential=")[1].split(",")[0].split("/", 1)[1]
+
+    def hm(k, m):
+        return hmac.new(k, m.encode() if isinstance(m, str) else m, hashlib.sha256).digest()
+    d, r, svc, _ = scope.split("/")
+    key = hm(hm(hm(hm(b"AWS4" + SECRET_KEY.encode(), d), r), svc), "aws4_request")
+    body, prev = b"", seed
+    empty = hashlib.sha256(b"").hexdigest()
+    for c in chunks:
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", date, scope, prev, empty,
+                         hashlib.sha256(c).hexdigest()])
+        prev = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        body += b"%x;chunk-signature=%s\r\n%s\r\n" % (len(c), prev.encode(), c)
+    return hdrs, body
 
 
 def firehose_call(h, op, payload):

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import boto3
 import pandas
 import pytest
+from conftest import aws_chunked, sign_headers
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -27,10 +28,13 @@ def err(excinfo):
     return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def raw(hydrant, method, path, body=b"", headers=None):
-    """One HTTP request; returns (status, headers dict lowercased, body)."""
+def raw(hydrant, method, path, body=b"", headers=None, sign=True):
+    """One HTTP request, SigV4-signed unless sign=False; returns (status,
+    headers dict lowercased, body)."""
     conn = http.client.HTTPConnection("127.0.0.1", hydrant.port, timeout=10)
     try:
+        if sign:
+            headers = sign_headers(hydrant, method, path, body, headers, "s3")
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         data = r.read()
@@ -645,23 +649,26 @@ def test_aws_chunked_upload(hydrant):
     """Newer SDKs and Fluent Bit send aws-chunked bodies; the stored object
     is the decoded payload."""
     s3(hydrant).create_bucket(Bucket="chunks")
-    payload = b"first chunk|" + b"second" * 10
-    body = (b"c;chunk-signature=" + b"0" * 64 + b"\r\n" + payload[:12] + b"\r\n" +
-            b"%x;chunk-signature=" % (len(payload) - 12) + b"0" * 64 + b"\r\n" +
-            payload[12:] + b"\r\n" + b"0;chunk-signature=" + b"0" * 64 + b"\r\n\r\n")
-    hdrs = {"x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-            "Content-Encoding": "aws-chunked",
-            "x-amz-decoded-content-length": str(len(payload))}
-    status, rh, _ = raw(hydrant, "PUT", "/chunks/obj", body, hdrs)
+    payload = b"first chunk|" + b"second" * 2000
+    hdrs, body = aws_chunked(hydrant, "/chunks/obj", payload, chunk=8192)
+    status, rh, _ = raw(hydrant, "PUT", "/chunks/obj", body, hdrs, sign=False)
     assert status == 200
     assert rh["etag"] == '"%s"' % hashlib.md5(payload).hexdigest()
     assert s3(hydrant).get_object(Bucket="chunks", Key="obj")["Body"].read() == payload
-    hdrs["x-amz-decoded-content-length"] = str(len(payload) + 1)
-    status, _, body = raw(hydrant, "PUT", "/chunks/bad", body, hdrs)
+    # one chunk's bytes changed: its signature no longer matches
+    tampered = body.replace(b"second", b"SECOND", 1)
+    status, _, resp = raw(hydrant, "PUT", "/chunks/obj", tampered, hdrs, sign=False)
+    assert status == 403
+    assert ET.fromstring(resp).find("Code").text == "SignatureDoesNotMatch"
+    # a declared length that the chunks do not add up to
+    hdrs, body = aws_chunked(hydrant, "/chunks/bad", payload, chunk=8192,
+                             decoded=len(payload) + 1)
+    status, _, resp = raw(hydrant, "PUT", "/chunks/bad", body, hdrs, sign=False)
     assert status == 400
-    assert ET.fromstring(body).find("Code").text == "IncompleteBody"
-    status, _, _ = raw(hydrant, "PUT", "/chunks/bad", b"zz\r\nnot chunked", hdrs)
-    assert status == 400
+    assert ET.fromstring(resp).find("Code").text == "IncompleteBody"
+    hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-length"}
+    status, _, _ = raw(hydrant, "PUT", "/chunks/bad", b"zz\r\nnot chunked", hdrs, sign=False)
+    assert status in (400, 403)
 
 
 def test_concurrent_writers(make_hydrant):
