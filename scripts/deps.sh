@@ -10,6 +10,9 @@ PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libssl-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev libcmocka-dev libsnappy-dev
 python3 python3-boto3 python3-pandas python3-pytest python3-matplotlib awscli openssl curl"
 
+# extra packages a target asks for (make fuzz: clang and its fuzzer runtime)
+PKGS="$PKGS ${HYDRANT_DEPS_EXTRA:-}"
+
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

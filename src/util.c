@@ -219,29 +219,71 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) { n = 2; min = 0x80; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 3; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 4; min = 0x10000; }
+    else return 0;
+    unsigned cp = c & (0xff >> (n + 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 int buf_xml_escape(struct buf *b, const char *s)
 {
+    /* XML 1.0 text: markup characters escaped; control characters other
+     * than tab and newline, and bytes that are not UTF-8, cannot appear
+     * at all and become U+FFFD, so any input makes well-formed XML. */
     int rc = HY_OK;
-    const char *run = s;
-    for (; *s && rc == HY_OK; s++) {
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    while (*p && rc == HY_OK) {
         const char *rep = NULL;
-        switch (*s) {
+        size_t adv = 1;
+        switch (*p) {
         case '&': rep = "&amp;"; break;
         case '<': rep = "&lt;"; break;
         case '>': rep = "&gt;"; break;
         case '"': rep = "&quot;"; break;
         case '\'': rep = "&apos;"; break;
         case '\r': rep = "&#13;"; break;
+        case '\t':
+        case '\n': break;
+        default:
+            if (*p < 0x20) {
+                rep = "\xef\xbf\xbd";
+            } else if (*p >= 0x80) {
+                adv = utf8_seq(p);
+                if (adv == 0) {
+                    rep = "\xef\xbf\xbd";
+                    adv = 1;
+                }
+            }
         }
         if (rep) {
-            rc = buf_append(b, run, (size_t)(s - run));
+            rc = buf_append(b, run, (size_t)(p - run));
             if (rc == HY_OK)
                 rc = buf_puts(b, rep);
-            run = s + 1;
+            p += adv;
+            run = p;
+        } else {
+            p += adv;
         }
     }
     if (rc == HY_OK)
-        rc = buf_append(b, run, (size_t)(s - run));
+        rc = buf_append(b, run, (size_t)(p - run));
     return rc;
 }
 

@@ -77,6 +77,9 @@
 struct wal *hy_wal;
 #define SEG_HEADER 16
 #define DEFAULT_SEGMENT_BYTES (64u << 20)
+/* LSNs above this are never written (2^62: a million years at 100M
+ * frames/s), so one read as such is corruption and the counter never wraps. */
+#define WAL_MAX_LSN ((uint64_t)1 << 62)
 
 struct frame_ref {
     uint8_t type;
@@ -443,6 +446,11 @@ int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn do
         pthread_mutex_unlock(&w->lock);
         return HY_ESTATE;
     }
+    if (w->next_lsn + n > WAL_MAX_LSN) {
+        pthread_mutex_unlock(&w->lock);
+        log_error("wal", "the log sequence space is exhausted");
+        return HY_ELIMIT;
+    }
     struct batch *b = &w->pending;
     int rc = buf_reserve(&b->bytes, bytes);
     if (rc == HY_OK)
@@ -576,6 +584,9 @@ static int parse_frame(const unsigned char *p, size_t avail, struct wal_frame *f
         return 0;
     if (get_u32(p) != frame_crc(p, p + WAL_FRAME_HEADER, len))
         return 0;
+    uint64_t lsn = get_u64(p + 16);
+    if (lsn == 0 || lsn > WAL_MAX_LSN)
+        return 0; /* a well-checksummed but impossible position: not ours */
     f->type = type;
     f->len = len;
     f->stream_id = get_u32(p + 12);

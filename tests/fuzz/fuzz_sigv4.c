@@ -68,6 +68,50 @@ static char *next_line(char **p, char *end)
     return s;
 }
 
+/* http.c is not linked: the query lookups sigv4.c uses for SigV2
+ * presigned URLs, written plainly (name match after decoding). */
+static const char *query_find(const struct http_req *req, const char *name, bool *present)
+{
+    const char *q = req->query;
+    size_t nlen = strlen(name);
+    *present = false;
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t seg = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', seg);
+        size_t klen = eq ? (size_t)(eq - q) : seg;
+        char key[256];
+        long kd = klen < sizeof key ? url_decode(key, q, klen, true) : -1;
+        if (kd >= 0 && (size_t)kd == nlen && memcmp(key, name, nlen) == 0) {
+            *present = true;
+            if (!eq)
+                return "";
+            size_t vlen = seg - klen - 1;
+            char *v = arena_alloc(req->arena, vlen + 1);
+            long vd = v ? url_decode(v, eq + 1, vlen, true) : -1;
+            if (vd < 0)
+                return NULL;
+            v[vd] = 0;
+            return v;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *http_query_get(const struct http_req *req, const char *name)
+{
+    bool present;
+    return query_find(req, name, &present);
+}
+
+bool http_query_has(const struct http_req *req, const char *name)
+{
+    bool present;
+    query_find(req, name, &present);
+    return present;
+}
+
 static void self_sign(struct http_req *req, struct http_header *hdrs,
                       const char *list, const char *service)
 {

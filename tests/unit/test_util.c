@@ -37,6 +37,10 @@ static void test_xml_escape(void **s)
     buf_init(&b, 100);
     assert_int_equal(buf_xml_escape(&b, "a<b>&\"c'"), HY_OK);
     assert_string_equal(b.data, "a&lt;b&gt;&amp;&quot;c&apos;");
+    buf_reset(&b);
+    /* invalid UTF-8 and control characters cannot appear in XML */
+    assert_int_equal(buf_xml_escape(&b, "a\xff\x01" "b\xc3\xa9\xe2\x82"), HY_OK);
+    assert_string_equal(b.data, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
     buf_free(&b);
 }
 

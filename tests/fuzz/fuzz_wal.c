@@ -1,0 +1,311 @@
+/* fuzz_wal.c -- libFuzzer target for the WAL reader (wal.c: wal_scan_file,
+ * wal_open + wal_replay, the SEAL/range decoders).
+ *
+ * Input layout: one flags byte, two bytes of split offset, then the
+ * segment bytes.
+ *   flags bit 0: prefix each segment with a valid 16-byte header
+ *                ("HYDRWAL1" + its sequence number), so the frame scanner
+ *                is reached on most inputs; without it the bytes are the
+ *                whole file, header included.
+ *   flags bit 1: two segments: the bytes are split at (offset % len); the
+ *                first becomes 0000000000000001.wal, the second ...2.wal
+ *                (or ...9.wal with bit 4: a gap in the sequence).
+ *   flags bit 2: "fix CRCs": walking the frames by their length fields,
+ *                the harness writes the correct CRC-32 into each frame
+ *                header, so valid frames (and the resync after damage)
+ *                are reached without libFuzzer having to find checksums.
+ *   flags bit 3: after the replay, start the log, append one record
+ *                synchronously, close, and replay again: the new record
+ *                must come back with the next LSN.
+ *
+ * Invariants checked (a violation traps):
+ *   - every frame handed to a callback has a type of 1..3, len at most
+ *     WAL_MAX_PAYLOAD, and its payload is readable (ASan checks the read);
+ *   - LSNs are strictly increasing within a scan and across a replay;
+ *   - wal_scan_file's valid_end lies in [16, file size] on success;
+ *   - replay never fails on a readable directory, and a second replay of
+ *     the same directory reports no torn bytes and the same frames;
+ *   - with bit 3, the appended record is replayed with LSN last + 1.
+ *
+ * Build and run: `make fuzz-build`, `make fuzz FUZZ_TARGETS=wal`
+ * (tests/fuzz/fuzz.mk); by hand, from the repo root:
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
+ *     tests/fuzz/fuzz_wal.c src/wal.c src/util.c \
+ *     $(pkg-config --cflags --libs openssl zlib) -lm -pthread -o fuzz_wal
+ *   ./fuzz_wal -max_total_time=300 tests/fuzz/corpus/wal/
+ */
+#define _GNU_SOURCE /* mkdtemp */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "server.h"
+#include "wal.h"
+
+struct hy_config hy_cfg = {.region = "us-east-1"};
+
+static char tmp_root[64];
+static char seg_dir[128];
+static char scan_path[128];
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "fuzz_wal: invariant failed at line %d: %s\n",       \
+                    __LINE__, #cond);                                            \
+            __builtin_trap();                                                    \
+        }                                                                        \
+    } while (0)
+
+struct seen {
+    uint64_t frames, last_lsn, sum;
+    uint64_t lsn_of_marker; /* the bit-3 record, when seen */
+    int bad_calls;
+};
+
+static const char marker[] = "fuzz-wal-appended-record";
+
+static void on_frame(void *ctx, const struct wal_frame *f)
+{
+    struct seen *s = ctx;
+    CHECK(f->type >= WAL_RECORD && f->type <= WAL_DELIVERED);
+    CHECK(f->len <= WAL_MAX_PAYLOAD);
+    CHECK(f->len == 0 || f->data != NULL);
+    CHECK(s->frames == 0 || f->lsn > s->last_lsn);
+    const unsigned char *p = f->data;
+    for (uint32_t i = 0; i < f->len; i++) /* every payload byte is readable */
+        s->sum += p[i];
+    if (f->type == WAL_RECORD && f->len == sizeof marker - 1 &&
+        memcmp(f->data, marker, f->len) == 0)
+        s->lsn_of_marker = f->lsn;
+    /* the payload decoders see whatever the log holds */
+    struct wal_range r;
+    if (wal_range_decode(f, &r) == HY_OK)
+        CHECK(r.first_lsn <= r.last_lsn);
+    char bucket[64], key[1025];
+    if (wal_seal_decode(f, &r, bucket, key) == HY_OK) {
+        CHECK(f->type == WAL_SEAL);
+        CHECK(strlen(bucket) <= 63 && strlen(key) <= 1024);
+        /* a decoded SEAL encodes back to the same bytes unless the names
+         * held NULs (the encoder stops at the first one) */
+        if (strlen(bucket) + strlen(key) + 20 == f->len) {
+            unsigned char out[WAL_SEAL_MAX];
+            size_t n = wal_seal_encode(out, &r, bucket, key);
+            CHECK(n == f->len && memcmp(out, f->data, n) == 0);
+        }
+    }
+    s->frames++;
+    s->last_lsn = f->lsn;
+}
+
+static void on_bad(void *ctx, uint64_t off, uint64_t len, const char *why)
+{
+    struct seen *s = ctx;
+    CHECK(why != NULL);
+    s->bad_calls++;
+}
+
+static void rm_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    char path[512];
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+static void cleanup(void)
+{
+    rm_files(seg_dir);
+    rmdir(seg_dir);
+    unlink(scan_path);
+    rmdir(tmp_root);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    hy_log_level = HY_LOG_ERROR + 1; /* recovery logs every bad region */
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/hydrant-fuzz-wal-XXXXXX");
+    if (!mkdtemp(tmp_root)) {
+        perror("mkdtemp");
+        abort();
+    }
+    snprintf(seg_dir, sizeof seg_dir, "%s/wal", tmp_root);
+    snprintf(scan_path, sizeof scan_path, "%s/scan.wal", tmp_root);
+    if (mkdir_p(seg_dir, 0755) != HY_OK)
+        abort();
+    atexit(cleanup);
+    return 0;
+}
+
+/* Writes the correct CRC into every frame the length fields lead to. */
+static void fix_crcs(unsigned char *img, size_t size)
+{
+    size_t off = 16;
+    while (off + WAL_FRAME_HEADER <= size) {
+        unsigned char *p = img + off;
+        uint32_t len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+                       (uint32_t)p[7] << 24;
+        if (len > size - off - WAL_FRAME_HEADER)
+            break;
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, p + 4, WAL_FRAME_HEADER - 4);
+        c = crc32(c, p + WAL_FRAME_HEADER, len);
+        for (int i = 0; i < 4; i++)
+            p[i] = (unsigned char)(c >> (8 * i));
+        off += WAL_FRAME_HEADER + len;
+    }
+}
+
+/* Builds one segment image from bytes: header (when asked) + bytes. */
+static unsigned char *make_segment(const uint8_t *data, size_t n, uint64_t seq,
+                                   unsigned flags, size_t *out_len)
+{
+    size_t hdr = (flags & 1) ? 16 : 0;
+    unsigned char *img = malloc(hdr + n + 1);
+    if (!img)
+        return NULL;
+    if (hdr) {
+        memcpy(img, "HYDRWAL1", 8);
+        for (int i = 0; i < 8; i++)
+            img[8 + i] = (unsigned char)(seq >> (8 * i));
+    }
+    if (n)
+        memcpy(img + hdr, data, n);
+    if (flags & 4)
+        fix_crcs(img, hdr + n);
+    *out_len = hdr + n;
+    return img;
+}
+
+static void write_file(const char *path, const unsigned char *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    CHECK(write_all(fd, p, n) == HY_OK);
+    close(fd);
+}
+
+static void replay(struct seen *s, struct wal_replay_stats *st, struct wal **keep)
+{
+    struct wal_config cfg = {.dir = seg_dir, .segment_bytes = 1 << 20, .fsync = false};
+    struct wal *w = NULL;
+    CHECK(wal_open(&cfg, &w) == HY_OK);
+    memset(s, 0, sizeof *s);
+    CHECK(wal_replay(w, on_frame, s, st) == HY_OK);
+    CHECK(st->frames == s->frames);
+    if (keep)
+        *keep = w;
+    else
+        wal_close(w);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 3)
+        return 0;
+    unsigned flags = data[0];
+    size_t split = (size_t)data[1] | (size_t)data[2] << 8;
+    data += 3;
+    size -= 3;
+
+    /* 1. the whole input as one file, through the tool's scanner */
+    size_t len;
+    unsigned char *img = make_segment(data, size, 1, flags, &len);
+    if (!img)
+        return 0;
+    write_file(scan_path, img, len);
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    uint64_t valid_end = 0;
+    int rc = wal_scan_file(scan_path, on_frame, on_bad, &s, &valid_end);
+    CHECK(rc == HY_OK || rc == HY_EINVAL);
+    if (rc == HY_OK)
+        CHECK(valid_end >= 16 && valid_end <= len);
+    free(img);
+    unlink(scan_path);
+
+    /* 2. the same bytes as a log directory of one or two segments */
+    size_t cut = (flags & 2) && size ? split % size : size;
+    uint64_t seqs[2] = {1, (flags & 16) ? 9 : 2};
+    const uint8_t *parts[2] = {data, data + cut};
+    size_t lens[2] = {cut, size - cut};
+    int nseg = (flags & 2) ? 2 : 1;
+    for (int i = 0; i < nseg; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%016llx.wal", seg_dir, (unsigned long long)seqs[i]);
+        img = make_segment(parts[i], lens[i], seqs[i], flags, &len);
+        if (!img) {
+            rm_files(seg_dir);
+            return 0;
+        }
+        write_file(path, img, len);
+        free(img);
+    }
+
+    struct wal_replay_stats st1, st2;
+    struct seen s1, s2;
+    struct wal *w = NULL;
+    replay(&s1, &st1, (flags & 8) ? &w : NULL);
+    /* When replay removed a torn-header last segment, the one before it
+     * becomes the last: a second replay without a wal_start in between
+     * (never the case in the server, which always starts a new segment)
+     * may then truncate that one's bad tail as torn. */
+    char last_path[256];
+    snprintf(last_path, sizeof last_path, "%s/%016llx.wal", seg_dir,
+             (unsigned long long)seqs[nseg - 1]);
+    bool last_removed = access(last_path, F_OK) != 0;
+#ifdef FUZZ_WAL_DEBUG
+    fprintf(stderr, "replay 1: frames=%llu last_lsn=%llu torn=%llu corrupt=%llu/%llu\n",
+            (unsigned long long)st1.frames, (unsigned long long)s1.last_lsn,
+            (unsigned long long)st1.torn_bytes, (unsigned long long)st1.corrupt_regions,
+            (unsigned long long)st1.corrupt_bytes);
+#endif
+    if (w && s1.last_lsn == UINT64_MAX && !getenv("FUZZ_WAL_NOSKIP")) {
+        /* Known bug, reported: after a frame with LSN 2^64-1 the next LSN
+         * wraps to 0 and the appended record is dropped by the next
+         * replay (tests/unit/test_fuzz_regressions.c). Skipped so the run
+         * goes on; remove once wal.c refuses or handles it. */
+        wal_close(w);
+        w = NULL;
+        flags &= ~8u;
+    }
+    if (w) {
+        /* recovery leaves a log that takes new records after the old ones */
+        CHECK(wal_start(w) == HY_OK);
+        struct wal_frame f = {.type = WAL_RECORD, .stream_id = 1, .arrival_ms = 1,
+                              .data = marker, .len = sizeof marker - 1};
+        CHECK(wal_append_sync(w, &f, 1) == HY_OK);
+        CHECK(f.lsn == s1.last_lsn + 1 || (s1.frames == 0 && f.lsn == 1));
+        wal_close(w);
+    }
+    replay(&s2, &st2, NULL);
+#ifdef FUZZ_WAL_DEBUG
+    fprintf(stderr, "replay 2: frames=%llu last_lsn=%llu torn=%llu corrupt=%llu/%llu\n",
+            (unsigned long long)st2.frames, (unsigned long long)s2.last_lsn,
+            (unsigned long long)st2.torn_bytes, (unsigned long long)st2.corrupt_regions,
+            (unsigned long long)st2.corrupt_bytes);
+#endif
+    CHECK(st2.torn_bytes == 0 || (last_removed && !(flags & 8)));
+    if (flags & 8) {
+        CHECK(s2.frames == s1.frames + 1);
+        CHECK(s2.lsn_of_marker != 0 && s2.lsn_of_marker == s2.last_lsn);
+    } else {
+        CHECK(s2.frames == s1.frames && s2.last_lsn == s1.last_lsn && s2.sum == s1.sum);
+    }
+    rm_files(seg_dir);
+    return 0;
+}
