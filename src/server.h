@@ -180,6 +180,9 @@ void base64_encode(char *out, const void *in, size_t n); /* NUL-terminates */
 long base64_decode(void *out, const char *in, size_t n);
 void hex_encode(char *out, const void *in, size_t n);   /* NUL-terminates */
 void sha256_hex(char out[65], const void *p, size_t n);
+/* SHA-256 fetched once from OpenSSL (an EVP_MD *), for incremental use. */
+struct evp_md_st;
+const struct evp_md_st *hy_evp_sha256(void);
 void md5_hex(char out[33], const void *p, size_t n);
 /* Time in UTC formats S3 and IAM use. */
 void fmt_iso8601_ms(char out[32], int64_t ms);   /* 2026-11-25T12:00:00.000Z */

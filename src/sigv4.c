@@ -60,6 +60,7 @@
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -228,12 +229,35 @@ static void fmt_amz_date(char out[17], int64_t ms)
 }
 
 /* ---- crypto ----------------------------------------------------------- */
+/* HMAC-SHA256 through an EVP_MAC fetched once: OpenSSL 3's one-shot
+ * HMAC() looks both algorithms up on every call (2.4 us against 1.5 us
+ * measured here for a string to sign). */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 static bool hmac256(const void *key, size_t key_len, const void *msg,
                     size_t msg_len, unsigned char out[32])
 {
-    unsigned int n = 0;
-    return HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &n) &&
-           n == 32;
+    pthread_once(&hmac_once, hmac_fetch);
+    if (!hmac_alg) {
+        unsigned int n = 0;
+        return HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, out, &n) && n == 32;
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    size_t n = 0;
+    EVP_MAC_CTX *c = EVP_MAC_CTX_new(hmac_alg);
+    bool ok = c && EVP_MAC_init(c, key, key_len, params) &&
+              EVP_MAC_update(c, msg, msg_len) && EVP_MAC_final(c, out, &n, 32) && n == 32;
+    EVP_MAC_CTX_free(c);
+    return ok;
 }
 
 void sigv4_sign(const unsigned char key[32], const char *msg, size_t len,
@@ -266,7 +290,7 @@ int sigv4_signing_key(const char *secret, const char *date8, const char *region,
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md)
         return SIGV4_INTERNAL;
-    int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+    int ok = EVP_DigestInit_ex(md, hy_evp_sha256(), NULL) &&
              EVP_DigestUpdate(md, secret, slen + 1) &&
              EVP_DigestUpdate(md, date8, strlen(date8) + 1) &&
              EVP_DigestUpdate(md, region, strlen(region) + 1) &&

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/md5.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,19 +470,47 @@ void hex_encode(char *out, const void *in, size_t n)
     out[2 * n] = 0;
 }
 
+/* OpenSSL 3 looks an algorithm up on every one-shot call (EVP_Digest
+ * with EVP_sha256()); fetching SHA-256 and MD5 once makes a small digest
+ * ~3x cheaper (0.79 -> 0.23 us measured here), which SigV4 does several
+ * times per request. */
+static EVP_MD *md_sha256, *md_md5;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+}
+
+const struct evp_md_st *hy_evp_sha256(void)
+{
+    pthread_once(&md_once, md_fetch);
+    return md_sha256 ? md_sha256 : EVP_sha256();
+}
+
+static void digest(const EVP_MD *md, const void *p, size_t n, unsigned char *out)
+{
+    unsigned int len = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || !EVP_DigestInit_ex(c, md, NULL) || !EVP_DigestUpdate(c, p, n) ||
+        !EVP_DigestFinal_ex(c, out, &len))
+        EVP_Digest(p, n, out, &len, md, NULL);
+    EVP_MD_CTX_free(c);
+}
+
 void sha256_hex(char out[65], const void *p, size_t n)
 {
     unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+    digest(hy_evp_sha256(), p, n, md);
     hex_encode(out, md, 32);
 }
 
 void md5_hex(char out[33], const void *p, size_t n)
 {
     unsigned char md[16];
-    unsigned int len = 0;
-    EVP_Digest(p, n, md, &len, EVP_md5(), NULL);
+    pthread_once(&md_once, md_fetch);
+    digest(md_md5 ? md_md5 : EVP_md5(), p, n, md);
     hex_encode(out, md, 16);
 }
 
