@@ -473,7 +473,8 @@ static void dispatch(struct http_server *s, struct req_priv *p)
     spool_end(p);
     if (p->req.body_path) {
         p->req.body = "";
-        p->req.body_len = (size_t)p->spool_len;
+        p->req.body_len = 0;
+        p->req.body_file_len = p->spool_len;
     } else if (p->body.data) {
         p->req.body = p->body.data;
         p->req.body_len = p->body.len;

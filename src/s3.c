@@ -51,6 +51,7 @@
 #define S3_MAX_XML_RESP (32u << 20)   /* a 1000-key listing fits many times */
 #define S3_MAX_XML_TEXT (64u << 10)   /* one element's text in a request */
 #define S3_MAX_XML_DEPTH 16
+#define S3_MAX_XML_BODY (16u << 20)   /* a 10,000-part Complete fits */
 #define S3_MAX_OBJECT (5ull << 30)    /* single PUT and part ceiling */
 #define S3_MAX_TAGS_PARSE 64          /* tags read before "too many" */
 #define S3_MAX_LIST_PARTS 1000
@@ -86,10 +87,58 @@ static void s3_xml_raw(struct s3_xml *w, const char *s)
         w->rc = buf_puts(&w->b, s);
 }
 
+/* Length of the valid UTF-8 sequence at s that XML 1.0 allows as a
+ * character (no C0 controls but tab, LF, CR; no surrogates, U+FFFE/FFFF),
+ * or 0 when there is none. */
+static size_t s3_xml_char_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    uint32_t cp = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+        return 0;
+    return n;
+}
+
+/* Escapes s for XML text or attribute values. Names echoed back come from
+ * the client (keys, prefixes, the method); bytes XML cannot carry become
+ * U+FFFD so every answer stays well-formed. */
+static int s3_xml_escape(struct buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = HY_OK;
+    while (*p && rc == HY_OK) {
+        size_t n = s3_xml_char_len(p);
+        switch (n ? *p : 0) {
+        case '&': rc = buf_puts(b, "&amp;"); break;
+        case '<': rc = buf_puts(b, "&lt;"); break;
+        case '>': rc = buf_puts(b, "&gt;"); break;
+        case '"': rc = buf_puts(b, "&quot;"); break;
+        case '\'': rc = buf_puts(b, "&apos;"); break;
+        case '\r': rc = buf_puts(b, "&#13;"); break;
+        case 0: rc = buf_puts(b, "\xef\xbf\xbd"); n = 1; break;
+        default: rc = buf_append(b, p, n); break;
+        }
+        p += n;
+    }
+    return rc;
+}
+
 static void s3_xml_text(struct s3_xml *w, const char *s)
 {
     if (w->rc == HY_OK)
-        w->rc = buf_xml_escape(&w->b, s);
+        w->rc = s3_xml_escape(&w->b, s);
 }
 
 /* <name>escaped text</name> */
@@ -204,12 +253,15 @@ static void s3_not_implemented(struct s3_ctx *c)
 
 static void s3_method_not_allowed(struct s3_ctx *c)
 {
-    const char *extra = arena_printf(
-        c->req->arena, "<Method>%s</Method><ResourceType>%s</ResourceType>",
-        c->req->method, c->key ? "OBJECT" : c->bucket ? "BUCKET" : "SERVICE");
+    struct s3_xml x;
+    s3_xml_init(&x);
+    buf_reset(&x.b);
+    s3_xml_elem(&x, "Method", c->req->method);
+    s3_xml_elem(&x, "ResourceType", c->key ? "OBJECT" : c->bucket ? "BUCKET" : "SERVICE");
     s3_error_extra(c, 405, "MethodNotAllowed",
                    "The specified method is not allowed against this resource.",
-                   extra);
+                   x.rc == HY_OK && x.b.data ? arena_strdup(c->req->arena, x.b.data) : NULL);
+    buf_free(&x.b);
 }
 
 static void s3_malformed_xml(struct s3_ctx *c)
@@ -443,6 +495,44 @@ static int s3_xml_parse(struct http_req *req, const char *body, size_t len,
     return rc;
 }
 
+/* XML request bodies (DeleteObjects, CompleteMultipartUpload, tagging,
+ * CreateBucket) are parsed from memory. A large one was spooled like an
+ * object body; up to S3_MAX_XML_BODY it is read back into the arena. */
+static int s3_xml_body(struct http_req *req)
+{
+    if (!req->body_path)
+        return HY_OK;
+    if (req->body_file_len > S3_MAX_XML_BODY)
+        return HY_ETOOBIG;
+    size_t len = (size_t)req->body_file_len;
+    char *data = arena_alloc(req->arena, len + 1);
+    if (!data)
+        return HY_ENOMEM;
+    FILE *f = fopen(req->body_path, "rb");
+    if (!f)
+        return HY_EIO;
+    size_t n = fread(data, 1, len, f);
+    fclose(f);
+    if (n != len)
+        return HY_EIO;
+    data[n] = 0;
+    req->body = data;
+    req->body_len = n;
+    req->body_path = NULL; /* http.c still unlinks its file */
+    return HY_OK;
+}
+
+/* s3_xml_body for a handler: false after replying. */
+static bool s3_xml_body_ok(struct s3_ctx *c)
+{
+    int rc = s3_xml_body(c->req);
+    if (rc == HY_ETOOBIG)
+        s3_malformed_xml(c);
+    else if (rc)
+        s3_internal(c, rc);
+    return rc == HY_OK;
+}
+
 /* ---- ListBuckets -------------------------------------------------------- */
 static int s3_list_buckets_cb(void *ctx, const char *name, const char *region,
                               int64_t created_ms)
@@ -503,6 +593,8 @@ static void s3_create_bucket(struct s3_ctx *c)
         return;
     }
     struct s3_create_cfg cfg = {.arena = req->arena};
+    if (!s3_xml_body_ok(c))
+        return;
     if (req->body_len > 0) {
         int rc = s3_xml_parse(req, req->body, req->body_len, s3_create_cfg_end, &cfg);
         if (rc == HY_ENOMEM) {
@@ -1158,7 +1250,7 @@ static bool s3_body_prepare(struct s3_ctx *c, struct s3_body *b)
         }
     } else if (req->body_path) {
         b->path = req->body_path;
-        b->len = req->body_len;
+        b->len = req->body_file_len;
         memcpy(b->md5, req->body_md5, 16);
     } else {
         b->data = req->body;
@@ -1655,7 +1747,7 @@ static void s3_get_object(struct s3_ctx *c)
         struct buf rb;
         buf_init(&rb, 4096);
         if (buf_puts(&rb, "<RangeRequested>") == HY_OK &&
-            buf_xml_escape(&rb, http_header(req, "Range")) == HY_OK &&
+            s3_xml_escape(&rb, http_header(req, "Range")) == HY_OK &&
             buf_printf(&rb, "</RangeRequested><ActualObjectSize>%llu</ActualObjectSize>",
                        (unsigned long long)info->size) == HY_OK)
             extra = arena_strdup(req->arena, rb.data);
@@ -1772,6 +1864,8 @@ static void s3_delete_objects(struct s3_ctx *c)
         return;
     }
     d->arena = req->arena;
+    if (!s3_xml_body_ok(c))
+        return;
     int rc = s3_xml_parse(req, req->body, req->body_len, s3_delete_req_end, d);
     if (rc == HY_ENOMEM) {
         s3_internal(c, rc);
@@ -2139,11 +2233,8 @@ static void s3_complete_multipart(struct s3_ctx *c, const char *upload_id)
     struct s3_complete_req r = {.cur_number = -1, .arena = req->arena};
     char etag[OBJSTORE_ETAG_MAX];
     int bad = -1;
-    if (req->body_path) {
-        /* a part list is far under the spool threshold */
-        s3_malformed_xml(c);
+    if (!s3_xml_body_ok(c))
         return;
-    }
     r.refs = malloc(OBJSTORE_MAX_PARTS * sizeof *r.refs);
     if (!r.refs) {
         s3_internal(c, HY_ENOMEM);
@@ -2454,10 +2545,8 @@ static void s3_put_tagging(struct s3_ctx *c)
         return;
     }
     t->arena = req->arena;
-    if (req->body_path) {
-        s3_malformed_xml(c);
+    if (!s3_xml_body_ok(c))
         return;
-    }
     int rc = s3_xml_parse(req, req->body, req->body_len, s3_tagging_end, t);
     if (rc == HY_ENOMEM) {
         s3_internal(c, rc);

@@ -118,12 +118,15 @@ struct http_req {
     bool tls;
     bool body_too_large;      /* body over its ceiling: not kept */
     /* Spooled bodies (see http_spool_fn): the body is in the file
-     * body_path (body is then ""), body_len bytes, with its MD5 and
-     * SHA-256 computed while it was written. The file lives in the spool
-     * directory (<data_dir>/store/tmp) and is unlinked when the request
-     * completes, unless the handler renamed it away first. body_rc is
-     * HY_EIO or HY_ENOSPC when the spool write failed (nothing kept). */
+     * body_path, body_file_len bytes, with its MD5 and SHA-256 computed
+     * while it was written; body and body_len then describe an empty
+     * in-memory body ("" and 0), so code that hashes body/body_len never
+     * reads past it. The file lives in the spool directory
+     * (<data_dir>/store/tmp) and is unlinked when the request completes,
+     * unless the handler renamed it away first. body_rc is HY_EIO or
+     * HY_ENOSPC when the spool write failed (nothing kept). */
     const char *body_path;    /* NULL when the body is in memory */
+    uint64_t body_file_len;
     unsigned char body_md5[16];
     unsigned char body_sha256[32];
     int body_rc;
@@ -133,9 +136,9 @@ struct http_req {
 /* Bodies larger than this go to a spool file when the spool predicate
  * allows it; smaller ones stay in memory. */
 #define HTTP_SPOOL_THRESHOLD (1u << 20)
-/* The ceiling of a spooled body: S3's 5 GiB plus aws-chunked framing
- * (a chunk header per 8 KiB at worst is under 1/64 of the data). */
-#define HTTP_SPOOL_MAX ((5ull << 30) + (5ull << 30) / 64 + (1u << 20))
+/* The ceiling of a spooled body is the object ceiling (hy_cfg.max_object,
+ * S3's 5 GiB by default) plus aws-chunked framing: a chunk header per
+ * 8 KiB at worst is under 1/64 of the data, plus 1 MiB of slack. */
 
 /* First header of that name (case-insensitive), or NULL. */
 const char *http_header(const struct http_req *req, const char *name);
@@ -154,8 +157,8 @@ bool http_query_has(const struct http_req *req, const char *name);
 
 typedef void (*http_handler_fn)(struct http_req *req);
 /* Called once the headers are in (body not yet read): true lets a large
- * body be spooled to a file instead of memory, with the HTTP_SPOOL_MAX
- * ceiling instead of hy_cfg.max_body. Runs on the HTTP threads. */
+ * body be spooled to a file instead of memory, with the spool ceiling
+ * above instead of hy_cfg.max_body. Runs on the HTTP threads. */
 typedef bool (*http_spool_fn)(const struct http_req *req);
 struct http_server;
 /* spool may be NULL: every body in memory. */

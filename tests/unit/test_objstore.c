@@ -1,6 +1,9 @@
 /* test_objstore.c -- the embedded store (objstore.c) on a fresh temp dir:
  * put/get/overwrite/delete, listing order with prefix and start-after,
- * bucket lifecycle, keys that look like paths, and reopening. */
+ * bucket lifecycle, keys that look like paths, and reopening; files handed
+ * over whole (put_file), attributes and tags, hard-link copies, multipart
+ * uploads (ETag, errors, restart, orphan sweep), and the catalog migration
+ * from the first schema. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +11,9 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -446,6 +452,271 @@ static void test_threads(void **state)
     assert_int_equal(count_files(objdir), rows);
 }
 
+
+/* ---- put_file, attributes, tags, copy ----------------------------------- */
+static void make_tmp(struct objstore *os, const void *data, size_t len,
+                     char path[OBJSTORE_PATH_MAX], unsigned char md5[16])
+{
+    int fd = -1;
+    unsigned int n;
+    assert_int_equal(objstore_tmp_create(os, path, &fd), HY_OK);
+    assert_int_equal(write_all(fd, data, len), HY_OK);
+    close(fd);
+    assert_int_equal(EVP_Digest(data, len, md5, &n, EVP_md5(), NULL), 1);
+}
+
+static void test_put_file_attrs_tags(void **state)
+{
+    struct fixture *f = *state;
+    char path[OBJSTORE_PATH_MAX], etag[OBJSTORE_ETAG_MAX], buf[64];
+    unsigned char md5[16];
+    struct objstore_obj *info = malloc(sizeof *info);
+    char *tags = malloc(OBJSTORE_MAX_TAGS + 1);
+    assert_non_null(info);
+    assert_non_null(tags);
+    assert_int_equal(objstore_bucket_create(f->os, "b", NULL), HY_OK);
+    make_tmp(f->os, "spooled", 7, path, md5);
+    struct objstore_attrs a = {.content_type = "text/plain", .meta = "m:1\n",
+                               .headers = "Cache-Control:no-cache\n", .tags = "a=1&b=2"};
+    /* no bucket: the file stays for the caller */
+    assert_int_equal(objstore_put_file(f->os, "nob", "k", path, 7, md5, &a, etag, NULL),
+                     HY_ENOTFOUND);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(objstore_put_file(f->os, "b", "k", path, 7, md5, &a, etag, NULL), HY_OK);
+    assert_int_not_equal(access(path, F_OK), 0); /* renamed into objects/ */
+    assert_int_equal(strlen(etag), 34);
+    assert_int_equal(get_all(f->os, "b", "k", buf, sizeof buf, info), 7);
+    assert_memory_equal(buf, "spooled", 7);
+    assert_string_equal(info->content_type, "text/plain");
+    assert_string_equal(info->meta, "m:1\n");
+    assert_string_equal(info->headers, "Cache-Control:no-cache\n");
+    assert_int_equal(info->tag_count, 2);
+    assert_int_equal(info->parts, 0);
+
+    assert_int_equal(objstore_tags_get(f->os, "b", "k", tags), HY_OK);
+    assert_string_equal(tags, "a=1&b=2");
+    assert_int_equal(objstore_tags_set(f->os, "b", "k", ""), HY_OK);
+    assert_int_equal(objstore_head(f->os, "b", "k", info), HY_OK);
+    assert_int_equal(info->tag_count, 0);
+    assert_int_equal(objstore_tags_set(f->os, "b", "missing", "x=y"), HY_ENOTFOUND);
+    assert_int_equal(objstore_tags_get(f->os, "b", "missing", tags), HY_ENOTFOUND);
+
+    /* copy: a hard link, attributes kept; the source can go */
+    bool missing = true;
+    assert_int_equal(objstore_tags_set(f->os, "b", "k", "t=1"), HY_OK);
+    assert_int_equal(objstore_copy(f->os, "b", "k", "b", "k2", NULL, &missing, etag, NULL),
+                     HY_OK);
+    assert_false(missing);
+    assert_int_equal(objstore_delete(f->os, "b", "k"), HY_OK);
+    assert_int_equal(get_all(f->os, "b", "k2", buf, sizeof buf, info), 7);
+    assert_memory_equal(buf, "spooled", 7);
+    assert_string_equal(info->headers, "Cache-Control:no-cache\n");
+    assert_int_equal(info->tag_count, 1);
+    struct objstore_attrs r = {.content_type = "x/y"};
+    assert_int_equal(objstore_copy(f->os, "b", "k2", "b", "k3", &r, &missing, etag, NULL),
+                     HY_OK);
+    assert_int_equal(objstore_head(f->os, "b", "k3", info), HY_OK);
+    assert_string_equal(info->content_type, "x/y");
+    assert_string_equal(info->meta, "");
+    assert_int_equal(info->tag_count, 1); /* tags NULL: kept */
+    assert_int_equal(objstore_copy(f->os, "b", "gone", "b", "k4", NULL, &missing, etag, NULL),
+                     HY_ENOTFOUND);
+    assert_true(missing);
+    char objdir[128];
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects", f->dir);
+    assert_int_equal(count_files(objdir), 2);
+    free(info);
+    free(tags);
+}
+
+/* ---- multipart ---------------------------------------------------------- */
+static void put_part(struct objstore *os, const char *id, int n, const void *data,
+                     size_t len, char etag[OBJSTORE_ETAG_MAX])
+{
+    char path[OBJSTORE_PATH_MAX];
+    unsigned char md5[16];
+    make_tmp(os, data, len, path, md5);
+    assert_int_equal(objstore_mpu_put_part(os, "b", "big", id, n, path, len, md5, etag,
+                                           NULL), HY_OK);
+}
+
+static int part_count_cb(void *ctx, const struct objstore_part *p)
+{
+    (void)p;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int upload_count_cb(void *ctx, const struct objstore_upload *u)
+{
+    (void)u;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_multipart(void **state)
+{
+    struct fixture *f = *state;
+    char id[OBJSTORE_UPLOAD_ID_LEN + 1], id2[OBJSTORE_UPLOAD_ID_LEN + 1];
+    char e1[OBJSTORE_ETAG_MAX], e2[OBJSTORE_ETAG_MAX], etag[OBJSTORE_ETAG_MAX];
+    char objdir[128];
+    size_t big = OBJSTORE_MIN_PART;
+    char *p1 = malloc(big);
+    struct objstore_obj *info = malloc(sizeof *info);
+    int bad = -1, n = 0;
+    assert_non_null(p1);
+    assert_non_null(info);
+    memset(p1, 'a', big);
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects", f->dir);
+    assert_int_equal(objstore_mpu_create(f->os, "b", "big", NULL, id), HY_ENOTFOUND);
+    assert_int_equal(objstore_bucket_create(f->os, "b", NULL), HY_OK);
+    struct objstore_attrs a = {.content_type = "application/x-big", .tags = "k=v"};
+    assert_int_equal(objstore_mpu_create(f->os, "b", "big", &a, id), HY_OK);
+    assert_int_equal(strlen(id), OBJSTORE_UPLOAD_ID_LEN);
+    assert_int_equal(objstore_mpu_create(f->os, "b", "other", NULL, id2), HY_OK);
+    put_part(f->os, id, 2, "tail", 4, e2);
+    put_part(f->os, id, 1, "x", 1, e1);
+    put_part(f->os, id, 1, p1, big, e1); /* replaces part 1 */
+    assert_int_equal(count_files(objdir), 2);
+    assert_int_equal(objstore_mpu_list_parts(f->os, "b", "big", id, 0, part_count_cb, &n),
+                     HY_OK);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(objstore_mpu_list(f->os, "b", NULL, NULL, NULL, upload_count_cb, &n),
+                     HY_OK);
+    assert_int_equal(n, 2);
+    /* the upload belongs to its key */
+    assert_int_equal(objstore_mpu_list_parts(f->os, "b", "other", id, 0, part_count_cb, &n),
+                     HY_ENOTFOUND);
+
+    /* parts survive a restart and its orphan sweep */
+    reopen(f);
+    assert_int_equal(count_files(objdir), 2);
+
+    struct objstore_part_ref wrong[] = {{1, e2}};
+    assert_int_equal(objstore_mpu_complete(f->os, "b", "big", id, wrong, 1, &bad, etag, NULL),
+                     HY_EINVAL);
+    assert_int_equal(bad, 0);
+    struct objstore_part_ref small_first[] = {{2, e2}, {3, e2}};
+    assert_int_equal(objstore_mpu_complete(f->os, "b", "big", id, small_first, 2, &bad, etag,
+                                           NULL), HY_EINVAL);
+    assert_int_equal(bad, 1);
+    char e3[OBJSTORE_ETAG_MAX];
+    put_part(f->os, id, 3, "z", 1, e3);
+    struct objstore_part_ref small_first2[] = {{2, e2}, {3, e3}};
+    assert_int_equal(objstore_mpu_complete(f->os, "b", "big", id, small_first2, 2, &bad, etag,
+                                           NULL), HY_ELIMIT);
+    assert_int_equal(bad, 0);
+
+    struct objstore_part_ref refs[] = {{1, e1}, {2, e2}};
+    assert_int_equal(objstore_mpu_complete(f->os, "b", "big", id, refs, 2, &bad, etag, NULL),
+                     HY_OK);
+    /* ETag: MD5 of the parts' binary MD5s, "-2" */
+    unsigned char d[32], md[16];
+    unsigned int mdlen;
+    char hex[33], want[OBJSTORE_ETAG_MAX];
+    EVP_Digest(p1, big, d, &mdlen, EVP_md5(), NULL);
+    EVP_Digest("tail", 4, d + 16, &mdlen, EVP_md5(), NULL);
+    EVP_Digest(d, 32, md, &mdlen, EVP_md5(), NULL);
+    hex_encode(hex, md, 16);
+    snprintf(want, sizeof want, "\"%s-2\"", hex);
+    assert_string_equal(etag, want);
+    assert_int_equal(objstore_head(f->os, "b", "big", info), HY_OK);
+    assert_int_equal(info->size, big + 4);
+    assert_int_equal(info->parts, 2);
+    assert_string_equal(info->etag, want);
+    assert_string_equal(info->content_type, "application/x-big");
+    assert_int_equal(info->tag_count, 1);
+    /* the upload is gone, with every part file (part 3 too) */
+    assert_int_equal(objstore_mpu_abort(f->os, "b", "big", id), HY_ENOTFOUND);
+    assert_int_equal(count_files(objdir), 1);
+    /* a pending upload keeps the bucket */
+    assert_int_equal(objstore_delete(f->os, "b", "big"), HY_OK);
+    assert_int_equal(objstore_bucket_delete(f->os, "b"), HY_ENOTEMPTY);
+    assert_int_equal(objstore_mpu_abort(f->os, "b", "other", id2), HY_OK);
+    assert_int_equal(objstore_bucket_delete(f->os, "b"), HY_OK);
+    assert_int_equal(count_files(objdir), 0);
+    free(p1);
+    free(info);
+}
+
+static void test_copy_part_range(void **state)
+{
+    struct fixture *f = *state;
+    char id[OBJSTORE_UPLOAD_ID_LEN + 1], etag[OBJSTORE_ETAG_MAX];
+    bool missing;
+    int bad;
+    assert_int_equal(objstore_bucket_create(f->os, "b", NULL), HY_OK);
+    assert_int_equal(objstore_put(f->os, "b", "src", "0123456789", 10, NULL, NULL), HY_OK);
+    assert_int_equal(objstore_mpu_create(f->os, "b", "big", NULL, id), HY_OK);
+    assert_int_equal(objstore_mpu_copy_part(f->os, "b", "big", id, 1, "b", "src", 3, 4,
+                                            &missing, etag, NULL), HY_OK);
+    assert_int_equal(objstore_mpu_copy_part(f->os, "b", "big", id, 2, "b", "src", 8, 3,
+                                            &missing, etag, NULL), HY_EINVAL);
+    assert_int_equal(objstore_mpu_copy_part(f->os, "b", "big", id, 2, "b", "nope", 0,
+                                            UINT64_MAX, &missing, etag, NULL), HY_ENOTFOUND);
+    assert_true(missing);
+    struct objstore_part_ref refs[1] = {{1, NULL}};
+    char e1[OBJSTORE_ETAG_MAX];
+    unsigned char md[16];
+    unsigned int n;
+    char hex[33];
+    EVP_Digest("3456", 4, md, &n, EVP_md5(), NULL);
+    hex_encode(hex, md, 16);
+    snprintf(e1, sizeof e1, "%s", hex); /* unquoted is accepted too */
+    refs[0].etag = e1;
+    assert_int_equal(objstore_mpu_complete(f->os, "b", "big", id, refs, 1, &bad, etag, NULL),
+                     HY_OK);
+    char buf[16];
+    struct objstore_obj *info = malloc(sizeof *info);
+    assert_non_null(info);
+    assert_int_equal(get_all(f->os, "b", "big", buf, sizeof buf, info), 4);
+    assert_memory_equal(buf, "3456", 4);
+    free(info);
+}
+
+/* A catalog written by the first release (objects without headers, tags,
+ * parts) opens, keeps its rows, and takes the new columns. */
+static void test_migrates_old_catalog(void **state)
+{
+    struct fixture *f = *state;
+    char db[160], objdir[160];
+    sqlite3 *h;
+    objstore_close(f->os);
+    f->os = NULL;
+    snprintf(db, sizeof db, "%s/data/store/catalog.db", f->dir);
+    unlink(db);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+        "CREATE TABLE buckets(name TEXT PRIMARY KEY, region TEXT NOT NULL,"
+        " created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE objects(bucket TEXT NOT NULL, key TEXT NOT NULL,"
+        " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT NOT NULL,"
+        " meta TEXT NOT NULL, last_modified_ms INTEGER NOT NULL, file TEXT NOT NULL,"
+        " PRIMARY KEY(bucket, key)) WITHOUT ROWID;"
+        "INSERT INTO buckets VALUES('old', 'us-east-1', 1);"
+        "INSERT INTO objects VALUES('old', 'k', 2, '\"e\"', 'text/plain', '', 5,"
+        " '00112233445566778899aabbccddeeff');", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects/00", f->dir);
+    mkdir(objdir, 0755);
+    snprintf(objdir, sizeof objdir, "%s/data/store/objects/00/00112233445566778899aabbccddeeff",
+             f->dir);
+    int fd = open(objdir, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hi", 2), 2);
+    close(fd);
+    reopen(f);
+    struct objstore_obj *info = malloc(sizeof *info);
+    char buf[8];
+    assert_non_null(info);
+    assert_int_equal(get_all(f->os, "old", "k", buf, sizeof buf, info), 2);
+    assert_string_equal(info->headers, "");
+    assert_int_equal(info->tag_count, 0);
+    assert_int_equal(objstore_tags_set(f->os, "old", "k", "a=b"), HY_OK);
+    free(info);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +729,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tmp_cleaned_on_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_swept_on_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_file_attrs_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_part_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_old_catalog, setup, teardown),
     };
     return cmocka_run_group_tests_name("objstore", tests, NULL, NULL);
 }
