@@ -1134,7 +1134,8 @@ int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
     snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", auth->scope_date,
              auth->region, auth->service);
     memcpy(prev, auth->signature, 65);
-    size_t pos = 0, start_len = out->len;
+    size_t pos = 0;
+    uint64_t decoded = 0; /* out may be NULL: verify only */
 
     for (;;) {
         /* chunk header */
@@ -1178,7 +1179,8 @@ int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
         if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n')
             return SIGV4_MALFORMED;
         pos += 2;
-        int brc = buf_append(out, data, size);
+        decoded += size;
+        int brc = out ? buf_append(out, data, size) : HY_OK;
         if (brc != HY_OK)
             return brc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
     }
@@ -1245,7 +1247,7 @@ int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
     }
     if (pos != len)
         return SIGV4_MALFORMED;
-    if (decoded_len >= 0 && (uint64_t)(out->len - start_len) != (uint64_t)decoded_len)
+    if (decoded_len >= 0 && decoded != (uint64_t)decoded_len)
         return SIGV4_MALFORMED;
     return SIGV4_OK;
 }

@@ -95,6 +95,8 @@ bool sigv4_is_chunked(const struct sigv4_auth *auth);
  * the payload length must equal it. Returns SIGV4_OK, SIGV4_MALFORMED
  * (framing, length), SIGV4_MISMATCH (a chunk or trailer signature),
  * SIGV4_TOO_LARGE (out's ceiling) or SIGV4_INTERNAL (memory). */
+/* out may be NULL: then the chunks are only verified (a body spooled to a
+ * file, mapped into memory, is checked without a second copy). */
 int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
                          size_t len, int64_t decoded_len, struct buf *out);
 

@@ -661,6 +661,17 @@ def test_aws_chunked_upload(hydrant):
     status, _, resp = raw(hydrant, "PUT", "/chunks/obj", tampered, hdrs, sign=False)
     assert status == 403
     assert ET.fromstring(resp).find("Code").text == "SignatureDoesNotMatch"
+    # a large upload (spooled to disk) is checked chunk by chunk too
+    big = os.urandom(3 << 20)
+    hdrs, body = aws_chunked(hydrant, "/chunks/big", big, chunk=65536)
+    status, rh, _ = raw(hydrant, "PUT", "/chunks/big", body, hdrs, sign=False)
+    assert status == 200
+    assert s3(hydrant).get_object(Bucket="chunks", Key="big")["Body"].read() == big
+    at = body.index(b"\r\n", len(body) // 2) + 2  # inside a chunk's data
+    tampered = body[:at] + bytes([body[at] ^ 1]) + body[at + 1:]
+    status, _, resp = raw(hydrant, "PUT", "/chunks/big2", tampered, hdrs, sign=False)
+    assert status == 403
+    assert ET.fromstring(resp).find("Code").text == "SignatureDoesNotMatch"
     # a declared length that the chunks do not add up to
     hdrs, body = aws_chunked(hydrant, "/chunks/bad", payload, chunk=8192,
                              decoded=len(payload) + 1)
