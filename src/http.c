@@ -48,7 +48,12 @@
 
 #define HTTP_MAX_RESP_HEADERS 32
 #define HTTP_HEADER_MEMORY (32 * 1024) /* per connection: URL + headers */
-#define HTTP_MAX_REQ_HEADERS 100       /* more: 431 from the handler's API */
+#define HTTP_MAX_REQ_HEADERS 100       /* more: 431 */
+/* Slow requests: idle connections time out after 120 s (MHD); a body
+ * still arriving after HTTP_SLOW_GRACE_S must average HTTP_SLOW_MIN_RATE
+ * bytes/s, or the connection is dropped (slowloris). */
+#define HTTP_SLOW_GRACE_S 30
+#define HTTP_SLOW_MIN_RATE (16 * 1024)
 #define HTTP_PATH_MAX 4096
 
 enum req_state { RS_NEW, RS_READING, RS_WAITING, RS_SUSPENDED, RS_DONE };
@@ -64,6 +69,8 @@ struct req_priv {
     enum req_state state;
     bool dispatched;        /* the handler has it: a reply is owed */
     bool was_suspended;     /* counted in the server's nsuspended */
+    int64_t start_mono;     /* when the headers were in */
+    uint64_t received;      /* body bytes so far */
     struct http_server *server;
     bool orphaned;          /* MHD is done with it before the reply came */
     struct buf body;
@@ -587,6 +594,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         }
         p->req.tls = hy_cfg.tls_cert != NULL;
         p->state = RS_READING;
+        p->start_mono = hy_mono_ms();
         p->spool_ok = s->spool && s->spool(&p->req);
         p->spool_max = s->spool_max;
         if (p->spool_ok)
@@ -607,6 +615,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     case RS_READING:
         if (*upload_data_size > 0) {
+            p->received += *upload_data_size;
+            int64_t secs = (hy_mono_ms() - p->start_mono) / 1000;
+            if (secs > HTTP_SLOW_GRACE_S &&
+                p->received / (uint64_t)secs < HTTP_SLOW_MIN_RATE) {
+                log_warn("http", "%s %s from %s: body arrives at under %d KiB/s; "
+                         "connection dropped", p->req.method, p->req.path,
+                         p->req.remote_addr ? p->req.remote_addr : "?",
+                         HTTP_SLOW_MIN_RATE / 1024);
+                return MHD_NO;
+            }
             body_append(s, p, upload_data, *upload_data_size);
             *upload_data_size = 0;
             return MHD_YES;

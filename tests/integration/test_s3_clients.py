@@ -5,6 +5,7 @@ Plus the S3 API those clients lean on: multipart uploads and their errors,
 UploadPartCopy, object tagging, the versioning stubs, GetObjectAttributes,
 stored headers, and bodies large enough to be spooled to disk."""
 import hashlib
+import http.client
 import os
 import subprocess
 import xml.etree.ElementTree as ET
@@ -13,7 +14,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from conftest import signed_request, wait_for
+from conftest import aws_chunked, signed_request, wait_for
 
 MIB = 1 << 20
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -110,26 +111,25 @@ def test_aws_chunked_spooled(hydrant):
     """aws-chunked bodies past the threshold are decoded from the spool file."""
     s3(hydrant).create_bucket(Bucket="chunky")
     payload = os.urandom(3 * MIB + 17)
-    body = b""
-    for off in range(0, len(payload), 64 * 1024):
-        piece = payload[off:off + 64 * 1024]
-        body += b"%x;chunk-signature=%s\r\n" % (len(piece), b"0" * 64) + piece + b"\r\n"
-    body += b"0;chunk-signature=" + b"0" * 64 + b"\r\n\r\n"
-    status, hdrs, resp = signed_request(
-        hydrant, "PUT", "/chunky/obj", body=body, service="s3",
-        headers={"x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-                 "Content-Encoding": "aws-chunked",
-                 "x-amz-decoded-content-length": str(len(payload))})
+    hdrs, body = aws_chunked(hydrant, "/chunky/obj", payload, chunk=64 * 1024)
+    conn = http.client.HTTPConnection("127.0.0.1", hydrant.port, timeout=30)
+    conn.request("PUT", "/chunky/obj", body=body, headers=hdrs)
+    r = conn.getresponse()
+    status, rh, resp = r.status, dict(r.getheaders()), r.read()
+    conn.close()
     assert status == 200, resp
-    assert hdrs["ETag"] == '"%s"' % hashlib.md5(payload).hexdigest()
+    assert rh["ETag"] == '"%s"' % hashlib.md5(payload).hexdigest()
     got = s3(hydrant).get_object(Bucket="chunky", Key="obj")
     assert got["Body"].read() == payload
     assert "ContentEncoding" not in got  # aws-chunked is not the object's encoding
-    status, _, resp = signed_request(
-        hydrant, "PUT", "/chunky/torn", body=body[:-40], service="s3",
-        headers={"x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-                 "Content-Encoding": "aws-chunked",
-                 "x-amz-decoded-content-length": str(len(payload))})
+    # every chunk signed right, but fewer bytes than the declared length
+    hdrs, body = aws_chunked(hydrant, "/chunky/torn", payload, chunk=64 * 1024,
+                             decoded=len(payload) + 40)
+    conn = http.client.HTTPConnection("127.0.0.1", hydrant.port, timeout=30)
+    conn.request("PUT", "/chunky/torn", body=body, headers=hdrs)
+    r = conn.getresponse()
+    status, resp = r.status, r.read()
+    conn.close()
     assert status == 400
     assert ET.fromstring(resp).find("Code").text == "IncompleteBody"
     assert spool_empty(hydrant)
