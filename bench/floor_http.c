@@ -11,7 +11,7 @@
  *   floor_http [--port N] [--threads N] [--memory-limit BYTES]
  *                                         prints "listening 127.0.0.1 PORT"
  *
- * --memory-limit is MHD_OPTION_CONNECTION_MEMORY_LIMIT (default 128 KiB,
+ * --memory-limit is MHD_OPTION_CONNECTION_MEMORY_LIMIT (default 32 KiB,
  * as in http.c); MHD zeroes that pool on every request, so the option
  * shows what a smaller pool would save hydrant.
  *
@@ -54,7 +54,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 int main(int argc, char **argv)
 {
     unsigned port = 0, threads = 2;
-    size_t memory_limit = 128 * 1024;
+    size_t memory_limit = 32 * 1024; /* as src/http.c */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--port"))
             port = (unsigned)atoi(argv[i + 1]);
