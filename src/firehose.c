@@ -44,12 +44,24 @@
  *   full) gives the reservation back and answers
  *   ServiceUnavailableException. Without a WAL (unit tests, fuzzers) the
  *   records go straight into the buffers.
+ * - The hot path: PutRecord and PutRecordBatch bodies go to fhscan.c
+ *   first, which reads the common shape in one pass and decodes every
+ *   record into one buffer. Anything it does not accept exactly (unknown
+ *   members, escapes, any validation failure) falls back to jansson and
+ *   the table-driven walk, so every error keeps its words; both paths end
+ *   in fh_put_records. Member paths ("records.7.member.data") are built
+ *   only when a record fails. The success answers are written by hand
+ *   (fh_put_answer), byte-identical to jansson's compact output, and the
+ *   x-amzn-RequestId comes from a per-thread generator, not RAND_bytes.
  *
- * Threading: stateless apart from the catalog; runs on the HTTP threads,
- * one request per call, all request memory in jansson values freed before
- * returning (plus the request arena).
+ * Threading: stateless apart from the catalog and the per-thread request
+ * id generator; runs on the HTTP threads, one request per call, all
+ * request memory in jansson values or the scanner's buffer freed before
+ * returning (plus the request arena). fh_put_done runs on the WAL writer
+ * thread and owns its struct fh_put.
  */
 #include "api.h"
+#include "fhscan.h"
 #include "stream.h"
 #include "wal.h"
 
@@ -72,6 +84,7 @@ struct fh_ctx {
     struct http_req *req;
     json_t *in;              /* the request object */
     json_t *out;             /* the response object on success */
+    char *answer;            /* or a put's answer, written by hand (malloc'd) */
     const char *name;        /* DeliveryStreamName, when the op has one */
     /* the error, when a handler names it (else derived from rc) */
     const char *err_type;
@@ -634,9 +647,18 @@ static int fh_not_found(struct fh_ctx *c)
                    c->name, HY_ACCOUNT_ID);
 }
 
+/* Coral's path of a record's Data: index 0 is PutRecord's one record,
+ * 1.. a batch's. Built only for a message, never on the success path. */
+static const char *fh_data_path(struct fh_ctx *c, size_t index)
+{
+    const char *path = index ? arena_printf(c->req->arena, "records.%zu.member.data", index)
+                             : "record.data";
+    return path ? path : "records.member.data";
+}
+
 /* Record bytes from the base64 in Data; out is malloc'd (caller frees).
  * HY_EINVAL (recorded SerializationException) when not base64. */
-static int fh_decode_data(struct fh_ctx *c, const json_t *record, const char *path,
+static int fh_decode_data(struct fh_ctx *c, const json_t *record, size_t index,
                           unsigned char **out, size_t *len)
 {
     const json_t *d = json_object_get(record, "Data");
@@ -649,19 +671,19 @@ static int fh_decode_data(struct fh_ctx *c, const json_t *record, const char *pa
         free(p);
         return fh_fail(c, "SerializationException",
                        "Value at '%s' is not valid base64: Record.Data must be the record "
-                       "bytes encoded in base64", path);
+                       "bytes encoded in base64", fh_data_path(c, index));
     }
     *out = p;
     *len = (size_t)got;
     return HY_OK;
 }
 
-static void fh_verr_record(struct fh_ctx *c, size_t len, const char *path)
+static void fh_verr_record(struct fh_ctx *c, size_t len, size_t index)
 {
     char text[96];
     snprintf(text, sizeof text, "java.nio.HeapByteBuffer[pos=0 lim=%zu cap=%zu]", len, len);
-    fh_verr_add(c, text, true, path, "Member must have length less than or equal to %d",
-                STREAM_MAX_RECORD);
+    fh_verr_add(c, text, true, fh_data_path(c, index),
+                "Member must have length less than or equal to %d", STREAM_MAX_RECORD);
 }
 
 /* "!{...}" expressions of a prefix: balanced, known namespaces. */
@@ -1000,28 +1022,83 @@ struct fh_put {
 static void fh_send(struct http_req *req, int status, char *body, const char *error_type);
 static int fh_put_error(struct fh_ctx *c, int rc);
 
-static json_t *fh_record_error(int prc)
+/* The ErrorCode / ErrorMessage of a record that was not stored, as the
+ * JSON members of its RequestResponses entry. logged: the record went
+ * through the WAL, whose failures (disk full, I/O, memory) are the
+ * retryable ServiceUnavailableException; without a WAL they are an
+ * InternalFailure, as stream_put reports them. */
+static int fh_record_error(struct buf *b, int prc, bool logged)
 {
-    if (prc == HY_ENOTFOUND || prc == HY_ESTATE)
-        return json_pack("{s:s, s:s}", "ErrorCode", "ResourceNotFoundException",
-                         "ErrorMessage", "Firehose is not ACTIVE.");
-    if (prc == HY_EBUSY)
-        return json_pack("{s:s, s:s}", "ErrorCode", "ServiceUnavailableException",
-                         "ErrorMessage", "Slow down.");
-    if (prc == HY_ENOSPC || prc == HY_EIO || prc == HY_ENOMEM)
-        return json_pack("{s:s, s:s}", "ErrorCode", "ServiceUnavailableException",
-                         "ErrorMessage", prc == HY_ENOSPC ? "Slow down. (disk full)"
-                                                          : "Slow down.");
-    return json_pack("{s:s, s:s}", "ErrorCode", "InternalFailure", "ErrorMessage",
-                     hy_strerror(prc));
+    const char *code = "InternalFailure", *msg = hy_strerror(prc);
+
+    if (prc == HY_ENOTFOUND || prc == HY_ESTATE) {
+        code = "ResourceNotFoundException";
+        msg = "Firehose is not ACTIVE.";
+    } else if (prc == HY_EBUSY) {
+        code = "ServiceUnavailableException";
+        msg = "Slow down.";
+    } else if (logged && (prc == HY_ENOSPC || prc == HY_EIO || prc == HY_ENOMEM)) {
+        code = "ServiceUnavailableException";
+        msg = prc == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.";
+    }
+    /* the texts above and hy_strerror's need no JSON escape */
+    return buf_printf(b, "{\"ErrorCode\":\"%s\",\"ErrorMessage\":\"%s\"}", code, msg);
+}
+
+/* The success answer of a put as compact JSON, written by hand in the
+ * member order json_pack + json_dumps gave it (tests/unit/test_fhscan.c
+ * compares the bytes):
+ *   {"RecordId":"..","Encrypted":false}
+ *   {"FailedPutCount":0,"Encrypted":false,"RequestResponses":[{"RecordId":".."},..]}
+ * prc[i] is HY_OK for a stored record. ids: the n RecordIds, 129 bytes
+ * apart, or NULL to make them here (stream_record_id at now_ms). Returns
+ * the malloc'd body (caller frees), NULL when out of memory. */
+static char *fh_put_answer(bool batch, bool encrypted, const int *prc, size_t n,
+                           const char *ids, int64_t now_ms, bool logged)
+{
+    /* the longest entry is an error (~90 bytes) or a RecordId (<= 144) */
+    struct buf b;
+    char id[129];
+    int rc, failed = 0;
+
+    buf_init(&b, 128 + n * 160);
+    if ((rc = buf_reserve(&b, 64 + n * 112)))
+        goto out_free;
+    for (size_t i = 0; i < n; i++)
+        failed += prc[i] != HY_OK;
+    if (batch)
+        rc = buf_printf(&b, "{\"FailedPutCount\":%d,\"Encrypted\":%s,\"RequestResponses\":[",
+                        failed, encrypted ? "true" : "false");
+    for (size_t i = 0; i < n && rc == HY_OK; i++) {
+        if (i)
+            rc = buf_append(&b, ",", 1);
+        if (rc == HY_OK && prc[i] != HY_OK) {
+            rc = fh_record_error(&b, prc[i], logged);
+            continue;
+        }
+        const char *rid = ids ? ids + i * 129 : id;
+        if (!ids)
+            stream_record_id(id, now_ms);
+        if (rc == HY_OK)
+            rc = buf_printf(&b, "{\"RecordId\":\"%s\"", rid);
+        if (rc == HY_OK)
+            rc = batch ? buf_append(&b, "}", 1)
+                       : buf_printf(&b, ",\"Encrypted\":%s}", encrypted ? "true" : "false");
+    }
+    if (rc == HY_OK && batch)
+        rc = buf_append(&b, "]}", 2);
+    if (rc == HY_OK)
+        return buf_detach(&b, NULL);
+out_free:
+    buf_free(&b);
+    return NULL;
 }
 
 /* WAL writer thread: the records of one put are durable (rc HY_OK) or not. */
 static void fh_put_done(void *arg, int rc, const struct wal_frame *frames, size_t nframes)
 {
     struct fh_put *p = arg;
-    json_t *out = NULL, *responses = NULL;
-    int failed = 0;
+    char *body;
 
     if (rc == HY_OK) {
         stream_apply(frames, nframes);
@@ -1032,45 +1109,20 @@ static void fh_put_done(void *arg, int rc, const struct wal_frame *frames, size_
                 p->prc[i] = rc;
             }
     }
-    if (!p->batch) {
-        if (p->prc[0] == HY_OK) {
-            char id[129];
-            stream_record_id(id, p->now);
-            out = json_pack("{s:s, s:b}", "RecordId", id, "Encrypted", p->encrypted);
-        } else {
-            out = json_pack("{s:s, s:s}", "__type", "ServiceUnavailableException", "message",
-                            p->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
-            char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
-            fh_send(p->req, 500, body, "ServiceUnavailableException");
-            free(body);
-            goto out_free;
-        }
-    } else if ((responses = json_array())) {
-        for (size_t i = 0; i < p->n; i++) {
-            json_t *r;
-            if (p->prc[i] == HY_OK) {
-                char id[129];
-                stream_record_id(id, p->now);
-                r = json_pack("{s:s}", "RecordId", id);
-            } else {
-                failed++;
-                r = fh_record_error(p->prc[i]);
-            }
-            if (!r || json_array_append_new(responses, r) != 0) {
-                json_decref(responses);
-                responses = NULL;
-                break;
-            }
-        }
-        if (responses)
-            out = json_pack("{s:i, s:b, s:o}", "FailedPutCount", failed, "Encrypted",
-                            p->encrypted, "RequestResponses", responses);
+    if (!p->batch && p->prc[0] != HY_OK) {
+        json_t *out = json_pack("{s:s, s:s}", "__type", "ServiceUnavailableException",
+                                "message",
+                                p->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
+        body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        json_decref(out);
+        fh_send(p->req, 500, body, "ServiceUnavailableException");
+        free(body);
+        goto out_free;
     }
-    char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    body = fh_put_answer(p->batch, p->encrypted, p->prc, p->n, NULL, p->now, true);
     fh_send(p->req, body ? 200 : 500, body, body ? NULL : "ServiceUnavailableException");
     free(body);
 out_free:
-    json_decref(out);
     free(p->prc);
     free(p->lens);
     free(p);
@@ -1078,7 +1130,7 @@ out_free:
 
 /* Admits the records and appends the admitted ones to the WAL; the answer
  * comes from fh_put_done. data/lens are borrowed (the WAL copies). */
-static int fh_put_logged(struct fh_ctx *c, bool batch, unsigned char **data,
+static int fh_put_logged(struct fh_ctx *c, bool batch, unsigned char *const *data,
                          const size_t *lens, size_t n)
 {
     struct fh_put *p = calloc(1, sizeof *p);
@@ -1150,38 +1202,83 @@ static int fh_put_error(struct fh_ctx *c, int rc)
     return rc;
 }
 
+/* Stores the records of a valid put (data[i], lens[i]: borrowed) and
+ * answers, whichever parser read them: through the WAL (FH_DEFERRED), or
+ * straight into the buffers with the answer in c->answer. */
+static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *data,
+                          const size_t *lens, size_t n)
+{
+    bool encrypted;
+    int rc;
+
+    if ((rc = fh_put_state(c, &encrypted)))
+        return rc;
+    if (hy_wal)
+        return fh_put_logged(c, batch, data, lens, n);
+    int *prc = malloc(n * sizeof *prc);
+    char *ids = malloc(n * 129);
+    if (!prc || !ids) {
+        rc = HY_ENOMEM;
+        goto out_free;
+    }
+    int64_t now = hy_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        prc[i] = stream_put(c->name, data[i], lens[i], now, ids + i * 129);
+        if (!batch && prc[i] != HY_OK) {
+            rc = fh_put_error(c, prc[i]);
+            goto out_free;
+        }
+    }
+    /* a batch answers 200 all the same: the client resends the failed ones */
+    c->answer = fh_put_answer(batch, encrypted, prc, n, ids, now, false);
+    rc = c->answer ? HY_OK : HY_ENOMEM;
+out_free:
+    free(prc);
+    free(ids);
+    return rc;
+}
+
+/* The scanner's path (fhscan.c): FHSCAN_FALLBACK when the body is not its
+ * simple shape, then the jansson path reads (and words the errors of) it. */
+static int fh_put_scanned(struct fh_ctx *c, bool batch)
+{
+    struct fhscan scan;
+    unsigned char *data[FHSCAN_MAX_RECORDS];
+    int rc = fhscan_put(&scan, c->req->body, c->req->body_len, batch);
+
+    if (rc)
+        return rc;
+    /* the name outlives scan: firehose_error may log it */
+    if (!(c->name = arena_strdup(c->req->arena, scan.name))) {
+        rc = HY_ENOMEM;
+        goto out_free;
+    }
+    for (size_t i = 0; i < scan.n; i++)
+        data[i] = scan.data + scan.off[i];
+    rc = fh_put_records(c, batch, data, scan.len, scan.n);
+out_free:
+    fhscan_free(&scan);
+    return rc;
+}
+
 static int fh_put_record(struct fh_ctx *c)
 {
     json_t *record = json_object_get(c->in, "Record");
     unsigned char *data = NULL;
     size_t len = 0;
-    char record_id[129];
-    bool encrypted;
     int rc;
 
-    if ((rc = fh_decode_data(c, record, "record.data", &data, &len)))
+    if ((rc = fh_decode_data(c, record, 0, &data, &len)))
         return rc;
     if (len > STREAM_MAX_RECORD) {
         buf_init(&c->verr, FH_VERR_MAX);
-        fh_verr_record(c, len, "record.data");
+        fh_verr_record(c, len, 0);
         rc = fh_fail(c, "ValidationException", "1 validation error detected: %s",
                      c->verr.data ? c->verr.data : "");
         buf_free(&c->verr);
         goto out_free;
     }
-    if ((rc = fh_put_state(c, &encrypted)))
-        goto out_free;
-    if (hy_wal) {
-        rc = fh_put_logged(c, false, &data, &len, 1);
-        goto out_free;
-    }
-    rc = stream_put(c->name, data, len, hy_now_ms(), record_id);
-    if (rc) {
-        rc = fh_put_error(c, rc);
-        goto out_free;
-    }
-    c->out = json_pack("{s:s, s:b}", "RecordId", record_id, "Encrypted", encrypted);
-    rc = c->out ? HY_OK : HY_ENOMEM;
+    rc = fh_put_records(c, false, &data, &len, 1);
 out_free:
     free(data);
     return rc;
@@ -1193,9 +1290,7 @@ static int fh_put_record_batch(struct fh_ctx *c)
     size_t n = json_array_size(records), i, total = 0;
     unsigned char **data = calloc(n, sizeof *data);
     size_t *lens = calloc(n, sizeof *lens);
-    json_t *responses = NULL;
-    bool encrypted;
-    int rc = HY_OK, failed = 0;
+    int rc = HY_OK;
 
     if (!data || !lens) {
         rc = HY_ENOMEM;
@@ -1214,15 +1309,10 @@ static int fh_put_record_batch(struct fh_ctx *c)
     total = 0;
     buf_init(&c->verr, FH_VERR_MAX);
     json_array_foreach(records, i, record) {
-        const char *path = arena_printf(c->req->arena, "records.%zu.member.data", i + 1);
-        if (!path) {
-            rc = HY_ENOMEM;
-            break;
-        }
-        if ((rc = fh_decode_data(c, record, path, &data[i], &lens[i])))
+        if ((rc = fh_decode_data(c, record, i + 1, &data[i], &lens[i])))
             break;
         if (lens[i] > STREAM_MAX_RECORD)
-            fh_verr_record(c, lens[i], path);
+            fh_verr_record(c, lens[i], i + 1);
         total += lens[i];
     }
     if (rc == HY_OK && c->nverr)
@@ -1236,46 +1326,8 @@ static int fh_put_record_batch(struct fh_ctx *c)
                      "Records size exceeds the PutRecordBatch limit of 4 MiB (4194304 bytes).");
         goto out_free;
     }
-    if ((rc = fh_put_state(c, &encrypted)))
-        goto out_free;
-    if (hy_wal) {
-        rc = fh_put_logged(c, true, data, lens, n);
-        goto out_free;
-    }
-    if (!(responses = json_array())) {
-        rc = HY_ENOMEM;
-        goto out_free;
-    }
-    int64_t now = hy_now_ms();
-    for (i = 0; i < n; i++) {
-        char record_id[129];
-        json_t *r;
-        int prc = stream_put(c->name, data[i], lens[i], now, record_id);
-        if (prc == HY_OK) {
-            r = json_pack("{s:s}", "RecordId", record_id);
-        } else {
-            /* HTTP 200 all the same: the client resends the failed ones */
-            failed++;
-            if (prc == HY_ENOTFOUND || prc == HY_ESTATE)
-                r = json_pack("{s:s, s:s}", "ErrorCode", "ResourceNotFoundException",
-                              "ErrorMessage", "Firehose is not ACTIVE.");
-            else if (prc == HY_EBUSY)
-                r = json_pack("{s:s, s:s}", "ErrorCode", "ServiceUnavailableException",
-                              "ErrorMessage", "Slow down.");
-            else
-                r = json_pack("{s:s, s:s}", "ErrorCode", "InternalFailure", "ErrorMessage",
-                              hy_strerror(prc));
-        }
-        if (!r || json_array_append_new(responses, r) != 0) {
-            rc = HY_ENOMEM;
-            goto out_free;
-        }
-    }
-    c->out = json_pack("{s:i, s:b, s:O}", "FailedPutCount", failed, "Encrypted", encrypted,
-                       "RequestResponses", responses);
-    rc = c->out ? HY_OK : HY_ENOMEM;
+    rc = fh_put_records(c, true, data, lens, n);
 out_free:
-    json_decref(responses);
     if (data)
         for (i = 0; i < n; i++)
             free(data[i]);
@@ -1628,6 +1680,17 @@ void firehose_exec(struct http_req *req, const char *op, int *status, char **bod
                      hy_cfg.max_body);
         goto out_reply;
     }
+    /* the two hot puts: the scanner first, jansson for anything else */
+    if ((o->fn == fh_put_record || o->fn == fh_put_record_batch) && req->body_len) {
+        rc = fh_put_scanned(&c, o->fn == fh_put_record_batch);
+        if (rc == FH_DEFERRED) {
+            *status = 0; /* fh_put_done answers */
+            return;
+        }
+        if (rc != FHSCAN_FALLBACK)
+            goto out_reply;
+        c.name = NULL;
+    }
     /* botocore always sends a body; an empty one is an empty request */
     c.in = req->body_len ? json_loadb(req->body, req->body_len, 0, &jerr) : json_object();
     if (!c.in) {
@@ -1650,7 +1713,11 @@ void firehose_exec(struct http_req *req, const char *op, int *status, char **bod
         return;
     }
 out_reply:
-    if (rc == HY_OK) {
+    if (rc == HY_OK && c.answer) {
+        *body = c.answer; /* the caller frees it */
+        c.answer = NULL;
+        *status = 200;
+    } else if (rc == HY_OK) {
         /* 13 significant digits: epoch seconds with milliseconds */
         *body = json_dumps(c.out, JSON_COMPACT | JSON_REAL_PRECISION(13));
         *status = 200;
@@ -1659,6 +1726,7 @@ out_reply:
     }
     if (rc != HY_OK)
         firehose_error(&c, rc, status, body, error_type);
+    free(c.answer);
     json_decref(c.out);
     json_decref(c.in);
 }
@@ -1676,6 +1744,41 @@ void firehose_handle(struct http_req *req, const char *op)
     free(body);
 }
 
+/* x-amzn-RequestId: a v4 UUID from a per-thread splitmix64 generator
+ * seeded once from hy_random. The id names a request in logs and is no
+ * secret, so RAND_bytes on every answer (3% of PutRecord's CPU) buys
+ * nothing. */
+static void fh_request_id(char out[37])
+{
+    static __thread uint64_t state;
+    static __thread bool seeded;
+    static const char hex[] = "0123456789abcdef";
+    unsigned char u[16];
+
+    if (!seeded) {
+        if (hy_random(&state, sizeof state) != HY_OK)
+            state = (uint64_t)hy_now_ms() ^ (uint64_t)(uintptr_t)&state;
+        seeded = true;
+    }
+    for (size_t half = 0; half < 2; half++) {
+        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        for (size_t i = 0; i < 8; i++)
+            u[half * 8 + i] = (unsigned char)(z >> (i * 8));
+    }
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    for (size_t i = 0, o = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[36] = 0;
+}
+
 /* Adds the headers every answer has and replies; body is borrowed. */
 static void fh_send(struct http_req *req, int status, char *body, const char *error_type)
 {
@@ -1683,7 +1786,7 @@ static void fh_send(struct http_req *req, int status, char *body, const char *er
                               "\"message\":\"out of memory\"}";
     char request_id[37];
 
-    hy_uuid4(request_id);
+    fh_request_id(request_id);
     http_add_header(req, "x-amzn-RequestId", request_id);
     if (!body) {
         status = 500;

@@ -31,6 +31,7 @@ FUZZ_ARGS    ?=
 FUZZ_SRCS_DEFAULT := $(filter-out src/main.c src/http.c,$(wildcard src/*.c))
 FUZZ_SRCS_sigv4   := src/sigv4.c src/util.c
 FUZZ_SRCS_wal     := src/wal.c src/util.c
+FUZZ_SRCS_fhscan  := src/fhscan.c src/util.c
 fuzz_objs = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(or $(FUZZ_SRCS_$(1)),$(FUZZ_SRCS_DEFAULT)))
 
 .PHONY: fuzz fuzz-build fuzz-deps
