@@ -8,6 +8,7 @@
 #   make unit          unit tests only
 #   make clean
 
+MAKEFLAGS += --no-print-directory
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl snappy
 PYTHON  := /usr/bin/python3
