@@ -133,6 +133,14 @@ static int objstore_db_rc(struct objstore *os, int src, const char *what)
     return HY_EDB;
 }
 
+/* Prepares sql on the store's connection: HY_OK, or the error (logged once). */
+static int objstore_prepare(struct objstore *os, sqlite3_stmt **st, const char *what,
+                            const char *sql)
+{
+    int src = sqlite3_prepare_v2(os->db, sql, -1, st, NULL);
+    return src == SQLITE_OK ? HY_OK : objstore_db_rc(os, src, what);
+}
+
 static int objstore_path(char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int objstore_path(char *out, size_t cap, const char *fmt, ...)
@@ -377,15 +385,15 @@ void objstore_close(struct objstore *os)
 static int objstore_bucket_exists_locked(struct objstore *os, const char *bucket)
 {
     sqlite3_stmt *st;
-    int src = sqlite3_prepare_v2(os->db, "SELECT 1 FROM buckets WHERE name=?1",
-                                 -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return objstore_db_rc(os, src, "bucket lookup");
+    int src, rc;
+    rc = objstore_prepare(os, &st, "bucket lookup", "SELECT 1 FROM buckets WHERE name=?1");
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
-    int rc = src == SQLITE_ROW ? HY_OK
-           : src == SQLITE_DONE ? HY_ENOTFOUND
-           : objstore_db_rc(os, src, "bucket lookup");
+    rc = src == SQLITE_ROW ? HY_OK
+       : src == SQLITE_DONE ? HY_ENOTFOUND
+       : objstore_db_rc(os, src, "bucket lookup");
     sqlite3_finalize(st);
     return rc;
 }
@@ -408,13 +416,11 @@ int objstore_bucket_create(struct objstore *os, const char *bucket,
     sqlite3_stmt *st;
     pthread_mutex_lock(&os->lock);
     int rc = HY_OK;
-    int src = sqlite3_prepare_v2(
-        os->db, "INSERT INTO buckets(name, region, created_ms) VALUES(?1,?2,?3)",
-        -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "bucket create");
+    int src;
+    rc = objstore_prepare(os, &st, "bucket create",
+                          "INSERT INTO buckets(name, region, created_ms) VALUES(?1,?2,?3)");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, region, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, hy_now_ms());
@@ -438,14 +444,11 @@ int objstore_bucket_delete(struct objstore *os, const char *bucket)
         goto out_unlock;
     /* an unfinished multipart upload keeps the bucket too: its parts are
      * bytes in the bucket */
-    src = sqlite3_prepare_v2(os->db,
-                             "SELECT 1 FROM objects WHERE bucket=?1 UNION ALL"
-                             " SELECT 1 FROM uploads WHERE bucket=?1 LIMIT 1",
-                             -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "bucket delete");
+    rc = objstore_prepare(os, &st, "bucket delete",
+                          "SELECT 1 FROM objects WHERE bucket=?1 UNION ALL"
+                          " SELECT 1 FROM uploads WHERE bucket=?1 LIMIT 1");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -457,12 +460,9 @@ int objstore_bucket_delete(struct objstore *os, const char *bucket)
         rc = objstore_db_rc(os, src, "bucket delete");
         goto out_unlock;
     }
-    src = sqlite3_prepare_v2(os->db, "DELETE FROM buckets WHERE name=?1", -1, &st,
-                             NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "bucket delete");
+    rc = objstore_prepare(os, &st, "bucket delete", "DELETE FROM buckets WHERE name=?1");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     if (src != SQLITE_DONE)
@@ -490,12 +490,11 @@ int objstore_bucket_region(struct objstore *os, const char *bucket,
     sqlite3_stmt *st;
     int rc;
     pthread_mutex_lock(&os->lock);
-    int src = sqlite3_prepare_v2(os->db, "SELECT region FROM buckets WHERE name=?1",
-                                 -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "bucket region");
+    int src;
+    rc = objstore_prepare(os, &st, "bucket region",
+                          "SELECT region FROM buckets WHERE name=?1");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
@@ -516,13 +515,11 @@ int objstore_bucket_list(struct objstore *os, objstore_bucket_fn fn, void *ctx)
     sqlite3_stmt *st;
     int rc = HY_OK;
     pthread_mutex_lock(&os->lock);
-    int src = sqlite3_prepare_v2(
-        os->db, "SELECT name, region, created_ms FROM buckets ORDER BY name", -1,
-        &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "bucket list");
+    int src;
+    rc = objstore_prepare(os, &st, "bucket list",
+                          "SELECT name, region, created_ms FROM buckets ORDER BY name");
+    if (rc)
         goto out_unlock;
-    }
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (fn(ctx, (const char *)sqlite3_column_text(st, 0),
                (const char *)sqlite3_column_text(st, 1),
@@ -688,11 +685,11 @@ static int objstore_upsert_locked(struct objstore *os, const char *bucket,
     old_out[0] = 0;
     if ((rc = objstore_bucket_exists_locked(os, bucket)))
         return rc;
-    int src = sqlite3_prepare_v2(os->db,
-                                 "SELECT file FROM objects WHERE bucket=?1 AND key=?2",
-                                 -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return objstore_db_rc(os, src, "put lookup");
+    int src;
+    rc = objstore_prepare(os, &st, "put lookup",
+                          "SELECT file FROM objects WHERE bucket=?1 AND key=?2");
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
@@ -703,14 +700,12 @@ static int objstore_upsert_locked(struct objstore *os, const char *bucket,
     sqlite3_finalize(st);
     if (rc)
         return rc;
-    src = sqlite3_prepare_v2(
-        os->db,
-        "INSERT OR REPLACE INTO objects(bucket, key, size, etag, content_type, meta,"
-        " last_modified_ms, file, headers, tags, parts)"
-        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-        -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return objstore_db_rc(os, src, "put insert");
+    rc = objstore_prepare(os, &st, "put insert",
+                          "INSERT OR REPLACE INTO objects(bucket, key, size, etag, content_type, meta,"
+                          " last_modified_ms, file, headers, tags, parts)"
+                          " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+    if (rc)
+        return rc;
     const char *tags = row->attrs->tags ? row->attrs->tags : objstore_str(row->tags);
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -847,17 +842,16 @@ static int objstore_lookup_locked(struct objstore *os, const char *bucket,
                                   char file[OBJSTORE_FILE_HEX + 1], char *tags)
 {
     sqlite3_stmt *st;
-    int src = sqlite3_prepare_v2(
-        os->db,
-        "SELECT size, etag, content_type, meta, last_modified_ms, file, headers,"
-        " tags, parts FROM objects WHERE bucket=?1 AND key=?2",
-        -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return objstore_db_rc(os, src, "object lookup");
+    int src, rc;
+    rc = objstore_prepare(os, &st, "object lookup",
+                          "SELECT size, etag, content_type, meta, last_modified_ms, file, headers,"
+                          " tags, parts FROM objects WHERE bucket=?1 AND key=?2");
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
-    int rc = HY_OK;
+    rc = HY_OK;
     if (src == SQLITE_ROW) {
         size_t klen = strlen(key);
         if (klen > OBJSTORE_MAX_KEY)
@@ -939,12 +933,10 @@ int objstore_delete(struct objstore *os, const char *bucket, const char *key)
     pthread_mutex_lock(&os->lock);
     if ((rc = objstore_lookup_locked(os, bucket, key, info, file, NULL)))
         goto out_unlock;
-    src = sqlite3_prepare_v2(os->db, "DELETE FROM objects WHERE bucket=?1 AND key=?2",
-                             -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "object delete");
+    rc = objstore_prepare(os, &st, "object delete",
+                          "DELETE FROM objects WHERE bucket=?1 AND key=?2");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
@@ -1039,13 +1031,11 @@ int objstore_tags_set(struct objstore *os, const char *bucket, const char *key,
     if (strlen(tags) > OBJSTORE_MAX_TAGS)
         return HY_ETOOBIG;
     pthread_mutex_lock(&os->lock);
-    int src = sqlite3_prepare_v2(os->db,
-                                 "UPDATE objects SET tags=?3 WHERE bucket=?1 AND key=?2",
-                                 -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "tags set");
+    int src;
+    rc = objstore_prepare(os, &st, "tags set",
+                          "UPDATE objects SET tags=?3 WHERE bucket=?1 AND key=?2");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, tags, -1, SQLITE_STATIC);
@@ -1136,18 +1126,17 @@ static int objstore_upload_locked(struct objstore *os, const char *bucket,
                                   struct objstore_upload_row *row)
 {
     sqlite3_stmt *st;
-    int src = sqlite3_prepare_v2(
-        os->db,
-        "SELECT content_type, meta, headers, tags FROM uploads"
-        " WHERE upload_id=?1 AND bucket=?2 AND key=?3",
-        -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return objstore_db_rc(os, src, "upload lookup");
+    int src, rc;
+    rc = objstore_prepare(os, &st, "upload lookup",
+                          "SELECT content_type, meta, headers, tags FROM uploads"
+                          " WHERE upload_id=?1 AND bucket=?2 AND key=?3");
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, upload_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
-    int rc = HY_OK;
+    rc = HY_OK;
     if (src == SQLITE_ROW) {
         if (row) {
             objstore_copy_col(row->content_type, sizeof row->content_type, st, 0);
@@ -1181,15 +1170,12 @@ int objstore_mpu_create(struct objstore *os, const char *bucket, const char *key
     pthread_mutex_lock(&os->lock);
     if ((rc = objstore_bucket_exists_locked(os, bucket)))
         goto out_unlock;
-    int src = sqlite3_prepare_v2(
-        os->db,
-        "INSERT INTO uploads(upload_id, bucket, key, content_type, meta, headers,"
-        " tags, created_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-        -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "upload create");
+    int src;
+    rc = objstore_prepare(os, &st, "upload create",
+                          "INSERT INTO uploads(upload_id, bucket, key, content_type, meta, headers,"
+                          " tags, created_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, upload_id_out, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
@@ -1226,26 +1212,20 @@ static int objstore_part_commit(struct objstore *os, const char *bucket,
     }
     if ((rc = objstore_upload_locked(os, bucket, key, upload_id, NULL)))
         goto out_rollback;
-    src = sqlite3_prepare_v2(os->db,
-                             "SELECT file FROM parts WHERE upload_id=?1 AND number=?2",
-                             -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "part lookup");
+    rc = objstore_prepare(os, &st, "part lookup",
+                          "SELECT file FROM parts WHERE upload_id=?1 AND number=?2");
+    if (rc)
         goto out_rollback;
-    }
     sqlite3_bind_text(st, 1, upload_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, number);
     if (sqlite3_step(st) == SQLITE_ROW)
         objstore_copy_col(old, sizeof old, st, 0);
     sqlite3_finalize(st);
-    src = sqlite3_prepare_v2(os->db,
-                             "INSERT OR REPLACE INTO parts(upload_id, number, size, etag,"
-                             " file, last_modified_ms) VALUES(?1,?2,?3,?4,?5,?6)",
-                             -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "part insert");
+    rc = objstore_prepare(os, &st, "part insert",
+                          "INSERT OR REPLACE INTO parts(upload_id, number, size, etag,"
+                          " file, last_modified_ms) VALUES(?1,?2,?3,?4,?5,?6)");
+    if (rc)
         goto out_rollback;
-    }
     sqlite3_bind_text(st, 1, upload_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, number);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
@@ -1417,12 +1397,12 @@ static int objstore_parts_locked(struct objstore *os, const char *upload_id,
     sqlite3_stmt *st;
     struct objstore_part_row *rows = NULL;
     int n = 0, cap = 0, rc = HY_OK;
-    int src = sqlite3_prepare_v2(os->db,
-                                 "SELECT number, size, etag, file FROM parts"
-                                 " WHERE upload_id=?1 ORDER BY number",
-                                 -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return objstore_db_rc(os, src, "parts");
+    int src;
+    rc = objstore_prepare(os, &st, "parts",
+                          "SELECT number, size, etag, file FROM parts"
+                          " WHERE upload_id=?1 ORDER BY number");
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, upload_id, -1, SQLITE_STATIC);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
@@ -1476,9 +1456,10 @@ static int objstore_upload_drop_locked(struct objstore *os, const char *upload_i
     };
     for (size_t i = 0; i < 2; i++) {
         sqlite3_stmt *st;
-        int src = sqlite3_prepare_v2(os->db, sql[i], -1, &st, NULL);
-        if (src != SQLITE_OK)
-            return objstore_db_rc(os, src, "upload drop");
+        int src, rc;
+        rc = objstore_prepare(os, &st, "upload drop", sql[i]);
+        if (rc)
+            return rc;
         sqlite3_bind_text(st, 1, upload_id, -1, SQLITE_STATIC);
         src = sqlite3_step(st);
         sqlite3_finalize(st);
@@ -1677,14 +1658,12 @@ int objstore_mpu_list_parts(struct objstore *os, const char *bucket, const char 
     int rc = objstore_upload_locked(os, bucket, key, upload_id, NULL);
     if (rc)
         goto out_unlock;
-    int src = sqlite3_prepare_v2(os->db,
-                                 "SELECT number, size, etag, last_modified_ms FROM parts"
-                                 " WHERE upload_id=?1 AND number>?2 ORDER BY number",
-                                 -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "list parts");
+    int src;
+    rc = objstore_prepare(os, &st, "list parts",
+                          "SELECT number, size, etag, last_modified_ms FROM parts"
+                          " WHERE upload_id=?1 AND number>?2 ORDER BY number");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, upload_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, after);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1720,16 +1699,13 @@ int objstore_mpu_list(struct objstore *os, const char *bucket, const char *prefi
     if ((rc = objstore_bucket_exists_locked(os, bucket)))
         goto out_unlock;
     /* without an upload-id-marker, everything of key-marker itself is past */
-    int src = sqlite3_prepare_v2(
-        os->db,
-        "SELECT upload_id, key, created_ms FROM uploads WHERE bucket=?1 AND key>=?2"
-        " AND (key>?3 OR (key=?3 AND ?4<>'' AND upload_id>?4))"
-        " ORDER BY key, upload_id",
-        -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = objstore_db_rc(os, src, "list uploads");
+    int src;
+    rc = objstore_prepare(os, &st, "list uploads",
+                          "SELECT upload_id, key, created_ms FROM uploads WHERE bucket=?1 AND key>=?2"
+                          " AND (key>?3 OR (key=?3 AND ?4<>'' AND upload_id>?4))"
+                          " ORDER BY key, upload_id");
+    if (rc)
         goto out_unlock;
-    }
     sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, key_marker, -1, SQLITE_STATIC);
