@@ -154,6 +154,19 @@ static struct stream *stream_find(const char *name)
     return found ? cat.v[i] : NULL;
 }
 
+/* The stream that takes data: HY_ENOTFOUND, or HY_ESTATE while it is
+ * CREATING. Caller holds the catalog lock. */
+static int stream_find_active(const char *name, struct stream **out)
+{
+    struct stream *s = stream_find(name);
+    if (!s)
+        return HY_ENOTFOUND;
+    if (!stream_is_active(s))
+        return HY_ESTATE;
+    *out = s;
+    return HY_OK;
+}
+
 static const char *json_str_member(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
@@ -566,15 +579,9 @@ int stream_put(const char *name, const void *data, size_t len, int64_t now_ms,
     if (len > STREAM_MAX_RECORD)
         return HY_ETOOBIG;
     pthread_rwlock_rdlock(&cat.lock);
-    struct stream *s = stream_find(name);
-    if (!s) {
-        rc = HY_ENOTFOUND;
+    struct stream *s;
+    if ((rc = stream_find_active(name, &s)))
         goto out_unlock;
-    }
-    if (!stream_is_active(s)) {
-        rc = HY_ESTATE;
-        goto out_unlock;
-    }
     if (__atomic_load_n(&cat.buffered, __ATOMIC_RELAXED) + len > hy_cfg.max_buffered) {
         rc = HY_EBUSY;
         goto out_unlock;
@@ -626,15 +633,9 @@ int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted)
     if (len > STREAM_MAX_RECORD)
         return HY_ETOOBIG;
     pthread_rwlock_rdlock(&cat.lock);
-    struct stream *s = stream_find(name);
-    if (!s) {
-        rc = HY_ENOTFOUND;
+    struct stream *s;
+    if ((rc = stream_find_active(name, &s)))
         goto out_unlock;
-    }
-    if (!stream_is_active(s)) {
-        rc = HY_ESTATE;
-        goto out_unlock;
-    }
     size_t total = __atomic_add_fetch(&cat.buffered, len, __ATOMIC_RELAXED);
     pthread_mutex_lock(&s->lock);
     if (total > hy_cfg.max_buffered || s->data.len + s->reserved + len > s->data.max) {
@@ -1115,15 +1116,9 @@ int stream_update_dest(const char *name, unsigned expect_version, json_t *dest,
     int rc;
 
     pthread_rwlock_wrlock(&cat.lock);
-    struct stream *s = stream_find(name);
-    if (!s) {
-        rc = HY_ENOTFOUND;
+    struct stream *s;
+    if ((rc = stream_find_active(name, &s)))
         goto out_unlock;
-    }
-    if (!stream_is_active(s)) {
-        rc = HY_ESTATE;
-        goto out_unlock;
-    }
     if (s->version != expect_version) {
         rc = HY_ECONFLICT;
         goto out_unlock;
@@ -1283,15 +1278,9 @@ int stream_set_encryption(const char *name, bool enable, const char *key_type,
 {
     int rc;
     pthread_rwlock_wrlock(&cat.lock);
-    struct stream *s = stream_find(name);
-    if (!s) {
-        rc = HY_ENOTFOUND;
+    struct stream *s;
+    if ((rc = stream_find_active(name, &s)))
         goto out_unlock;
-    }
-    if (!stream_is_active(s)) {
-        rc = HY_ESTATE;
-        goto out_unlock;
-    }
     json_t *enc = json_pack("{s:s}", "Status", enable ? "ENABLED" : "DISABLED");
     if (enc && enable && key_type)
         json_object_set_new(enc, "KeyType", json_string(key_type));
