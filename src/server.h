@@ -182,6 +182,10 @@ void base64_encode(char *out, const void *in, size_t n); /* NUL-terminates */
 /* Strict RFC 4648 decode (padding optional, no whitespace); -1 if bad. */
 long base64_decode(void *out, const char *in, size_t n);
 void hex_encode(char *out, const void *in, size_t n);   /* NUL-terminates */
+/* CRC-32C (Castagnoli), chainable: hy_crc32c(hy_crc32c(0, a, n), b, m) is
+ * the CRC of a then b. _sw is the portable table version, for tests. */
+uint32_t hy_crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t hy_crc32c_sw(uint32_t crc, const void *p, size_t n);
 void sha256_hex(char out[65], const void *p, size_t n);
 /* SHA-256 fetched once from OpenSSL (an EVP_MD *), for incremental use. */
 struct evp_md_st;

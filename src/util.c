@@ -421,41 +421,118 @@ void base64_encode(char *out, const void *in, size_t n)
     out[o] = 0;
 }
 
-static signed char b64val[256];
-static void b64_init(void)
-{
-    memset(b64val, -1, sizeof b64val);
-    for (int i = 0; i < 64; i++)
-        b64val[(unsigned char)b64chars[i]] = (signed char)i;
-}
+/* the value of each base64 character, -1 for any other byte */
+static const signed char b64val[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 long base64_decode(void *out, const char *in, size_t n)
 {
-    static int ready;
-    if (!ready) { /* idempotent; a race only repeats the same writes */
-        b64_init();
-        ready = 1;
-    }
+    const unsigned char *u = (const unsigned char *)in;
     unsigned char *o = out;
-    size_t olen = 0;
     while (n > 0 && in[n - 1] == '=')
         n--;
     if (n % 4 == 1)
         return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val[(unsigned char)in[i]];
-        if (v < 0)
+    /* four characters, three bytes at a time; one test for all four */
+    size_t full = n / 4 * 4, i;
+    for (i = 0; i < full; i += 4, o += 3) {
+        int a = b64val[u[i]], b = b64val[u[i + 1]], c = b64val[u[i + 2]],
+            d = b64val[u[i + 3]];
+        if ((a | b | c | d) < 0)
             return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[olen++] = (unsigned char)(acc >> bits);
-        }
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        o[0] = (unsigned char)(v >> 16);
+        o[1] = (unsigned char)(v >> 8);
+        o[2] = (unsigned char)v;
     }
-    return (long)olen;
+    if (n > full) { /* 2 or 3 characters: 1 or 2 bytes, leftover bits ignored */
+        int a = b64val[u[i]], b = b64val[u[i + 1]], c = n - full == 3 ? b64val[u[i + 2]] : 0;
+        if ((a | b | c) < 0)
+            return -1;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
+        *o++ = (unsigned char)(v >> 16);
+        if (n - full == 3)
+            *o++ = (unsigned char)(v >> 8);
+    }
+    return (long)(o - (unsigned char *)out);
+}
+
+/* ---- CRC-32C ------------------------------------------------------------
+ * Castagnoli polynomial (reflected 0x82F63B78), as iSCSI and ext4 use it.
+ * x86-64 CPUs with SSE 4.2 compute it in hardware, 8 bytes an
+ * instruction (~10 GB/s here, against ~1-3 GB/s for zlib's CRC-32 and
+ * ~0.9 GB/s on 132-byte WAL frames); elsewhere a table does it a byte at a
+ * time. Both give the same value (tests/unit/test_util.c). */
+static uint32_t crc32c_table[256];
+static bool crc32c_hw;
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? c >> 1 ^ 0x82F63B78u : c >> 1;
+        crc32c_table[i] = c;
+    }
+#if defined(__x86_64__) && !defined(HY_NO_HW_CRC)
+    __builtin_cpu_init();
+    crc32c_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+uint32_t hy_crc32c_sw(uint32_t crc, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    pthread_once(&crc32c_once, crc32c_init);
+    crc = ~crc;
+    while (n--)
+        crc = crc32c_table[(crc ^ *b++) & 0xff] ^ crc >> 8;
+    return ~crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *p,
+                                                               size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t c = ~crc;
+    for (; n >= 8; n -= 8, b += 8) {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *b++);
+    return ~c32;
+}
+#endif
+
+uint32_t hy_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    pthread_once(&crc32c_once, crc32c_init);
+#if defined(__x86_64__)
+    if (crc32c_hw)
+        return crc32c_sse42(crc, p, n);
+#endif
+    return hy_crc32c_sw(crc, p, n);
 }
 
 /* ---- hashes and formats ---------------------------------------------- */

@@ -4,16 +4,21 @@
  * Input layout: one flags byte, two bytes of split offset, then the
  * segment bytes.
  *   flags bit 0: prefix each segment with a valid 16-byte header
- *                ("HYDRWAL1" + its sequence number), so the frame scanner
+ *                ("HYDRWAL1", or "HYDRWAL2" with bit 5, + its sequence
+ *                number), so the frame scanner
  *                is reached on most inputs; without it the bytes are the
  *                whole file, header included.
  *   flags bit 1: two segments: the bytes are split at (offset % len); the
  *                first becomes 0000000000000001.wal, the second ...2.wal
  *                (or ...9.wal with bit 4: a gap in the sequence).
  *   flags bit 2: "fix CRCs": walking the frames by their length fields,
- *                the harness writes the correct CRC-32 into each frame
+ *                the harness writes the correct checksum (CRC-32, or
+ *                CRC-32C with bit 5) into each frame
  *                header, so valid frames (and the resync after damage)
  *                are reached without libFuzzer having to find checksums.
+ *   flags bit 5: the current segment format, HYDRWAL2 with CRC-32C
+ *                (without it, the HYDRWAL1 format logs older than
+ *                CRC-32C have, which the reader still accepts).
  *   flags bit 3: after the replay, start the log, append one record
  *                synchronously, close, and replay again: the new record
  *                must come back with the next LSN.
@@ -152,7 +157,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Writes the correct CRC into every frame the length fields lead to. */
-static void fix_crcs(unsigned char *img, size_t size)
+static void fix_crcs(unsigned char *img, size_t size, bool v2)
 {
     size_t off = 16;
     while (off + WAL_FRAME_HEADER <= size) {
@@ -164,6 +169,9 @@ static void fix_crcs(unsigned char *img, size_t size)
         uLong c = crc32(0L, Z_NULL, 0);
         c = crc32(c, p + 4, WAL_FRAME_HEADER - 4);
         c = crc32(c, p + WAL_FRAME_HEADER, len);
+        if (v2)
+            c = hy_crc32c(hy_crc32c(0, p + 4, WAL_FRAME_HEADER - 4), p + WAL_FRAME_HEADER,
+                          len);
         for (int i = 0; i < 4; i++)
             p[i] = (unsigned char)(c >> (8 * i));
         off += WAL_FRAME_HEADER + len;
@@ -179,14 +187,14 @@ static unsigned char *make_segment(const uint8_t *data, size_t n, uint64_t seq,
     if (!img)
         return NULL;
     if (hdr) {
-        memcpy(img, "HYDRWAL1", 8);
+        memcpy(img, (flags & 32) ? "HYDRWAL2" : "HYDRWAL1", 8);
         for (int i = 0; i < 8; i++)
             img[8 + i] = (unsigned char)(seq >> (8 * i));
     }
     if (n)
         memcpy(img + hdr, data, n);
     if (flags & 4)
-        fix_crcs(img, hdr + n);
+        fix_crcs(img, hdr + n, flags & 32);
     *out_len = hdr + n;
     return img;
 }

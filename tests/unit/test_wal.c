@@ -16,6 +16,8 @@
 
 #include "wal.h"
 
+#include <zlib.h>
+
 struct hy_config hy_cfg = {.region = "us-east-1"};
 
 static char *tmpdir(void)
@@ -347,6 +349,78 @@ static void test_scan_file(void **s)
     free(c);
 }
 
+static void le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> 8 * i);
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> 8 * i);
+}
+
+/* A log written before CRC-32C: "HYDRWAL1" segments whose frames carry
+ * zlib's CRC-32. They still replay; what is written next is HYDRWAL2. */
+static void test_v1_segments_replay(void **s)
+{
+    (void)s;
+    char *dir = tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/%016llx.wal", dir, 1ULL);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    unsigned char hdr[16];
+    memcpy(hdr, "HYDRWAL1", 8);
+    le64(hdr + 8, 1);
+    fwrite(hdr, 1, 16, fp);
+    for (int i = 0; i < 3; i++) {
+        char msg[32];
+        int len = snprintf(msg, sizeof msg, "old-%d", i);
+        unsigned char fh[WAL_FRAME_HEADER] = {0};
+        le32(fh + 4, (uint32_t)len);
+        fh[8] = WAL_RECORD;
+        le32(fh + 12, 7);
+        le64(fh + 16, (uint64_t)i + 1);
+        le64(fh + 24, 1700000000000ULL);
+        uLong c = crc32(crc32(0L, Z_NULL, 0), fh + 4, WAL_FRAME_HEADER - 4);
+        le32(fh, (uint32_t)crc32(c, (const unsigned char *)msg, (uInt)len));
+        fwrite(fh, 1, sizeof fh, fp);
+        fwrite(msg, 1, (size_t)len, fp);
+    }
+    fclose(fp);
+
+    struct collected *c = calloc(1, sizeof *c);
+    struct wal_replay_stats st;
+    struct wal *w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 3);
+    assert_int_equal(st.corrupt_regions, 0);
+    assert_int_equal(st.torn_bytes, 0);
+    assert_string_equal(c->data[2], "old-2");
+    assert_int_equal(c->lsn[2], 3);
+    put_n(w, 0, 2, 7);
+    wal_close(w);
+
+    /* the new frames went to a HYDRWAL2 segment; both replay together */
+    unsigned char magic[8] = {0};
+    fp = fopen(segment_with_frames(dir), "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(magic, 1, 8, fp), 8);
+    fclose(fp);
+    assert_memory_equal(magic, "HYDRWAL2", 8);
+    w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 5);
+    assert_int_equal(c->lsn[4], 5);
+    assert_string_equal(c->data[0], "old-0");
+    assert_string_equal(c->data[4], "record-1");
+    assert_int_equal(st.corrupt_regions, 0);
+    wal_close(w);
+    rm_rf(dir);
+    free(dir);
+    free(c);
+}
+
 static void test_seal_and_flush(void **s)
 {
     (void)s;
@@ -387,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_scan_file),
         cmocka_unit_test(test_seal_and_flush),
+        cmocka_unit_test(test_v1_segments_replay),
     };
     return cmocka_run_group_tests_name("wal", tests, NULL, NULL);
 }
