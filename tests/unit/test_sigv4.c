@@ -11,6 +11,11 @@
  *    the chunked-upload example with its chunk signatures).
  * 3. Clock skew, presigned expiry, unknown keys, malformed headers and the
  *    error mapping.
+ * 4. The HMAC, signing-key cache and header lookup against references
+ *    built here from OpenSSL's HMAC(): every message length around the
+ *    block size, secrets short and long (the "AWS4" key over one block is
+ *    hashed first), cache hits, evictions and a changed secret, and
+ *    verification from several threads at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +24,9 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -876,6 +884,241 @@ static void test_canonical_query(void **state)
     treq_free(&t);
 }
 
+/* ---- HMAC, signing-key cache, header lookup -------------------------- */
+static void ref_hmac(const void *key, size_t key_len, const void *msg,
+                     size_t msg_len, unsigned char out[32])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, mac, &n));
+    assert_int_equal(n, 32);
+    memcpy(out, mac, 32);
+}
+
+/* kSigning by the spec, straight from HMAC() */
+static void ref_signing_key(const char *secret, const char *date8,
+                            const char *region, const char *service,
+                            unsigned char key[32])
+{
+    char k0[4 + 300];
+    unsigned char k[32];
+    size_t n = strlen(secret);
+    assert_true(n <= 300);
+    memcpy(k0, "AWS4", 4);
+    memcpy(k0 + 4, secret, n);
+    ref_hmac(k0, 4 + n, date8, strlen(date8), k);
+    ref_hmac(k, 32, region, strlen(region), k);
+    ref_hmac(k, 32, service, strlen(service), k);
+    ref_hmac(k, 32, "aws4_request", 12, key);
+}
+
+static void test_sign_hmac(void **state)
+{
+    (void)state;
+    unsigned char key[32], mac[32];
+    char msg[300], hex[65], want[65];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 7 + 1);
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= sizeof msg; len++) {
+        sigv4_sign(key, msg, len, hex);
+        ref_hmac(key, 32, msg, len, mac);
+        hex_encode(want, mac, 32);
+        assert_string_equal(hex, want);
+    }
+}
+
+/* a secret of n bytes, varied by seed */
+static void make_secret(char *out, size_t n, unsigned seed)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[(seed * 31 + i * 17 + (seed >> 3)) % 64];
+    out[n] = 0;
+}
+
+static void test_signing_key_cache(void **state)
+{
+    (void)state;
+    /* around the HMAC block: "AWS4" + 60 fills it, + 61 is hashed first */
+    static const size_t lens[] = {0, 1, 40, 59, 60, 61, 64, 100, 200, 256};
+    size_t nlens = sizeof lens / sizeof *lens;
+    char secret[257], region[16], service[16];
+    unsigned char got[32], want[32];
+    /* two passes over more combinations than the cache has slots: the
+     * second finds some cached and some evicted */
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < 300; i++) {
+            make_secret(secret, lens[i % nlens], i);
+            snprintf(region, sizeof region, "region-%u", i % 7);
+            snprintf(service, sizeof service, "svc%u", i % 5);
+            const char *date8 = i % 3 ? "20150830" : "20240229";
+            ref_signing_key(secret, date8, region, service, want);
+            /* twice: the second call is a cache hit */
+            for (int k = 0; k < 2; k++) {
+                memset(got, 0, sizeof got);
+                assert_int_equal(sigv4_signing_key(secret, date8, region, service, got),
+                                 SIGV4_OK);
+                assert_memory_equal(got, want, 32);
+            }
+        }
+    }
+    /* one byte of the secret changed: another key, never the cached one */
+    ref_signing_key(SUITE_SECRET, "20150830", "us-east-1", "service", want);
+    assert_int_equal(sigv4_signing_key(SUITE_SECRET, "20150830", "us-east-1",
+                                       "service", got), SIGV4_OK);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(sigv4_signing_key(SUITE_SECRET "x", "20150830", "us-east-1",
+                                       "service", got), SIGV4_OK);
+    assert_memory_not_equal(got, want, 32);
+    /* over the secret ceiling */
+    char big[258];
+    make_secret(big, 257, 1);
+    assert_int_equal(sigv4_signing_key(big, "20150830", "us-east-1", "service", got),
+                     SIGV4_INTERNAL);
+}
+
+/* vanilla() signed with secret by the reference HMAC */
+static char *vanilla_authz(struct treq *t, const char *secret)
+{
+    struct sigv4_params p = {"host;x-amz-date",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", false, false};
+    struct buf creq, sts;
+    buf_init(&creq, 1 << 16);
+    buf_init(&sts, 1 << 16);
+    assert_int_equal(sigv4_canonical_request(&t->req, &p, &creq), SIGV4_OK);
+    assert_int_equal(sigv4_string_to_sign("20150830T123600Z",
+                                          "20150830/us-east-1/service/aws4_request",
+                                          creq.data, creq.len, &sts), SIGV4_OK);
+    unsigned char key[32], mac[32];
+    char sig[65];
+    ref_signing_key(secret, "20150830", "us-east-1", "service", key);
+    ref_hmac(key, 32, sts.data, sts.len, mac);
+    hex_encode(sig, mac, 32);
+    buf_free(&creq);
+    buf_free(&sts);
+    return arena_printf(t->arena, "AWS4-HMAC-SHA256 Credential=" SUITE_AKID
+                        "/20150830/us-east-1/service/aws4_request, "
+                        "SignedHeaders=host;x-amz-date, Signature=%s", sig);
+}
+
+static void test_verify_key_cache(void **state)
+{
+    (void)state;
+    struct sigv4_auth auth;
+    struct treq t;
+    char long_secret[201], other[41];
+    make_secret(long_secret, 200, 42);
+    const char *secrets[] = {SUITE_SECRET, long_secret, ""};
+    for (size_t s = 0; s < 3; s++) {
+        struct keyring ring = {SUITE_AKID, secrets[s]};
+        vanilla(&t, NULL);
+        treq_header(&t, "Authorization", vanilla_authz(&t, secrets[s]));
+        /* a miss or a hit, then a hit */
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth),
+                             SIGV4_OK);
+        /* evicted by many other keys, then derived again */
+        unsigned char key[32];
+        for (unsigned i = 0; i < 200; i++) {
+            make_secret(other, 40, 1000 + i);
+            assert_int_equal(sigv4_signing_key(other, "20150830", "us-east-1",
+                                               "service", key), SIGV4_OK);
+        }
+        assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth),
+                         SIGV4_OK);
+        /* the same key id with another secret (a rotated key) */
+        struct keyring rotated = {SUITE_AKID, "rotated"};
+        assert_int_equal(sigv4_verify(&t.req, lookup, &rotated, SUITE_NOW_MS, &auth),
+                         SIGV4_MISMATCH);
+        assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth),
+                         SIGV4_OK);
+        treq_free(&t);
+    }
+}
+
+static void test_header_lookup(void **state)
+{
+    (void)state;
+    struct keyring ring = {SUITE_AKID, SUITE_SECRET};
+    struct sigv4_auth auth;
+    struct treq t;
+    /* names in any case */
+    treq_init(&t, "GET", "/", "");
+    treq_header(&t, "HOST", "example.amazonaws.com");
+    treq_header(&t, "x-AMZ-date", "20150830T123600Z");
+    treq_header(&t, "aUTHORIZATION", VANILLA_AUTHZ);
+    assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth), SIGV4_OK);
+    treq_free(&t);
+    /* the first X-Amz-Date is the one parsed ... */
+    treq_init(&t, "GET", "/", "");
+    treq_header(&t, "Host", "example.amazonaws.com");
+    treq_header(&t, "X-Amz-Date", "yesterday");
+    treq_header(&t, "X-Amz-Date", "20150830T123600Z");
+    treq_header(&t, "Authorization", VANILLA_AUTHZ);
+    assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth),
+                     SIGV4_MALFORMED);
+    assert_string_equal(auth.detail, "the X-Amz-Date header is not of the form "
+                                     "YYYYMMDD'T'HHMMSS'Z'.");
+    treq_free(&t);
+    /* ... and every one is signed */
+    vanilla(&t, VANILLA_AUTHZ);
+    treq_header(&t, "X-Amz-Date", "yesterday");
+    assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth),
+                     SIGV4_MISMATCH);
+    treq_free(&t);
+    /* the first Authorization counts; a Date header is ignored beside X-Amz-Date */
+    vanilla(&t, VANILLA_AUTHZ);
+    treq_header(&t, "Authorization", "AWS4-HMAC-SHA256 garbage");
+    treq_header(&t, "Date", "not a date");
+    assert_int_equal(sigv4_verify(&t.req, lookup, &ring, SUITE_NOW_MS, &auth), SIGV4_OK);
+    treq_free(&t);
+}
+
+/* Verifications from several threads while others churn the key cache:
+ * every one must succeed (and ASan must stay quiet). */
+#define VERIFY_THREADS 4
+#define VERIFY_ROUNDS 300
+
+static void *verify_thread(void *arg)
+{
+    long id = (long)arg, failures = 0;
+    struct keyring suite = {SUITE_AKID, SUITE_SECRET}, s3 = {S3_AKID, S3_SECRET};
+    struct sigv4_auth auth;
+    struct treq a, b;
+    char secret[41];
+    unsigned char key[32];
+    vanilla(&a, VANILLA_AUTHZ);
+    s3_get_object(&b, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+    for (int i = 0; i < VERIFY_ROUNDS; i++) {
+        failures += sigv4_verify(&a.req, lookup, &suite, SUITE_NOW_MS, &auth) != SIGV4_OK;
+        failures += sigv4_verify(&b.req, lookup, &s3, S3_NOW_MS, &auth) != SIGV4_OK;
+        make_secret(secret, 40, (unsigned)(id * VERIFY_ROUNDS + i));
+        failures += sigv4_signing_key(secret, "20150830", "us-east-1", "service",
+                                      key) != SIGV4_OK;
+    }
+    treq_free(&a);
+    treq_free(&b);
+    return (void *)failures;
+}
+
+static void test_verify_threads(void **state)
+{
+    (void)state;
+    pthread_t th[VERIFY_THREADS];
+    for (long i = 0; i < VERIFY_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, verify_thread, (void *)i), 0);
+    long failures = 0;
+    for (int i = 0; i < VERIFY_THREADS; i++) {
+        void *r;
+        assert_int_equal(pthread_join(th[i], &r), 0);
+        failures += (long)r;
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +1131,11 @@ int main(void)
         cmocka_unit_test(test_header_failures),
         cmocka_unit_test(test_canonical_uri),
         cmocka_unit_test(test_canonical_query),
+        cmocka_unit_test(test_sign_hmac),
+        cmocka_unit_test(test_signing_key_cache),
+        cmocka_unit_test(test_verify_key_cache),
+        cmocka_unit_test(test_header_lookup),
+        cmocka_unit_test(test_verify_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
