@@ -45,7 +45,9 @@
  *
  * Recovery (wal_replay): segments are read in order and every valid frame
  * is handed to the caller. A frame is valid when its header is plausible,
- * it fits in the file and its CRC matches. Bad bytes at the end of the
+ * it fits in the file and its CRC matches. Zeros from the last valid
+ * frame to the end of a segment are space laid ahead (lay_ahead), its
+ * clean end. Other bad bytes at the end of the
  * last segment are a torn write: they are truncated and reported. Bad
  * bytes anywhere else are reported as corruption, and the scan resyncs at
  * the next offset where a valid frame with a higher LSN starts, so
@@ -83,6 +85,9 @@
 struct wal *hy_wal;
 #define SEG_HEADER 16
 #define DEFAULT_SEGMENT_BYTES (64u << 20)
+/* Zeros laid down ahead of small commits (see lay_ahead) */
+#define AHEAD_BYTES ((uint64_t)1 << 20)
+#define AHEAD_SMALL_COMMIT ((size_t)64 << 10)
 /* LSNs above this are never written (2^62: a million years at 100M
  * frames/s), so one read as such is corruption and the counter never wraps. */
 #define WAL_MAX_LSN ((uint64_t)1 << 62)
@@ -131,7 +136,8 @@ struct wal {
 
     /* writer-thread state (segments list also read by wal_release under lock) */
     int fd;
-    uint64_t seg_size;
+    uint64_t seg_size;   /* end of the last frame written */
+    uint64_t seg_alloc;  /* bytes of the file laid down: frames, then zeros */
     struct segment *segs, *cur;
     uint64_t next_seq;
 
@@ -339,8 +345,55 @@ static int seg_new(struct wal *w)
         close(w->fd);
     w->fd = fd;
     w->seg_size = SEG_HEADER;
+    w->seg_alloc = SEG_HEADER;
     w->next_seq = seq + 1;
     return HY_OK;
+}
+
+/* pwrite(2) until done, from at */
+static int pwrite_all(int fd, const void *buf, size_t left, uint64_t at)
+{
+    const char *p = buf;
+    while (left > 0) {
+        ssize_t n = pwrite(fd, p, left, (off_t)at);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno_rc(errno);
+        }
+        p += n;
+        left -= (size_t)n;
+        at += (uint64_t)n;
+    }
+    return HY_OK;
+}
+
+/* Writer thread, after a small commit: when the next commits would
+ * extend the file, lay AHEAD_BYTES of zeros down past the last frame
+ * first. fdatasync after a write that changes the file's size also
+ * writes the inode; over blocks already written it writes only the data.
+ * Measured on this machine's disk, 8 KiB write + fdatasync: p50 0.40 ms /
+ * p99 1.0-2.8 ms appending, 0.17 / 0.3 ms writing over (docs/WAL.md).
+ * Large commits (batches of records) skip this: their size change is
+ * paid once per many bytes, and zeros would cost disk bandwidth. The
+ * zeros reach the disk with the next commit's fdatasync; recovery reads
+ * an all-zero tail after the last frame as the clean end of a segment.
+ * A failed write of zeros is not an error: the commits simply append. */
+static void lay_ahead(struct wal *w, size_t last_commit)
+{
+    static const unsigned char zeros[64 << 10];
+    if (!w->fsync || w->fd < 0 || last_commit >= AHEAD_SMALL_COMMIT ||
+        w->seg_alloc >= w->seg_size + AHEAD_BYTES / 2 || w->seg_alloc >= w->segment_bytes)
+        return;
+    uint64_t at = w->seg_alloc > w->seg_size ? w->seg_alloc : w->seg_size;
+    uint64_t end = w->seg_size + AHEAD_BYTES;
+    while (at < end) {
+        size_t n = end - at < sizeof zeros ? (size_t)(end - at) : sizeof zeros;
+        if (pwrite_all(w->fd, zeros, n, at) != HY_OK)
+            break;
+        at += n;
+    }
+    w->seg_alloc = at;
 }
 
 /* Writer thread: one group commit. */
@@ -353,22 +406,7 @@ static int write_batch(struct wal *w, struct batch *b)
             return rc;
     }
     uint64_t off = w->seg_size;
-    const char *p = b->bytes.data;
-    size_t left = b->bytes.len;
-    uint64_t at = off;
-    rc = HY_OK;
-    while (left > 0) {
-        ssize_t n = pwrite(w->fd, p, left, (off_t)at);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = errno_rc(errno);
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-        at += (uint64_t)n;
-    }
+    rc = pwrite_all(w->fd, b->bytes.data, b->bytes.len, off);
     if (rc == HY_OK && w->fsync) {
         w->stats.fsyncs++;
         if (fdatasync(w->fd) != 0)
@@ -377,6 +415,7 @@ static int write_batch(struct wal *w, struct batch *b)
     if (rc) {
         w->stats.write_errors++;
         /* leave no partial frame behind */
+        w->seg_alloc = off;
         if (ftruncate(w->fd, (off_t)off) != 0 || (w->fsync && fdatasync(w->fd) != 0)) {
             /* the segment's state is unknown now: stop appending to it */
             log_error("wal", "cannot truncate the segment after a failed write: %s; "
@@ -389,6 +428,8 @@ static int write_batch(struct wal *w, struct batch *b)
         return rc;
     }
     w->seg_size += b->bytes.len;
+    if (w->seg_alloc < w->seg_size)
+        w->seg_alloc = w->seg_size;
     pthread_mutex_lock(&w->lock);
     if (b->nrefs) {
         if (!w->cur->first_lsn)
@@ -442,6 +483,8 @@ static void *writer_main(void *arg)
             wt->done(wt->arg, have_frames ? rc : HY_ENOMEM,
                      have_frames ? frames + wt->first : NULL, wt->n);
         }
+        if (rc == HY_OK)
+            lay_ahead(w, b->bytes.len);
         pthread_mutex_lock(&w->lock);
         if (b->nrefs)
             w->safe_lsn = b->refs[b->nrefs - 1].lsn + 1;
@@ -624,6 +667,8 @@ struct scan_result {
     uint64_t frames, last_lsn;
     uint64_t bad_regions, bad_bytes;
     bool tail_bad;           /* the bytes after valid_end are bad */
+    uint64_t zero_tail;      /* or zeros laid down ahead, to the end */
+    uint64_t bad_end;        /* tail_bad: just past its last non-zero byte */
 };
 
 /* Scans a segment image. Bad regions followed by a valid frame are
@@ -648,6 +693,14 @@ static void scan_image(const unsigned char *img, size_t size, uint64_t min_lsn,
             r->valid_end = off;
             continue;
         }
+        /* zeros to the end: the space lay_ahead laid down, not damage */
+        size_t z = off;
+        while (z < size && img[z] == 0)
+            z++;
+        if (z == size) {
+            r->zero_tail = size - off;
+            break;
+        }
         /* resync: the next offset where a valid, later frame starts */
         size_t next = off + 1;
         for (; next + WAL_FRAME_HEADER <= size; next++) {
@@ -657,6 +710,9 @@ static void scan_image(const unsigned char *img, size_t size, uint64_t min_lsn,
         }
         if (next + WAL_FRAME_HEADER > size) {
             r->tail_bad = true;
+            r->bad_end = size;
+            while (r->bad_end > off && img[r->bad_end - 1] == 0)
+                r->bad_end--;
             break;
         }
         r->bad_regions++;
@@ -711,7 +767,7 @@ int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *c
     struct scan_result r;
     scan_image(img, size, 0, fn, bad_fn, ctx, &r);
     if (r.tail_bad && bad_fn)
-        bad_fn(ctx, r.valid_end, size - r.valid_end, "torn or corrupt tail");
+        bad_fn(ctx, r.valid_end, r.bad_end - r.valid_end, "torn or corrupt tail");
     if (valid_end)
         *valid_end = r.valid_end;
     free(img);
@@ -829,7 +885,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         st->corrupt_regions += r.bad_regions;
         st->corrupt_bytes += r.bad_bytes;
         if (r.tail_bad) {
-            uint64_t bad = size - r.valid_end;
+            uint64_t bad = r.bad_end - r.valid_end; /* zeros after it: laid ahead */
             if (is_last) {
                 log_warn("wal", "segment %s: torn tail of %llu bytes after offset %llu "
                          "(an interrupted write, never acknowledged); truncated",

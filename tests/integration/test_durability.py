@@ -182,10 +182,23 @@ def test_recovery_after_kill(tmp_path):
     h.stop()
 
 
+def frames_end(path):
+    """Offset just past the last frame of a segment: frames are a 32-byte
+    header (length at 4, type 1-3 at 8) and the payload; small commits lay
+    zeros down after them, which is where the next frame would go."""
+    with open(path, "rb") as f:
+        img = f.read()
+    off = 16
+    while off + 32 <= len(img) and img[off + 8] in (1, 2, 3):
+        off += 32 + int.from_bytes(img[off + 4:off + 8], "little")
+    return off
+
+
 def test_torn_tail_is_truncated_and_reported(tmp_path):
     h, data = kill_with_buffered(tmp_path)
     seg = [f for f in wal_files(data) if os.path.getsize(f) > 16][-1]
-    with open(seg, "ab") as f:  # a write interrupted half way
+    with open(seg, "r+b") as f:  # a write interrupted half way
+        f.seek(frames_end(seg))
         f.write(b"\x10\x00\x00\x00" + os.urandom(21))
     h.start()
     log = h.read_log()

@@ -250,6 +250,16 @@ static char *segment_with_frames(const char *dir)
     return path;
 }
 
+/* End of the last valid frame of a segment (wal_scan_file) */
+static uint64_t frames_end(const char *seg)
+{
+    struct collected *c = calloc(1, sizeof *c);
+    uint64_t end = 0;
+    assert_int_equal(wal_scan_file(seg, collect, NULL, c, &end), HY_OK);
+    free(c);
+    return end;
+}
+
 static void test_torn_tail(void **s)
 {
     (void)s;
@@ -259,21 +269,39 @@ static void test_torn_tail(void **s)
     struct wal *w = open_wal(dir, 0, c, &st);
     put_n(w, 0, 5, 1);
     wal_close(w);
-    /* a write torn in the middle of the last frame */
+    /* small commits laid zeros down ahead of the frames: a clean end */
     char *seg = last_segment(dir);
     struct stat sb;
     assert_int_equal(stat(seg, &sb), 0);
-    assert_int_equal(truncate(seg, sb.st_size - 3), 0);
+    uint64_t end = frames_end(seg);
+    assert_int_equal(end, 16 + 5 * 40);
+    assert_true((uint64_t)sb.st_size > end);
+    /* a write torn at the end of the file (an appending commit) */
+    assert_int_equal(truncate(seg, (off_t)end - 3), 0);
     w = open_wal(dir, 0, c, &st);
     assert_int_equal(c->n, 4);
-    assert_true(st.torn_bytes > 0);
+    assert_int_equal(st.torn_bytes, 37);
     assert_int_equal(st.corrupt_regions, 0);
     put_n(w, 100, 1, 1);
+    wal_close(w);
+    /* a write torn over the zeros laid ahead: the last 3 bytes of the
+     * newest frame ("record-100", 42 bytes) never reached the disk */
+    seg = last_segment(dir);
+    end = frames_end(seg);
+    assert_int_equal(end, 16 + 42);
+    int fd = open(seg, O_RDWR);
+    assert_int_equal(pwrite(fd, "\0\0\0", 3, (off_t)end - 3), 3);
+    close(fd);
+    w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 4);
+    assert_int_equal(st.torn_bytes, 39);
+    put_n(w, 101, 1, 1);
     wal_close(w);
     w = open_wal(dir, 0, c, &st);
     assert_int_equal(c->n, 5);
     assert_int_equal(st.torn_bytes, 0);
-    assert_string_equal(c->data[4], "record-100");
+    assert_int_equal(st.corrupt_regions, 0);
+    assert_string_equal(c->data[4], "record-101");
     wal_close(w);
     /* garbage after the frames of an older segment is corruption there:
      * reported, and every valid frame is still recovered */
@@ -283,6 +311,7 @@ static void test_torn_tail(void **s)
     fclose(f);
     w = open_wal(dir, 0, c, &st);
     assert_int_equal(c->n, 5);
+    assert_int_equal(st.corrupt_regions, 1);
     wal_close(w);
     rm_rf(dir);
     free(dir);
