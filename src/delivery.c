@@ -1,4 +1,4 @@
-/* delivery.c -- the delivery thread: buffers become S3 objects.
+/* delivery.c -- the delivery threads: buffers become S3 objects.
  *
  * Loop: take every buffer that is due (stream.c decides: SizeInMBs reached,
  * oldest record IntervalInSeconds old), compress it (compress.c), name it
@@ -17,15 +17,39 @@
  * released. A write that fails -- the bucket does not exist, the
  * disk is full -- keeps the batch in a retry list with exponential backoff
  * (1 s doubling to 30 s) and is logged once per attempt with what is kept;
- * nothing is dropped. The thread sleeps until the next interval falls due
- * or a retry is due, or until stream.c wakes it because a buffer filled.
+ * nothing is dropped. The dispatcher sleeps until the next interval falls
+ * due or a retry is due, or until stream.c wakes it because a buffer
+ * filled, or a worker finished a batch.
+ *
+ * Two batches are written at once: writing an object is CPU work (copying
+ * it into the page cache, its MD5) followed by a wait for the disk (fsync),
+ * and the SEAL before it waits for a WAL commit, so one batch's waits and
+ * the second core are used by the other batch (recovery of 1 GiB in ~100
+ * MiB objects is bound by this). The dispatcher takes due batches and
+ * queues them; DELIVERY_WORKERS workers prepare (name, compress) and write
+ * them. At most DELIVERY_WORKERS batches are taken and not yet written, so
+ * buffers keep filling while the store is busy, as with one thread.
+ *
+ * Order within a stream: a worker never starts a batch while another
+ * batch of the same stream is being written, and the queue is first in,
+ * first out, so a stream's SEALs reach the WAL in LSN order, the order
+ * recovery (stream.c, recover_seal) cuts them out of the buffer in.
+ * Batches of different streams are independent: their ranges, keys and
+ * SEALs never overlap.
+ *
+ * Releasing the log: a batch taken from stream.c is no longer counted by
+ * stream_min_lsn(), so the take and its entry in the queue happen under
+ * release_lock, which release_log also holds while it computes the low
+ * water: no release can see a batch in neither place.
  *
  * Stop: one last forced pass delivers every non-empty buffer and tries
  * each pending retry once more; what still cannot be written is reported
  * (the write-ahead log keeps it for the next start).
  *
- * Threading: one thread owns the retry list; the mutex guards only the
- * wake-up flag and the counters.
+ * Threading: the dispatcher thread and the workers share the queue, the
+ * busy list and the retry list under `lock` (a batch is on exactly one of
+ * them while it is held here); a worker owns the batch it is writing.
+ * Lock order: release_lock, then stream.c's locks, then lock.
  */
 #include "delivery.h"
 #include "compress.h"
@@ -43,11 +67,12 @@
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS 30000
 #define IDLE_WAIT_MS 1000
+#define DELIVERY_WORKERS 2
 
 struct pending {
     struct pending *next;
     struct stream_batch *batch;
-    char *key;              /* fixed at the first attempt */
+    char *key;              /* fixed at the first attempt; NULL until prepared */
     struct buf body;        /* compressed bytes, made once */
     bool sealed;            /* its SEAL is durable in the WAL */
     int attempts;
@@ -56,12 +81,19 @@ struct pending {
 
 static struct {
     pthread_t thread;
+    pthread_t workers[DELIVERY_WORKERS];
+    int nworkers;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool running, stop, kick;
-    struct pending *retry;  /* owned by the delivery thread */
+    pthread_mutex_t release_lock; /* a take + queueing vs. release_log */
+    pthread_cond_t cond;    /* wakes the dispatcher */
+    pthread_cond_t work;    /* wakes the workers: a job queued, a stream freed, quit */
+    bool running, stop, kick, quit;
+    struct pending *queue;  /* taken, not started; FIFO */
+    struct pending *busy;   /* being prepared or written by a worker */
+    struct pending *retry;  /* failed, waiting for next_try_mono */
+    size_t njobs;           /* on queue + busy */
     struct delivery_stats stats;
-} D = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} D = {.lock = PTHREAD_MUTEX_INITIALIZER, .release_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void wake(void)
 {
@@ -105,13 +137,11 @@ static void pending_free(struct pending *p)
     free(p);
 }
 
-/* Names and compresses a batch; takes ownership of b. NULL on failure
- * (then b is still owned by the caller). */
-static struct pending *prepare(struct stream_batch *b)
+/* Names and compresses p's batch: sets p->key, p->body, p->sealed.
+ * HY_OK, or an error with p as it was (p->key still NULL). */
+static int prepare(struct pending *p)
 {
-    struct pending *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    struct stream_batch *b = p->batch;
     struct buf key;
     buf_init(&key, 4096);
     char id[37];
@@ -122,16 +152,15 @@ static struct pending *prepare(struct stream_batch *b)
         log_error("delivery", "stream %s: cannot name the object (%s); prefix '%s'",
                   b->dest.name, hy_strerror(rc), b->dest.prefix);
         buf_free(&key);
-        free(p);
-        return NULL;
+        return rc;
     }
-    p->key = buf_detach(&key, NULL);
+    char *name = buf_detach(&key, NULL);
     buf_init(&p->body, (size_t)1 << 31);
     if (b->dest.compression == COMP_UNCOMPRESSED) {
         /* deliver straight from the batch's buffer */
     } else {
-        const char *base = strrchr(p->key, '/');
-        base = base ? base + 1 : p->key;
+        const char *base = strrchr(name, '/');
+        base = base ? base + 1 : name;
         /* the entry inside a ZIP is the object name without ".zip" */
         char entry[1024];
         size_t blen = strlen(base);
@@ -147,14 +176,13 @@ static struct pending *prepare(struct stream_batch *b)
             log_error("delivery", "stream %s: compression failed: %s", b->dest.name,
                       hy_strerror(rc));
             buf_free(&p->body);
-            free(p->key);
-            free(p);
-            return NULL;
+            free(name);
+            return rc;
         }
     }
-    p->batch = b;
+    p->key = name;
     p->sealed = b->key != NULL; /* recovered: sealed before the crash */
-    return p;
+    return HY_OK;
 }
 
 static void noop_done(void *arg, int rc, const struct wal_frame *f, size_t n)
@@ -195,36 +223,57 @@ static void mark_delivered(struct pending *p)
     wal_append(hy_wal, &f, 1, noop_done, NULL);
 }
 
-static uint64_t pending_min_lsn(void)
+static uint64_t list_min_lsn(const struct pending *p, uint64_t m)
 {
-    uint64_t m = UINT64_MAX;
-    for (struct pending *p = D.retry; p; p = p->next)
+    for (; p; p = p->next)
         if (p->batch && p->batch->first_lsn && p->batch->first_lsn < m)
             m = p->batch->first_lsn;
     return m;
 }
 
-/* Deletes WAL segments holding only delivered records. Delivery thread. */
-static void release_log(uint64_t extra_min)
+/* Deletes WAL segments holding only delivered records. Any thread. */
+static void release_log(void)
 {
     if (!hy_wal)
         return;
+    pthread_mutex_lock(&D.release_lock);
     uint64_t low = wal_safe_lsn(hy_wal); /* first: see wal.h */
     uint64_t m = stream_min_lsn();
     if (m < low)
         low = m;
-    m = pending_min_lsn();
-    if (m < low)
-        low = m;
-    if (extra_min < low)
-        low = extra_min;
+    pthread_mutex_lock(&D.lock);
+    low = list_min_lsn(D.queue, low);
+    low = list_min_lsn(D.busy, low);
+    low = list_min_lsn(D.retry, low);
+    pthread_mutex_unlock(&D.lock);
     wal_release(hy_wal, low);
+    pthread_mutex_unlock(&D.release_lock);
 }
 
-/* One attempt; HY_OK when the object is written. */
+/* The wait before the next attempt, after p->attempts failures. */
+static int64_t backoff_ms(const struct pending *p)
+{
+    int64_t backoff = RETRY_FIRST_MS;
+    for (int i = 1; i < p->attempts && backoff < RETRY_MAX_MS; i++)
+        backoff *= 2;
+    return backoff > RETRY_MAX_MS ? RETRY_MAX_MS : backoff;
+}
+
+/* One attempt; HY_OK when the object is written. Worker thread. */
 static int attempt(struct pending *p)
 {
     struct stream_batch *b = p->batch;
+    if (!p->key) {
+        int rc = prepare(p);
+        if (rc) {
+            /* cannot even name or compress it: keep it and try later */
+            log_error("delivery", "stream %s: %zu records kept for a later attempt",
+                      b->dest.name, b->nrecords);
+            p->next_try_mono = hy_mono_ms() + (p->attempts ? RETRY_MAX_MS : RETRY_FIRST_MS);
+            p->attempts++;
+            return rc;
+        }
+    }
     const void *data = b->dest.compression == COMP_UNCOMPRESSED
                            ? (const void *)(b->data.data ? b->data.data : "")
                            : (const void *)(p->body.data ? p->body.data : "");
@@ -249,11 +298,7 @@ static int attempt(struct pending *p)
         mark_delivered(p);
         return HY_OK;
     }
-    int64_t backoff = RETRY_FIRST_MS;
-    for (int i = 1; i < p->attempts && backoff < RETRY_MAX_MS; i++)
-        backoff *= 2;
-    if (backoff > RETRY_MAX_MS)
-        backoff = RETRY_MAX_MS;
+    int64_t backoff = backoff_ms(p);
     p->next_try_mono = hy_mono_ms() + backoff;
     log_warn("delivery",
              "stream %s: cannot write s3://%s/%s: %s%s; %zu records (%zu bytes) kept, "
@@ -267,83 +312,172 @@ static int attempt(struct pending *p)
     return rc;
 }
 
-static void retry_push(struct pending *p)
+/* Appends p to *list (keeps arrival order). Caller holds D.lock. */
+static void list_append(struct pending **list, struct pending *p)
 {
-    /* keep arrival order: append */
-    struct pending **pp = &D.retry;
-    while (*pp)
-        pp = &(*pp)->next;
+    while (*list)
+        list = &(*list)->next;
     p->next = NULL;
-    *pp = p;
+    *list = p;
 }
 
-static void deliver_new(struct stream_batch *b)
+static void list_remove(struct pending **list, struct pending *p)
 {
-    struct pending *p = prepare(b);
-    if (!p) {
-        /* cannot even name or compress it: keep it and try later */
-        log_error("delivery", "stream %s: %zu records kept for a later attempt",
-                  b->dest.name, b->nrecords);
-        p = calloc(1, sizeof *p);
-        if (!p) {
-            log_error("delivery", "out of memory: %zu records of stream %s lost",
-                      b->nrecords, b->dest.name);
-            stream_batch_free(b);
-            return;
-        }
-        /* a batch without key is re-prepared on retry */
-        p->batch = b;
-        p->attempts = 1;
-        p->next_try_mono = hy_mono_ms() + RETRY_FIRST_MS;
-        retry_push(p);
-        return;
-    }
-    if (attempt(p) == HY_OK) {
-        pending_free(p);
-        release_log(UINT64_MAX);
-    } else {
-        retry_push(p);
-    }
+    while (*list && *list != p)
+        list = &(*list)->next;
+    if (*list)
+        *list = p->next;
+    p->next = NULL;
 }
 
-/* Tries every pending batch whose time has come (all, when force). */
-static int64_t run_retries(bool force)
+/* The first queued job whose stream has no batch being written, removed
+ * from the queue; NULL when none. Caller holds D.lock. */
+static struct pending *queue_pop_runnable(void)
+{
+    for (struct pending **pp = &D.queue; *pp; pp = &(*pp)->next) {
+        struct pending *p = *pp;
+        bool blocked = false;
+        for (struct pending *q = D.busy; q && !blocked; q = q->next)
+            blocked = q->batch->stream_id == p->batch->stream_id;
+        /* nor behind an earlier queued batch of its stream (FIFO per stream) */
+        for (struct pending *q = D.queue; q != p && !blocked; q = q->next)
+            blocked = q->batch->stream_id == p->batch->stream_id;
+        if (!blocked) {
+            *pp = p->next;
+            p->next = NULL;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void *delivery_worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&D.lock);
+    for (;;) {
+        struct pending *p = queue_pop_runnable();
+        if (!p) {
+            if (D.quit)
+                break;
+            pthread_cond_wait(&D.work, &D.lock);
+            continue;
+        }
+        p->next = D.busy;
+        D.busy = p;
+        pthread_mutex_unlock(&D.lock);
+
+        int rc = attempt(p);
+
+        pthread_mutex_lock(&D.lock);
+        list_remove(&D.busy, p);
+        if (rc != HY_OK)
+            list_append(&D.retry, p);
+        D.njobs--;
+        D.kick = true;
+        pthread_cond_signal(&D.cond);
+        pthread_cond_broadcast(&D.work); /* a batch of p's stream may wait */
+        if (rc == HY_OK) {
+            pthread_mutex_unlock(&D.lock);
+            pending_free(p);
+            release_log();
+            pthread_mutex_lock(&D.lock);
+        }
+    }
+    pthread_mutex_unlock(&D.lock);
+    return NULL;
+}
+
+/* Queues p for a worker. Caller holds D.lock. */
+static void queue_push_locked(struct pending *p)
+{
+    list_append(&D.queue, p);
+    D.njobs++;
+    pthread_cond_signal(&D.work);
+}
+
+/* Takes one due buffer (any non-empty one, when force) and queues it.
+ * HY_ENOTFOUND when none is due. */
+static int take_one(bool force)
+{
+    /* allocated first: a batch once taken must not be dropped for memory */
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return HY_ENOMEM;
+    struct stream_batch *b;
+    pthread_mutex_lock(&D.release_lock);
+    int rc = stream_take_due(hy_now_ms(), force, &b);
+    if (rc == HY_OK) {
+        p->batch = b;
+        pthread_mutex_lock(&D.lock);
+        queue_push_locked(p);
+        pthread_mutex_unlock(&D.lock);
+    }
+    pthread_mutex_unlock(&D.release_lock);
+    if (rc != HY_OK)
+        free(p);
+    return rc;
+}
+
+/* Queues the retries whose time has come (all, when force) while a worker
+ * slot is free (regardless, when force); returns ms until the next one is
+ * due, 0 when one is due but waits for a slot, -1 when none is pending.
+ * Caller holds D.lock. */
+static int64_t queue_retries_locked(bool force)
 {
     int64_t now = hy_mono_ms(), next = -1;
     struct pending **pp = &D.retry;
     while (*pp) {
         struct pending *p = *pp;
-        if (!force && p->next_try_mono > now) {
-            if (next < 0 || p->next_try_mono < next)
-                next = p->next_try_mono;
-            pp = &p->next;
+        bool due = force || p->next_try_mono <= now;
+        if (due && (force || D.njobs < DELIVERY_WORKERS)) {
+            *pp = p->next;
+            queue_push_locked(p);
             continue;
         }
-        if (!p->key) {
-            struct pending *fresh = prepare(p->batch);
-            if (fresh) {
-                fresh->attempts = p->attempts;
-                fresh->next = p->next;
-                p->batch = NULL;
-                pending_free(p);
-                *pp = p = fresh;
-            } else {
-                p->next_try_mono = now + RETRY_MAX_MS;
-                pp = &p->next;
-                continue;
-            }
-        }
-        if (attempt(p) == HY_OK) {
-            *pp = p->next;
-            pending_free(p);
-            release_log(UINT64_MAX);
-        } else {
-            if (next < 0 || p->next_try_mono < next)
-                next = p->next_try_mono;
-            pp = &p->next;
-        }
+        int64_t in = due ? 0 : p->next_try_mono - now;
+        if (next < 0 || in < next)
+            next = in;
+        pp = &p->next;
     }
-    return next < 0 ? -1 : next - now;
+    return next;
+}
+
+static bool slot_free(void)
+{
+    pthread_mutex_lock(&D.lock);
+    bool free_slot = D.njobs < DELIVERY_WORKERS;
+    pthread_mutex_unlock(&D.lock);
+    return free_slot;
+}
+
+/* Waits until no batch is queued or being written. */
+static void wait_idle(void)
+{
+    pthread_mutex_lock(&D.lock);
+    while (D.njobs)
+        pthread_cond_wait(&D.cond, &D.lock);
+    pthread_mutex_unlock(&D.lock);
+}
+
+/* Waits until fewer than DELIVERY_WORKERS batches are held. */
+static void wait_slot(void)
+{
+    pthread_mutex_lock(&D.lock);
+    while (D.njobs >= DELIVERY_WORKERS)
+        pthread_cond_wait(&D.cond, &D.lock);
+    pthread_mutex_unlock(&D.lock);
+}
+
+static void stop_workers(void)
+{
+    pthread_mutex_lock(&D.lock);
+    D.quit = true;
+    pthread_cond_broadcast(&D.work);
+    pthread_mutex_unlock(&D.lock);
+    for (int i = 0; i < D.nworkers; i++)
+        pthread_join(D.workers[i], NULL);
+    D.nworkers = 0;
 }
 
 static void *delivery_main(void *arg)
@@ -357,13 +491,23 @@ static void *delivery_main(void *arg)
         if (stop)
             break;
 
-        struct stream_batch *b;
-        while (stream_take_due(hy_now_ms(), false, &b) == HY_OK)
-            deliver_new(b);
-        int64_t wait = run_retries(false);
-        int64_t due = stream_next_due_ms(hy_now_ms());
-        if (due >= 0 && (wait < 0 || due < wait))
-            wait = due;
+        int take_rc = HY_OK;
+        while (slot_free() && (take_rc = take_one(false)) == HY_OK)
+            ;
+        pthread_mutex_lock(&D.lock);
+        int64_t wait = queue_retries_locked(false);
+        bool full = D.njobs >= DELIVERY_WORKERS;
+        pthread_mutex_unlock(&D.lock);
+        if (full) {
+            /* a worker's kick brings us back as soon as a slot frees */
+            wait = IDLE_WAIT_MS;
+        } else {
+            int64_t due = stream_next_due_ms(hy_now_ms());
+            if (due >= 0 && (wait < 0 || due < wait))
+                wait = due;
+            if (take_rc == HY_ENOMEM)
+                wait = RETRY_FIRST_MS;
+        }
         if (wait < 0 || wait > IDLE_WAIT_MS)
             wait = IDLE_WAIT_MS;
 
@@ -386,11 +530,18 @@ static void *delivery_main(void *arg)
         pthread_mutex_unlock(&D.lock);
     }
 
-    /* last pass: everything buffered, every pending retry, once */
-    struct stream_batch *b;
-    while (stream_take_due(hy_now_ms(), true, &b) == HY_OK)
-        deliver_new(b);
-    run_retries(true);
+    /* last pass: everything buffered, then every pending retry, once */
+    for (;;) {
+        wait_slot();
+        if (take_one(true) != HY_OK)
+            break;
+    }
+    wait_idle();
+    pthread_mutex_lock(&D.lock);
+    queue_retries_locked(true);
+    pthread_mutex_unlock(&D.lock);
+    wait_idle();
+    stop_workers();
     size_t left = 0, records = 0;
     while (D.retry) {
         struct pending *p = D.retry;
@@ -412,11 +563,24 @@ int delivery_start(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&D.cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&D.work, NULL);
+    D.quit = false;
+    for (int i = 0; i < DELIVERY_WORKERS; i++) {
+        if (pthread_create(&D.workers[i], NULL, delivery_worker, NULL) != 0)
+            goto out_stop_workers;
+        D.nworkers++;
+    }
     stream_set_wakeup(wake);
-    if (pthread_create(&D.thread, NULL, delivery_main, NULL) != 0)
-        return HY_ENOMEM;
+    if (pthread_create(&D.thread, NULL, delivery_main, NULL) != 0) {
+        stream_set_wakeup(NULL);
+        goto out_stop_workers;
+    }
     D.running = true;
     return HY_OK;
+
+out_stop_workers:
+    stop_workers();
+    return HY_ENOMEM;
 }
 
 void delivery_stop(void)

@@ -1,5 +1,6 @@
-/* delivery.h -- the delivery thread: takes due buffers from stream.c,
- * compresses them, names them (prefix.c) and writes them to the store,
+/* delivery.h -- delivery: a dispatcher thread takes due buffers from
+ * stream.c, and two workers compress them, name them (prefix.c) and write
+ * them to the store (two batches at once, never two of one stream),
  * retrying failures with backoff so that nothing is dropped. */
 #ifndef HYDRANT_DELIVERY_H
 #define HYDRANT_DELIVERY_H
@@ -7,7 +8,7 @@
 #include "server.h"
 
 int delivery_start(void);
-/* Stops the thread after one last forced pass over every buffer. */
+/* Stops the threads after one last forced pass over every buffer. */
 void delivery_stop(void);
 /* Counters, for logs and tests. */
 struct delivery_stats {

@@ -185,6 +185,46 @@ static void test_put_get_overwrite_delete(void **state)
     assert_int_equal(info.size, 0);
 }
 
+/* Objects larger than the pieces objstore_put hashes and writes in (256
+ * KiB, writeback started every 8 MiB): sizes on, around and off those
+ * boundaries read back byte for byte, with the MD5 of the whole as ETag. */
+static void test_put_large_in_pieces(void **state)
+{
+    struct fixture *f = *state;
+    static const size_t sizes[] = {(256u << 10) - 1, 256u << 10, (256u << 10) + 1,
+                                   8u << 20, (8u << 20) + 1, (19u << 20) + 12345};
+    size_t max = sizes[sizeof sizes / sizeof *sizes - 1];
+    unsigned char *data = malloc(max), *got = malloc(max);
+    assert_non_null(data);
+    assert_non_null(got);
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < max; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    assert_int_equal(objstore_bucket_create(f->os, "big", NULL), HY_OK);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t len = sizes[k];
+        char etag[40], want[40], hex[33], key[32];
+        unsigned char md[16];
+        unsigned int mdlen = 0;
+        assert_int_equal(EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL), 1);
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        snprintf(want, sizeof want, "\"%s\"", hex);
+        snprintf(key, sizeof key, "obj-%zu", len);
+        assert_int_equal(objstore_put(f->os, "big", key, data, len, NULL, etag), HY_OK);
+        assert_string_equal(etag, want);
+        struct objstore_obj info;
+        size_t n = get_all(f->os, "big", key, (char *)got, max, &info);
+        assert_int_equal(n, len);
+        assert_memory_equal(got, data, len);
+        assert_string_equal(info.etag, want);
+    }
+    free(data);
+    free(got);
+}
+
 static void test_limits(void **state)
 {
     struct fixture *f = *state;
@@ -721,6 +761,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_overwrite_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_large_in_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buckets, setup, teardown),
