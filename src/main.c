@@ -6,7 +6,8 @@
  * delivery make a last pass over every buffer, close everything, exit 0.
  *
  * Threading: the main thread only waits for a signal; work happens on the
- * HTTP threads (http.c) and the delivery thread (delivery.c).
+ * HTTP threads (http.c), the WAL writer (wal.c) and the delivery threads
+ * (delivery.c).
  */
 #include "api.h"
 #include "delivery.h"

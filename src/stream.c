@@ -1164,6 +1164,12 @@ int stream_update_dest(const char *name, unsigned expect_version, json_t *dest,
     log_info("stream", "updated %s to version %u", s->name, s->version);
 out_unlock:
     pthread_rwlock_unlock(&cat.lock);
+    if (rc == HY_OK) {
+        /* a shorter interval or size may make the buffer due now */
+        void (*fn)(void) = __atomic_load_n(&stream_wakeup, __ATOMIC_ACQUIRE);
+        if (fn)
+            fn();
+    }
     return rc;
 }
 

@@ -102,7 +102,8 @@ void stream_recover_finish(struct stream_recovery *st);
 int64_t stream_next_due_ms(int64_t now_ms);
 
 /* Called (from any thread) when a buffer becomes due by size, or by an
- * interval of 0, so the delivery thread wakes early. Set by delivery.c. */
+ * interval of 0, or a destination was updated, so delivery wakes early
+ * instead of at its next check. Set by delivery.c. */
 void stream_set_wakeup(void (*fn)(void));
 
 /* ---- catalog operations (firehose.c) --------------------------------
