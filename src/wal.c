@@ -75,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -751,6 +752,49 @@ static unsigned char *read_whole(const char *path, size_t *size)
     return p;
 }
 
+/* A segment for replay, mapped rather than read: replaying 1 GiB spent a
+ * third of its time in read()'s copy to a fresh buffer and that buffer's
+ * page faults (perf, 2026-11-25). The log is the server's own while it
+ * replays, so nothing truncates a file under the mapping. Falls back to
+ * read_whole when the file cannot be mapped (or is too small to be). */
+struct seg_image {
+    unsigned char *p;
+    size_t size;
+    bool mapped;
+};
+
+static int image_load(const char *path, struct seg_image *im)
+{
+    memset(im, 0, sizeof *im);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return HY_EIO;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size >= SEG_HEADER) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m != MAP_FAILED) {
+            close(fd);
+            madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            im->p = m;
+            im->size = (size_t)st.st_size;
+            im->mapped = true;
+            return HY_OK;
+        }
+    }
+    close(fd);
+    im->p = read_whole(path, &im->size);
+    return im->p ? HY_OK : HY_EIO;
+}
+
+static void image_free(struct seg_image *im)
+{
+    if (im->mapped)
+        munmap(im->p, im->size);
+    else
+        free(im->p);
+    im->p = NULL;
+}
+
 int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
                   uint64_t *valid_end)
 {
@@ -853,12 +897,13 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         char path[4096];
         seg_path(w, seqs[i], path, sizeof path);
         bool is_last = i + 1 == nseq;
-        size_t size;
-        unsigned char *img = read_whole(path, &size);
-        if (!img) {
+        struct seg_image im;
+        if (image_load(path, &im) != HY_OK) {
             log_error("wal", "cannot read segment %s: %s", path, strerror(errno));
             continue;
         }
+        unsigned char *img = im.p;
+        size_t size = im.size;
         if (!seg_format(img, size)) {
             if (is_last && size < SEG_HEADER) {
                 log_warn("wal", "segment %s: torn header (%zu bytes); removed", path, size);
@@ -870,7 +915,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
                 st->corrupt_regions++;
                 st->corrupt_bytes += size;
             }
-            free(img);
+            image_free(&im);
             if (seqs[i] >= w->next_seq)
                 w->next_seq = seqs[i] + 1;
             continue;
@@ -878,7 +923,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         struct replay_ctx rc = {path, 0, 0, fn, ctx};
         struct scan_result r;
         scan_image(img, size, last_lsn, replay_one, report_bad, &rc, &r);
-        free(img);
+        image_free(&im); /* before any truncate below */
         st->segments++;
         st->frames += r.frames;
         st->bytes += r.valid_end;
