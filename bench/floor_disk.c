@@ -8,6 +8,10 @@
  *
  *   floor_disk DIR [SIZE ...]   default sizes 8K 64K 1M 4M; ~1 s or 256 MiB each
  *
+ * FLOOR_SECONDS and FLOOR_BYTES change the ~1 s and the 256 MiB (append
+ * runs): the recovery benchmark writes as many bytes as it delivers, so
+ * its floor is the disk's sustained rate for that much, not a burst.
+ *
  * A size written "p:8K" overwrites a file that was written and synced
  * beforehand (preallocated), so fdatasync has no inode (file size) to
  * write: what a WAL with preallocated segments would pay. Plain sizes
@@ -117,6 +121,8 @@ int main(int argc, char **argv)
         size_t size = parse_size(prealloc ? arg + 2 : arg);
         /* preallocated runs write over at most 64 MiB (laid down first) */
         size_t max_bytes = prealloc ? (size_t)64 << 20 : (size_t)256 << 20;
+        if (!prealloc && getenv("FLOOR_BYTES"))
+            max_bytes = strtoull(getenv("FLOOR_BYTES"), NULL, 10);
         if (!size || run(argv[1], size, prealloc, max_s, max_bytes))
             return 1;
     }
