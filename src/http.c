@@ -667,22 +667,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http", "mhd: %s", msg);
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, n) != HY_OK)
-            break;
-    fclose(f);
-    return buf_detach(&b, NULL);
-}
-
 int http_start(http_handler_fn handler, http_spool_fn spool,
                struct http_server **out)
 {
@@ -716,9 +700,9 @@ int http_start(http_handler_fn handler, http_spool_fn spool,
             free(s);
             return HY_EINVAL;
         }
-        s->tls_cert = hy_cfg.tls_cert ? read_file(hy_cfg.tls_cert) : NULL;
-        s->tls_key = hy_cfg.tls_key ? read_file(hy_cfg.tls_key) : NULL;
-        if (!s->tls_cert || !s->tls_key) {
+        s->tls_cert = hy_cfg.tls_cert ? hy_read_file(hy_cfg.tls_cert, 1 << 20, NULL) : NULL;
+        s->tls_key = hy_cfg.tls_key ? hy_read_file(hy_cfg.tls_key, 1 << 20, NULL) : NULL;
+        if (!s->tls_cert || !s->tls_key || !*s->tls_cert || !*s->tls_key) {
             log_error("http", "cannot read --tls-cert %s / --tls-key %s",
                       hy_cfg.tls_cert ? hy_cfg.tls_cert : "(none)",
                       hy_cfg.tls_key ? hy_cfg.tls_key : "(none)");

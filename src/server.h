@@ -195,6 +195,10 @@ void md5_hex(char out[33], const void *p, size_t n);
 void fmt_iso8601_ms(char out[32], int64_t ms);   /* 2026-11-25T12:00:00.000Z */
 void fmt_http_date(char out[40], int64_t ms);     /* Wed, 25 Nov 2026 ... GMT */
 int mkdir_p(const char *path, int mode);
+/* A file's bytes, at most max of them, NUL-terminated ("" for an empty
+ * file), malloc'd; *len (when given) gets the length. NULL when it cannot
+ * be opened or out of memory. */
+char *hy_read_file(const char *path, size_t max, size_t *len);
 /* write(2) until done; fsync and atomic rename helpers for the store. */
 int write_all(int fd, const void *p, size_t n);
 

@@ -629,6 +629,26 @@ int mkdir_p(const char *path, int mode)
     return HY_OK;
 }
 
+char *hy_read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct buf b;
+    buf_init(&b, max);
+    char chunk[4096];
+    size_t n;
+    int rc = buf_append(&b, "", 0);
+    while (rc == HY_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(&b, chunk, n);
+    fclose(f);
+    if (rc == HY_ENOMEM) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b, len); /* HY_ETOOBIG: the first max bytes */
+}
+
 int write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;

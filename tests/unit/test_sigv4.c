@@ -106,20 +106,7 @@ static void treq_free(struct treq *t)
 /* ---- test-suite files ------------------------------------------------- */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, n) != HY_OK)
-            break;
-    fclose(f);
-    if (!b.data)
-        buf_append(&b, "", 0);
-    return buf_detach(&b, len);
+    return hy_read_file(path, 1 << 20, len);
 }
 
 /* Expected-output files end without a newline, but tolerate one. */
