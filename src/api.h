@@ -23,11 +23,43 @@ void iam_handle(struct http_req *req);
  * HY_EDB when the store is not open. Thread-safe. */
 int iam_role_exists(const char *role_arn);
 
-/* router.c */
+/* router.c: the operation table and the trust boundary */
+enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
+                  ROUTER_JSON /* a JSON service hydrant does not serve */ };
+enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
+                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE };
+enum router_body { ROUTER_BODY_NONE, ROUTER_BODY_SMALL, /* parsed in memory */
+                   ROUTER_BODY_UPLOAD /* object bytes: may be spooled */ };
+enum router_s3_level { ROUTER_S3_SERVICE, ROUTER_S3_BUCKET, ROUTER_S3_OBJECT };
+#define ROUTER_S3_COPY 1u /* needs x-amz-copy-source */
+struct router_op {
+    enum router_api api;
+    const char *name;     /* AWS's operation name */
+    const char *action;   /* the IAM action it is authorized as */
+    enum router_res res;  /* what its resource ARN names */
+    enum router_body body;
+    /* S3 only: how it is recognised */
+    const char *method;
+    int level;            /* enum router_s3_level */
+    const char *sub;      /* a query subresource it needs, or NULL */
+    unsigned flags;
+};
+extern const struct router_op router_ops[];
+extern const size_t router_nops;
+const char *router_api_name(enum router_api api);
+const struct router_op *router_find(enum router_api api, const char *name);
+/* http_admit_fn: classifies, sets the body's ceiling, refuses what the
+ * headers condemn (S3: verifies the signature in full). */
+bool router_admit(struct http_req *req, struct http_admit *out);
+/* http_handler_fn: authenticates with the body, then dispatches. */
 void router_handle(struct http_req *req);
-/* http_spool_fn: whether a request's body may be spooled to a file. */
-bool router_spool(const struct http_req *req);
 /* The region of the request's SigV4 credential scope, else hy_cfg.region. */
 const char *router_region(const struct http_req *req);
+
+/* s3.c, for the router: what the target names without answering --
+ * enum router_s3_level, or -1 when S3 cannot parse it (InvalidURI) -- and
+ * whether it carries a subresource hydrant does not serve. */
+int s3_target_level(struct http_req *req);
+bool s3_has_subresource(const struct http_req *req);
 
 #endif

@@ -12,10 +12,14 @@
  *   allocates our per-request state; MHD's own unescaping is switched off
  *   (a no-op unescape callback) so paths reach the APIs as sent, which S3
  *   keys and SigV4 canonical URIs need.
- * - Bodies are gathered into a struct buf with a ceiling (hy_cfg.max_body).
- *   A body declared or found larger is not kept: the handler runs with
+ * - Admission: once the request line and headers are in, the server's
+ *   admission hook (the router) sees the request before any body byte is
+ *   read: it may answer at once (an unauthenticated request is refused
+ *   without its body ever being read), and it sets the body's ceiling.
+ * - Bodies are gathered into a struct buf with that ceiling. A body
+ *   declared or found larger is not kept: the handler runs with
  *   body_too_large set and answers with its API's own error.
- * - Spooling: when the server's spool predicate says yes for a request
+ * - Spooling: when the admission hook allows it for a request
  *   (S3 PUT/POST: object bodies up to 5 GiB), a body that passes
  *   HTTP_SPOOL_THRESHOLD moves from memory to a file in the spool
  *   directory (<data_dir>/store/tmp, on the store's filesystem, so the
@@ -98,7 +102,7 @@ struct http_server {
     int nsuspended;          /* connections suspended for a deferred reply */
     bool stopping;           /* http_stop began: new requests get 503 */
     http_handler_fn handler;
-    http_spool_fn spool;
+    http_admit_fn admit;
     char spool_dir[HTTP_PATH_MAX];
     uint64_t spool_max;
     char *tls_key, *tls_cert;
@@ -593,18 +597,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             p->req.remote_addr = arena_strdup(p->req.arena, ip);
         }
         p->req.tls = hy_cfg.tls_cert != NULL;
+        p->req.body = "";
         p->state = RS_READING;
         p->start_mono = hy_mono_ms();
-        p->spool_ok = s->spool && s->spool(&p->req);
+        struct http_admit adm = {hy_cfg.max_body, false};
+        if (s->admit) {
+            p->dispatched = true; /* the hook may answer */
+            if (!s->admit(&p->req, &adm))
+                return after_dispatch(p); /* answered; the body is never read */
+            p->dispatched = false;
+        }
+        p->spool_ok = adm.spool;
         p->spool_max = s->spool_max;
-        if (p->spool_ok)
-            p->body.max = HTTP_SPOOL_THRESHOLD; /* the rest goes to the file */
+        p->body.max = p->spool_ok ? HTTP_SPOOL_THRESHOLD /* the rest goes to the file */
+                                  : adm.max_body;
         const char *cl = http_header(&p->req, "Content-Length");
         if (cl) {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(cl, &end, 10);
-            if (errno || *end || v > (p->spool_ok ? p->spool_max : hy_cfg.max_body)) {
+            if (errno || *end || v > (p->spool_ok ? p->spool_max : adm.max_body)) {
                 /* answer now; MHD closes the connection after it */
                 p->req.body_too_large = true;
                 dispatch(s, p);
@@ -667,14 +679,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http", "mhd: %s", msg);
 }
 
-int http_start(http_handler_fn handler, http_spool_fn spool,
+int http_start(http_handler_fn handler, http_admit_fn admit,
                struct http_server **out)
 {
     struct http_server *s = calloc(1, sizeof *s);
     if (!s)
         return HY_ENOMEM;
     s->handler = handler;
-    s->spool = spool;
+    s->admit = admit;
     uint64_t max_object = hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30;
     s->spool_max = max_object + max_object / 64 + (1u << 20);
     int n = snprintf(s->spool_dir, sizeof s->spool_dir, "%s/store/tmp", hy_cfg.data_dir);

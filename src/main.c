@@ -67,8 +67,28 @@ static void usage(FILE *f)
 "                         ServiceUnavailableException \"Slow down.\" (default 1 GiB)\n"
 "  --wal-segment-bytes N  write-ahead log segment size (default 64 MiB)\n"
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+"  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
+}
+
+/* The router's table, one JSON object a line, for tests and operators. */
+static void print_operations(void)
+{
+    static const char *const res[] = {"none", "stream", "bucket", "object", "role"};
+    static const char *const body[] = {"none", "small", "upload"};
+    static const char *const level[] = {"service", "bucket", "object"};
+    for (size_t i = 0; i < router_nops; i++) {
+        const struct router_op *o = &router_ops[i];
+        printf("{\"api\":\"%s\",\"name\":\"%s\",\"action\":\"%s\",\"resource\":\"%s\","
+               "\"body\":\"%s\"", router_api_name(o->api), o->name, o->action, res[o->res],
+               body[o->body]);
+        if (o->api == ROUTER_S3)
+            printf(",\"method\":\"%s\",\"level\":\"%s\",\"sub\":%s%s%s,\"copy\":%s",
+                   o->method, level[o->level], o->sub ? "\"" : "", o->sub ? o->sub : "null",
+                   o->sub ? "\"" : "", (o->flags & ROUTER_S3_COPY) ? "true" : "false");
+        printf("}\n");
+    }
 }
 
 static long parse_num(const char *flag, const char *v, long lo, long hi)
@@ -87,7 +107,7 @@ static void parse_flags(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
-           O_DURABILITY, O_MAXBUF, O_WALSEG };
+           O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -106,6 +126,7 @@ static void parse_flags(int argc, char **argv)
         {"max-buffered", required_argument, 0, O_MAXBUF},
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"log-level", required_argument, 0, O_LOG},
+        {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -152,6 +173,7 @@ static void parse_flags(int argc, char **argv)
                 exit(2);
             }
             break;
+        case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -248,7 +270,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct http_server *srv;
-    if ((rc = http_start(router_handle, router_spool, &srv)))
+    if ((rc = http_start(router_handle, router_admit, &srv)))
         return 1;
     log_info("main", "hydrant %s listening on %s://%s:%d, data in %s",
              HYDRANT_VERSION, hy_cfg.tls_cert ? "https" : "http", hy_cfg.host,

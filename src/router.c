@@ -1,70 +1,222 @@
-/* router.c -- which API a request is for.
+/* router.c -- the trust boundary: one table of operations, and every
+ * request authenticated before any API code runs.
  *
- *   X-Amz-Target: Firehose_20150804.<Op>        -> firehose.c
- *   form-encoded POST (or GET ?Action=) on "/"  -> iam.c (IAM and STS)
- *   anything else                               -> s3.c
+ * The table (router_ops[]) lists every operation hydrant serves: its API,
+ * its name, the IAM action it maps to, the resource it acts on, how it is
+ * recognised on the wire and what kind of body it reads. Nothing is
+ * dispatched that the router did not first classify and authenticate;
+ * the regression battery (tests/integration/test_trust_boundary.py) is
+ * generated from this table (`hydrant --operations` prints it), so an
+ * operation cannot be added without being covered.
  *
- * router_spool() tells http.c which bodies may go to a spool file: S3
- * PUT/POST, i.e. not Firehose and not IAM.
+ * Which API a request is for:
+ *   X-Amz-Target: Firehose_20150804.<Op>          Firehose (JSON 1.1)
+ *   X-Amz-Target: anything else                   an unknown JSON service
+ *   form-encoded POST / (or GET /?Action=)        IAM or STS (query), by the
+ *                                                 credential scope's service
+ *   no target, credential scope "firehose"        Firehose (no operation)
+ *   credential scope "iam" / "sts"                IAM / STS
+ *   anything else                                 S3 (REST + XML)
+ * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML.
  *
- * The SigV4 credential scope names the service too; the checks above are
- * what the wire format itself guarantees, so they come first.
+ * Two moments (http.c calls both):
+ * - router_admit(), once the request line and headers are in and before
+ *   one body byte is read. It classifies the request, sets the body's
+ *   ceiling (AWS's limits: Firehose 8 MiB, IAM/STS 1 MiB, S3 XML bodies
+ *   16 MiB, S3 uploads spooled up to the object ceiling) and refuses at
+ *   once what the headers already condemn: no credentials, an unknown key,
+ *   a credential scope for another service, a payload hash the API does
+ *   not allow, an unsigned X-Amz-Target, a declared length over the
+ *   ceiling. S3 requests are signed over their headers (the payload hash
+ *   is the x-amz-content-sha256 header, or UNSIGNED-PAYLOAD when
+ *   presigned), so their signature is verified here in full: an S3 upload
+ *   is spooled to disk only after its seed signature checks.
+ * - router_handle(), once the body is in. Firehose and IAM/STS sign a
+ *   hash of their body, so they are verified now; every S3 body is
+ *   checked against the payload hash that was signed; aws-chunked bodies
+ *   have every chunk signature checked. Then, and only then, the API
+ *   handler runs.
  *
- * Authentication: every request is verified here (sigv4.c), before any
- * API sees it, and a failure is answered in the shape of the API the
- * request was for (Firehose JSON, S3 XML, IAM/STS query XML). The only
- * credentials today are the root pair from the configuration. A body
- * that was too large to keep cannot be hashed, so it goes straight to its
- * API, which refuses it with its own error. S3 aws-chunked uploads have
- * every chunk signature checked here, in memory or in their spool file
- * (s3.c decodes them). S3 presigned URLs of the older SigV2 query form (what
- * Debian's boto3 1.26 makes by default) are verified too, path-style.
+ * Payload rules: UNSIGNED-PAYLOAD and STREAMING-* only for S3 (S3 allows
+ * them; the JSON and query APIs sign their body), STREAMING-* only for
+ * the uploads (PutObject, UploadPart), and an S3 body that a handler
+ * parses (DeleteObjects, CompleteMultipartUpload, tagging, CreateBucket)
+ * under UNSIGNED-PAYLOAD only with a signed Content-MD5 that matches it.
  *
- * Threading: stateless; runs on the HTTP threads.
+ * Threading: the table is constant; both entry points run on the HTTP
+ * threads and keep their state in the request's arena (req->route).
  */
 #include "api.h"
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define FIREHOSE_TARGET_PREFIX "Firehose_20150804."
+#define MIB (1ull << 20)
+
+/* ---- the operation table ------------------------------------------------ */
+
+#define A(api, name, action, res, body) \
+    {api, name, action, res, body, NULL, 0, NULL, 0}
+#define S3OP(name, action, res, body, method, level, sub, flags) \
+    {ROUTER_S3, name, action, res, body, method, level, sub, flags}
+
+const struct router_op router_ops[] = {
+    /* Firehose: X-Amz-Target Firehose_20150804.<name> */
+    A(ROUTER_FIREHOSE, "CreateDeliveryStream", "firehose:CreateDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "DeleteDeliveryStream", "firehose:DeleteDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "DescribeDeliveryStream", "firehose:DescribeDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "ListDeliveryStreams", "firehose:ListDeliveryStreams", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "ListTagsForDeliveryStream", "firehose:ListTagsForDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "PutRecord", "firehose:PutRecord", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "PutRecordBatch", "firehose:PutRecordBatch", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "StartDeliveryStreamEncryption", "firehose:StartDeliveryStreamEncryption", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "StopDeliveryStreamEncryption", "firehose:StopDeliveryStreamEncryption", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "TagDeliveryStream", "firehose:TagDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "UntagDeliveryStream", "firehose:UntagDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    A(ROUTER_FIREHOSE, "UpdateDestination", "firehose:UpdateDestination", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    /* IAM: Action=<name> */
+    A(ROUTER_IAM, "AttachRolePolicy", "iam:AttachRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "CreateRole", "iam:CreateRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteRole", "iam:DeleteRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteRolePolicy", "iam:DeleteRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DetachRolePolicy", "iam:DetachRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetRole", "iam:GetRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetRolePolicy", "iam:GetRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListAttachedRolePolicies", "iam:ListAttachedRolePolicies", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListRolePolicies", "iam:ListRolePolicies", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListRoleTags", "iam:ListRoleTags", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListRoles", "iam:ListRoles", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "PutRolePolicy", "iam:PutRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "TagRole", "iam:TagRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "UntagRole", "iam:UntagRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "UpdateAssumeRolePolicy", "iam:UpdateAssumeRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "UpdateRole", "iam:UpdateRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    /* STS: Action=<name> */
+    A(ROUTER_STS, "GetCallerIdentity", "sts:GetCallerIdentity", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* S3: method, what the path names (service, bucket, object), a
+     * required subresource; the first match wins, so the rows with a
+     * subresource come before the plain ones */
+    S3OP("ListBuckets", "s3:ListAllMyBuckets", ROUTER_RES_NONE, ROUTER_BODY_NONE, "GET", ROUTER_S3_SERVICE, NULL, 0),
+    S3OP("GetBucketLocation", "s3:GetBucketLocation", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "location", 0),
+    S3OP("DeleteObjects", "s3:DeleteObject", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "POST", ROUTER_S3_BUCKET, "delete", 0),
+    S3OP("ListMultipartUploads", "s3:ListBucketMultipartUploads", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "uploads", 0),
+    S3OP("GetBucketVersioning", "s3:GetBucketVersioning", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "versioning", 0),
+    S3OP("ListObjectVersions", "s3:ListBucketVersions", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "versions", 0),
+    S3OP("ListObjectsV2", "s3:ListBucket", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "list-type", 0),
+    S3OP("ListObjects", "s3:ListBucket", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, NULL, 0),
+    S3OP("CreateBucket", "s3:CreateBucket", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "PUT", ROUTER_S3_BUCKET, NULL, 0),
+    S3OP("HeadBucket", "s3:ListBucket", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "HEAD", ROUTER_S3_BUCKET, NULL, 0),
+    S3OP("DeleteBucket", "s3:DeleteBucket", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_BUCKET, NULL, 0),
+    S3OP("CreateMultipartUpload", "s3:PutObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "POST", ROUTER_S3_OBJECT, "uploads", 0),
+    S3OP("UploadPartCopy", "s3:PutObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "PUT", ROUTER_S3_OBJECT, "uploadId", ROUTER_S3_COPY),
+    S3OP("UploadPart", "s3:PutObject", ROUTER_RES_OBJECT, ROUTER_BODY_UPLOAD, "PUT", ROUTER_S3_OBJECT, "uploadId", 0),
+    S3OP("CompleteMultipartUpload", "s3:PutObject", ROUTER_RES_OBJECT, ROUTER_BODY_SMALL, "POST", ROUTER_S3_OBJECT, "uploadId", 0),
+    S3OP("AbortMultipartUpload", "s3:AbortMultipartUpload", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_OBJECT, "uploadId", 0),
+    S3OP("ListParts", "s3:ListMultipartUploadParts", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "GET", ROUTER_S3_OBJECT, "uploadId", 0),
+    S3OP("PutObjectTagging", "s3:PutObjectTagging", ROUTER_RES_OBJECT, ROUTER_BODY_SMALL, "PUT", ROUTER_S3_OBJECT, "tagging", 0),
+    S3OP("GetObjectTagging", "s3:GetObjectTagging", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "GET", ROUTER_S3_OBJECT, "tagging", 0),
+    S3OP("DeleteObjectTagging", "s3:DeleteObjectTagging", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_OBJECT, "tagging", 0),
+    S3OP("GetObjectAttributes", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "GET", ROUTER_S3_OBJECT, "attributes", 0),
+    S3OP("CopyObject", "s3:PutObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "PUT", ROUTER_S3_OBJECT, NULL, ROUTER_S3_COPY),
+    S3OP("PutObject", "s3:PutObject", ROUTER_RES_OBJECT, ROUTER_BODY_UPLOAD, "PUT", ROUTER_S3_OBJECT, NULL, 0),
+    S3OP("GetObject", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "GET", ROUTER_S3_OBJECT, NULL, 0),
+    S3OP("HeadObject", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "HEAD", ROUTER_S3_OBJECT, NULL, 0),
+    S3OP("DeleteObject", "s3:DeleteObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_OBJECT, NULL, 0),
+};
+const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
+
+static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json"};
+
+const char *router_api_name(enum router_api api)
+{
+    return api_names[api];
+}
+
+/* ---- per-request state ---------------------------------------------------- */
+
+struct route {
+    enum router_api api;
+    const struct router_op *op; /* NULL: no operation of that name (answered
+                                   after authentication) */
+    const char *target_op;      /* Firehose: the part after the dot */
+    bool verified;              /* signature checked from the headers (S3) */
+    bool v2;                    /* SigV2 presigned (S3) */
+    struct sigv4_auth auth;
+};
+
+static enum sigv4_proto api_proto(enum router_api api)
+{
+    switch (api) {
+    case ROUTER_S3: return SIGV4_PROTO_S3;
+    case ROUTER_IAM:
+    case ROUTER_STS: return SIGV4_PROTO_QUERY;
+    default: return SIGV4_PROTO_JSON;
+    }
+}
+
+/* ---- the credential scope ---------------------------------------------- */
+
+/* Copies part idx (0 key, 1 date, 2 region, 3 service) of the request's
+ * credential scope into out; false when there is none. */
+static bool scope_part(const struct http_req *req, int idx, char *out, size_t size)
+{
+    const char *auth = http_header(req, "Authorization");
+    const char *cred = auth ? strstr(auth, "Credential=") : NULL;
+    if (cred)
+        cred += strlen("Credential=");
+    else
+        cred = http_query_get(req, "X-Amz-Credential");
+    if (!cred)
+        return false;
+    const char *p = cred;
+    for (int i = 0; i < idx; i++) {
+        p = strchr(p, '/');
+        if (!p)
+            return false;
+        p++;
+    }
+    size_t n = strcspn(p, "/, ");
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return true;
+}
 
 const char *router_region(const struct http_req *req)
 {
-    /* Authorization: AWS4-HMAC-SHA256 Credential=AK/DATE/REGION/SERVICE/aws4_request, ... */
-    const char *auth = http_header(req, "Authorization");
-    const char *cred = auth ? strstr(auth, "Credential=") : NULL;
-    if (!cred) {
-        const char *q = http_query_get(req, "X-Amz-Credential");
-        cred = q ? q : NULL;
-        if (!cred)
-            return hy_cfg.region;
-    } else {
-        cred += strlen("Credential=");
-    }
-    const char *p = cred;
-    for (int slash = 0; slash < 2; slash++) {
-        p = strchr(p, '/');
-        if (!p)
-            return hy_cfg.region;
-        p++;
-    }
-    const char *end = strchr(p, '/');
-    if (!end || end == p || end - p > 32)
+    char region[33];
+    if (!scope_part(req, 2, region, sizeof region))
         return hy_cfg.region;
-    char *r = arena_strndup(req->arena, p, (size_t)(end - p));
+    char *r = arena_strdup(req->arena, region);
     return r ? r : hy_cfg.region;
 }
 
-static bool is_query_api(const struct http_req *req)
+static const char *api_service(enum router_api api)
+{
+    switch (api) {
+    case ROUTER_FIREHOSE: return "firehose";
+    case ROUTER_S3: return "s3";
+    case ROUTER_IAM: return "iam";
+    case ROUTER_STS: return "sts";
+    default: return NULL;
+    }
+}
+
+/* ---- classification ---------------------------------------------------- */
+
+static bool is_query_shape(const struct http_req *req)
 {
     if (strcmp(req->path, "/") != 0)
         return false;
@@ -75,16 +227,103 @@ static bool is_query_api(const struct http_req *req)
     return strcmp(req->method, "GET") == 0 && http_query_has(req, "Action");
 }
 
-bool router_spool(const struct http_req *req)
+const struct router_op *router_find(enum router_api api, const char *name)
 {
-    /* S3 object bodies (PutObject, UploadPart) may be up to 5 GiB; every
-     * Firehose and IAM body stays in memory under hy_cfg.max_body */
-    if (strcmp(req->method, "PUT") != 0 && strcmp(req->method, "POST") != 0)
-        return false;
-    if (http_header(req, "X-Amz-Target"))
-        return false;
-    return !is_query_api(req);
+    for (size_t i = 0; i < router_nops; i++)
+        if (router_ops[i].api == api && strcmp(router_ops[i].name, name) == 0)
+            return &router_ops[i];
+    return NULL;
 }
+
+static const struct router_op *s3_classify(struct http_req *req)
+{
+    int level = s3_target_level(req);
+    if (level < 0)
+        return NULL; /* s3.c answers InvalidURI, after authentication */
+    bool copy = http_header(req, "x-amz-copy-source") != NULL;
+    for (size_t i = 0; i < router_nops; i++) {
+        const struct router_op *o = &router_ops[i];
+        if (o->api != ROUTER_S3 || o->level != level || strcmp(o->method, req->method) != 0)
+            continue;
+        if (o->sub && !http_query_has(req, o->sub))
+            continue;
+        if ((o->flags & ROUTER_S3_COPY) && !copy)
+            continue;
+        if (!o->sub && o->level != ROUTER_S3_SERVICE && s3_has_subresource(req))
+            return NULL; /* a subresource hydrant does not serve */
+        return o;
+    }
+    return NULL;
+}
+
+/* The query API's operation: Action from the query, or from the form body
+ * once it is in (IAM and STS share the shape; the scope says which). */
+static void query_classify(struct http_req *req, struct route *r)
+{
+    char service[16];
+    if (scope_part(req, 3, service, sizeof service) && strcmp(service, "sts") == 0)
+        r->api = ROUTER_STS;
+    else
+        r->api = ROUTER_IAM;
+    const char *action = NULL;
+    if (strcmp(req->method, "POST") == 0 && req->body_len) {
+        /* Action=... in the form: a bounded scan, no allocation */
+        const char *p = req->body, *end = req->body + req->body_len;
+        while (p < end) {
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            const char *seg_end = amp ? amp : end;
+            if (seg_end - p > 7 && memcmp(p, "Action=", 7) == 0) {
+                action = arena_strndup(req->arena, p + 7, (size_t)(seg_end - p - 7));
+                break;
+            }
+            p = seg_end + 1;
+        }
+    } else {
+        action = http_query_get(req, "Action");
+    }
+    r->op = action ? router_find(r->api, action) : NULL;
+    if (!r->op && action) {
+        /* an STS action signed for iam (or the reverse) is still that
+         * action; the scope check refuses it in the right shape */
+        enum router_api other = r->api == ROUTER_IAM ? ROUTER_STS : ROUTER_IAM;
+        const struct router_op *o = router_find(other, action);
+        if (o && !scope_part(req, 3, service, sizeof service)) {
+            r->api = other;
+            r->op = o;
+        }
+    }
+}
+
+static void classify(struct http_req *req, struct route *r)
+{
+    const char *target = http_header(req, "X-Amz-Target");
+    char service[16];
+    bool scoped = scope_part(req, 3, service, sizeof service);
+    if (target) {
+        size_t n = strlen(FIREHOSE_TARGET_PREFIX);
+        if (strncmp(target, FIREHOSE_TARGET_PREFIX, n) == 0) {
+            r->api = ROUTER_FIREHOSE;
+            r->target_op = target + n;
+            r->op = router_find(ROUTER_FIREHOSE, r->target_op);
+        } else {
+            r->api = ROUTER_JSON; /* a JSON service hydrant does not serve */
+        }
+        return;
+    }
+    if (is_query_shape(req) ||
+        (scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0))) {
+        query_classify(req, r);
+        return;
+    }
+    if (scoped && strcmp(service, "firehose") == 0) {
+        r->api = ROUTER_FIREHOSE; /* no X-Amz-Target: no operation */
+        return;
+    }
+    r->api = ROUTER_S3;
+    r->op = s3_classify(req);
+}
+
+/* ---- keys ---------------------------------------------------------------- */
 
 static int router_secret(const char *akid, char *secret, size_t size, void *ctx)
 {
@@ -97,48 +336,80 @@ static int router_secret(const char *akid, char *secret, size_t size, void *ctx)
     return -1;
 }
 
-/* Answers an authentication failure in the API's own shape. */
-static void router_deny(struct http_req *req, enum sigv4_proto proto,
-                        const struct sigv4_error *e)
+/* ---- answers in the API's shape --------------------------------------- */
+
+/* extra: more XML inside <Error> (S3 only), already escaped. */
+static void reply_error(struct http_req *req, enum router_api api, int status,
+                        const char *code, const char *message, const char *extra)
 {
     char rid[37];
     struct buf b;
     hy_uuid4(rid);
-    buf_init(&b, 4096);
+    buf_init(&b, 64 * 1024);
+    enum sigv4_proto proto = api_proto(api);
     if (proto == SIGV4_PROTO_JSON) {
-        json_t *o = json_pack("{s:s, s:s}", "__type", e->code, "message", e->message);
+        json_t *o = json_pack("{s:s, s:s}", "__type", code, "message", message);
         char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         http_add_header(req, "x-amzn-RequestId", rid);
-        http_add_header(req, "x-amzn-ErrorType", e->code);
-        http_reply(req, e->status, "application/x-amz-json-1.1", body ? body : "{}",
+        http_add_header(req, "x-amzn-ErrorType", code);
+        http_reply(req, status, "application/x-amz-json-1.1", body ? body : "{}",
                    body ? strlen(body) : 2);
         free(body);
         return;
     }
     if (proto == SIGV4_PROTO_S3) {
         buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
-        buf_xml_escape(&b, e->code);
+        buf_xml_escape(&b, code);
         buf_puts(&b, "</Code><Message>");
-        buf_xml_escape(&b, e->message);
-        buf_printf(&b, "</Message><RequestId>%s</RequestId></Error>", rid);
+        buf_xml_escape(&b, message);
+        buf_puts(&b, "</Message>");
+        if (extra)
+            buf_puts(&b, extra);
+        buf_printf(&b, "<RequestId>%s</RequestId></Error>", rid);
         http_add_header(req, "x-amz-request-id", rid);
         /* HEAD answers carry no body; the status says it */
         bool head = strcmp(req->method, "HEAD") == 0;
-        http_reply(req, e->status, "application/xml", head ? "" : b.data,
-                   head ? 0 : b.len);
+        http_reply(req, status, "application/xml", head ? "" : b.data, head ? 0 : b.len);
     } else {
         buf_puts(&b, "<ErrorResponse><Error><Type>Sender</Type><Code>");
-        buf_xml_escape(&b, e->code);
+        buf_xml_escape(&b, code);
         buf_puts(&b, "</Code><Message>");
-        buf_xml_escape(&b, e->message);
+        buf_xml_escape(&b, message);
         buf_printf(&b, "</Message></Error><RequestId>%s</RequestId></ErrorResponse>", rid);
-        http_reply(req, e->status, "text/xml", b.data, b.len);
+        http_reply(req, status, "text/xml", b.data, b.len);
     }
     buf_free(&b);
 }
 
-/* HY_OK when the request is signed by a known key; else answers it. */
+static const char *op_name(const struct route *r)
+{
+    return r->op ? r->op->name : r->target_op ? r->target_op : "-";
+}
+
+/* A SigV4 result other than SIGV4_OK, answered and logged. */
+static void deny_sigv4(struct http_req *req, struct route *r, int rc)
+{
+    struct sigv4_error e;
+    sigv4_error(rc, api_proto(r->api), &r->auth, hy_now_ms(), &e);
+    log_info("auth", "%s %s %s from %s, key %s: %s (%s)", router_api_name(r->api),
+             op_name(r), req->path, req->remote_addr ? req->remote_addr : "?",
+             r->auth.access_key[0] ? r->auth.access_key : "-", e.code, e.message);
+    reply_error(req, r->api, e.status, e.code, e.message, NULL);
+}
+
+/* A refusal that is not a signature result. */
+static void deny(struct http_req *req, struct route *r, int status, const char *code,
+                 const char *message)
+{
+    log_info("auth", "%s %s %s from %s, key %s: %s (%s)", router_api_name(r->api),
+             op_name(r), req->path, req->remote_addr ? req->remote_addr : "?",
+             r->auth.access_key[0] ? r->auth.access_key : "-", code, message);
+    reply_error(req, r->api, status, code, message, NULL);
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
 static bool bad_escape(const char *p)
 {
     for (; *p; p++)
@@ -147,10 +418,88 @@ static bool bad_escape(const char *p)
     return false;
 }
 
+static bool has_credentials(const struct http_req *req)
+{
+    return http_header(req, "Authorization") || http_query_has(req, "X-Amz-Credential") ||
+           http_query_has(req, "X-Amz-Signature") || sigv4_is_v2_presigned(req);
+}
+
+static uint64_t body_ceiling(const struct route *r)
+{
+    uint64_t c;
+    switch (r->api) {
+    case ROUTER_FIREHOSE: c = hy_cfg.max_body_firehose ? hy_cfg.max_body_firehose : 8 * MIB; break;
+    case ROUTER_IAM:
+    case ROUTER_STS: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
+    case ROUTER_S3: c = hy_cfg.max_body_s3 ? hy_cfg.max_body_s3 : 16 * MIB; break;
+    default: c = 64 * 1024; break;
+    }
+    return hy_cfg.max_body && hy_cfg.max_body < c ? hy_cfg.max_body : c;
+}
+
+/* The payload hash the request signed, for the checks that follow. */
+static bool payload_is(const struct route *r, const char *what)
+{
+    return strcmp(r->auth.payload_hash, what) == 0;
+}
+
+/* What the headers alone condemn, whatever the API: HY_OK or answered. */
+static int check_headers(struct http_req *req, struct route *r)
+{
+    if (!has_credentials(req)) {
+        deny_sigv4(req, r, SIGV4_MISSING);
+        return HY_EINVAL;
+    }
+    const char *want = api_service(r->api);
+    char service[16];
+    if (!sigv4_is_v2_presigned(req) && want && scope_part(req, 3, service, sizeof service) &&
+        strcmp(service, want) != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Credential should be scoped to correct service: '%s'.",
+                 want);
+        deny(req, r, r->api == ROUTER_S3 ? 400 : 403,
+             r->api == ROUTER_S3 ? "AuthorizationHeaderMalformed"
+             : r->api == ROUTER_FIREHOSE ? "InvalidSignatureException" : "SignatureDoesNotMatch",
+             msg);
+        return HY_EINVAL;
+    }
+    char akid[129], secret[256];
+    if (!sigv4_is_v2_presigned(req) && scope_part(req, 0, akid, sizeof akid) &&
+        router_secret(akid, secret, sizeof secret, NULL) != 0) {
+        snprintf(r->auth.access_key, sizeof r->auth.access_key, "%s", akid);
+        deny_sigv4(req, r, SIGV4_UNKNOWN_KEY);
+        return HY_EINVAL;
+    }
+    if (r->api == ROUTER_S3)
+        return HY_OK; /* verified in full from the headers next */
+    const char *csha = http_header(req, "x-amz-content-sha256");
+    if (csha && (strncmp(csha, "STREAMING-", 10) == 0 || strcmp(csha, "UNSIGNED-PAYLOAD") == 0)) {
+        deny(req, r, 400, r->api == ROUTER_FIREHOSE ? "InvalidSignatureException"
+                                                    : "InvalidRequest",
+             "This API signs its request body: x-amz-content-sha256 must be the "
+             "SHA-256 of the body.");
+        return HY_EINVAL;
+    }
+    if (r->api == ROUTER_FIREHOSE && !sigv4_signs_header(req, "x-amz-target")) {
+        deny(req, r, 400, "InvalidSignatureException",
+             "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
+        return HY_EINVAL;
+    }
+    return HY_OK;
+}
+
+static int verify(struct http_req *req, struct route *r)
+{
+    int64_t now = hy_now_ms();
+    if (r->v2)
+        return sigv4_verify_v2_presigned(req, router_secret, NULL, now, &r->auth);
+    return sigv4_verify(req, router_secret, NULL, now, &r->auth);
+}
+
 /* Checks every chunk signature of an aws-chunked body, in memory or in
  * its spool file (mapped read-only: no copy of a 5 GiB upload). */
-static int router_check_chunks(const struct http_req *req, const struct sigv4_auth *auth,
-                               long long dlen)
+static int check_chunks(const struct http_req *req, const struct sigv4_auth *auth,
+                        long long dlen)
 {
     if (!req->body_path)
         return sigv4_decode_chunked(auth, req->body, req->body_len, dlen, NULL);
@@ -169,55 +518,211 @@ static int router_check_chunks(const struct http_req *req, const struct sigv4_au
     return rc;
 }
 
-static int router_authenticate(struct http_req *req, enum sigv4_proto proto)
+/* The body of a request verified from its headers (S3) against what was
+ * signed for it: HY_OK, or answered. */
+static int check_s3_body(struct http_req *req, struct route *r)
 {
-    if (req->body_too_large)
-        return HY_OK; /* its API refuses it: nothing was kept to hash */
-    if (proto == SIGV4_PROTO_S3 && bad_escape(req->path))
-        return HY_OK; /* S3 answers InvalidURI before looking at anything */
-    struct sigv4_auth auth;
-    struct sigv4_error e;
-    int64_t now = hy_now_ms();
-    int rc = proto == SIGV4_PROTO_S3 && sigv4_is_v2_presigned(req)
-                 ? sigv4_verify_v2_presigned(req, router_secret, NULL, now, &auth)
-                 : sigv4_verify(req, router_secret, NULL, now, &auth);
-    if (rc == SIGV4_OK && proto == SIGV4_PROTO_S3 && sigv4_is_chunked(&auth)) {
+    bool has_body = req->body_path ? true : req->body_len > 0;
+    const struct sigv4_auth *a = &r->auth;
+    if (!r->v2 && strncmp(a->payload_hash, "STREAMING-", 10) == 0) {
+        if (!r->op || r->op->body != ROUTER_BODY_UPLOAD) {
+            deny(req, r, 400, "InvalidRequest",
+                 "aws-chunked payloads are accepted only for PutObject and UploadPart.");
+            return HY_EINVAL;
+        }
         const char *dl = http_header(req, "x-amz-decoded-content-length");
         char *end = NULL;
         long long dlen = dl ? strtoll(dl, &end, 10) : -1;
         if (dl && (*end || dlen < 0))
             dlen = -1;
-        rc = router_check_chunks(req, &auth, dlen);
+        int rc = check_chunks(req, a, dlen);
         if (rc == SIGV4_MALFORMED)
-            rc = SIGV4_OK; /* bad framing, not a bad signature: s3.c decodes
-                              it again and answers IncompleteBody & co */
-    }
-    if (rc == SIGV4_OK)
+            return HY_OK; /* bad framing, not a bad signature: s3.c answers
+                             IncompleteBody & co */
+        if (rc != SIGV4_OK) {
+            deny_sigv4(req, r, rc);
+            return HY_EINVAL;
+        }
         return HY_OK;
-    if (rc == SIGV4_BAD_CONTENT_SHA256 && proto == SIGV4_PROTO_S3)
-        return HY_OK; /* signed right; s3.c answers XAmzContentSHA256Mismatch
-                         with both hashes, as S3 does */
-    sigv4_error(rc, proto, &auth, now, &e);
-    log_info("auth", "%s %s from %s: %s (%s)", req->method, req->path,
-             req->remote_addr ? req->remote_addr : "?", e.code, e.message);
-    router_deny(req, proto, &e);
-    return HY_EINVAL;
+    }
+    if (!r->v2 && !payload_is(r, "UNSIGNED-PAYLOAD")) {
+        /* a hex SHA-256 was signed: the body must be the one it names */
+        char got[65];
+        if (req->body_path)
+            hex_encode(got, req->body_sha256, 32);
+        else
+            sha256_hex(got, req->body, req->body_len);
+        if (strcasecmp(got, a->payload_hash) == 0)
+            return HY_OK;
+        const char *extra = arena_printf(
+            req->arena,
+            "<ClientComputedContentSHA256>%s</ClientComputedContentSHA256>"
+            "<S3ComputedContentSHA256>%s</S3ComputedContentSHA256>", a->payload_hash, got);
+        log_info("auth", "s3 %s %s from %s, key %s: XAmzContentSHA256Mismatch", op_name(r),
+                 req->path, req->remote_addr ? req->remote_addr : "?", a->access_key);
+        reply_error(req, ROUTER_S3, 400, "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was "
+                    "computed.", extra);
+        return HY_EINVAL;
+    }
+    /* UNSIGNED-PAYLOAD (or SigV2): S3 lets an upload's bytes go unsigned;
+     * a body that a handler parses must be bound by a signed Content-MD5 */
+    if (!has_body || (r->op && r->op->body == ROUTER_BODY_UPLOAD))
+        return HY_OK;
+    const char *md5 = http_header(req, "Content-MD5");
+    unsigned char want[18], got[16];
+    if (!md5 || (!r->v2 && !sigv4_signs_header(req, "content-md5")) || strlen(md5) != 24 ||
+        base64_decode(want, md5, 24) != 16) {
+        deny(req, r, 400, "InvalidRequest",
+             "A request body under UNSIGNED-PAYLOAD needs a signed Content-MD5 header.");
+        return HY_EINVAL;
+    }
+    unsigned int n = 0;
+    if (req->body_path)
+        memcpy(got, req->body_md5, 16);
+    else if (EVP_Digest(req->body, req->body_len, got, &n, EVP_md5(), NULL) != 1)
+        return deny(req, r, 500, "InternalError", "out of memory"), HY_ENOMEM;
+    if (memcmp(want, got, 16) != 0) {
+        deny(req, r, 400, "BadDigest",
+             "The Content-MD5 you specified did not match what we received.");
+        return HY_EINVAL;
+    }
+    return HY_OK;
+}
+
+/* A body over its ceiling, answered as each API answers it. */
+static void too_large(struct http_req *req, struct route *r)
+{
+    if (r->api == ROUTER_S3 && r->op && r->op->body == ROUTER_BODY_UPLOAD) {
+        unsigned long long max = hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30;
+        log_info("auth", "s3 %s %s: body over %llu bytes", op_name(r), req->path, max);
+        reply_error(req, ROUTER_S3, 400, "EntityTooLarge",
+                    "Your proposed upload exceeds the maximum allowed size",
+                    arena_printf(req->arena, "<MaxSizeAllowed>%llu</MaxSizeAllowed>", max));
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "Request body is larger than %llu bytes.",
+             (unsigned long long)body_ceiling(r));
+    if (r->api == ROUTER_S3)
+        deny(req, r, 400, "MaxMessageLengthExceeded", msg);
+    else
+        deny(req, r, 413, r->api == ROUTER_FIREHOSE ? "RequestEntityTooLargeException"
+                                                    : "RequestEntityTooLarge", msg);
+}
+
+/* ---- the two entry points --------------------------------------------- */
+
+static struct route *route_of(struct http_req *req)
+{
+    struct route *r = req->route;
+    if (!r) {
+        r = arena_alloc(req->arena, sizeof *r);
+        if (!r)
+            return NULL;
+        req->route = r;
+    }
+    return r;
+}
+
+bool router_admit(struct http_req *req, struct http_admit *out)
+{
+    struct route *r = route_of(req);
+    if (!r) {
+        http_reply(req, 500, "text/plain", "out of memory\n", 14);
+        return false;
+    }
+    classify(req, r);
+    r->v2 = r->api == ROUTER_S3 && sigv4_is_v2_presigned(req);
+    out->max_body = body_ceiling(r);
+    out->spool = r->api == ROUTER_S3 && r->op && r->op->body == ROUTER_BODY_UPLOAD;
+    if (r->api == ROUTER_S3 && (bad_escape(req->path) || s3_target_level(req) < 0)) {
+        /* S3 cannot say what such a path names; it answers InvalidURI
+         * before looking at anything else, and so do we -- without any
+         * handler seeing the request */
+        deny(req, r, 400, "InvalidURI", "Couldn't parse the specified URI.");
+        return false;
+    }
+    /* a declared length over the ceiling: refused as AWS's front door
+     * does, before anything else (http.c also stops a body that grows past
+     * it while arriving) */
+    const char *cl = http_header(req, "Content-Length");
+    if (cl && !out->spool) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (!errno && !*end && *cl && v > out->max_body) {
+            too_large(req, r);
+            return false;
+        }
+    }
+    if (check_headers(req, r) != HY_OK)
+        return false;
+    if (r->api == ROUTER_S3) {
+        int rc = verify(req, r);
+        if (rc == SIGV4_BAD_CONTENT_SHA256)
+            rc = SIGV4_OK; /* signed right; the body is checked once it is in */
+        if (rc != SIGV4_OK) {
+            deny_sigv4(req, r, rc);
+            return false;
+        }
+        r->verified = true;
+    }
+    return true;
 }
 
 void router_handle(struct http_req *req)
 {
-    const char *target = http_header(req, "X-Amz-Target");
-    if (target && strncmp(target, FIREHOSE_TARGET_PREFIX,
-                          strlen(FIREHOSE_TARGET_PREFIX)) == 0) {
-        if (router_authenticate(req, SIGV4_PROTO_JSON) == HY_OK)
-            firehose_handle(req, target + strlen(FIREHOSE_TARGET_PREFIX));
+    struct route *r = req->route;
+    if (!r) {
+        /* called without admission (tests, fuzzing): admit now */
+        struct http_admit adm;
+        if (!router_admit(req, &adm))
+            return;
+        r = req->route;
+    }
+    if (r->api == ROUTER_IAM || r->api == ROUTER_STS)
+        query_classify(req, r); /* the Action may be in the body */
+    if (req->body_too_large) {
+        too_large(req, r);
         return;
     }
-    if (is_query_api(req)) {
-        if (router_authenticate(req, SIGV4_PROTO_QUERY) == HY_OK)
-            iam_handle(req);
+    if (req->body_rc == HY_EBUSY) {
+        deny(req, r, 503, r->api == ROUTER_S3 ? "SlowDown" : "ServiceUnavailableException",
+             "Please reduce your request rate.");
         return;
     }
-    if (router_authenticate(req, SIGV4_PROTO_S3) == HY_OK)
+    if (!r->verified) {
+        int rc = verify(req, r);
+        if (rc != SIGV4_OK) {
+            deny_sigv4(req, r, rc);
+            return;
+        }
+        r->verified = true;
+    } else if (r->api == ROUTER_S3 && !req->body_rc && check_s3_body(req, r) != HY_OK) {
+        return;
+    }
+
+    /* authenticated: only now does API code see the request */
+    switch (r->api) {
+    case ROUTER_FIREHOSE:
+        if (!r->op) {
+            deny(req, r, 400, "UnknownOperationException",
+                 r->target_op ? "The operation is not supported."
+                              : "Missing X-Amz-Target: no operation named.");
+            return;
+        }
+        firehose_handle(req, r->op->name);
+        return;
+    case ROUTER_IAM:
+    case ROUTER_STS:
+        iam_handle(req);
+        return;
+    case ROUTER_S3:
         s3_handle(req);
+        return;
+    case ROUTER_JSON:
+        deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
+        return;
+    }
 }

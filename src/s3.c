@@ -2924,3 +2924,33 @@ void s3_handle(struct http_req *req)
     else
         s3_object_op(&c);
 }
+
+/* ---- for the router: classification without an answer ------------------ */
+
+int s3_target_level(struct http_req *req)
+{
+    const char *path = req->path;
+    if (*path != '/')
+        return -1;
+    const char *vb = s3_vhost_bucket(req);
+    const char *rest;
+    if (vb) {
+        rest = path + 1;
+    } else {
+        const char *seg = path + 1;
+        size_t n = strcspn(seg, "/");
+        if (n == 0)
+            return ROUTER_S3_SERVICE;
+        if (!s3_decode(req, seg, n))
+            return -1;
+        rest = seg[n] == '/' ? seg + n + 1 : seg + n;
+    }
+    if (!*rest)
+        return ROUTER_S3_BUCKET;
+    return s3_decode(req, rest, strlen(rest)) ? ROUTER_S3_OBJECT : -1;
+}
+
+bool s3_has_subresource(const struct http_req *req)
+{
+    return s3_unsupported_subresource(req) != NULL;
+}

@@ -61,6 +61,11 @@ struct hy_config {
     int max_streams;           /* LimitExceededException past this */
     int create_delay_ms;       /* CREATING -> ACTIVE delay */
     size_t max_body;           /* largest request body accepted in memory */
+    /* per-API ceilings of bodies read before authentication (0: AWS's
+     * default); each is capped by max_body */
+    size_t max_body_firehose;  /* 8 MiB: a 4 MiB PutRecordBatch is 5.4 MiB of JSON */
+    size_t max_body_query;     /* 1 MiB: IAM / STS forms */
+    size_t max_body_s3;        /* 16 MiB: S3 XML bodies (uploads are spooled) */
     uint64_t max_object;       /* largest single PUT (0 = S3's 5 GiB) */
     int threads;               /* HTTP worker threads */
     size_t max_buffered;       /* backpressure ceiling on buffered bytes */
@@ -117,7 +122,7 @@ struct http_req {
     const char *remote_addr;
     bool tls;
     bool body_too_large;      /* body over its ceiling: not kept */
-    /* Spooled bodies (see http_spool_fn): the body is in the file
+    /* Spooled bodies (see http_admit_fn): the body is in the file
      * body_path, body_file_len bytes, with its MD5 and SHA-256 computed
      * while it was written; body and body_len then describe an empty
      * in-memory body ("" and 0), so code that hashes body/body_len never
@@ -131,9 +136,10 @@ struct http_req {
     unsigned char body_sha256[32];
     int body_rc;
     void *priv;               /* http.c's */
+    void *route;              /* router.c's per-request state (arena) */
 };
 
-/* Bodies larger than this go to a spool file when the spool predicate
+/* Bodies larger than this go to a spool file when the admission hook
  * allows it; smaller ones stay in memory. */
 #define HTTP_SPOOL_THRESHOLD (1u << 20)
 /* The ceiling of a spooled body is the object ceiling (hy_cfg.max_object,
@@ -156,13 +162,23 @@ const char *http_query_get(const struct http_req *req, const char *name);
 bool http_query_has(const struct http_req *req, const char *name);
 
 typedef void (*http_handler_fn)(struct http_req *req);
-/* Called once the headers are in (body not yet read): true lets a large
- * body be spooled to a file instead of memory, with the spool ceiling
- * above instead of hy_cfg.max_body. Runs on the HTTP threads. */
-typedef bool (*http_spool_fn)(const struct http_req *req);
+/* What the admission hook decides once the request line and headers are
+ * in, before any body byte is read (see http_admit_fn). */
+struct http_admit {
+    uint64_t max_body; /* ceiling of this request's body held in memory */
+    bool spool;        /* a body past HTTP_SPOOL_THRESHOLD may go to a spool
+                        * file instead, under the spool ceiling */
+};
+/* Called once the headers are in, body not yet read (req->body is "").
+ * Returns true to read the body within *out and then run the handler;
+ * false when it has answered the request itself (http_reply, before it
+ * returns): the body is then never read and the handler never runs.
+ * A body found larger than its ceiling is not kept: the handler runs with
+ * body_too_large set. Runs on the HTTP threads. */
+typedef bool (*http_admit_fn)(struct http_req *req, struct http_admit *out);
 struct http_server;
-/* spool may be NULL: every body in memory. */
-int http_start(http_handler_fn handler, http_spool_fn spool,
+/* admit may be NULL: every body in memory under hy_cfg.max_body. */
+int http_start(http_handler_fn handler, http_admit_fn admit,
                struct http_server **out);
 void http_stop(struct http_server *s); /* stops accepting, waits, frees */
 

@@ -1719,3 +1719,19 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
         return;
     }
 }
+
+/* ---- for the router ------------------------------------------------------ */
+
+bool sigv4_signs_header(const struct http_req *req, const char *name)
+{
+    const char *auth = http_header(req, "Authorization");
+    const char *list = auth ? strstr(auth, "SignedHeaders=") : NULL;
+    if (list) {
+        list += strlen("SignedHeaders=");
+        size_t n = strcspn(list, ", ");
+        char *copy = arena_strndup(req->arena, list, n);
+        return copy && signed_list_has(copy, name);
+    }
+    list = http_query_get(req, "X-Amz-SignedHeaders");
+    return list && signed_list_has(list, name);
+}

@@ -109,6 +109,10 @@ struct sigv4_error {
 void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
                  int64_t now_ms, struct sigv4_error *err);
 
+/* Whether the request's SignedHeaders (Authorization header or
+ * X-Amz-SignedHeaders query) names this header (case-insensitive). */
+bool sigv4_signs_header(const struct http_req *req, const char *name);
+
 /* ---- lower level, exposed for tests and fuzzing ---------------------- */
 struct sigv4_params {
     const char *signed_headers; /* "host;x-amz-date", as in the request */

@@ -669,9 +669,10 @@ def test_aws_chunked_upload(hydrant):
     assert s3(hydrant).get_object(Bucket="chunks", Key="big")["Body"].read() == big
     at = body.index(b"\r\n", len(body) // 2) + 2  # inside a chunk's data
     tampered = body[:at] + bytes([body[at] ^ 1]) + body[at + 1:]
-    status, _, resp = raw(hydrant, "PUT", "/chunks/big2", tampered, hdrs, sign=False)
+    status, _, resp = raw(hydrant, "PUT", "/chunks/big", tampered, hdrs, sign=False)
     assert status == 403
     assert ET.fromstring(resp).find("Code").text == "SignatureDoesNotMatch"
+    assert s3(hydrant).get_object(Bucket="chunks", Key="big")["Body"].read() == big
     # a declared length that the chunks do not add up to
     hdrs, body = aws_chunked(hydrant, "/chunks/bad", payload, chunk=8192,
                              decoded=len(payload) + 1)

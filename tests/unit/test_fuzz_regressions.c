@@ -172,7 +172,7 @@ static int s3_setup(void **state)
     if (hy_cfg.port <= 0 || objstore_open(data_dir, &hy_store) != HY_OK ||
         objstore_bucket_create(hy_store, "fuzz-bucket", "us-east-1") != HY_OK)
         return -1;
-    return http_start(router_handle, router_spool, &server) == HY_OK ? 0 : -1;
+    return http_start(router_handle, router_admit, &server) == HY_OK ? 0 : -1;
 }
 
 static int s3_teardown(void **state)
