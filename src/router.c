@@ -14,8 +14,8 @@
  *   X-Amz-Target: anything else                   an unknown JSON service
  *   form-encoded POST / (or GET /?Action=)        IAM or STS (query), by the
  *                                                 credential scope's service
- *   no target, credential scope "firehose"        Firehose (no operation)
- *   credential scope "iam" / "sts"                IAM / STS
+ *   "/", no target, credential scope "firehose"   Firehose (no operation)
+ *   "/", credential scope "iam" / "sts"           IAM / STS
  *   anything else                                 S3 (REST + XML)
  * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML.
  *
@@ -310,12 +310,15 @@ static void classify(struct http_req *req, struct route *r)
         }
         return;
     }
+    /* "/" is where the JSON and query APIs live and S3's ListBuckets too:
+     * only there does the scope pick the API */
+    bool root = strcmp(req->path, "/") == 0;
     if (is_query_shape(req) ||
-        (scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0))) {
+        (root && scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0))) {
         query_classify(req, r);
         return;
     }
-    if (scoped && strcmp(service, "firehose") == 0) {
+    if (root && scoped && strcmp(service, "firehose") == 0) {
         r->api = ROUTER_FIREHOSE; /* no X-Amz-Target: no operation */
         return;
     }
