@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,9 @@ struct route {
     const char *target_op;      /* Firehose: the part after the dot */
     bool verified;              /* signature checked from the headers (S3) */
     bool v2;                    /* SigV2 presigned (S3) */
+    bool scoped;                /* the SigV4 credential scope could be read: */
+    char key[129];              /* its access key id */
+    char service[16];           /* its service */
     struct sigv4_auth auth;
 };
 
@@ -260,8 +264,7 @@ static const struct router_op *s3_classify(struct http_req *req)
  * once it is in (IAM and STS share the shape; the scope says which). */
 static void query_classify(struct http_req *req, struct route *r)
 {
-    char service[16];
-    if (scope_part(req, 3, service, sizeof service) && strcmp(service, "sts") == 0)
+    if (r->scoped && strcmp(r->service, "sts") == 0)
         r->api = ROUTER_STS;
     else
         r->api = ROUTER_IAM;
@@ -287,7 +290,7 @@ static void query_classify(struct http_req *req, struct route *r)
          * action; the scope check refuses it in the right shape */
         enum router_api other = r->api == ROUTER_IAM ? ROUTER_STS : ROUTER_IAM;
         const struct router_op *o = router_find(other, action);
-        if (o && !scope_part(req, 3, service, sizeof service)) {
+        if (o && !r->scoped) {
             r->api = other;
             r->op = o;
         }
@@ -297,8 +300,11 @@ static void query_classify(struct http_req *req, struct route *r)
 static void classify(struct http_req *req, struct route *r)
 {
     const char *target = http_header(req, "X-Amz-Target");
-    char service[16];
-    bool scoped = scope_part(req, 3, service, sizeof service);
+    r->scoped = scope_part(req, 0, r->key, sizeof r->key) &&
+                scope_part(req, 3, r->service, sizeof r->service);
+    r->v2 = !r->scoped && sigv4_is_v2_presigned(req);
+    bool scoped = r->scoped;
+    const char *service = r->service;
     if (target) {
         size_t n = strlen(FIREHOSE_TARGET_PREFIX);
         if (strncmp(target, FIREHOSE_TARGET_PREFIX, n) == 0) {
@@ -424,7 +430,7 @@ static bool bad_escape(const char *p)
 static bool has_credentials(const struct http_req *req)
 {
     return http_header(req, "Authorization") || http_query_has(req, "X-Amz-Credential") ||
-           http_query_has(req, "X-Amz-Signature") || sigv4_is_v2_presigned(req);
+           http_query_has(req, "X-Amz-Signature") || ((struct route *)req->route)->v2;
 }
 
 static uint64_t body_ceiling(const struct route *r)
@@ -454,9 +460,7 @@ static int check_headers(struct http_req *req, struct route *r)
         return HY_EINVAL;
     }
     const char *want = api_service(r->api);
-    char service[16];
-    if (!sigv4_is_v2_presigned(req) && want && scope_part(req, 3, service, sizeof service) &&
-        strcmp(service, want) != 0) {
+    if (want && r->scoped && strcmp(r->service, want) != 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "Credential should be scoped to correct service: '%s'.",
                  want);
@@ -466,10 +470,11 @@ static int check_headers(struct http_req *req, struct route *r)
              msg);
         return HY_EINVAL;
     }
-    char akid[129], secret[256];
-    if (!sigv4_is_v2_presigned(req) && scope_part(req, 0, akid, sizeof akid) &&
-        router_secret(akid, secret, sizeof secret, NULL) != 0) {
-        snprintf(r->auth.access_key, sizeof r->auth.access_key, "%s", akid);
+    char secret[256];
+    bool known = !r->scoped || router_secret(r->key, secret, sizeof secret, NULL) == 0;
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (!known) {
+        snprintf(r->auth.access_key, sizeof r->auth.access_key, "%s", r->key);
         deny_sigv4(req, r, SIGV4_UNKNOWN_KEY);
         return HY_EINVAL;
     }
@@ -636,7 +641,8 @@ bool router_admit(struct http_req *req, struct http_admit *out)
         return false;
     }
     classify(req, r);
-    r->v2 = r->api == ROUTER_S3 && sigv4_is_v2_presigned(req);
+    if (r->api != ROUTER_S3)
+        r->v2 = false; /* SigV2 is S3's only */
     out->max_body = body_ceiling(r);
     out->spool = r->api == ROUTER_S3 && r->op && r->op->body == ROUTER_BODY_UPLOAD;
     if (r->api == ROUTER_S3 && (bad_escape(req->path) || s3_target_level(req) < 0)) {
