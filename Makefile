@@ -66,7 +66,7 @@ run: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
 
-integration: $(BUILD)/hydrant
+integration: $(BUILD)/hydrant $(BUILD)/libhyfault.so
 	HYDRANT_BIN=$(CURDIR)/$(BUILD)/hydrant $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: deps
@@ -79,7 +79,9 @@ clean:
 	rm -rf build build-san
 
 # Fragments owned by their directories: the producer library and its tools
-# (client/client.mk), benchmarks (bench/bench.mk), fuzzers (tests/fuzz/fuzz.mk).
+# (client/client.mk), benchmarks (bench/bench.mk), fuzzers (tests/fuzz/fuzz.mk),
+# the fault-injection library (tests/faults/faults.mk).
 -include client/client.mk
 -include $(wildcard bench/*.mk)
 -include tests/fuzz/fuzz.mk
+-include tests/faults/faults.mk
