@@ -438,18 +438,6 @@ static bool fh_pattern_ok(enum fh_pat p, const char *s, size_t n)
     return false;
 }
 
-/* Java String.length(): UTF-16 code units. */
-static size_t fh_utf16_len(const char *s, size_t n)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c & 0xC0) != 0x80)
-            len += c >= 0xF0 ? 2 : 1;
-    }
-    return len;
-}
-
 /* ---- the validation walk ------------------------------------------------- */
 static void fh_verr_add(struct fh_ctx *c, const char *value, bool quote, const char *path,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -556,7 +544,7 @@ static void fh_check(struct fh_ctx *c, const struct fh_shape *sh, json_t *v, con
     switch (sh->kind) {
     case K_STR: {
         const char *s = json_string_value(v);
-        size_t n = json_string_length(v), len = fh_utf16_len(s, n);
+        size_t n = json_string_length(v), len = prefix_java_length(s, n);
         if (sh->enums) {
             bool found = false;
             for (const char *const *e = sh->enums; *e && !found; e++)

@@ -541,8 +541,7 @@ static int walk(const char *prefix, const char *member, const struct ptime *t,
     return rc;
 }
 
-/* Java String.length() of UTF-8 text: UTF-16 code units. */
-static size_t utf16_len(const char *s, size_t n)
+size_t prefix_java_length(const char *s, size_t n)
 {
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
@@ -556,7 +555,7 @@ static size_t utf16_len(const char *s, size_t n)
 /* UTF-16 length of what out holds from start (out->data may be NULL). */
 static size_t evaluated_len(const struct buf *out, size_t start)
 {
-    return out->data ? utf16_len(out->data + start, out->len - start) : 0;
+    return out->data ? prefix_java_length(out->data + start, out->len - start) : 0;
 }
 
 /* Evaluates at t; HY_ETOOBIG past the 512-character cap. */

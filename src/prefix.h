@@ -59,6 +59,11 @@ int prefix_check_dest(const struct stream_dest *d, char *err, size_t err_len);
 int prefix_object_key(const struct stream_dest *d, int64_t ts_ms, const char *id,
                       struct buf *out);
 
+/* Java's String.length() of UTF-8 text (UTF-16 code units): how AWS
+ * counts the characters of its length limits. One copy, used by
+ * firehose.c's model constraints too. */
+size_t prefix_java_length(const char *s, size_t n);
+
 /* The default file extension of a compression format ("" for none). */
 const char *prefix_compression_ext(int compression);
 
