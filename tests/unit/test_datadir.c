@@ -86,6 +86,14 @@ static void test_lock_holder_and_release(void **s)
     waitpid(c2, &status, 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+
+    char path[300];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    unlink(path);
+    rmdir(dir);
+    snprintf(path, sizeof path, "%s/a", tmpl);
+    rmdir(path);
+    rmdir(tmpl);
 }
 
 int main(void)
