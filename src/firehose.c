@@ -30,6 +30,21 @@
  * - Only S3 and ExtendedS3 destinations and the DirectPut source are
  *   implemented; other destinations and sources are refused with
  *   InvalidArgumentException rather than stored and never delivered.
+ *   So is every member of a destination that hydrant would store but not
+ *   honour (fh_check_features): ProcessingConfiguration with Enabled true
+ *   (or processors and no Enabled), DynamicPartitioningConfiguration with
+ *   Enabled true, DataFormatConversionConfiguration unless Enabled false,
+ *   S3BackupMode Enabled, CloudWatchLoggingOptions with Enabled true,
+ *   EncryptionConfiguration.KMSEncryptionConfig, a CustomTimeZone other
+ *   than UTC. Each message names the feature; Enabled false / Disabled /
+ *   absent are accepted and described as given. The same checks run on
+ *   the merged destination of UpdateDestination.
+ * - Prefix and ErrorOutputPrefix are checked by prefix_check_config
+ *   (prefix.c), the same parser delivery evaluates them with: every
+ *   pattern letter it accepts evaluates, the longest evaluation fits 512
+ *   characters and the whole key 1024 bytes, and AWS's rules between the
+ *   two prefixes hold (its messages, "Ths supplied prefix(es) do not
+ *   satisfy the following constraint: ..." typo included).
  * - firehose_exec() runs an operation and hands back status and body
  *   without touching HTTP; firehose_handle() only adds the headers and
  *   replies. Unit tests and fuzzers drive firehose_exec().
@@ -62,6 +77,7 @@
  */
 #include "api.h"
 #include "fhscan.h"
+#include "prefix.h"
 #include "stream.h"
 #include "wal.h"
 
@@ -422,18 +438,6 @@ static bool fh_pattern_ok(enum fh_pat p, const char *s, size_t n)
     return false;
 }
 
-/* Java String.length(): UTF-16 code units. */
-static size_t fh_utf16_len(const char *s, size_t n)
-{
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c & 0xC0) != 0x80)
-            len += c >= 0xF0 ? 2 : 1;
-    }
-    return len;
-}
-
 /* ---- the validation walk ------------------------------------------------- */
 static void fh_verr_add(struct fh_ctx *c, const char *value, bool quote, const char *path,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -540,7 +544,7 @@ static void fh_check(struct fh_ctx *c, const struct fh_shape *sh, json_t *v, con
     switch (sh->kind) {
     case K_STR: {
         const char *s = json_string_value(v);
-        size_t n = json_string_length(v), len = fh_utf16_len(s, n);
+        size_t n = json_string_length(v), len = prefix_java_length(s, n);
         if (sh->enums) {
             bool found = false;
             for (const char *const *e = sh->enums; *e && !found; e++)
@@ -686,46 +690,89 @@ static void fh_verr_record(struct fh_ctx *c, size_t len, size_t index)
                 "Member must have length less than or equal to %d", STREAM_MAX_RECORD);
 }
 
-/* "!{...}" expressions of a prefix: balanced, known namespaces. */
-static int fh_check_expressions(struct fh_ctx *c, const char *member, const char *prefix,
-                                bool is_error_prefix, bool *has_expr, bool *has_error_type)
+/* The extension of the destination's objects: FileExtension, else the
+ * compression's (as prefix_object_key names them). */
+static const char *fh_object_ext(const json_t *dest)
 {
-    static const char *const namespaces[] = {"timestamp:", "firehose:",
-                                             "partitionKeyFromQuery:",
-                                             "partitionKeyFromLambda:", NULL};
-    *has_expr = *has_error_type = false;
-    for (const char *p = strstr(prefix, "!{"); p; p = strstr(p, "!{")) {
-        const char *end = strchr(p, '}');
-        if (!end)
+    const char *ext = fh_str(dest, "FileExtension");
+    const char *comp = fh_str(dest, "CompressionFormat");
+    if (ext && *ext)
+        return ext;
+    if (!comp)
+        return "";
+    return prefix_compression_ext(!strcmp(comp, "GZIP") ? COMP_GZIP
+                                  : !strcmp(comp, "ZIP") ? COMP_ZIP
+                                  : !strcmp(comp, "Snappy") ? COMP_SNAPPY
+                                  : !strcmp(comp, "HADOOP_SNAPPY") ? COMP_HADOOP_SNAPPY
+                                                                   : COMP_UNCOMPRESSED);
+}
+
+/* Members hydrant stores but cannot honour: refused by name, never stored
+ * and silently ignored (a user whose processors are ignored gets wrong
+ * data with no error). Enabled false, "Disabled" and absent stay accepted
+ * and are described as given. */
+static int fh_check_features(struct fh_ctx *c, const json_t *dest)
+{
+    const json_t *proc = json_object_get(dest, "ProcessingConfiguration");
+    const json_t *dyn = json_object_get(dest, "DynamicPartitioningConfiguration");
+    const json_t *dfc = json_object_get(dest, "DataFormatConversionConfiguration");
+    const json_t *cw = json_object_get(dest, "CloudWatchLoggingOptions");
+    const json_t *enc = json_object_get(dest, "EncryptionConfiguration");
+    const char *backup = fh_str(dest, "S3BackupMode");
+    const char *tz = fh_str(dest, "CustomTimeZone");
+
+    if (json_is_object(proc)) {
+        const json_t *on = json_object_get(proc, "Enabled");
+        const json_t *procs = json_object_get(proc, "Processors");
+        /* without Enabled, processors given mean processing wanted */
+        if (json_is_true(on) || (!json_is_boolean(on) && json_array_size(procs) > 0)) {
+            char types[256] = "";
+            size_t i, used = 0;
+            const json_t *pr;
+            json_array_foreach(procs, i, pr) {
+                const char *type = fh_str(pr, "Type");
+                if (type && used < sizeof types)
+                    used += (size_t)snprintf(types + used, sizeof types - used, "%s%s",
+                                             used ? ", " : "; processors ", type);
+            }
             return fh_fail(c, "InvalidArgumentException",
-                           "%s has an unterminated expression: %s", member, p);
-        const char *body = p + 2;
-        size_t blen = (size_t)(end - body);
-        bool known = false;
-        for (const char *const *ns = namespaces; *ns && !known; ns++)
-            known = blen > strlen(*ns) && !strncmp(body, *ns, strlen(*ns));
-        if (!known)
-            return fh_fail(c, "InvalidArgumentException",
-                           "%s has an expression with an unknown namespace: %.*s", member,
-                           (int)(end - p + 1), p);
-        if (!strncmp(body, "firehose:", 9)) {
-            bool err_type = blen == strlen("firehose:error-output-type") &&
-                            !strncmp(body, "firehose:error-output-type", blen);
-            bool random = blen == strlen("firehose:random-string") &&
-                          !strncmp(body, "firehose:random-string", blen);
-            if (!err_type && !random)
-                return fh_fail(c, "InvalidArgumentException",
-                               "%s has an unknown firehose expression: %.*s", member,
-                               (int)(end - p + 1), p);
-            if (err_type && !is_error_prefix)
-                return fh_fail(c, "InvalidArgumentException",
-                               "The expression !{firehose:error-output-type} is allowed only "
-                               "in ErrorOutputPrefix.");
-            *has_error_type |= err_type;
+                           "Data processing (ProcessingConfiguration with Enabled true%s) is "
+                           "not supported by this server: records would be delivered "
+                           "unprocessed. Set ProcessingConfiguration.Enabled to false or "
+                           "leave it out.", types);
         }
-        *has_expr = true;
-        p = end + 1;
     }
+    if (json_is_true(json_object_get(dyn, "Enabled")))
+        return fh_fail(c, "InvalidArgumentException",
+                       "Dynamic partitioning (DynamicPartitioningConfiguration with Enabled "
+                       "true) is not supported by this server: records would not be "
+                       "partitioned by key. Leave it out or set Enabled to false.");
+    /* AWS: Enabled defaults to true when the configuration is given */
+    if (json_is_object(dfc) && !json_is_false(json_object_get(dfc, "Enabled")))
+        return fh_fail(c, "InvalidArgumentException",
+                       "Record format conversion (DataFormatConversionConfiguration, to "
+                       "Parquet or ORC) is not supported by this server: records would be "
+                       "delivered unconverted. Set Enabled to false or leave it out.");
+    if (backup && !strcmp(backup, "Enabled"))
+        return fh_fail(c, "InvalidArgumentException",
+                       "Source record backup (S3BackupMode Enabled) is not supported by this "
+                       "server: no backup copy would be written. Use S3BackupMode Disabled.");
+    if (json_is_true(json_object_get(cw, "Enabled")))
+        return fh_fail(c, "InvalidArgumentException",
+                       "CloudWatch error logging (CloudWatchLoggingOptions with Enabled true) "
+                       "is not supported by this server: it has no CloudWatch Logs; delivery "
+                       "errors go to its own log. Set Enabled to false.");
+    if (json_is_object(json_object_get(enc, "KMSEncryptionConfig")))
+        return fh_fail(c, "InvalidArgumentException",
+                       "KMS encryption of delivered objects "
+                       "(EncryptionConfiguration.KMSEncryptionConfig) is not supported by "
+                       "this server: it has no KMS, objects would be stored unencrypted. "
+                       "Use NoEncryptionConfig NoEncryption.");
+    if (tz && *tz && strcmp(tz, "UTC") != 0)
+        return fh_fail(c, "InvalidArgumentException",
+                       "CustomTimeZone %s is not supported by this server: object keys and "
+                       "prefixes are evaluated in UTC. Leave CustomTimeZone out or use UTC.",
+                       tz);
     return HY_OK;
 }
 
@@ -734,9 +781,7 @@ static int fh_check_destination(struct fh_ctx *c, const json_t *dest)
 {
     static const char s3_arn[] = "arn:aws:s3:::";
     const char *bucket_arn = fh_str(dest, "BucketARN");
-    const char *prefix = fh_str(dest, "Prefix");
-    const char *err_prefix = fh_str(dest, "ErrorOutputPrefix");
-    bool p_expr, p_err, e_expr, e_err;
+    char why[1024];
     int rc;
 
     if (!bucket_arn || strncmp(bucket_arn, s3_arn, sizeof s3_arn - 1) != 0 ||
@@ -745,24 +790,12 @@ static int fh_check_destination(struct fh_ctx *c, const json_t *dest)
         return fh_fail(c, "InvalidArgumentException",
                        "BucketARN %s is not a valid S3 bucket ARN: expected "
                        "arn:aws:s3:::<bucket-name>", bucket_arn ? bucket_arn : "null");
-    if ((rc = fh_check_expressions(c, "Prefix", prefix ? prefix : "", false, &p_expr, &p_err)) ||
-        (rc = fh_check_expressions(c, "ErrorOutputPrefix", err_prefix ? err_prefix : "", true,
-                                   &e_expr, &e_err)))
+    if ((rc = fh_check_features(c, dest)))
         return rc;
-    if (p_expr && (!err_prefix || !*err_prefix))
-        return fh_fail(c, "InvalidArgumentException",
-                       "ErrorOutputPrefix cannot be null or empty when Prefix contains "
-                       "expressions.");
-    if (e_expr && !e_err)
-        return fh_fail(c, "InvalidArgumentException",
-                       "ErrorOutputPrefix must contain !{firehose:error-output-type} when it "
-                       "contains expressions.");
-    const json_t *dyn = json_object_get(dest, "DynamicPartitioningConfiguration");
-    bool dyn_on = json_is_true(json_object_get(dyn, "Enabled"));
-    if (!dyn_on && prefix && strstr(prefix, "!{partitionKeyFrom"))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Prefix uses partitionKeyFrom expressions but dynamic partitioning is "
-                       "not enabled.");
+    /* the one prefix validator: the same parser delivery evaluates with */
+    if (prefix_check_config(c->name, fh_str(dest, "Prefix"), fh_str(dest, "ErrorOutputPrefix"),
+                            fh_object_ext(dest), why, sizeof why) != HY_OK)
+        return fh_fail(c, "InvalidArgumentException", "%s", why);
     const json_t *backup = json_object_get(dest, "S3BackupConfiguration");
     if (json_is_object(backup)) {
         const char *barn = fh_str(backup, "BucketARN");

@@ -1,7 +1,9 @@
 /* main.c -- flags, configuration, start and stop.
  *
  * Start: parse flags (environment for credentials), make the data
- * directory, open the store, the stream catalog and IAM, start delivery,
+ * directory (0700) and lock it (datadir.c: a second server on the same
+ * directory exits with status 2 and "data directory DIR in use by PID N"
+ * on stderr), open the store, the stream catalog and IAM, start delivery,
  * then the listener. Stop (SIGTERM/SIGINT): stop the listener, let
  * delivery make a last pass over every buffer, close everything, exit 0.
  *
@@ -10,6 +12,7 @@
  * (delivery.c).
  */
 #include "api.h"
+#include "datadir.h"
 #include "delivery.h"
 #include "objstore.h"
 #include "stream.h"
@@ -46,7 +49,8 @@ static void usage(FILE *f)
 "  --host ADDR            listen address (default 127.0.0.1)\n"
 "  --port N               listen port (default 4566; 0 picks a free one)\n"
 "  --data-dir DIR         where streams, buckets and objects live\n"
-"                         (default ./hydrant-data)\n"
+"                         (default ./hydrant-data; made 0700); one server per\n"
+"                         directory: a second exits with status 2\n"
 "  --region NAME          region when a request names none (default us-east-1)\n"
 "  --tls-cert FILE        PEM certificate: serve HTTPS instead of HTTP\n"
 "  --tls-key FILE         PEM private key for --tls-cert\n"
@@ -250,9 +254,20 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = mkdir_p(hy_cfg.data_dir, 0755);
+    /* one process per data directory, before anything in it is read */
+    pid_t holder = 0;
+    int rc = datadir_lock(hy_cfg.data_dir, &holder);
+    if (rc == HY_EBUSY) {
+        if (holder > 0)
+            fprintf(stderr, "hydrant: data directory %s in use by PID %ld\n",
+                    hy_cfg.data_dir, (long)holder);
+        else
+            fprintf(stderr, "hydrant: data directory %s in use by another process\n",
+                    hy_cfg.data_dir);
+        return 2;
+    }
     if (rc) {
-        log_error("main", "cannot create data directory %s: %s", hy_cfg.data_dir,
+        log_error("main", "cannot create or lock data directory %s: %s", hy_cfg.data_dir,
                   hy_strerror(rc));
         return 1;
     }

@@ -3,11 +3,16 @@
  *
  * On disk, under <data_dir>/store/:
  *
- *   catalog.db           SQLite, WAL mode, synchronous=NORMAL
- *   tmp/<32 hex>.tmp     objects being written (removed at open)
+ *   catalog.db           SQLite, WAL mode, synchronous=FULL; mode 0600
+ *                        (made by us before SQLite opens it; its -wal and
+ *                        -shm files copy that mode)
+ *   tmp/<32 hex>.tmp     objects being written (removed at open); 0600
  *   tmp/spool-<16 hex>.tmp  request bodies the HTTP layer spooled
- *   objects/<hh>/<32 hex>  object bytes, exactly as uploaded; files no row
- *                        names (a crash mid-write) are removed at open
+ *   objects/<hh>/<32 hex>  object bytes, exactly as uploaded, 0600; files
+ *                        no row names (a crash mid-write) are removed at open
+ *
+ * store/, tmp/, objects/ and the 256 objects/<hh>/ are made 0700 at open
+ * (an older store's 0755 directories and 0644 catalog are narrowed).
  *
  * The file name is 16 random bytes in hex, fanned out by its first byte;
  * it never derives from the key, so no key ("../x", "/", 1024 bytes of
@@ -35,7 +40,27 @@
  * leaves either the old object or the new one; at worst an orphan file
  * that no row names (never a row naming a missing file). Large bodies
  * arrive already in a file (the HTTP layer spools them into tmp/, with
- * their MD5): objstore_put_file only fsyncs and renames it.
+ * their MD5): objstore_put_file only fchmods (0600), fsyncs and renames it.
+ *
+ * Durability points -- when a put (or complete, or copy) returns HY_OK,
+ * a power cut cannot take the object back, because each of these came
+ * first, in this order:
+ *   1. fsync(temp file)            its bytes (objstore_adopt)
+ *   2. rename + fsync(objects/hh)  its name (objstore_adopt; CopyObject's
+ *                                  link() the same)
+ *   3. fsync(objects/), fsync(store/), fsync(<data_dir>)  the directories
+ *      above it, once, when they are made (objstore_mkdir_durable,
+ *      objstore_make_fanout at open; objstore_new_name if objects/hh went
+ *      missing since)
+ *   4. the catalog commit: synchronous=FULL fsyncs SQLite's WAL file at
+ *      every commit, so the row is on disk before the put returns. With
+ *      NORMAL (before) the commit was durable only at the next checkpoint:
+ *      a delivery could write DELIVERED, release its WAL segment, and a
+ *      power cut roll the row back -- the next open would then sweep the
+ *      object file as an orphan and the records were gone.
+ * Unlinks (replaced objects, completed parts, orphans) are not synced: a
+ * power cut can bring such a file back, and the next open's sweep removes
+ * it again.
  *
  * Multipart: each part is a file in objects/ named by a parts row.
  * Complete concatenates the named parts into a temp file, renames it in,
@@ -288,6 +313,76 @@ static void objstore_sweep(struct objstore *os)
     free(names);
 }
 
+/* ---- directories and modes ---------------------------------------------
+ * Everything the store makes is private: directories 0700, files 0600
+ * (whatever the umask lets through of that). A directory made here is
+ * fsynced into its parent, so a power cut cannot take away a directory
+ * whose files were already reported durable. */
+
+/* mkdir path 0700 (an existing one is narrowed to 0700); when it was made
+ * now, fsync parent so the new entry survives a power cut. */
+static int objstore_mkdir_durable(const char *path, const char *parent)
+{
+    if (mkdir(path, 0700) == 0)
+        return objstore_fsync_dir(parent);
+    if (errno != EEXIST) {
+        int rc = objstore_errno_rc(errno);
+        log_error(OBJSTORE_TAG, "mkdir %s: %s", path, strerror(errno));
+        return rc;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 077))
+        (void)chmod(path, 0700); /* made by an older hydrant with 0755 */
+    return HY_OK;
+}
+
+/* The 256 fan-out directories objects/00 .. objects/ff, made at open (and
+ * objects/ fsynced once) so that a put never races another put's mkdir:
+ * a directory seen as existing was made durable by this open or an
+ * earlier one. objstore_new_name makes one again only if it went missing. */
+static int objstore_make_fanout(struct objstore *os)
+{
+    char objects[OBJSTORE_PATH_MAX], dir[OBJSTORE_PATH_MAX];
+    bool made = false;
+    int rc = objstore_path(objects, sizeof objects, "%s/objects", os->root);
+    for (int i = 0; rc == HY_OK && i < 256; i++) {
+        if ((rc = objstore_path(dir, sizeof dir, "%s/%02x", objects, i)))
+            break;
+        if (mkdir(dir, 0700) == 0) {
+            made = true;
+        } else if (errno != EEXIST) {
+            rc = objstore_errno_rc(errno);
+            log_error(OBJSTORE_TAG, "mkdir %s: %s", dir, strerror(errno));
+        }
+    }
+    if (rc == HY_OK && made)
+        rc = objstore_fsync_dir(objects);
+    return rc;
+}
+
+/* Creates the catalog file 0600 before SQLite opens it (SQLite would make
+ * it 0644, and its -wal and -shm files copy the database file's mode);
+ * when made now, fsyncs it and its directory. An existing catalog is
+ * narrowed to 0600. */
+static int objstore_precreate(const char *path, const char *dir)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            struct stat st;
+            if (stat(path, &st) == 0 && (st.st_mode & 077))
+                (void)chmod(path, 0600);
+            return HY_OK;
+        }
+        int rc = objstore_errno_rc(errno);
+        log_error(OBJSTORE_TAG, "create %s: %s", path, strerror(errno));
+        return rc;
+    }
+    int rc = fsync(fd) == 0 ? HY_OK : objstore_errno_rc(errno);
+    close(fd);
+    return rc ? rc : objstore_fsync_dir(dir);
+}
+
 /* ---- open / close ------------------------------------------------------- */
 int objstore_open(const char *dir, struct objstore **out)
 {
@@ -296,17 +391,20 @@ int objstore_open(const char *dir, struct objstore **out)
     struct objstore *os = calloc(1, sizeof *os);
     if (!os)
         return HY_ENOMEM;
-    if ((rc = objstore_path(os->root, sizeof os->root, "%s/store", dir)))
+    if ((rc = objstore_path(os->root, sizeof os->root, "%s/store", dir)) ||
+        (rc = objstore_mkdir_durable(os->root, dir)))
         goto out_free_os;
     if ((rc = objstore_path(path, sizeof path, "%s/objects", os->root)) ||
-        (rc = mkdir_p(path, 0755)))
+        (rc = objstore_mkdir_durable(path, os->root)) ||
+        (rc = objstore_make_fanout(os)))
         goto out_free_os;
     if ((rc = objstore_path(path, sizeof path, "%s/tmp", os->root)) ||
-        (rc = mkdir_p(path, 0755)))
+        (rc = objstore_mkdir_durable(path, os->root)))
         goto out_free_os;
     objstore_clean_tmp(os);
 
-    if ((rc = objstore_path(path, sizeof path, "%s/catalog.db", os->root)))
+    if ((rc = objstore_path(path, sizeof path, "%s/catalog.db", os->root)) ||
+        (rc = objstore_precreate(path, os->root)))
         goto out_free_os;
     src = sqlite3_open_v2(path, &os->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -322,7 +420,7 @@ int objstore_open(const char *dir, struct objstore **out)
     char *err = NULL;
     src = sqlite3_exec(os->db,
                        "PRAGMA journal_mode=WAL;"
-                       "PRAGMA synchronous=NORMAL;",
+                       "PRAGMA synchronous=FULL;",
                        NULL, NULL, &err);
     /* an old catalog: add the new columns before the schema's CREATEs */
     for (size_t i = 0; src == SQLITE_OK &&
@@ -578,7 +676,7 @@ int objstore_tmp_create(struct objstore *os, char path_out[OBJSTORE_PATH_MAX],
     hex_encode(hex, id, sizeof id);
     if ((rc = objstore_path(path_out, OBJSTORE_PATH_MAX, "%s/tmp/%s.tmp", os->root, hex)))
         return rc;
-    int fd = open(path_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(path_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = objstore_errno_rc(errno);
         log_error(OBJSTORE_TAG, "create %s: %s", path_out, strerror(errno));
@@ -601,7 +699,13 @@ static int objstore_new_name(struct objstore *os, char name_out[OBJSTORE_FILE_HE
     if ((rc = objstore_path(dir, OBJSTORE_PATH_MAX, "%s/objects/%.2s", os->root, name_out)) ||
         (rc = objstore_path(dst, OBJSTORE_PATH_MAX, "%s/%s", dir, name_out)))
         return rc;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    /* made at open; again here only if it went missing since */
+    char objects[OBJSTORE_PATH_MAX];
+    if ((rc = objstore_path(objects, sizeof objects, "%s/objects", os->root)))
+        return rc;
+    if (mkdir(dir, 0700) == 0)
+        return objstore_fsync_dir(objects);
+    if (errno != EEXIST) {
         rc = objstore_errno_rc(errno);
         log_error(OBJSTORE_TAG, "mkdir %s: %s", dir, strerror(errno));
         return rc;
@@ -624,7 +728,8 @@ static int objstore_adopt(struct objstore *os, const char *tmp,
         log_error(OBJSTORE_TAG, "open %s: %s", tmp, strerror(errno));
         return rc;
     }
-    rc = fsync(fd) == 0 ? HY_OK : objstore_errno_rc(errno);
+    /* spooled bodies arrive with the HTTP layer's mode: objects are 0600 */
+    rc = fchmod(fd, 0600) == 0 && fsync(fd) == 0 ? HY_OK : objstore_errno_rc(errno);
     close(fd);
     if (rc) {
         log_error(OBJSTORE_TAG, "fsync %s: %s", tmp, hy_strerror(rc));

@@ -103,32 +103,36 @@ def test_create_and_describe_defaults(hydrant):
 
 
 def test_describe_stores_every_given_member(hydrant):
+    """Every member hydrant honours, and the features it does not honour
+    turned off (Enabled false / Disabled), are stored and described as
+    given. (Turned on, they are refused: test_validation.py.)"""
     fh = hydrant.client("firehose")
     cfg = ext_dest(
-        Prefix="data/!{partitionKeyFromQuery:device}/!{timestamp:yyyy/MM/dd}/",
+        Prefix="data/!{timestamp:yyyy/MM/dd}/",
         ErrorOutputPrefix="errors/!{firehose:error-output-type}/",
         BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 0},
         CompressionFormat="GZIP",
-        EncryptionConfiguration={"KMSEncryptionConfig": {
-            "AWSKMSKeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"}},
-        CloudWatchLoggingOptions={"Enabled": True, "LogGroupName": "/aws/kinesisfirehose/x",
+        EncryptionConfiguration={"NoEncryptionConfig": "NoEncryption"},
+        CloudWatchLoggingOptions={"Enabled": False, "LogGroupName": "/aws/kinesisfirehose/x",
                                   "LogStreamName": "S3Delivery"},
-        ProcessingConfiguration={"Enabled": True, "Processors": [
+        ProcessingConfiguration={"Enabled": False, "Processors": [
             {"Type": "MetadataExtraction", "Parameters": [
                 {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{device:.device}"},
                 {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]},
             {"Type": "AppendDelimiterToRecord"}]},
-        S3BackupMode="Enabled",
+        S3BackupMode="Disabled",
         S3BackupConfiguration={"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::backup",
                                "Prefix": "raw/"},
-        DynamicPartitioningConfiguration={"Enabled": True,
+        DynamicPartitioningConfiguration={"Enabled": False,
                                           "RetryOptions": {"DurationInSeconds": 300}},
+        DataFormatConversionConfiguration={"Enabled": False},
     )
     create(fh, "full", ExtendedS3DestinationConfiguration=cfg)
     ext = describe(fh, "full")["Destinations"][0]["ExtendedS3DestinationDescription"]
     for k in ("Prefix", "ErrorOutputPrefix", "BufferingHints", "CompressionFormat",
               "EncryptionConfiguration", "CloudWatchLoggingOptions", "ProcessingConfiguration",
-              "S3BackupMode", "DynamicPartitioningConfiguration"):
+              "S3BackupMode", "DynamicPartitioningConfiguration",
+              "DataFormatConversionConfiguration"):
         assert ext[k] == cfg[k], k
     backup = ext["S3BackupDescription"]
     assert backup["BucketARN"] == "arn:aws:s3:::backup"
@@ -139,14 +143,14 @@ def test_describe_stores_every_given_member(hydrant):
 def test_file_extension_raw(hydrant):
     """FileExtension is newer than Debian's botocore model: raw requests."""
     body = {"DeliveryStreamName": "ext", "ExtendedS3DestinationConfiguration": ext_dest(
-        FileExtension=".ndjson", CustomTimeZone="Europe/Paris")}
+        FileExtension=".ndjson", CustomTimeZone="UTC")}
     status, _, out = raw(hydrant, "CreateDeliveryStream", json.dumps(body))
     assert status == 200, out
     status, _, out = raw(hydrant, "DescribeDeliveryStream", '{"DeliveryStreamName":"ext"}')
     ext = json.loads(out)["DeliveryStreamDescription"]["Destinations"][0][
         "ExtendedS3DestinationDescription"]
     assert ext["FileExtension"] == ".ndjson"
-    assert ext["CustomTimeZone"] == "Europe/Paris"
+    assert ext["CustomTimeZone"] == "UTC"
     body["DeliveryStreamName"] = "ext2"
     body["ExtendedS3DestinationConfiguration"]["FileExtension"] = "ndjson"
     status, _, out = raw(hydrant, "CreateDeliveryStream", json.dumps(body))

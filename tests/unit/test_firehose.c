@@ -226,6 +226,50 @@ static void test_create_rules(void **state)
                  "LimitExceededException", NULL);
 }
 
+/* What hydrant cannot deliver is refused by name (fh_check_features and
+ * prefix.c's validator); the same setting turned off is accepted. */
+static void test_create_refusals(void **state)
+{
+    (void)state;
+#define EXT(name, members)                                                          \
+    "{\"DeliveryStreamName\":\"" name "\",\"ExtendedS3DestinationConfiguration\":"        \
+    "{\"RoleARN\":\"arn:r\",\"BucketARN\":\"arn:aws:s3:::b\"," members "}}"
+    expect_error("CreateDeliveryStream",
+                 EXT("r1", "\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":"
+                           "[{\"Type\":\"Lambda\"}]}"),
+                 400, "InvalidArgumentException",
+                 "Data processing (ProcessingConfiguration with Enabled true; processors "
+                 "Lambda) is not supported by this server");
+    expect_error("CreateDeliveryStream",
+                 EXT("r2", "\"DynamicPartitioningConfiguration\":{\"Enabled\":true},"
+                           "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
+                           "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
+                 400, "InvalidArgumentException", "Dynamic partitioning");
+    expect_error("CreateDeliveryStream",
+                 EXT("r3", "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
+                           "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
+                 400, "InvalidArgumentException",
+                 "Dynamic Partitioning Namespaces can only be part of a prefix expression "
+                 "when Dynamic Partitioning is enabled.");
+    expect_error("CreateDeliveryStream", EXT("r4", "\"DataFormatConversionConfiguration\":{}"),
+                 400, "InvalidArgumentException", "DataFormatConversionConfiguration");
+    expect_error("CreateDeliveryStream",
+                 EXT("r5", "\"Prefix\":\"p/!{timestamp:yyyy}/\",\"ErrorOutputPrefix\":"
+                           "\"e/!{timestamp:yyyy}/\""),
+                 400, "InvalidArgumentException",
+                 "Ths supplied prefix(es) do not satisfy the following constraint: "
+                 "ErrorOutputPrefix must contain !{firehose:error-output-type}");
+    /* quarter-of-year now evaluates, so it is accepted; turned-off features too */
+    expect_ok("CreateDeliveryStream",
+              EXT("ok", "\"Prefix\":\"q=!{timestamp:Q}/\",\"ErrorOutputPrefix\":"
+                        "\"e/!{firehose:error-output-type}/\",\"ProcessingConfiguration\":"
+                        "{\"Enabled\":false},\"DataFormatConversionConfiguration\":"
+                        "{\"Enabled\":false},\"S3BackupMode\":\"Disabled\""));
+#undef EXT
+    expect_error("DescribeDeliveryStream", "{\"DeliveryStreamName\":\"r1\"}", 400,
+                 "ResourceNotFoundException", "r1");
+}
+
 static void test_put_batch_shape(void **state)
 {
     (void)state;
@@ -474,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_name_missing_and_wrong_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hint_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_batch_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger_interval, setup, teardown),

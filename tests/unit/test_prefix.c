@@ -1,5 +1,8 @@
 /* test_prefix.c -- object key naming: AWS's key format, the static-prefix
- * concatenation rule, timestamp expressions, validation. */
+ * concatenation rule, timestamp expressions (every DateTimeFormatter letter,
+ * against OpenJDK 17's output), the one validator (Java's refusals, the
+ * widest-evaluation dry run, the rules between Prefix and
+ * ErrorOutputPrefix, the key's 1024 bytes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,18 +123,201 @@ static void test_expression_without_timestamp_gets_default(void **s)
     buf_free(&b);
 }
 
+static int check(const char *prefix, bool is_error, char *err, size_t err_len)
+{
+    struct prefix_bounds pb;
+    return prefix_check(prefix, is_error, &pb, err, err_len);
+}
+
 static void test_validate(void **s)
 {
     (void)s;
-    char err[256];
-    assert_int_equal(prefix_validate("ok/!{timestamp:yyyy}/", false, err, sizeof err), HY_OK);
-    assert_int_equal(prefix_validate("bad/!{timestamp:yyyy", false, err, sizeof err), HY_EINVAL);
+    char err[512];
+    assert_int_equal(check("ok/!{timestamp:yyyy}/", false, err, sizeof err), HY_OK);
+    assert_int_equal(check("bad/!{timestamp:yyyy", false, err, sizeof err), HY_EINVAL);
     assert_non_null(strstr(err, "not closed"));
-    assert_int_equal(prefix_validate("!{nope:x}", false, err, sizeof err), HY_EINVAL);
-    assert_int_equal(prefix_validate("!{firehose:error-output-type}", false, err, sizeof err), HY_EINVAL);
-    assert_int_equal(prefix_validate("err/!{firehose:error-output-type}/", true, err, sizeof err), HY_OK);
-    assert_int_equal(prefix_validate("!{timestamp:yyyy'x}", false, err, sizeof err), HY_EINVAL);
-    assert_int_equal(prefix_validate("!{timestamp:yyyy#Q}", false, err, sizeof err), HY_EINVAL);
+    assert_int_equal(check("!{nope:x}", false, err, sizeof err), HY_EINVAL);
+    assert_non_null(strstr(err, "unknown namespace"));
+    assert_int_equal(check("!{firehose:error-output-type}", false, err, sizeof err), HY_EINVAL);
+    assert_string_equal(err, "Ths supplied prefix(es) do not satisfy the following constraint: "
+                             "Prefix cannot contain !{firehose:error-output-type}");
+    assert_int_equal(check("err/!{firehose:error-output-type}/", true, err, sizeof err), HY_OK);
+    assert_int_equal(check("!{timestamp:yyyy'x}", false, err, sizeof err), HY_EINVAL);
+    assert_non_null(strstr(err, "Pattern ends with an incomplete string literal: yyyy'x"));
+    assert_int_equal(check("!{timestamp:yyyy#Q}", false, err, sizeof err), HY_EINVAL);
+    assert_non_null(strstr(err, "Pattern includes reserved character: '#'"));
+    assert_int_equal(check("!{timestamp:}", false, err, sizeof err), HY_EINVAL);
+    assert_int_equal(check("!{firehose:nope}", false, err, sizeof err), HY_EINVAL);
+    /* dynamic partitioning is never on here: AWS's words for that case */
+    assert_int_equal(check("!{partitionKeyFromQuery:}/", false, err, sizeof err), HY_EINVAL);
+    assert_string_equal(err, "Dynamic Partitioning Namespaces can only be part of a prefix "
+                             "expression when Dynamic Partitioning is enabled.");
+    assert_int_equal(check("e/!{partitionKeyFromLambda:k}/!{firehose:error-output-type}", true,
+                           err, sizeof err), HY_EINVAL);
+}
+
+/* Every DateTimeFormatter letter AWS accepts evaluates; the expected texts
+ * are what OpenJDK 17's DateTimeFormatter.ofPattern(p, Locale.US) printed
+ * for 2026-08-22T14:05:33.250Z in zone UTC. */
+static void test_every_pattern_letter(void **s)
+{
+    (void)s;
+    static const char *const cases[][2] = {
+        {"G", "AD"}, {"GGGG", "Anno Domini"}, {"GGGGG", "A"},
+        {"u", "2026"}, {"uu", "26"}, {"uuuuu", "02026"}, {"y", "2026"}, {"yyyy", "2026"},
+        {"D", "234"}, {"DD", "234"}, {"DDD", "234"},
+        {"M", "8"}, {"MM", "08"}, {"MMM", "Aug"}, {"MMMM", "August"}, {"MMMMM", "A"},
+        {"L", "8"}, {"LLLL", "August"}, {"d", "22"}, {"dd", "22"},
+        {"Q", "3"}, {"QQ", "03"}, {"QQQ", "Q3"}, {"QQQQ", "3rd quarter"}, {"QQQQQ", "3"},
+        {"q", "3"}, {"qqqq", "3rd quarter"},
+        {"Y", "2026"}, {"YY", "26"}, {"w", "34"}, {"ww", "34"}, {"W", "4"},
+        {"E", "Sat"}, {"EEEE", "Saturday"}, {"EEEEE", "S"},
+        {"e", "7"}, {"ee", "07"}, {"eee", "Sat"}, {"eeee", "Saturday"},
+        {"c", "7"}, {"ccc", "Sat"}, {"cccc", "Saturday"}, {"F", "1"},
+        {"a", "PM"}, {"h", "2"}, {"hh", "02"}, {"K", "2"}, {"k", "14"}, {"H", "14"},
+        {"m", "5"}, {"mm", "05"}, {"s", "33"}, {"S", "2"}, {"SSS", "250"},
+        {"SSSSSS", "250000"}, {"A", "50733250"}, {"n", "250000000"}, {"N", "50733250000000"},
+        {"VV", "UTC"}, {"z", "UTC"}, {"zzzz", "Coordinated Universal Time"},
+        {"v", "UTC"}, {"O", "GMT"}, {"OOOO", "GMT"},
+        {"X", "Z"}, {"XXX", "Z"}, {"XXXXX", "Z"}, {"x", "+00"}, {"xx", "+0000"},
+        {"xxx", "+00:00"}, {"xxxx", "+0000"}, {"xxxxx", "+00:00"},
+        {"Z", "+0000"}, {"ZZZ", "+0000"}, {"ZZZZ", "GMT"}, {"ZZZZZ", "Z"},
+        {"B", "in the afternoon"}, {"g", "61274"},
+        {"ppH", "14"}, {"pppH", " 14"}, {"[yyyy]", "2026"}, {"'at' h", "at 2"},
+        {"''", "'"}, {"yyyy'-'MM", "2026-08"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char expr[64], err[256] = "";
+        snprintf(expr, sizeof expr, "!{timestamp:%s}", cases[i][0]);
+        struct buf b;
+        buf_init(&b, 4096);
+        int rc = prefix_eval(expr, TS, NULL, &b, err, sizeof err);
+        if (rc != HY_OK || strcmp(b.data, cases[i][1]) != 0)
+            fail_msg("%s: rc %d, got '%s', want '%s' (%s)", cases[i][0], rc,
+                     b.data ? b.data : "", cases[i][1], err);
+        buf_free(&b);
+        /* and the validator accepts exactly what evaluates */
+        assert_int_equal(check(expr, false, err, sizeof err), HY_OK);
+    }
+}
+
+/* Java's refusals: the validator refuses them, with Java's words. */
+static void test_refused_patterns(void **s)
+{
+    (void)s;
+    static const char *const cases[][2] = {
+        {"ddd", "Too many pattern letters: d"},
+        {"b", "Unknown pattern letter: b"},
+        {"cc", "Invalid pattern \"cc\""},
+        {"V", "Pattern letter count must be 2: V"},
+        {"yyyy]", "Pattern invalid as it contains ] without previous ["},
+        {"p", "Pad letter 'p' must be followed by valid pad pattern: p"},
+        {"pMMMM", "characters exceeds pad width of 1"}, /* at the first probe */
+        {"SSSSSSSSSS", "Minimum width must be from 0 to 9 inclusive but was 10"},
+        {"OO", "Pattern letter count must be 1 or 4: O"},
+        {"aa", "Too many pattern letters: a"},
+        {"BB", "Wrong number of pattern letters: B"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char expr[64], err[512] = "";
+        snprintf(expr, sizeof expr, "p/!{timestamp:%s}/", cases[i][0]);
+        assert_int_equal(check(expr, false, err, sizeof err), HY_EINVAL);
+        if (!strstr(err, cases[i][1]))
+            fail_msg("%s: '%s' lacks '%s'", cases[i][0], err, cases[i][1]);
+    }
+}
+
+/* Issue 12's stuck stream: quarter-of-year was accepted by the old
+ * validator and failed at every delivery. Now it evaluates. */
+static void test_quarter_evaluates(void **s)
+{
+    (void)s;
+    struct stream_dest d;
+    char err[256];
+    dest_init(&d, "q=!{timestamp:Q}/");
+    strcpy(d.error_prefix, "e/!{firehose:error-output-type}/");
+    assert_int_equal(prefix_check_dest(&d, err, sizeof err), HY_OK);
+    assert_true(strncmp(key_of(&d, TS), "q=3/gps-delivery-stream-1-", 26) == 0);
+}
+
+/* Week-based fields across a year end, against OpenJDK 17: Wednesday
+ * 2025-12-31 is in week 1 of week-based year 2026 (Locale.US). */
+static void test_week_based_year_end(void **s)
+{
+    (void)s;
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(prefix_eval("!{timestamp:YYYY-ww-e yyyy-D}", 1767182400000LL, NULL, &b,
+                                 NULL, 0), HY_OK);
+    assert_string_equal(b.data, "2026-01-4 2025-365");
+    buf_free(&b);
+}
+
+/* The 512-character cap is checked on the longest evaluation, not on
+ * today's: 57 month names fit in August (342) but not in September (513). */
+static void test_dry_run_takes_the_widest(void **s)
+{
+    (void)s;
+    char p[1100] = "", err[512];
+    for (int i = 0; i < 57; i++)
+        strcat(p, "!{timestamp:MMMM}");
+    struct buf b;
+    buf_init(&b, 8192);
+    assert_int_equal(prefix_eval(p, TS, NULL, &b, NULL, 0), HY_OK); /* August */
+    assert_int_equal(b.len, 57 * 6);
+    buf_free(&b);
+    assert_int_equal(check(p, false, err, sizeof err), HY_EINVAL);
+    assert_non_null(strstr(err, "cannot be greater than 512 characters"));
+    p[strlen(p) - strlen("!{timestamp:MMMM}")] = 0; /* 56 * 9 = 504 fits */
+    struct prefix_bounds pb;
+    assert_int_equal(prefix_check(p, false, &pb, err, sizeof err), HY_OK);
+    assert_int_equal(pb.max_chars, 56 * 9);
+    assert_true(pb.has_expr && pb.has_timestamp && !pb.has_error_type);
+}
+
+static void test_literal_length_cap(void **s)
+{
+    (void)s;
+    char p[600], err[512];
+    memset(p, 'a', 512);
+    p[512] = 0;
+    /* 512 + the appended yyyy/MM/dd/HH/ is over the cap, as AWS counts it */
+    assert_int_equal(check(p, false, err, sizeof err), HY_EINVAL);
+    p[498] = 0; /* 498 + 14 = 512 */
+    assert_int_equal(check(p, false, err, sizeof err), HY_OK);
+}
+
+/* The rules between the two prefixes and the key's byte length. */
+static void test_check_config(void **s)
+{
+    (void)s;
+    char err[512];
+    assert_int_equal(prefix_check_config("st", "", "", "", err, sizeof err), HY_OK);
+    assert_int_equal(prefix_check_config("st", "static/", "", ".gz", err, sizeof err), HY_OK);
+    assert_int_equal(prefix_check_config("st", "p/!{timestamp:yyyy}/", "", "", err, sizeof err),
+                     HY_EINVAL);
+    assert_string_equal(err, "Ths supplied prefix(es) do not satisfy the following constraint: "
+                             "ErrorOutputPrefix cannot be null or empty when Prefix contains "
+                             "expressions");
+    assert_int_equal(prefix_check_config("st", "r/!{firehose:random-string}/", "err/", "", err,
+                                         sizeof err), HY_OK);
+    assert_int_equal(prefix_check_config("st", "", "err/!{timestamp:yyyy}/", "", err,
+                                         sizeof err), HY_EINVAL);
+    assert_non_null(strstr(err, "ErrorOutputPrefix must contain !{firehose:error-output-type}"));
+    assert_int_equal(prefix_check_config("st", "p/!{timestamp:yyyy}/",
+                                         "e/!{firehose:error-output-type}/", "", err, sizeof err),
+                     HY_OK);
+    /* 320 euro signs: 320 characters (under 512) but 960 bytes, and the
+     * key's tail (stream, version, time, id) takes it past 1024 bytes */
+    char p[1100] = "";
+    for (int i = 0; i < 320; i++)
+        strcat(p, "\xe2\x82\xac");
+    strcat(p, "!{timestamp:yyyy}");
+    assert_int_equal(prefix_check_config("st", p, "e/!{firehose:error-output-type}", "", err,
+                                         sizeof err), HY_EINVAL);
+    assert_non_null(strstr(err, "longer than 1024 bytes"));
+    p[200 * 3] = 0; /* 600 bytes fit */
+    assert_int_equal(prefix_check_config("st", p, "", "", err, sizeof err), HY_OK);
 }
 
 static void test_error_prefix_eval(void **s)
@@ -168,6 +354,13 @@ int main(void)
         cmocka_unit_test(test_random_string),
         cmocka_unit_test(test_expression_without_timestamp_gets_default),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_every_pattern_letter),
+        cmocka_unit_test(test_refused_patterns),
+        cmocka_unit_test(test_quarter_evaluates),
+        cmocka_unit_test(test_week_based_year_end),
+        cmocka_unit_test(test_dry_run_takes_the_widest),
+        cmocka_unit_test(test_literal_length_cap),
+        cmocka_unit_test(test_check_config),
         cmocka_unit_test(test_error_prefix_eval),
         cmocka_unit_test(test_too_long),
     };
