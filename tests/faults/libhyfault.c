@@ -40,9 +40,9 @@
  *   sync move to a "lost" list (their old bytes, zeros past the old end)
  *   that a later successful sync does not clear; a cut, or the exit of a
  *   fail run, puts them back. Reads during the run still see the new
- *   bytes, as they would from the page cache. (Approximation: a range
- *   rewritten and synced after the failure is reverted too; a server that
- *   abandons a file after a failed sync, as the WAL does, never meets it.)
+ *   bytes, as they would from the page cache. A range written again after
+ *   the failure is the file's again (dirty anew): it leaves the lost list
+ *   and follows the normal rules.
  * - Directory entries: creating, renaming, linking or unlinking a name
  *   (and mkdir) is durable once the directory holding the new name is
  *   fsynced. A cut undoes the pending ones, newest first: created names
@@ -280,10 +280,60 @@ static void file_know(struct ufile *f, int fd)
     f->known = true;
 }
 
+static struct undo *undo_piece(const struct undo *u, off_t from, off_t to)
+{
+    struct undo *p = calloc(1, sizeof *p);
+    if (!p)
+        die("malloc");
+    p->off = from;
+    p->len = (size_t)(to - from);
+    if (u->old) {
+        p->old = malloc(p->len ? p->len : 1);
+        if (!p->old)
+            die("malloc");
+        memcpy(p->old, u->old + (from - u->off), p->len);
+    }
+    return p;
+}
+
+/* A new write over a range lost to a failed sync makes it the file's
+ * again: the pages are dirty anew, and a later good sync keeps them. */
+static void lost_trim(struct ufile *f, off_t off, size_t len)
+{
+    off_t end = off + (off_t)len;
+    struct undo **pp = &f->lost;
+    while (*pp) {
+        struct undo *u = *pp;
+        off_t uend = u->off + (off_t)u->len;
+        if (uend <= off || u->off >= end) {
+            pp = &u->next;
+            continue;
+        }
+        struct undo *left = u->off < off ? undo_piece(u, u->off, off) : NULL;
+        struct undo *right = uend > end ? undo_piece(u, end, uend) : NULL;
+        struct undo *next = u->next;
+        free(u->old);
+        free(u);
+        *pp = next;
+        if (right) {
+            right->next = *pp;
+            *pp = right;
+            pp = &right->next;
+        }
+        if (left) {
+            left->next = *pp;
+            *pp = left;
+            pp = &left->next;
+        }
+    }
+}
+
 /* Keeps the old bytes of [off, off+len) that lie below the durable size. */
 static void save_old(struct ufile *f, int fd, off_t off, size_t len)
 {
     file_know(f, fd);
+    if (f->lost)
+        lost_trim(f, off, len);
     if (off >= f->synced_size || len == 0)
         return;
     size_t n = (size_t)(f->synced_size - off) < len ? (size_t)(f->synced_size - off) : len;
