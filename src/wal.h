@@ -12,7 +12,15 @@ enum wal_type {
     WAL_DELIVERED = 3, /* that buffer is in S3: payload = range */
 };
 
-#define WAL_FRAME_HEADER 32
+/* Byte sizes of the current format (HYDRWAL3, wal.c's header comment):
+ * a segment header, and a frame header (it ends with the segment's salt).
+ * Segments of the older formats (HYDRWAL1, HYDRWAL2) have a 16-byte
+ * segment header and 32-byte frame headers without a salt. */
+#define WAL_SEGMENT_HEADER 32
+#define WAL_FRAME_HEADER 40
+#define WAL_SEGMENT_HEADER_OLD 16
+#define WAL_FRAME_HEADER_OLD 32
+#define WAL_SALT_BYTES 8
 #define WAL_MAX_PAYLOAD (16u << 20) /* sanity bound when reading */
 
 struct wal_frame {
@@ -113,10 +121,19 @@ void wal_get_stats(struct wal *w, struct wal_stats *st);
 /* Writes out everything appended, stops the writer, closes. NULL ok. */
 void wal_close(struct wal *w);
 
+/* What wal_scan_file learnt of a segment file. */
+struct wal_scan_info {
+    int version;        /* 1, 2 or 3 (HYDRWALn); 0: not a segment */
+    uint64_t seq;       /* from the segment header */
+    uint64_t salt;      /* version 3: the salt every frame must carry */
+    uint64_t valid_end; /* end of the last valid frame */
+};
+
 /* Reads one segment file and calls fn per valid frame, with no repair:
- * for tools/wal-dump. bad_fn (may be NULL) is told of each bad region. */
+ * for tools/wal-dump. bad_fn (may be NULL) is told of each bad region.
+ * info may be NULL. HY_EINVAL when the file is not a segment. */
 typedef void (*wal_bad_fn)(void *ctx, uint64_t offset, uint64_t len, const char *why);
 int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
-                  uint64_t *valid_end);
+                  struct wal_scan_info *info);
 
 #endif
