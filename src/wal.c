@@ -83,10 +83,24 @@
  * everything after the damage is still recovered. Nothing is silently
  * skipped and nothing aborts.
  *
- * Disk full / I/O errors: a failed write or fdatasync truncates the
- * segment back to where the batch began, so no partial frame stays behind,
- * and every appender of that batch gets HY_ENOSPC / HY_EIO. The next batch
- * tries again, so the log resumes by itself when space returns.
+ * Disk full / I/O errors (docs/WAL.md lists every durability point):
+ * - a failed pwrite of a group (disk full): the segment is cut back to
+ *   where the group began (ftruncate + fdatasync), every appender of the
+ *   group gets HY_ENOSPC / HY_EIO, and the segment takes the next group,
+ *   so the log resumes by itself when space returns;
+ * - a failed fdatasync is never retried on its descriptor (after EIO the
+ *   kernel may have dropped the pages, and a second fsync can succeed
+ *   without them: PostgreSQL's "fsyncgate"). The group's appenders get
+ *   the error; the segment is closed, its unacknowledged tail cut off
+ *   through a new descriptor (ftruncate + fsync, which persists the size,
+ *   not the lost pages), and a new segment takes the next group. If that
+ *   segment cannot be made, the log stops: every append gets HY_EIO
+ *   until a restart, with one clear error logged.
+ * - a segment is used only once its header is fdatasynced and the
+ *   directory fsynced; a deletion (wal_release), a torn tail cut and a
+ *   torn header removed at recovery are fsynced too (directory or file).
+ *   close and directory fsync errors are logged; wal_close returns them.
+ * All of it goes through wal_io (wal.h), so tests inject these faults.
  *
  * Segments are deleted by wal_release once every frame in them is below
  * the callers' low-water LSN (everything older is delivered).
@@ -353,69 +367,70 @@ static int errno_rc(int e)
     return e == ENOSPC || e == EDQUOT ? HY_ENOSPC : HY_EIO;
 }
 
-static void fsync_dir(const char *dir)
+/* ---- file system calls, through wal_io (wal.h) ------------------------- */
+struct wal_io wal_io;
+
+static int io_open(const char *path, int flags, mode_t mode)
 {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    return wal_io.xopen ? wal_io.xopen(path, flags, mode) : open(path, flags, mode);
 }
 
-/* Writer thread: starts a new segment file. */
-static int seg_new(struct wal *w)
+static ssize_t io_pwrite(int fd, const void *p, size_t n, off_t at)
 {
-    char path[4096];
-    uint64_t seq = w->next_seq;
-    seg_path(w, seq, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    return wal_io.xpwrite ? wal_io.xpwrite(fd, p, n, at) : pwrite(fd, p, n, at);
+}
+
+static int io_fdatasync(int fd)
+{
+    return wal_io.xfdatasync ? wal_io.xfdatasync(fd) : fdatasync(fd);
+}
+
+static int io_fsync(int fd)
+{
+    return wal_io.xfsync ? wal_io.xfsync(fd) : fsync(fd);
+}
+
+static int io_ftruncate(int fd, off_t len)
+{
+    return wal_io.xftruncate ? wal_io.xftruncate(fd, len) : ftruncate(fd, len);
+}
+
+static int io_unlink(const char *path)
+{
+    return wal_io.xunlink ? wal_io.xunlink(path) : unlink(path);
+}
+
+/* close(2), its error reported: some file systems (NFS) report a failed
+ * write-back only there. EINTR is not an error (Linux has closed the
+ * descriptor). */
+static int close_checked(int fd, const char *what)
+{
+    if ((wal_io.xclose ? wal_io.xclose(fd) : close(fd)) == 0 || errno == EINTR)
+        return HY_OK;
+    int e = errno;
+    log_error("wal", "close of %s failed: %s", what, strerror(e));
+    return errno_rc(e);
+}
+
+/* fsyncs a directory, so that the names created or removed in it are
+ * durable. A file system that cannot fsync a directory at all (EINVAL,
+ * EBADF) is not an error, as PostgreSQL treats it. */
+static int fsync_dir(const char *dir)
+{
+    int dfd = io_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0) {
         int e = errno;
-        log_error("wal", "cannot create segment %s: %s", path, strerror(e));
+        log_error("wal", "cannot open directory %s to fsync it: %s", dir, strerror(e));
         return errno_rc(e);
     }
-    unsigned char hdr[SEG_HEADER] = {0};
-    uint64_t salt;
-    int rc = hy_random(&salt, sizeof salt);
-    memcpy(hdr, SEG_MAGIC, 8);
-    put_u64(hdr + 8, seq);
-    put_u64(hdr + 16, salt);
-    put_u32(hdr + 24, hy_crc32c(0, hdr, 24));
-    if (rc == HY_OK)
-        rc = write_all(fd, hdr, sizeof hdr);
-    if (rc == HY_OK && w->fsync && fdatasync(fd) != 0)
-        rc = errno_rc(errno);
-    if (rc) {
-        log_error("wal", "cannot write segment header %s: %s", path, hy_strerror(rc));
-        close(fd);
-        unlink(path);
-        return rc;
+    int rc = HY_OK;
+    if (io_fsync(dfd) != 0 && errno != EINVAL && errno != EBADF) {
+        int e = errno;
+        log_error("wal", "fsync of directory %s failed: %s", dir, strerror(e));
+        rc = errno_rc(e);
     }
-    if (w->fsync)
-        fsync_dir(w->dir);
-    struct segment *s = calloc(1, sizeof *s);
-    if (!s) {
-        close(fd);
-        unlink(path);
-        return HY_ENOMEM;
-    }
-    s->seq = seq;
-    pthread_mutex_lock(&w->lock);
-    struct segment **pp = &w->segs;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = s;
-    w->cur = s;
-    w->salt = salt; /* frames appended from now on carry it */
-    w->stats.segments++;
-    pthread_mutex_unlock(&w->lock);
-    if (w->fd >= 0)
-        close(w->fd);
-    w->fd = fd;
-    w->seg_size = SEG_HEADER;
-    w->seg_alloc = SEG_HEADER;
-    w->next_seq = seq + 1;
-    return HY_OK;
+    int crc = close_checked(dfd, dir);
+    return rc ? rc : crc;
 }
 
 /* pwrite(2) until done, from at */
@@ -423,7 +438,7 @@ static int pwrite_all(int fd, const void *buf, size_t left, uint64_t at)
 {
     const char *p = buf;
     while (left > 0) {
-        ssize_t n = pwrite(fd, p, left, (off_t)at);
+        ssize_t n = io_pwrite(fd, p, left, (off_t)at);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -433,6 +448,92 @@ static int pwrite_all(int fd, const void *buf, size_t left, uint64_t at)
         left -= (size_t)n;
         at += (uint64_t)n;
     }
+    return HY_OK;
+}
+
+/* ---- segments --------------------------------------------------------- */
+/* Writer thread: stops using the current segment's descriptor for good
+ * (after a failed fdatasync it must never be fsynced again; after a
+ * failed cut its contents are unknown). The segment stays in the list
+ * with the frames acknowledged in it, until wal_release deletes it. */
+static void seg_abandon(struct wal *w)
+{
+    char path[4096];
+    seg_path(w, w->cur ? w->cur->seq : 0, path, sizeof path);
+    close_checked(w->fd, path);
+    w->fd = -1;
+}
+
+/* Writer thread: starts a new segment file. It is used only once its
+ * header is durable and its name is (fdatasync, then fsync of the
+ * directory): a segment the log writes frames into never vanishes with
+ * a power loss. */
+static int seg_new(struct wal *w)
+{
+    char path[4096];
+    uint64_t seq = w->next_seq;
+    struct segment *s = calloc(1, sizeof *s);
+    if (!s)
+        return HY_ENOMEM;
+    int fd;
+    /* O_EXCL: a name already taken is never truncated (it would be log) */
+    for (int tries = 0;; tries++, seq++) {
+        seg_path(w, seq, path, sizeof path);
+        fd = io_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST || tries == 16)
+            break;
+        log_warn("wal", "segment %s exists already; taking the next number", path);
+    }
+    if (fd < 0) {
+        int e = errno;
+        log_error("wal", "cannot create segment %s: %s", path, strerror(e));
+        free(s);
+        return errno_rc(e);
+    }
+    w->next_seq = seq + 1; /* even if this one fails: gaps are fine */
+    unsigned char hdr[SEG_HEADER] = {0};
+    uint64_t salt;
+    int rc = hy_random(&salt, sizeof salt);
+    memcpy(hdr, SEG_MAGIC, 8);
+    put_u64(hdr + 8, seq);
+    put_u64(hdr + 16, salt);
+    put_u32(hdr + 24, hy_crc32c(0, hdr, 24));
+    if (rc == HY_OK)
+        rc = pwrite_all(fd, hdr, sizeof hdr, 0);
+    if (rc == HY_OK && w->fsync && io_fdatasync(fd) != 0)
+        rc = errno_rc(errno);
+    if (rc)
+        log_error("wal", "cannot write segment header %s: %s", path, hy_strerror(rc));
+    if (rc == HY_OK && w->fsync)
+        rc = fsync_dir(w->dir); /* logged there */
+    if (rc) {
+        /* never used: whether its name survives a crash does not matter */
+        close_checked(fd, path);
+        io_unlink(path);
+        free(s);
+        return rc;
+    }
+    s->seq = seq;
+    pthread_mutex_lock(&w->lock);
+    struct segment **pp = &w->segs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    struct segment *old = w->cur;
+    w->cur = s;
+    w->salt = salt; /* frames appended from now on carry it */
+    w->stats.segments++;
+    pthread_mutex_unlock(&w->lock);
+    if (w->fd >= 0) {
+        /* every group in it was fdatasynced: a close error loses nothing
+         * acknowledged, but is worth knowing about */
+        char old_path[4096];
+        seg_path(w, old ? old->seq : 0, old_path, sizeof old_path);
+        close_checked(w->fd, old_path);
+    }
+    w->fd = fd;
+    w->seg_size = SEG_HEADER;
+    w->seg_alloc = SEG_HEADER;
     return HY_OK;
 }
 
@@ -482,10 +583,83 @@ static void batch_restamp(struct wal *w, struct batch *b)
     b->mixed = false;
 }
 
+/* Writer thread: the pwrite of a group failed (disk full, quota, I/O
+ * error); nothing of it was fsynced. The segment is cut back to where the
+ * group began, so no partial frame stays, and the cut is made durable
+ * (an fdatasync after a failed write, not after a failed fsync). The
+ * segment then takes the next group, so puts resume by themselves when
+ * space returns. If the cut or its fdatasync fails, the segment is given
+ * up and the next group starts a new one. */
+static void write_failed(struct wal *w, const struct batch *b, uint64_t off, int rc)
+{
+    char path[4096];
+    seg_path(w, w->cur->seq, path, sizeof path);
+    w->stats.write_errors++;
+    log_error("wal", "write of %zu frames (%zu bytes) to %s failed: %s; the puts get an error",
+              b->nrefs, b->bytes.len, path, hy_strerror(rc));
+    w->seg_alloc = off;
+    if (io_ftruncate(w->fd, (off_t)off) != 0) {
+        log_error("wal", "cannot cut %s back after the failed write: %s; the next group "
+                  "starts a new segment", path, strerror(errno));
+        seg_abandon(w);
+    } else if (w->fsync && io_fdatasync(w->fd) != 0) {
+        w->stats.fsync_errors++;
+        log_error("wal", "fdatasync of %s after cutting it back failed: %s; it is never "
+                  "fsynced again, the next group starts a new segment", path, strerror(errno));
+        seg_abandon(w);
+    }
+}
+
+static int truncate_durably(struct wal *w, const char *path, uint64_t len);
+
+/* Writer thread: the fdatasync of a group failed. After a failed fsync
+ * the kernel may have dropped the group's dirty pages or marked them
+ * clean, so a second fsync of the same descriptor can succeed although
+ * the data never reached the disk (PostgreSQL's "fsyncgate", 2018). So
+ * the error is final: the group's puts get it, the descriptor is closed
+ * without another fsync, and the next group goes to a new segment
+ * (stamped with its salt there). The group's frames are cut off the old
+ * segment, through a new descriptor that is fsynced: that fsync asks for
+ * the file's new size, not for the lost pages (they are cut off), so it
+ * is no retry; it keeps the unacknowledged frames from coming back after
+ * a crash, where a restart could otherwise reuse their LSNs. The frames
+ * acknowledged before them were fsynced by earlier commits. If no new
+ * segment can be made, the log stops: every later put gets an error until
+ * hydrant is restarted. */
+static void sync_failed(struct wal *w, const struct batch *b, uint64_t off, int e)
+{
+    char path[4096];
+    seg_path(w, w->cur->seq, path, sizeof path);
+    w->stats.write_errors++;
+    w->stats.fsync_errors++;
+    log_error("wal", "fdatasync of %s failed: %s; the %zu frames of this group are not "
+              "acknowledged (their puts get an error), and the segment is never fsynced "
+              "again", path, strerror(e), b->nrefs);
+    w->seg_alloc = off;
+    seg_abandon(w);
+    if (truncate_durably(w, path, off) != HY_OK) /* logged there */
+        log_warn("wal", "the unacknowledged frames may stay in %s: recovery would deliver "
+                 "them although their puts got an error", path);
+    int rc = seg_new(w);
+    if (rc) {
+        pthread_mutex_lock(&w->lock);
+        w->stats.failed = true;
+        pthread_mutex_unlock(&w->lock);
+        log_error("wal", "the log cannot go on: fdatasync failed and no new segment could "
+                  "be started (%s); every put is refused from now on; check the disk "
+                  "under %s and restart hydrant", hy_strerror(rc), w->dir);
+        return;
+    }
+    log_warn("wal", "the log goes on in segment %016llx.wal",
+             (unsigned long long)w->cur->seq);
+}
+
 /* Writer thread: one group commit. */
 static int write_batch(struct wal *w, struct batch *b)
 {
     int rc;
+    if (w->stats.failed)
+        return HY_EIO;
     if (w->fd < 0 || (w->seg_size > SEG_HEADER &&
                       w->seg_size + b->bytes.len > w->segment_bytes)) {
         if ((rc = seg_new(w)))
@@ -494,25 +668,17 @@ static int write_batch(struct wal *w, struct batch *b)
     batch_restamp(w, b);
     uint64_t off = w->seg_size;
     rc = pwrite_all(w->fd, b->bytes.data, b->bytes.len, off);
-    if (rc == HY_OK && w->fsync) {
-        w->stats.fsyncs++;
-        if (fdatasync(w->fd) != 0)
-            rc = errno_rc(errno);
-    }
     if (rc) {
-        w->stats.write_errors++;
-        /* leave no partial frame behind */
-        w->seg_alloc = off;
-        if (ftruncate(w->fd, (off_t)off) != 0 || (w->fsync && fdatasync(w->fd) != 0)) {
-            /* the segment's state is unknown now: stop appending to it */
-            log_error("wal", "cannot truncate the segment after a failed write: %s; "
-                      "starting a new segment", strerror(errno));
-            close(w->fd);
-            w->fd = -1;
-        }
-        log_error("wal", "write of %zu frames (%zu bytes) failed: %s; the puts get an error",
-                  b->nrefs, b->bytes.len, hy_strerror(rc));
+        write_failed(w, b, off, rc);
         return rc;
+    }
+    if (w->fsync) {
+        w->stats.fsyncs++;
+        if (io_fdatasync(w->fd) != 0) {
+            int e = errno;
+            sync_failed(w, b, off, e);
+            return errno_rc(e);
+        }
     }
     w->seg_size += b->bytes.len;
     if (w->seg_alloc < w->seg_size)
@@ -598,6 +764,10 @@ int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn do
         pthread_mutex_unlock(&w->lock);
         return HY_ESTATE;
     }
+    if (w->stats.failed) { /* logged when it happened */
+        pthread_mutex_unlock(&w->lock);
+        return HY_EIO;
+    }
     if (w->next_lsn + n > WAL_MAX_LSN) {
         pthread_mutex_unlock(&w->lock);
         log_error("wal", "the log sequence space is exhausted");
@@ -678,31 +848,54 @@ int wal_append_sync(struct wal *w, struct wal_frame *frames, size_t n)
 }
 
 /* ---- public: release, stats ----------------------------------------- */
+/* Segments to delete are taken off the list under the lock, and deleted
+ * and the directory fsynced outside it: appenders never wait on the disk.
+ * The directory fsync makes the deletions durable before the callers go
+ * on (a deleted segment that came back after a power loss would deliver
+ * its records a second time). */
 void wal_release(struct wal *w, uint64_t low_water)
 {
     char path[4096];
+    struct segment *gone = NULL, **tail = &gone;
     pthread_mutex_lock(&w->lock);
     struct segment **pp = &w->segs;
     while (*pp) {
         struct segment *s = *pp;
         if (s != w->cur && (s->last_lsn == 0 || s->last_lsn < low_water)) {
-            seg_path(w, s->seq, path, sizeof path);
-            if (unlink(path) != 0 && errno != ENOENT) {
-                log_warn("wal", "cannot delete delivered segment %s: %s", path,
-                         strerror(errno));
-                pp = &s->next;
-                continue;
-            }
-            log_debug("wal", "deleted segment %s (lsn %llu..%llu)", path,
-                      (unsigned long long)s->first_lsn, (unsigned long long)s->last_lsn);
             *pp = s->next;
+            s->next = NULL;
+            *tail = s;
+            tail = &s->next;
             w->stats.segments--;
-            free(s);
         } else {
             pp = &s->next;
         }
     }
     pthread_mutex_unlock(&w->lock);
+    size_t deleted = 0;
+    struct segment *s, *next;
+    for (s = gone; s; s = next) {
+        next = s->next;
+        seg_path(w, s->seq, path, sizeof path);
+        if (io_unlink(path) != 0 && errno != ENOENT) {
+            log_warn("wal", "cannot delete delivered segment %s: %s", path, strerror(errno));
+            /* back into the list, in order, to be tried again */
+            pthread_mutex_lock(&w->lock);
+            for (pp = &w->segs; *pp && (*pp)->seq < s->seq; pp = &(*pp)->next)
+                ;
+            s->next = *pp;
+            *pp = s;
+            w->stats.segments++;
+            pthread_mutex_unlock(&w->lock);
+            continue;
+        }
+        log_debug("wal", "deleted segment %s (lsn %llu..%llu)", path,
+                  (unsigned long long)s->first_lsn, (unsigned long long)s->last_lsn);
+        deleted++;
+        free(s);
+    }
+    if (deleted && w->fsync)
+        fsync_dir(w->dir); /* an error is logged there; the files are gone either way */
 }
 
 uint64_t wal_safe_lsn(struct wal *w)
@@ -938,6 +1131,29 @@ static bool parse_seg_name(const char *name, uint64_t *seq)
     return true;
 }
 
+/* Cuts a torn tail off a segment at recovery, and fsyncs the file, so
+ * that the cut holds after a crash: else the torn bytes could come back
+ * behind the segments written next, as corruption in the middle. */
+static int truncate_durably(struct wal *w, const char *path, uint64_t len)
+{
+    int fd = io_open(path, O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        log_error("wal", "cannot open %s to truncate it: %s", path, strerror(e));
+        return errno_rc(e);
+    }
+    int rc = HY_OK;
+    if (io_ftruncate(fd, (off_t)len) != 0) {
+        rc = errno_rc(errno);
+        log_error("wal", "cannot truncate %s: %s", path, strerror(errno));
+    } else if (w->fsync && io_fsync(fd) != 0) {
+        rc = errno_rc(errno);
+        log_error("wal", "fsync of %s after truncating it failed: %s", path, strerror(errno));
+    }
+    int crc = close_checked(fd, path);
+    return rc ? rc : crc;
+}
+
 struct replay_ctx {
     const char *path;
     uint64_t first, last;
@@ -1014,7 +1230,10 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
             if (is_last && (size < SEG_HEADER || nz == size)) {
                 log_warn("wal", "segment %s: torn header (%zu bytes); removed", path, size);
                 st->torn_bytes += size;
-                unlink(path);
+                if (io_unlink(path) != 0)
+                    log_error("wal", "cannot remove %s: %s", path, strerror(errno));
+                else if (w->fsync)
+                    fsync_dir(w->dir);
             } else {
                 log_error("wal", "segment %s: not a hydrant WAL segment (bad header); "
                           "left in place and skipped", path);
@@ -1042,8 +1261,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
                          "(an interrupted write, never acknowledged); truncated",
                          path, (unsigned long long)bad, (unsigned long long)r.valid_end);
                 st->torn_bytes += bad;
-                if (truncate(path, (off_t)r.valid_end) != 0)
-                    log_error("wal", "cannot truncate %s: %s", path, strerror(errno));
+                truncate_durably(w, path, r.valid_end);
             } else {
                 log_error("wal", "segment %s: %llu corrupt bytes at offset %llu to its end "
                           "skipped; recovery continues with the next segment",
@@ -1083,10 +1301,30 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
+/* fsyncs the directory that holds dir, so that dir's own name is durable
+ * (mkdir_p may just have made it). */
+static int fsync_parent(const char *dir)
+{
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else
+        slash[slash == parent ? 1 : 0] = 0;
+    return fsync_dir(parent);
+}
+
 int wal_open(const struct wal_config *cfg, struct wal **out)
 {
-    int rc = mkdir_p(cfg->dir, 0755);
+    /* 0700, segments 0600: the salts must stay unreadable to others */
+    int rc = mkdir_p(cfg->dir, 0700);
     if (rc)
+        return rc;
+    if (cfg->fsync && (rc = fsync_parent(cfg->dir)))
         return rc;
     struct wal *w = calloc(1, sizeof *w);
     if (!w)
@@ -1125,10 +1363,10 @@ int wal_start(struct wal *w)
     return HY_OK;
 }
 
-void wal_close(struct wal *w)
+int wal_close(struct wal *w)
 {
     if (!w)
-        return;
+        return HY_OK;
     pthread_mutex_lock(&w->lock);
     bool started = w->started;
     w->stopping = true;
@@ -1136,10 +1374,13 @@ void wal_close(struct wal *w)
     pthread_mutex_unlock(&w->lock);
     if (started)
         pthread_join(w->thread, NULL);
+    /* no fdatasync here: every group was fdatasynced before its callbacks
+     * ran, and the zeros laid ahead need none */
+    int rc = HY_OK;
     if (w->fd >= 0) {
-        if (w->fsync)
-            fdatasync(w->fd);
-        close(w->fd);
+        char path[4096];
+        seg_path(w, w->cur ? w->cur->seq : 0, path, sizeof path);
+        rc = close_checked(w->fd, path);
     }
     struct segment *s = w->segs, *next;
     for (; s; s = next) {
@@ -1152,4 +1393,5 @@ void wal_close(struct wal *w)
     pthread_cond_destroy(&w->cond);
     free(w->dir);
     free(w);
+    return rc;
 }

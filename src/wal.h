@@ -6,6 +6,8 @@
 
 #include "server.h"
 
+#include <sys/types.h>
+
 enum wal_type {
     WAL_RECORD = 1,    /* a producer's record: payload = its bytes */
     WAL_SEAL = 2,      /* a buffer about to be delivered: payload = range */
@@ -60,9 +62,10 @@ struct wal_config {
 struct wal;
 
 /* Called on the writer thread once the frames of one wal_append are
- * durable (rc HY_OK) or could not be written (rc HY_ENOSPC / HY_EIO: none
- * of them is in the log). frames point into the writer's buffer and are
- * valid only during the call. */
+ * durable (rc HY_OK) or could not be made durable (rc HY_ENOSPC / HY_EIO:
+ * they must not be acknowledged; they were cut off the log, though after
+ * a crash at that moment they may still replay). frames point into the
+ * writer's buffer and are valid only during the call. */
 typedef void (*wal_done_fn)(void *arg, int rc, const struct wal_frame *frames,
                             size_t n);
 
@@ -87,7 +90,9 @@ int wal_start(struct wal *w);
 
 /* Appends n frames as one unit (their lsn fields are filled in, in order)
  * and returns at once; done(arg, ...) runs on the writer thread after the
- * group commit. Thread-safe. HY_ESTATE after wal_close began. */
+ * group commit. Thread-safe. HY_ESTATE after wal_close began; HY_EIO
+ * once the log has stopped (an fsync failed and no new segment could be
+ * made: wal_stats.failed). */
 int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn done,
                void *arg);
 
@@ -113,13 +118,16 @@ extern struct wal *hy_wal;
 
 struct wal_stats {
     uint64_t commits, frames, bytes, fsyncs, write_errors;
+    uint64_t fsync_errors;  /* of them, failed fdatasyncs (each gave a segment up) */
     uint64_t next_lsn;
     size_t segments;
+    bool failed;            /* no segment after a failed fsync: puts refused */
 };
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
-/* Writes out everything appended, stops the writer, closes. NULL ok. */
-void wal_close(struct wal *w);
+/* Writes out everything appended, stops the writer, closes. NULL ok.
+ * HY_OK, or the error of closing the segment (logged). */
+int wal_close(struct wal *w);
 
 /* What wal_scan_file learnt of a segment file. */
 struct wal_scan_info {
@@ -135,5 +143,25 @@ struct wal_scan_info {
 typedef void (*wal_bad_fn)(void *ctx, uint64_t offset, uint64_t len, const char *why);
 int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
                   struct wal_scan_info *info);
+
+/* The WAL's file system calls, as one table: the seed of the fault
+ * injection layer design.md plans (SQLite's test VFS, curl's torture
+ * mode). A NULL member is the real call, and the server sets none, so
+ * production pays one well-predicted branch per call. Tests set members
+ * before wal_open (never while a log is open) to make, say, the Nth
+ * fdatasync fail with EIO; a member behaves as the call it replaces
+ * (-1 and errno on failure). Recovery's reads (mmap, read) are not in it.
+ * Member names follow SQLite's VFS (xOpen...), so that none is taken for
+ * a libc macro. */
+struct wal_io {
+    int (*xopen)(const char *path, int flags, mode_t mode);
+    ssize_t (*xpwrite)(int fd, const void *buf, size_t len, off_t at);
+    int (*xfdatasync)(int fd);  /* segment data, after each group */
+    int (*xfsync)(int fd);      /* directories, truncated segments */
+    int (*xftruncate)(int fd, off_t len);
+    int (*xunlink)(const char *path);
+    int (*xclose)(int fd);
+};
+extern struct wal_io wal_io;
 
 #endif

@@ -1,8 +1,12 @@
 /* test_wal.c -- the write-ahead log: round trip, group commit, rotation and
  * release, torn tail, corruption in the middle, older formats, and frames
  * forged inside record data (issue 11): after a torn or corrupt region the
- * resync must never take one for a real frame. Frame sizes below are of
- * the current format: a 32-byte segment header, 40-byte frame headers. */
+ * resync must never take one for a real frame; the fsync discipline
+ * (issue 12), with faults injected through wal_io: a failed fsync is
+ * never retried on its descriptor, its group is not acknowledged, the log
+ * goes on in a new segment or stops; the directory and file fsyncs that
+ * make creation, deletion and truncation durable. Frame sizes below are
+ * of the current format: a 32-byte segment header, 40-byte frame headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -638,7 +643,7 @@ static void test_forged_frames_after_corruption(void **s)
     uint64_t salt = current_salt(dir);
     size_t attack_frames = 0;
     for (int k = 0; k < N_GUESSES; k++) {
-        char real[16];
+        char real[32];
         snprintf(real, sizeof real, "real-%d", k);
         put_bytes(w, real, strlen(real));
         unsigned char a[2048];
@@ -653,7 +658,7 @@ static void test_forged_frames_after_corruption(void **s)
     int fd = open(seg, O_RDWR);
     assert_true(fd >= 0);
     for (int k = 0; k < N_GUESSES; k++) {
-        char tag[16];
+        char tag[32];
         snprintf(tag, sizeof tag, "ATTACK%d:", k);
         off_t at = (off_t)(find_in_file(seg, tag) - WAL_FRAME_HEADER);
         unsigned char ch;
@@ -668,7 +673,7 @@ static void test_forged_frames_after_corruption(void **s)
     assert_int_equal(t->forged, 0);
     assert_int_equal(t->n, N_GUESSES + 1);
     for (int k = 0; k < N_GUESSES; k++) {
-        char real[16];
+        char real[32];
         snprintf(real, sizeof real, "real-%d", k);
         assert_string_equal(t->data[k], real);
     }
@@ -709,7 +714,7 @@ static void test_forged_frame_in_torn_tail(void **s)
         put_bytes(w, a, n);
         wal_close(w);
         char *seg = segment_with_frames(dir);
-        char tag[16];
+        char tag[32];
         snprintf(tag, sizeof tag, "ATTACK%d:", k);
         size_t payload = find_in_file(seg, tag);
         size_t cut = payload + n - 10; /* in the padding: the frame is torn */
@@ -838,6 +843,454 @@ static void test_seal_and_flush(void **s)
     free(c);
 }
 
+/* ---- fsync discipline, through the wal_io fault hooks (issue 12) -------- */
+#define FAULT_FDS 1024
+#define FAULT_EVENTS 512
+
+static struct {
+    pthread_mutex_t lock;
+    char path[FAULT_FDS][256];  /* what each open descriptor is */
+    bool poisoned[FAULT_FDS];   /* a sync failed on it */
+    int syncs;                  /* fdatasync + fsync calls */
+    int fail_sync_at;           /* that call (1-based) fails with EIO; 0: none */
+    int fail_delay_ms;          /* the failing call first sleeps this long */
+    volatile int in_failing_sync;
+    bool fail_create;           /* creating a file fails with EIO */
+    int pwrites, fail_pwrite_at; /* that pwrite fails with ENOSPC */
+    bool fail_dir_fsync;        /* fsync of a directory fails with EIO */
+    bool fail_close;            /* close succeeds but reports EIO */
+    int retried;                /* syncs of a poisoned descriptor: must stay 0 */
+    int nevents;
+    char events[FAULT_EVENTS][600];
+} fault = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void fault_event(const char *what, const char *path)
+{
+    char copy[512]; /* path may be one of fault.path[] */
+    snprintf(copy, sizeof copy, "%s", path);
+    if (fault.nevents < FAULT_EVENTS)
+        snprintf(fault.events[fault.nevents++], sizeof fault.events[0], "%.60s %s", what,
+                 copy);
+}
+
+static int fault_open(const char *path, int flags, mode_t mode)
+{
+    pthread_mutex_lock(&fault.lock);
+    int fd = -1;
+    if (fault.fail_create && (flags & O_CREAT)) {
+        fault_event("open-FAIL", path);
+        errno = EIO;
+    } else if ((fd = open(path, flags, mode)) >= 0 && fd < FAULT_FDS) {
+        snprintf(fault.path[fd], sizeof fault.path[0], "%s", path);
+        fault.poisoned[fd] = false;
+        fault_event("open", path);
+    }
+    pthread_mutex_unlock(&fault.lock);
+    return fd;
+}
+
+static ssize_t fault_pwrite(int fd, const void *p, size_t n, off_t at)
+{
+    pthread_mutex_lock(&fault.lock);
+    bool fail = ++fault.pwrites == fault.fail_pwrite_at;
+    if (fail)
+        fault_event("pwrite-FAIL", fault.path[fd]);
+    pthread_mutex_unlock(&fault.lock);
+    if (fail) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return pwrite(fd, p, n, at);
+}
+
+static int fault_sync(int fd, bool data)
+{
+    pthread_mutex_lock(&fault.lock);
+    const char *what = data ? "fdatasync" : "fsync";
+    if (fault.poisoned[fd])
+        fault.retried++;
+    bool fail = ++fault.syncs == fault.fail_sync_at;
+    struct stat sb;
+    if (!fail && fault.fail_dir_fsync && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
+        fail = true;
+    if (fail) {
+        fault.poisoned[fd] = true;
+        char ev[32];
+        snprintf(ev, sizeof ev, "%s-FAIL", what);
+        fault_event(ev, fault.path[fd]);
+    } else {
+        fault_event(what, fault.path[fd]);
+    }
+    int delay = fail ? fault.fail_delay_ms : 0;
+    pthread_mutex_unlock(&fault.lock);
+    if (fail) {
+        fault.in_failing_sync = 1;
+        if (delay)
+            usleep((useconds_t)delay * 1000);
+        fault.in_failing_sync = 0;
+        errno = EIO;
+        return -1;
+    }
+    return data ? fdatasync(fd) : fsync(fd);
+}
+
+static int fault_fdatasync(int fd)
+{
+    return fault_sync(fd, true);
+}
+
+static int fault_fsync(int fd)
+{
+    return fault_sync(fd, false);
+}
+
+static int fault_ftruncate(int fd, off_t len)
+{
+    pthread_mutex_lock(&fault.lock);
+    fault_event("ftruncate", fault.path[fd]);
+    pthread_mutex_unlock(&fault.lock);
+    return ftruncate(fd, len);
+}
+
+static int fault_unlink(const char *path)
+{
+    pthread_mutex_lock(&fault.lock);
+    fault_event("unlink", path);
+    pthread_mutex_unlock(&fault.lock);
+    return unlink(path);
+}
+
+static int fault_close(int fd)
+{
+    pthread_mutex_lock(&fault.lock);
+    fault_event("close", fault.path[fd]);
+    fault.path[fd][0] = 0;
+    fault.poisoned[fd] = false; /* the number may be reused by a new open */
+    bool fail = fault.fail_close;
+    pthread_mutex_unlock(&fault.lock);
+    int rc = close(fd);
+    if (rc == 0 && fail) {
+        errno = EIO;
+        return -1;
+    }
+    return rc;
+}
+
+static void fault_on(void)
+{
+    pthread_mutex_lock(&fault.lock);
+    memset(fault.path, 0, sizeof fault.path);
+    memset(fault.poisoned, 0, sizeof fault.poisoned);
+    fault.syncs = fault.fail_sync_at = fault.fail_delay_ms = 0;
+    fault.fail_create = fault.fail_dir_fsync = fault.fail_close = false;
+    fault.pwrites = fault.fail_pwrite_at = 0;
+    fault.retried = fault.nevents = 0;
+    pthread_mutex_unlock(&fault.lock);
+    wal_io = (struct wal_io){fault_open, fault_pwrite, fault_fdatasync, fault_fsync,
+                             fault_ftruncate, fault_unlink, fault_close};
+}
+
+static void fault_off(void)
+{
+    memset(&wal_io, 0, sizeof wal_io);
+}
+
+/* Index of the first event at or after from that equals "what path"; -1 if none. */
+static int event_at(int from, const char *what, const char *path)
+{
+    char want[600];
+    snprintf(want, sizeof want, "%.60s %.500s", what, path);
+    for (int i = from < 0 ? 0 : from; i < fault.nevents; i++)
+        if (strcmp(fault.events[i], want) == 0)
+            return i;
+    return -1;
+}
+
+static void dump_events(void)
+{
+    for (int i = 0; i < fault.nevents; i++)
+        print_message("  event %d: %s\n", i, fault.events[i]);
+}
+
+static char *seg_name(const char *dir, uint64_t seq)
+{
+    static char path[8][600];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, 600, "%.500s/%016llx.wal", dir, (unsigned long long)seq);
+    return p;
+}
+
+struct async_put {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    int rc;
+};
+
+static void async_done(void *arg, int rc, const struct wal_frame *f, size_t n)
+{
+    (void)f;
+    (void)n;
+    struct async_put *a = arg;
+    pthread_mutex_lock(&a->lock);
+    a->done = true;
+    a->rc = rc;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void *put_lost(void *p)
+{
+    struct wal *w = p;
+    struct wal_frame f = {WAL_RECORD, 1, 0, 1, "lost-0", 6};
+    return (void *)(intptr_t)wal_append_sync(w, &f, 1);
+}
+
+/* The 6th sync of the log (the group of "lost-0") fails with EIO while
+ * another group ("next-0", stamped with the old segment's salt) waits:
+ * lost-0's put gets the error and is in no segment; the descriptor that
+ * failed is never synced again; the waiting group and every later one go
+ * to a new segment, whose creation is made durable first (header
+ * fdatasync, then the directory); replay yields exactly the acknowledged
+ * records. */
+static void test_fsync_failure_switches_segment(void **s)
+{
+    (void)s;
+    char *dir = tmpdir();
+    fault_on();
+    struct collected *c = calloc(1, sizeof *c);
+    struct wal_replay_stats st;
+    struct wal *w = open_wal(dir, 0, c, &st);
+    put_n(w, 0, 5, 1);
+    struct wal_stats ws;
+    wal_get_stats(w, &ws);
+    assert_int_equal(ws.fsync_errors, 0);
+
+    pthread_mutex_lock(&fault.lock);
+    fault.fail_sync_at = fault.syncs + 1;
+    fault.fail_delay_ms = 200;
+    int before = fault.nevents;
+    pthread_mutex_unlock(&fault.lock);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, put_lost, w), 0);
+    while (!fault.in_failing_sync)
+        usleep(1000);
+    /* the writer is inside the failing fdatasync: this group waits */
+    struct async_put next = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, -1};
+    struct wal_frame nf = {WAL_RECORD, 1, 0, 2, "next-0", 6};
+    assert_int_equal(wal_append(w, &nf, 1, async_done, &next), HY_OK);
+    void *ret;
+    pthread_join(th, &ret);
+    assert_int_equal((int)(intptr_t)ret, HY_EIO); /* not acknowledged */
+    pthread_mutex_lock(&next.lock);
+    while (!next.done)
+        pthread_cond_wait(&next.cond, &next.lock);
+    pthread_mutex_unlock(&next.lock);
+    assert_int_equal(next.rc, HY_OK);
+    put_n(w, 5, 5, 1);
+    wal_get_stats(w, &ws);
+    assert_int_equal(ws.fsync_errors, 1);
+    assert_false(ws.failed);
+    assert_int_equal(wal_close(w), HY_OK);
+    fault_off();
+
+    /* what the log did after the failure, in order */
+    const char *s1 = seg_name(dir, 1), *s2 = seg_name(dir, 2);
+    int failed = event_at(before, "fdatasync-FAIL", s1);
+    int closed = event_at(failed, "close", s1);
+    int cut = event_at(closed, "ftruncate", s1);
+    int cut_sync = event_at(cut, "fsync", s1); /* the cut, on a new descriptor */
+    int created = event_at(failed, "open", s2);
+    int header = event_at(created, "fdatasync", s2);
+    int dirsync = event_at(header, "fsync", dir);
+    int first_group = event_at(dirsync + 1, "fdatasync", s2);
+    if (failed < 0 || closed < 0 || cut < 0 || cut_sync < 0 || created < 0 || header < 0 ||
+        dirsync < 0 || first_group < 0)
+        dump_events();
+    assert_true(failed >= 0 && closed > failed && cut > closed && cut_sync > cut);
+    assert_true(created > cut_sync && header > created && dirsync > header);
+    assert_true(first_group > dirsync);
+    assert_int_equal(event_at(failed + 1, "fdatasync", s1), -1);
+    assert_int_equal(fault.retried, 0);
+
+    /* the old segment holds the five acknowledged records, the new one the rest */
+    memset(c, 0, sizeof *c);
+    struct wal_scan_info info;
+    assert_int_equal(wal_scan_file(s1, collect, NULL, c, &info), HY_OK);
+    assert_int_equal(c->n, 5);
+    assert_string_equal(c->data[4], "record-4");
+    uint64_t salt1 = info.salt;
+    memset(c, 0, sizeof *c);
+    assert_int_equal(wal_scan_file(s2, collect, NULL, c, &info), HY_OK);
+    assert_int_equal(c->n, 6);
+    assert_string_equal(c->data[0], "next-0"); /* stamped again with the new salt */
+    assert_true(info.salt != salt1);
+
+    w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 11);
+    assert_int_equal(st.corrupt_regions, 0);
+    assert_int_equal(st.torn_bytes, 0);
+    for (size_t i = 0; i < c->n; i++)
+        assert_true(strcmp(c->data[i], "lost-0") != 0);
+    assert_string_equal(c->data[5], "next-0");
+    assert_string_equal(c->data[10], "record-9");
+    assert_int_equal(wal_close(w), HY_OK);
+    rm_rf(dir);
+    free(dir);
+    free(c);
+}
+
+/* An fdatasync fails and no new segment can be created: the log stops.
+ * Every later put is refused at once, with no fsync attempted; after a
+ * restart exactly the acknowledged records replay and puts work again. */
+static void test_fsync_failure_without_new_segment_stops(void **s)
+{
+    (void)s;
+    char *dir = tmpdir();
+    fault_on();
+    struct collected *c = calloc(1, sizeof *c);
+    struct wal_replay_stats st;
+    struct wal *w = open_wal(dir, 0, c, &st);
+    put_n(w, 0, 3, 1);
+    pthread_mutex_lock(&fault.lock);
+    fault.fail_sync_at = fault.syncs + 1;
+    fault.fail_create = true;
+    pthread_mutex_unlock(&fault.lock);
+    struct wal_frame f = {WAL_RECORD, 1, 0, 1, "lost-0", 6};
+    assert_int_equal(wal_append_sync(w, &f, 1), HY_EIO);
+    struct wal_stats ws;
+    wal_get_stats(w, &ws);
+    assert_true(ws.failed);
+    int syncs = fault.syncs;
+    for (int i = 0; i < 3; i++) {
+        struct wal_frame g = {WAL_RECORD, 1, 0, 1, "refused", 7};
+        assert_int_equal(wal_append_sync(w, &g, 1), HY_EIO);
+    }
+    assert_int_equal(fault.syncs, syncs); /* nothing retried */
+    assert_int_equal(fault.retried, 0);
+    wal_close(w);
+    fault_off();
+
+    w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 3);
+    assert_string_equal(c->data[2], "record-2");
+    assert_int_equal(st.corrupt_regions, 0);
+    put_n(w, 3, 1, 1);
+    wal_close(w);
+    w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 4);
+    assert_string_equal(c->data[3], "record-3");
+    wal_close(w);
+    rm_rf(dir);
+    free(dir);
+    free(c);
+}
+
+/* A write that hits a full disk: the put gets HY_ENOSPC, the segment is
+ * cut back (and that cut fdatasynced: no fsync had failed) and keeps
+ * taking groups, so puts resume by themselves. */
+static void test_write_failure_keeps_segment(void **s)
+{
+    (void)s;
+    char *dir = tmpdir();
+    fault_on();
+    struct collected *c = calloc(1, sizeof *c);
+    struct wal_replay_stats st;
+    struct wal *w = open_wal(dir, 0, c, &st);
+    put_n(w, 0, 2, 1);
+    pthread_mutex_lock(&fault.lock);
+    fault.fail_pwrite_at = fault.pwrites + 1;
+    int before = fault.nevents;
+    pthread_mutex_unlock(&fault.lock);
+    struct wal_frame f = {WAL_RECORD, 1, 0, 1, "full-0", 6};
+    assert_int_equal(wal_append_sync(w, &f, 1), HY_ENOSPC);
+    put_n(w, 2, 2, 1);
+    assert_int_equal(wal_close(w), HY_OK);
+    fault_off();
+    const char *s1 = seg_name(dir, 1);
+    int cut = event_at(before, "ftruncate", s1);
+    assert_true(cut > before && event_at(cut, "fdatasync", s1) > cut);
+    assert_int_equal(event_at(before, "open", seg_name(dir, 2)), -1); /* same segment */
+    w = open_wal(dir, 0, c, &st);
+    assert_int_equal(c->n, 4);
+    assert_string_equal(c->data[2], "record-2");
+    assert_int_equal(st.corrupt_regions, 0);
+    wal_close(w);
+    rm_rf(dir);
+    free(dir);
+    free(c);
+}
+
+/* The other durability points: the wal directory's parent at open, the
+ * directory after a segment is deleted, a torn tail's truncation fsynced
+ * (file), a torn header's removal (directory); a failed directory fsync
+ * makes segment creation fail; a failed close is reported by wal_close. */
+static void test_durability_points(void **s)
+{
+    (void)s;
+    char *root = tmpdir();
+    char dir[256];
+    snprintf(dir, sizeof dir, "%.200s/wal", root);
+    fault_on();
+    struct collected *c = calloc(1, sizeof *c);
+    struct wal_replay_stats st;
+    struct wal *w = open_wal(dir, 200, c, &st);
+    assert_true(event_at(0, "fsync", root) >= 0); /* "wal" in its parent */
+    put_n(w, 0, 20, 1); /* tiny segments */
+    int before = fault.nevents;
+    wal_release(w, 15);
+    int gone = event_at(before, "unlink", seg_name(dir, 1));
+    assert_true(gone >= 0);
+    assert_true(event_at(gone, "fsync", dir) > gone);
+    wal_close(w);
+
+    /* a torn tail: truncated, then the file fsynced */
+    char *seg = segment_with_frames(dir);
+    char segpath[512];
+    snprintf(segpath, sizeof segpath, "%s", seg);
+    uint64_t end = frames_end(segpath);
+    assert_int_equal(truncate(segpath, (off_t)end - 3), 0);
+    /* and a torn header in a newer, last segment */
+    char torn[600];
+    snprintf(torn, sizeof torn, "%s/%016llx.wal", dir, 0x100ULL);
+    FILE *fp = fopen(torn, "wb");
+    fwrite("HYDRW", 1, 5, fp);
+    fclose(fp);
+    before = fault.nevents;
+    struct wal_config cfg = {dir, 200, true};
+    assert_int_equal(wal_open(&cfg, &w), HY_OK);
+    memset(c, 0, sizeof *c);
+    assert_int_equal(wal_replay(w, collect, c, &st), HY_OK);
+    assert_int_equal(st.torn_bytes, 5); /* the header; the frame's tail is not last */
+    int rm = event_at(before, "unlink", torn);
+    assert_true(rm >= 0 && event_at(rm, "fsync", dir) > rm);
+    wal_close(w);
+    /* now the torn frame is at the end of the last segment */
+    before = fault.nevents;
+    w = open_wal(dir, 200, c, &st);
+    assert_true(st.torn_bytes > 0);
+    int cut = event_at(before, "ftruncate", segpath);
+    assert_true(cut >= 0 && event_at(cut, "fsync", segpath) > cut);
+    wal_close(w);
+
+    /* a directory that cannot be fsynced: no segment is started */
+    assert_int_equal(wal_open(&cfg, &w), HY_OK);
+    assert_int_equal(wal_replay(w, collect, c, &st), HY_OK);
+    fault.fail_dir_fsync = true;
+    assert_int_equal(wal_start(w), HY_EIO);
+    fault.fail_dir_fsync = false;
+    wal_close(w);
+    /* a close that reports an error */
+    w = open_wal(dir, 200, c, &st);
+    fault.fail_close = true;
+    assert_int_equal(wal_close(w), HY_EIO);
+    fault_off();
+    rm_rf(root);
+    free(root);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -853,6 +1306,10 @@ int main(void)
         cmocka_unit_test(test_forged_frame_in_torn_tail),
         cmocka_unit_test(test_forged_frame_in_old_segment),
         cmocka_unit_test(test_salt_per_segment),
+        cmocka_unit_test(test_fsync_failure_switches_segment),
+        cmocka_unit_test(test_fsync_failure_without_new_segment_stops),
+        cmocka_unit_test(test_write_failure_keeps_segment),
+        cmocka_unit_test(test_durability_points),
     };
     return cmocka_run_group_tests_name("wal", tests, NULL, NULL);
 }
