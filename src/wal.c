@@ -65,8 +65,10 @@
  * instruction).
  *
  * RECORD payloads are the record's bytes exactly as the producer sent them
- * (base64-decoded). SEAL and DELIVERED payloads are 16 bytes: the first
- * and last LSN of the records that make one object. A SEAL is made durable
+ * (base64-decoded). DELIVERED payloads are 16 bytes: the first and last
+ * LSN of the records that make one object; SEAL payloads start with the
+ * same 16 bytes, then name the object's bucket and key (u16 length and
+ * bytes each, wal_seal_encode). A SEAL is made durable
  * before its object is written, a DELIVERED after; recovery rebuilds a
  * sealed range into the same object (same key), so a crash between the two
  * rewrites that object instead of adding a duplicate.
@@ -519,7 +521,9 @@ static int seg_new(struct wal *w)
     while (*pp)
         pp = &(*pp)->next;
     *pp = s;
-    struct segment *old = w->cur;
+    /* its number, not the struct: once it is not current, wal_release may
+     * free it from another thread */
+    uint64_t old_seq = w->cur ? w->cur->seq : 0;
     w->cur = s;
     w->salt = salt; /* frames appended from now on carry it */
     w->stats.segments++;
@@ -528,7 +532,7 @@ static int seg_new(struct wal *w)
         /* every group in it was fdatasynced: a close error loses nothing
          * acknowledged, but is worth knowing about */
         char old_path[4096];
-        seg_path(w, old ? old->seq : 0, old_path, sizeof old_path);
+        seg_path(w, old_seq, old_path, sizeof old_path);
         close_checked(w->fd, old_path);
     }
     w->fd = fd;
