@@ -7,45 +7,76 @@
  * one pwrite and one fdatasync, and then calls each appender's done
  * callback. One fsync thus covers every request that arrived while the
  * previous one ran (group commit), so the fsync rate does not cap the
- * request rate.
+ * request rate. Appenders also compute each frame's CRC, with the salt of
+ * the segment being written (below); when the writer starts a new
+ * segment, it stamps the group it is about to write again with the new
+ * salt (batch_restamp: once per segment, off the common path).
  *
  * On-disk format (all integers little-endian)
  * -------------------------------------------
  * The log is a directory of segment files named by a 16-digit lowercase
  * hex sequence number, "0000000000000001.wal", "...2.wal", ... in order.
- * A segment starts with a 16-byte header:
+ * A segment written now (HYDRWAL3) starts with a 32-byte header:
  *
  *   offset size  field
- *   0      8     magic "HYDRWAL2" (written), or "HYDRWAL1" (still read)
+ *   0      8     magic "HYDRWAL3"
  *   8      8     segment sequence number (same as the file name)
+ *   16     8     salt: 8 random bytes (hy_random), new for every segment
+ *   24     4     CRC-32C of bytes 0 .. 23
+ *   28     4     zero
  *
  * followed by frames, back to back, no padding:
  *
  *   offset size  field
  *   0      4     CRC-32C (Castagnoli; util.c's hy_crc32c) of bytes
- *                 4 .. 32+len-1. In a HYDRWAL1 segment: CRC-32 (zlib's,
- *                 IEEE polynomial) of the same bytes. The two differ
- *                 only in the polynomial; CRC-32C has a CPU instruction
- *                 (zlib's CRC-32 was 7% of the server's CPU at 560,000
- *                 100-byte records a second).
+ *                 4 .. 40+len-1: the rest of the header, salt included,
+ *                 and the payload
  *   4      4     len: payload length in bytes (at most 16 MiB)
  *   8      1     type: 1 RECORD, 2 SEAL, 3 DELIVERED
  *   9      3     zero
  *   12     4     stream id (streams.db's numeric id of the stream)
  *   16     8     LSN: log sequence number, +1 per frame, never reused
  *   24     8     arrival time, ms since the epoch (UTC wall clock)
- *   32     len   payload
+ *   32     8     salt: the segment header's, byte for byte
+ *   40     len   payload
+ *
+ * Why the salt: RECORD payloads are bytes a producer chose, and they may
+ * hold a complete, well-checksummed frame. After a torn or corrupt region
+ * the scan resyncs at the next offset where a valid frame starts, which
+ * may be inside a payload; without a salt it would take a frame a client
+ * wrote for a real SEAL (an object under a key the client names),
+ * DELIVERED (records dropped) or RECORD. A frame is valid here only when
+ * it carries its segment's salt, which no client can know: it is drawn
+ * at the segment's creation, never leaves the data directory and is not
+ * in any answer or object, so a frame embedded in record data is accepted
+ * with probability 2^-64. The CRC covers the salt, so a frame whose salt
+ * bytes were damaged is rejected like any other damage. What the salt
+ * does not do: anyone who can read the data directory can read the salt
+ * and forge frames (the log is not authenticated against its own
+ * operator), and segments of the older formats below have no salt.
+ *
+ * Older formats, still replayed (one log may hold them during an
+ * upgrade; what is written next is always HYDRWAL3): HYDRWAL2 and
+ * HYDRWAL1 segments have a 16-byte header (magic, sequence number) and
+ * 32-byte frame headers: the layout above without the salt (bytes 32..39),
+ * the CRC covering bytes 4 .. 32+len-1. HYDRWAL2 checks it with CRC-32C,
+ * HYDRWAL1 with zlib's CRC-32 (IEEE polynomial; it was 7% of the server's
+ * CPU at 560,000 100-byte records a second, CRC-32C has a CPU
+ * instruction).
  *
  * RECORD payloads are the record's bytes exactly as the producer sent them
- * (base64-decoded). SEAL and DELIVERED payloads are 16 bytes: the first
- * and last LSN of the records that make one object. A SEAL is made durable
+ * (base64-decoded). DELIVERED payloads are 16 bytes: the first and last
+ * LSN of the records that make one object; SEAL payloads start with the
+ * same 16 bytes, then name the object's bucket and key (u16 length and
+ * bytes each, wal_seal_encode). A SEAL is made durable
  * before its object is written, a DELIVERED after; recovery rebuilds a
  * sealed range into the same object (same key), so a crash between the two
  * rewrites that object instead of adding a duplicate.
  *
  * Recovery (wal_replay): segments are read in order and every valid frame
  * is handed to the caller. A frame is valid when its header is plausible,
- * it fits in the file and its CRC matches. Zeros from the last valid
+ * it fits in the file, it carries its segment's salt (HYDRWAL3) and its
+ * CRC matches. Zeros from the last valid
  * frame to the end of a segment are space laid ahead (lay_ahead), its
  * clean end. Other bad bytes at the end of the
  * last segment are a torn write: they are truncated and reported. Bad
@@ -54,10 +85,24 @@
  * everything after the damage is still recovered. Nothing is silently
  * skipped and nothing aborts.
  *
- * Disk full / I/O errors: a failed write or fdatasync truncates the
- * segment back to where the batch began, so no partial frame stays behind,
- * and every appender of that batch gets HY_ENOSPC / HY_EIO. The next batch
- * tries again, so the log resumes by itself when space returns.
+ * Disk full / I/O errors (docs/WAL.md lists every durability point):
+ * - a failed pwrite of a group (disk full): the segment is cut back to
+ *   where the group began (ftruncate + fdatasync), every appender of the
+ *   group gets HY_ENOSPC / HY_EIO, and the segment takes the next group,
+ *   so the log resumes by itself when space returns;
+ * - a failed fdatasync is never retried on its descriptor (after EIO the
+ *   kernel may have dropped the pages, and a second fsync can succeed
+ *   without them: PostgreSQL's "fsyncgate"). The group's appenders get
+ *   the error; the segment is closed, its unacknowledged tail cut off
+ *   through a new descriptor (ftruncate + fsync, which persists the size,
+ *   not the lost pages), and a new segment takes the next group. If that
+ *   segment cannot be made, the log stops: every append gets HY_EIO
+ *   until a restart, with one clear error logged.
+ * - a segment is used only once its header is fdatasynced and the
+ *   directory fsynced; a deletion (wal_release), a torn tail cut and a
+ *   torn header removed at recovery are fsynced too (directory or file).
+ *   close and directory fsync errors are logged; wal_close returns them.
+ * All of it goes through wal_io (wal.h), so tests inject these faults.
  *
  * Segments are deleted by wal_release once every frame in them is below
  * the callers' low-water LSN (everything older is delivered).
@@ -80,11 +125,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define SEG_MAGIC "HYDRWAL2"    /* frames checked with CRC-32C */
-#define SEG_MAGIC_V1 "HYDRWAL1" /* frames checked with zlib's CRC-32 */
+#define SEG_MAGIC "HYDRWAL3"    /* salted frames checked with CRC-32C */
+#define SEG_MAGIC_V2 "HYDRWAL2" /* frames checked with CRC-32C, no salt */
+#define SEG_MAGIC_V1 "HYDRWAL1" /* frames checked with zlib's CRC-32, no salt */
+#define SALT_OFF 32             /* of the salt in a HYDRWAL3 frame header */
 
 struct wal *hy_wal;
-#define SEG_HEADER 16
+#define SEG_HEADER WAL_SEGMENT_HEADER
 #define DEFAULT_SEGMENT_BYTES (64u << 20)
 /* Zeros laid down ahead of small commits (see lay_ahead) */
 #define AHEAD_BYTES ((uint64_t)1 << 20)
@@ -114,6 +161,8 @@ struct batch {
     size_t nrefs, cap_refs;
     struct waiter *waiters;
     size_t nwaiters, cap_waiters;
+    uint64_t salt;   /* the salt its first frame was stamped with */
+    bool mixed;      /* a later frame got another one (a new segment began) */
 };
 
 struct segment {
@@ -137,6 +186,7 @@ struct wal {
 
     /* writer-thread state (segments list also read by wal_release under lock) */
     int fd;
+    uint64_t salt;       /* the current segment's; appenders read it under lock */
     uint64_t seg_size;   /* end of the last frame written */
     uint64_t seg_alloc;  /* bytes of the file laid down: frames, then zeros */
     struct segment *segs, *cur;
@@ -220,29 +270,55 @@ int wal_seal_decode(const struct wal_frame *f, struct wal_range *r, char bucket[
     return HY_OK;
 }
 
-/* v1: a HYDRWAL1 segment (zlib's CRC-32); else CRC-32C */
-static uint32_t frame_crc(const unsigned char *hdr, const void *payload, uint32_t len,
-                          bool v1)
+/* A segment's format, from its header. */
+struct seg_fmt {
+    int version;          /* 1, 2, 3 (HYDRWALn); 0: not a segment */
+    size_t header;        /* bytes of the segment header */
+    size_t frame_header;  /* bytes of each frame header */
+    uint64_t seq, salt;   /* salt: version 3 only */
+};
+
+/* The CRC of a frame: header bytes 4 .. hlen-1, then the payload.
+ * v1: a HYDRWAL1 segment (zlib's CRC-32); else CRC-32C. */
+static uint32_t frame_crc(const unsigned char *hdr, size_t hlen, const void *payload,
+                          uint32_t len, bool v1)
 {
     if (v1) {
         uLong c = crc32(0L, Z_NULL, 0);
-        c = crc32(c, hdr + 4, WAL_FRAME_HEADER - 4);
+        c = crc32(c, hdr + 4, (uInt)(hlen - 4));
         if (len)
             c = crc32(c, payload, len);
         return (uint32_t)c;
     }
-    uint32_t c = hy_crc32c(0, hdr + 4, WAL_FRAME_HEADER - 4);
+    uint32_t c = hy_crc32c(0, hdr + 4, hlen - 4);
     return len ? hy_crc32c(c, payload, len) : c;
 }
 
-/* 1: a segment header of the current format, 2: of HYDRWAL1, 0: neither */
-static int seg_format(const unsigned char *img, size_t size)
+/* Reads a segment header; fmt->version 0 when img does not start with a
+ * valid one (unknown magic, short, or a HYDRWAL3 header whose CRC fails). */
+static void seg_format(const unsigned char *img, size_t size, struct seg_fmt *fmt)
 {
-    if (size < SEG_HEADER)
-        return 0;
-    if (memcmp(img, SEG_MAGIC, 8) == 0)
-        return 1;
-    return memcmp(img, SEG_MAGIC_V1, 8) == 0 ? 2 : 0;
+    memset(fmt, 0, sizeof *fmt);
+    if (size >= SEG_HEADER && memcmp(img, SEG_MAGIC, 8) == 0) {
+        if (get_u32(img + 24) != hy_crc32c(0, img, 24) || get_u32(img + 28) != 0)
+            return;
+        *fmt = (struct seg_fmt){3, SEG_HEADER, WAL_FRAME_HEADER, get_u64(img + 8),
+                                get_u64(img + 16)};
+        return;
+    }
+    if (size < WAL_SEGMENT_HEADER_OLD)
+        return;
+    int v = memcmp(img, SEG_MAGIC_V2, 8) == 0 ? 2 : memcmp(img, SEG_MAGIC_V1, 8) == 0 ? 1 : 0;
+    if (v)
+        *fmt = (struct seg_fmt){v, WAL_SEGMENT_HEADER_OLD, WAL_FRAME_HEADER_OLD,
+                                get_u64(img + 8), 0};
+}
+
+/* Writes salt into a HYDRWAL3 frame header and its CRC over it. */
+static void frame_stamp(unsigned char *hdr, const void *payload, uint32_t len, uint64_t salt)
+{
+    put_u64(hdr + SALT_OFF, salt);
+    put_u32(hdr, frame_crc(hdr, WAL_FRAME_HEADER, payload, len, false));
 }
 
 /* ---- batches ---------------------------------------------------------- */
@@ -257,6 +333,7 @@ static void batch_reset(struct batch *b)
     buf_reset(&b->bytes);
     b->nrefs = 0;
     b->nwaiters = 0;
+    b->mixed = false;
 }
 
 static void batch_free(struct batch *b)
@@ -292,63 +369,70 @@ static int errno_rc(int e)
     return e == ENOSPC || e == EDQUOT ? HY_ENOSPC : HY_EIO;
 }
 
-static void fsync_dir(const char *dir)
+/* ---- file system calls, through wal_io (wal.h) ------------------------- */
+struct wal_io wal_io;
+
+static int io_open(const char *path, int flags, mode_t mode)
 {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    return wal_io.xopen ? wal_io.xopen(path, flags, mode) : open(path, flags, mode);
 }
 
-/* Writer thread: starts a new segment file. */
-static int seg_new(struct wal *w)
+static ssize_t io_pwrite(int fd, const void *p, size_t n, off_t at)
 {
-    char path[4096];
-    uint64_t seq = w->next_seq;
-    seg_path(w, seq, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    return wal_io.xpwrite ? wal_io.xpwrite(fd, p, n, at) : pwrite(fd, p, n, at);
+}
+
+static int io_fdatasync(int fd)
+{
+    return wal_io.xfdatasync ? wal_io.xfdatasync(fd) : fdatasync(fd);
+}
+
+static int io_fsync(int fd)
+{
+    return wal_io.xfsync ? wal_io.xfsync(fd) : fsync(fd);
+}
+
+static int io_ftruncate(int fd, off_t len)
+{
+    return wal_io.xftruncate ? wal_io.xftruncate(fd, len) : ftruncate(fd, len);
+}
+
+static int io_unlink(const char *path)
+{
+    return wal_io.xunlink ? wal_io.xunlink(path) : unlink(path);
+}
+
+/* close(2), its error reported: some file systems (NFS) report a failed
+ * write-back only there. EINTR is not an error (Linux has closed the
+ * descriptor). */
+static int close_checked(int fd, const char *what)
+{
+    if ((wal_io.xclose ? wal_io.xclose(fd) : close(fd)) == 0 || errno == EINTR)
+        return HY_OK;
+    int e = errno;
+    log_error("wal", "close of %s failed: %s", what, strerror(e));
+    return errno_rc(e);
+}
+
+/* fsyncs a directory, so that the names created or removed in it are
+ * durable. A file system that cannot fsync a directory at all (EINVAL,
+ * EBADF) is not an error, as PostgreSQL treats it. */
+static int fsync_dir(const char *dir)
+{
+    int dfd = io_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0) {
         int e = errno;
-        log_error("wal", "cannot create segment %s: %s", path, strerror(e));
+        log_error("wal", "cannot open directory %s to fsync it: %s", dir, strerror(e));
         return errno_rc(e);
     }
-    unsigned char hdr[SEG_HEADER];
-    memcpy(hdr, SEG_MAGIC, 8);
-    put_u64(hdr + 8, seq);
-    int rc = write_all(fd, hdr, sizeof hdr);
-    if (rc == HY_OK && w->fsync && fdatasync(fd) != 0)
-        rc = errno_rc(errno);
-    if (rc) {
-        log_error("wal", "cannot write segment header %s: %s", path, hy_strerror(rc));
-        close(fd);
-        unlink(path);
-        return rc;
+    int rc = HY_OK;
+    if (io_fsync(dfd) != 0 && errno != EINVAL && errno != EBADF) {
+        int e = errno;
+        log_error("wal", "fsync of directory %s failed: %s", dir, strerror(e));
+        rc = errno_rc(e);
     }
-    if (w->fsync)
-        fsync_dir(w->dir);
-    struct segment *s = calloc(1, sizeof *s);
-    if (!s) {
-        close(fd);
-        unlink(path);
-        return HY_ENOMEM;
-    }
-    s->seq = seq;
-    pthread_mutex_lock(&w->lock);
-    struct segment **pp = &w->segs;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = s;
-    w->cur = s;
-    w->stats.segments++;
-    pthread_mutex_unlock(&w->lock);
-    if (w->fd >= 0)
-        close(w->fd);
-    w->fd = fd;
-    w->seg_size = SEG_HEADER;
-    w->seg_alloc = SEG_HEADER;
-    w->next_seq = seq + 1;
-    return HY_OK;
+    int crc = close_checked(dfd, dir);
+    return rc ? rc : crc;
 }
 
 /* pwrite(2) until done, from at */
@@ -356,7 +440,7 @@ static int pwrite_all(int fd, const void *buf, size_t left, uint64_t at)
 {
     const char *p = buf;
     while (left > 0) {
-        ssize_t n = pwrite(fd, p, left, (off_t)at);
+        ssize_t n = io_pwrite(fd, p, left, (off_t)at);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -366,6 +450,94 @@ static int pwrite_all(int fd, const void *buf, size_t left, uint64_t at)
         left -= (size_t)n;
         at += (uint64_t)n;
     }
+    return HY_OK;
+}
+
+/* ---- segments --------------------------------------------------------- */
+/* Writer thread: stops using the current segment's descriptor for good
+ * (after a failed fdatasync it must never be fsynced again; after a
+ * failed cut its contents are unknown). The segment stays in the list
+ * with the frames acknowledged in it, until wal_release deletes it. */
+static void seg_abandon(struct wal *w)
+{
+    char path[4096];
+    seg_path(w, w->cur ? w->cur->seq : 0, path, sizeof path);
+    close_checked(w->fd, path);
+    w->fd = -1;
+}
+
+/* Writer thread: starts a new segment file. It is used only once its
+ * header is durable and its name is (fdatasync, then fsync of the
+ * directory): a segment the log writes frames into never vanishes with
+ * a power loss. */
+static int seg_new(struct wal *w)
+{
+    char path[4096];
+    uint64_t seq = w->next_seq;
+    struct segment *s = calloc(1, sizeof *s);
+    if (!s)
+        return HY_ENOMEM;
+    int fd;
+    /* O_EXCL: a name already taken is never truncated (it would be log) */
+    for (int tries = 0;; tries++, seq++) {
+        seg_path(w, seq, path, sizeof path);
+        fd = io_open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST || tries == 16)
+            break;
+        log_warn("wal", "segment %s exists already; taking the next number", path);
+    }
+    if (fd < 0) {
+        int e = errno;
+        log_error("wal", "cannot create segment %s: %s", path, strerror(e));
+        free(s);
+        return errno_rc(e);
+    }
+    w->next_seq = seq + 1; /* even if this one fails: gaps are fine */
+    unsigned char hdr[SEG_HEADER] = {0};
+    uint64_t salt;
+    int rc = hy_random(&salt, sizeof salt);
+    memcpy(hdr, SEG_MAGIC, 8);
+    put_u64(hdr + 8, seq);
+    put_u64(hdr + 16, salt);
+    put_u32(hdr + 24, hy_crc32c(0, hdr, 24));
+    if (rc == HY_OK)
+        rc = pwrite_all(fd, hdr, sizeof hdr, 0);
+    if (rc == HY_OK && w->fsync && io_fdatasync(fd) != 0)
+        rc = errno_rc(errno);
+    if (rc)
+        log_error("wal", "cannot write segment header %s: %s", path, hy_strerror(rc));
+    if (rc == HY_OK && w->fsync)
+        rc = fsync_dir(w->dir); /* logged there */
+    if (rc) {
+        /* never used: whether its name survives a crash does not matter */
+        close_checked(fd, path);
+        io_unlink(path);
+        free(s);
+        return rc;
+    }
+    s->seq = seq;
+    pthread_mutex_lock(&w->lock);
+    struct segment **pp = &w->segs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    /* its number, not the struct: once it is not current, wal_release may
+     * free it from another thread */
+    uint64_t old_seq = w->cur ? w->cur->seq : 0;
+    w->cur = s;
+    w->salt = salt; /* frames appended from now on carry it */
+    w->stats.segments++;
+    pthread_mutex_unlock(&w->lock);
+    if (w->fd >= 0) {
+        /* every group in it was fdatasynced: a close error loses nothing
+         * acknowledged, but is worth knowing about */
+        char old_path[4096];
+        seg_path(w, old_seq, old_path, sizeof old_path);
+        close_checked(w->fd, old_path);
+    }
+    w->fd = fd;
+    w->seg_size = SEG_HEADER;
+    w->seg_alloc = SEG_HEADER;
     return HY_OK;
 }
 
@@ -397,36 +569,120 @@ static void lay_ahead(struct wal *w, size_t last_commit)
     w->seg_alloc = at;
 }
 
+/* Writer thread: gives every frame of b the current segment's salt.
+ * Appenders stamp frames with the salt of the segment being written when
+ * they append; a group that reaches a newer segment (rotation, or a new
+ * segment after a failure) is stamped again here: one CRC pass over it,
+ * once per segment, never on the common path. */
+static void batch_restamp(struct wal *w, struct batch *b)
+{
+    if (!b->nrefs || (!b->mixed && b->salt == w->salt))
+        return;
+    for (size_t i = 0; i < b->nrefs; i++) {
+        const struct frame_ref *r = &b->refs[i];
+        unsigned char *payload = (unsigned char *)b->bytes.data + r->off;
+        frame_stamp(payload - WAL_FRAME_HEADER, payload, r->len, w->salt);
+    }
+    b->salt = w->salt;
+    b->mixed = false;
+}
+
+/* Writer thread: the pwrite of a group failed (disk full, quota, I/O
+ * error); nothing of it was fsynced. The segment is cut back to where the
+ * group began, so no partial frame stays, and the cut is made durable
+ * (an fdatasync after a failed write, not after a failed fsync). The
+ * segment then takes the next group, so puts resume by themselves when
+ * space returns. If the cut or its fdatasync fails, the segment is given
+ * up and the next group starts a new one. */
+static void write_failed(struct wal *w, const struct batch *b, uint64_t off, int rc)
+{
+    char path[4096];
+    seg_path(w, w->cur->seq, path, sizeof path);
+    w->stats.write_errors++;
+    log_error("wal", "write of %zu frames (%zu bytes) to %s failed: %s; the puts get an error",
+              b->nrefs, b->bytes.len, path, hy_strerror(rc));
+    w->seg_alloc = off;
+    if (io_ftruncate(w->fd, (off_t)off) != 0) {
+        log_error("wal", "cannot cut %s back after the failed write: %s; the next group "
+                  "starts a new segment", path, strerror(errno));
+        seg_abandon(w);
+    } else if (w->fsync && io_fdatasync(w->fd) != 0) {
+        w->stats.fsync_errors++;
+        log_error("wal", "fdatasync of %s after cutting it back failed: %s; it is never "
+                  "fsynced again, the next group starts a new segment", path, strerror(errno));
+        seg_abandon(w);
+    }
+}
+
+static int truncate_durably(struct wal *w, const char *path, uint64_t len);
+
+/* Writer thread: the fdatasync of a group failed. After a failed fsync
+ * the kernel may have dropped the group's dirty pages or marked them
+ * clean, so a second fsync of the same descriptor can succeed although
+ * the data never reached the disk (PostgreSQL's "fsyncgate", 2018). So
+ * the error is final: the group's puts get it, the descriptor is closed
+ * without another fsync, and the next group goes to a new segment
+ * (stamped with its salt there). The group's frames are cut off the old
+ * segment, through a new descriptor that is fsynced: that fsync asks for
+ * the file's new size, not for the lost pages (they are cut off), so it
+ * is no retry; it keeps the unacknowledged frames from coming back after
+ * a crash, where a restart could otherwise reuse their LSNs. The frames
+ * acknowledged before them were fsynced by earlier commits. If no new
+ * segment can be made, the log stops: every later put gets an error until
+ * hydrant is restarted. */
+static void sync_failed(struct wal *w, const struct batch *b, uint64_t off, int e)
+{
+    char path[4096];
+    seg_path(w, w->cur->seq, path, sizeof path);
+    w->stats.write_errors++;
+    w->stats.fsync_errors++;
+    log_error("wal", "fdatasync of %s failed: %s; the %zu frames of this group are not "
+              "acknowledged (their puts get an error), and the segment is never fsynced "
+              "again", path, strerror(e), b->nrefs);
+    w->seg_alloc = off;
+    seg_abandon(w);
+    if (truncate_durably(w, path, off) != HY_OK) /* logged there */
+        log_warn("wal", "the unacknowledged frames may stay in %s: recovery would deliver "
+                 "them although their puts got an error", path);
+    int rc = seg_new(w);
+    if (rc) {
+        pthread_mutex_lock(&w->lock);
+        w->stats.failed = true;
+        pthread_mutex_unlock(&w->lock);
+        log_error("wal", "the log cannot go on: fdatasync failed and no new segment could "
+                  "be started (%s); every put is refused from now on; check the disk "
+                  "under %s and restart hydrant", hy_strerror(rc), w->dir);
+        return;
+    }
+    log_warn("wal", "the log goes on in segment %016llx.wal",
+             (unsigned long long)w->cur->seq);
+}
+
 /* Writer thread: one group commit. */
 static int write_batch(struct wal *w, struct batch *b)
 {
     int rc;
+    if (w->stats.failed)
+        return HY_EIO;
     if (w->fd < 0 || (w->seg_size > SEG_HEADER &&
                       w->seg_size + b->bytes.len > w->segment_bytes)) {
         if ((rc = seg_new(w)))
             return rc;
     }
+    batch_restamp(w, b);
     uint64_t off = w->seg_size;
     rc = pwrite_all(w->fd, b->bytes.data, b->bytes.len, off);
-    if (rc == HY_OK && w->fsync) {
-        w->stats.fsyncs++;
-        if (fdatasync(w->fd) != 0)
-            rc = errno_rc(errno);
-    }
     if (rc) {
-        w->stats.write_errors++;
-        /* leave no partial frame behind */
-        w->seg_alloc = off;
-        if (ftruncate(w->fd, (off_t)off) != 0 || (w->fsync && fdatasync(w->fd) != 0)) {
-            /* the segment's state is unknown now: stop appending to it */
-            log_error("wal", "cannot truncate the segment after a failed write: %s; "
-                      "starting a new segment", strerror(errno));
-            close(w->fd);
-            w->fd = -1;
-        }
-        log_error("wal", "write of %zu frames (%zu bytes) failed: %s; the puts get an error",
-                  b->nrefs, b->bytes.len, hy_strerror(rc));
+        write_failed(w, b, off, rc);
         return rc;
+    }
+    if (w->fsync) {
+        w->stats.fsyncs++;
+        if (io_fdatasync(w->fd) != 0) {
+            int e = errno;
+            sync_failed(w, b, off, e);
+            return errno_rc(e);
+        }
     }
     w->seg_size += b->bytes.len;
     if (w->seg_alloc < w->seg_size)
@@ -512,6 +768,10 @@ int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn do
         pthread_mutex_unlock(&w->lock);
         return HY_ESTATE;
     }
+    if (w->stats.failed) { /* logged when it happened */
+        pthread_mutex_unlock(&w->lock);
+        return HY_EIO;
+    }
     if (w->next_lsn + n > WAL_MAX_LSN) {
         pthread_mutex_unlock(&w->lock);
         log_error("wal", "the log sequence space is exhausted");
@@ -538,7 +798,11 @@ int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn do
         put_u32(hdr + 12, f->stream_id);
         put_u64(hdr + 16, f->lsn);
         put_u64(hdr + 24, (uint64_t)f->arrival_ms);
-        put_u32(hdr, frame_crc(hdr, f->data, f->len, false));
+        frame_stamp(hdr, f->data, f->len, w->salt);
+        if (b->nrefs == 0)
+            b->salt = w->salt;
+        else if (b->salt != w->salt)
+            b->mixed = true;
         size_t off = b->bytes.len;
         memcpy(b->bytes.data + off, hdr, sizeof hdr);
         if (f->len)
@@ -588,31 +852,54 @@ int wal_append_sync(struct wal *w, struct wal_frame *frames, size_t n)
 }
 
 /* ---- public: release, stats ----------------------------------------- */
+/* Segments to delete are taken off the list under the lock, and deleted
+ * and the directory fsynced outside it: appenders never wait on the disk.
+ * The directory fsync makes the deletions durable before the callers go
+ * on (a deleted segment that came back after a power loss would deliver
+ * its records a second time). */
 void wal_release(struct wal *w, uint64_t low_water)
 {
     char path[4096];
+    struct segment *gone = NULL, **tail = &gone;
     pthread_mutex_lock(&w->lock);
     struct segment **pp = &w->segs;
     while (*pp) {
         struct segment *s = *pp;
         if (s != w->cur && (s->last_lsn == 0 || s->last_lsn < low_water)) {
-            seg_path(w, s->seq, path, sizeof path);
-            if (unlink(path) != 0 && errno != ENOENT) {
-                log_warn("wal", "cannot delete delivered segment %s: %s", path,
-                         strerror(errno));
-                pp = &s->next;
-                continue;
-            }
-            log_debug("wal", "deleted segment %s (lsn %llu..%llu)", path,
-                      (unsigned long long)s->first_lsn, (unsigned long long)s->last_lsn);
             *pp = s->next;
+            s->next = NULL;
+            *tail = s;
+            tail = &s->next;
             w->stats.segments--;
-            free(s);
         } else {
             pp = &s->next;
         }
     }
     pthread_mutex_unlock(&w->lock);
+    size_t deleted = 0;
+    struct segment *s, *next;
+    for (s = gone; s; s = next) {
+        next = s->next;
+        seg_path(w, s->seq, path, sizeof path);
+        if (io_unlink(path) != 0 && errno != ENOENT) {
+            log_warn("wal", "cannot delete delivered segment %s: %s", path, strerror(errno));
+            /* back into the list, in order, to be tried again */
+            pthread_mutex_lock(&w->lock);
+            for (pp = &w->segs; *pp && (*pp)->seq < s->seq; pp = &(*pp)->next)
+                ;
+            s->next = *pp;
+            *pp = s;
+            w->stats.segments++;
+            pthread_mutex_unlock(&w->lock);
+            continue;
+        }
+        log_debug("wal", "deleted segment %s (lsn %llu..%llu)", path,
+                  (unsigned long long)s->first_lsn, (unsigned long long)s->last_lsn);
+        deleted++;
+        free(s);
+    }
+    if (deleted && w->fsync)
+        fsync_dir(w->dir); /* an error is logged there; the files are gone either way */
 }
 
 uint64_t wal_safe_lsn(struct wal *w)
@@ -638,18 +925,23 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 }
 
 /* ---- scanning --------------------------------------------------------- */
-/* Parses a frame at p (avail bytes) of a segment in format v1 or not.
+/* Parses a frame at p (avail bytes) of a segment of format fmt.
  * 1 when valid. */
-static int parse_frame(const unsigned char *p, size_t avail, bool v1, struct wal_frame *f)
+static int parse_frame(const unsigned char *p, size_t avail, const struct seg_fmt *fmt,
+                       struct wal_frame *f)
 {
-    if (avail < WAL_FRAME_HEADER)
+    size_t hl = fmt->frame_header;
+    if (avail < hl)
         return 0;
     uint32_t len = get_u32(p + 4);
     uint8_t type = p[8];
     if (len > WAL_MAX_PAYLOAD || type < WAL_RECORD || type > WAL_DELIVERED ||
-        p[9] || p[10] || p[11] || (size_t)len > avail - WAL_FRAME_HEADER)
+        p[9] || p[10] || p[11] || (size_t)len > avail - hl)
         return 0;
-    if (get_u32(p) != frame_crc(p, p + WAL_FRAME_HEADER, len, v1))
+    /* not this segment's salt: not one of its frames (whatever its CRC) */
+    if (fmt->version == 3 && get_u64(p + SALT_OFF) != fmt->salt)
+        return 0;
+    if (get_u32(p) != frame_crc(p, hl, p + hl, len, fmt->version == 1))
         return 0;
     uint64_t lsn = get_u64(p + 16);
     if (lsn == 0 || lsn > WAL_MAX_LSN)
@@ -657,9 +949,9 @@ static int parse_frame(const unsigned char *p, size_t avail, bool v1, struct wal
     f->type = type;
     f->len = len;
     f->stream_id = get_u32(p + 12);
-    f->lsn = get_u64(p + 16);
+    f->lsn = lsn;
     f->arrival_ms = (int64_t)get_u64(p + 24);
-    f->data = p + WAL_FRAME_HEADER;
+    f->data = p + hl;
     return 1;
 }
 
@@ -675,22 +967,21 @@ struct scan_result {
 /* Scans a segment image. Bad regions followed by a valid frame are
  * reported through bad_fn and skipped; bad bytes at the end are left to
  * the caller (tail_bad). */
-static void scan_image(const unsigned char *img, size_t size, uint64_t min_lsn,
-                       wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
+static void scan_image(const unsigned char *img, size_t size, const struct seg_fmt *fmt,
+                       uint64_t min_lsn, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
                        struct scan_result *r)
 {
-    bool v1 = seg_format(img, size) == 2;
     memset(r, 0, sizeof *r);
-    size_t off = SEG_HEADER;
-    r->valid_end = SEG_HEADER;
+    size_t off = fmt->header;
+    r->valid_end = off;
     uint64_t last = min_lsn;
     while (off < size) {
         struct wal_frame f;
-        if (parse_frame(img + off, size - off, v1, &f) && f.lsn > last) {
+        if (parse_frame(img + off, size - off, fmt, &f) && f.lsn > last) {
             fn(ctx, &f);
             last = f.lsn;
             r->frames++;
-            off += WAL_FRAME_HEADER + f.len;
+            off += fmt->frame_header + f.len;
             r->valid_end = off;
             continue;
         }
@@ -704,12 +995,12 @@ static void scan_image(const unsigned char *img, size_t size, uint64_t min_lsn,
         }
         /* resync: the next offset where a valid, later frame starts */
         size_t next = off + 1;
-        for (; next + WAL_FRAME_HEADER <= size; next++) {
+        for (; next + fmt->frame_header <= size; next++) {
             struct wal_frame g;
-            if (parse_frame(img + next, size - next, v1, &g) && g.lsn > last)
+            if (parse_frame(img + next, size - next, fmt, &g) && g.lsn > last)
                 break;
         }
-        if (next + WAL_FRAME_HEADER > size) {
+        if (next + fmt->frame_header > size) {
             r->tail_bad = true;
             r->bad_end = size;
             while (r->bad_end > off && img[r->bad_end - 1] == 0)
@@ -770,7 +1061,7 @@ static int image_load(const char *path, struct seg_image *im)
     if (fd < 0)
         return HY_EIO;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size >= SEG_HEADER) {
+    if (fstat(fd, &st) == 0 && st.st_size >= WAL_SEGMENT_HEADER_OLD) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (m != MAP_FAILED) {
             close(fd);
@@ -796,24 +1087,28 @@ static void image_free(struct seg_image *im)
 }
 
 int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
-                  uint64_t *valid_end)
+                  struct wal_scan_info *info)
 {
     size_t size;
     unsigned char *img = read_whole(path, &size);
     if (!img)
         return HY_EIO;
-    if (!seg_format(img, size)) {
+    struct seg_fmt fmt;
+    seg_format(img, size, &fmt);
+    if (info)
+        *info = (struct wal_scan_info){fmt.version, fmt.seq, fmt.salt, 0};
+    if (!fmt.version) {
         if (bad_fn)
             bad_fn(ctx, 0, size, "not a hydrant WAL segment (bad header)");
         free(img);
         return HY_EINVAL;
     }
     struct scan_result r;
-    scan_image(img, size, 0, fn, bad_fn, ctx, &r);
+    scan_image(img, size, &fmt, 0, fn, bad_fn, ctx, &r);
     if (r.tail_bad && bad_fn)
         bad_fn(ctx, r.valid_end, r.bad_end - r.valid_end, "torn or corrupt tail");
-    if (valid_end)
-        *valid_end = r.valid_end;
+    if (info)
+        info->valid_end = r.valid_end;
     free(img);
     return HY_OK;
 }
@@ -838,6 +1133,29 @@ static bool parse_seg_name(const char *name, uint64_t *seq)
     }
     *seq = v;
     return true;
+}
+
+/* Cuts a torn tail off a segment at recovery, and fsyncs the file, so
+ * that the cut holds after a crash: else the torn bytes could come back
+ * behind the segments written next, as corruption in the middle. */
+static int truncate_durably(struct wal *w, const char *path, uint64_t len)
+{
+    int fd = io_open(path, O_WRONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        log_error("wal", "cannot open %s to truncate it: %s", path, strerror(e));
+        return errno_rc(e);
+    }
+    int rc = HY_OK;
+    if (io_ftruncate(fd, (off_t)len) != 0) {
+        rc = errno_rc(errno);
+        log_error("wal", "cannot truncate %s: %s", path, strerror(errno));
+    } else if (w->fsync && io_fsync(fd) != 0) {
+        rc = errno_rc(errno);
+        log_error("wal", "fsync of %s after truncating it failed: %s", path, strerror(errno));
+    }
+    int crc = close_checked(fd, path);
+    return rc ? rc : crc;
 }
 
 struct replay_ctx {
@@ -904,11 +1222,22 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         }
         unsigned char *img = im.p;
         size_t size = im.size;
-        if (!seg_format(img, size)) {
-            if (is_last && size < SEG_HEADER) {
+        struct seg_fmt fmt;
+        seg_format(img, size, &fmt);
+        if (!fmt.version) {
+            /* the last segment's header never reached the disk whole: the
+             * writer uses a segment only once its header is durable, so it
+             * holds nothing acknowledged */
+            size_t nz = 0;
+            while (nz < size && img[nz] == 0)
+                nz++;
+            if (is_last && (size < SEG_HEADER || nz == size)) {
                 log_warn("wal", "segment %s: torn header (%zu bytes); removed", path, size);
                 st->torn_bytes += size;
-                unlink(path);
+                if (io_unlink(path) != 0)
+                    log_error("wal", "cannot remove %s: %s", path, strerror(errno));
+                else if (w->fsync)
+                    fsync_dir(w->dir);
             } else {
                 log_error("wal", "segment %s: not a hydrant WAL segment (bad header); "
                           "left in place and skipped", path);
@@ -922,7 +1251,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         }
         struct replay_ctx rc = {path, 0, 0, fn, ctx};
         struct scan_result r;
-        scan_image(img, size, last_lsn, replay_one, report_bad, &rc, &r);
+        scan_image(img, size, &fmt, last_lsn, replay_one, report_bad, &rc, &r);
         image_free(&im); /* before any truncate below */
         st->segments++;
         st->frames += r.frames;
@@ -936,8 +1265,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
                          "(an interrupted write, never acknowledged); truncated",
                          path, (unsigned long long)bad, (unsigned long long)r.valid_end);
                 st->torn_bytes += bad;
-                if (truncate(path, (off_t)r.valid_end) != 0)
-                    log_error("wal", "cannot truncate %s: %s", path, strerror(errno));
+                truncate_durably(w, path, r.valid_end);
             } else {
                 log_error("wal", "segment %s: %llu corrupt bytes at offset %llu to its end "
                           "skipped; recovery continues with the next segment",
@@ -977,10 +1305,30 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
+/* fsyncs the directory that holds dir, so that dir's own name is durable
+ * (mkdir_p may just have made it). */
+static int fsync_parent(const char *dir)
+{
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else
+        slash[slash == parent ? 1 : 0] = 0;
+    return fsync_dir(parent);
+}
+
 int wal_open(const struct wal_config *cfg, struct wal **out)
 {
-    int rc = mkdir_p(cfg->dir, 0755);
+    /* 0700, segments 0600: the salts must stay unreadable to others */
+    int rc = mkdir_p(cfg->dir, 0700);
     if (rc)
+        return rc;
+    if (cfg->fsync && (rc = fsync_parent(cfg->dir)))
         return rc;
     struct wal *w = calloc(1, sizeof *w);
     if (!w)
@@ -1019,10 +1367,10 @@ int wal_start(struct wal *w)
     return HY_OK;
 }
 
-void wal_close(struct wal *w)
+int wal_close(struct wal *w)
 {
     if (!w)
-        return;
+        return HY_OK;
     pthread_mutex_lock(&w->lock);
     bool started = w->started;
     w->stopping = true;
@@ -1030,10 +1378,13 @@ void wal_close(struct wal *w)
     pthread_mutex_unlock(&w->lock);
     if (started)
         pthread_join(w->thread, NULL);
+    /* no fdatasync here: every group was fdatasynced before its callbacks
+     * ran, and the zeros laid ahead need none */
+    int rc = HY_OK;
     if (w->fd >= 0) {
-        if (w->fsync)
-            fdatasync(w->fd);
-        close(w->fd);
+        char path[4096];
+        seg_path(w, w->cur ? w->cur->seq : 0, path, sizeof path);
+        rc = close_checked(w->fd, path);
     }
     struct segment *s = w->segs, *next;
     for (; s; s = next) {
@@ -1046,4 +1397,5 @@ void wal_close(struct wal *w)
     pthread_cond_destroy(&w->cond);
     free(w->dir);
     free(w);
+    return rc;
 }

@@ -6,13 +6,23 @@
 
 #include "server.h"
 
+#include <sys/types.h>
+
 enum wal_type {
     WAL_RECORD = 1,    /* a producer's record: payload = its bytes */
     WAL_SEAL = 2,      /* a buffer about to be delivered: payload = range */
     WAL_DELIVERED = 3, /* that buffer is in S3: payload = range */
 };
 
-#define WAL_FRAME_HEADER 32
+/* Byte sizes of the current format (HYDRWAL3, wal.c's header comment):
+ * a segment header, and a frame header (it ends with the segment's salt).
+ * Segments of the older formats (HYDRWAL1, HYDRWAL2) have a 16-byte
+ * segment header and 32-byte frame headers without a salt. */
+#define WAL_SEGMENT_HEADER 32
+#define WAL_FRAME_HEADER 40
+#define WAL_SEGMENT_HEADER_OLD 16
+#define WAL_FRAME_HEADER_OLD 32
+#define WAL_SALT_BYTES 8
 #define WAL_MAX_PAYLOAD (16u << 20) /* sanity bound when reading */
 
 struct wal_frame {
@@ -52,9 +62,10 @@ struct wal_config {
 struct wal;
 
 /* Called on the writer thread once the frames of one wal_append are
- * durable (rc HY_OK) or could not be written (rc HY_ENOSPC / HY_EIO: none
- * of them is in the log). frames point into the writer's buffer and are
- * valid only during the call. */
+ * durable (rc HY_OK) or could not be made durable (rc HY_ENOSPC / HY_EIO:
+ * they must not be acknowledged; they were cut off the log, though after
+ * a crash at that moment they may still replay). frames point into the
+ * writer's buffer and are valid only during the call. */
 typedef void (*wal_done_fn)(void *arg, int rc, const struct wal_frame *frames,
                             size_t n);
 
@@ -79,7 +90,9 @@ int wal_start(struct wal *w);
 
 /* Appends n frames as one unit (their lsn fields are filled in, in order)
  * and returns at once; done(arg, ...) runs on the writer thread after the
- * group commit. Thread-safe. HY_ESTATE after wal_close began. */
+ * group commit. Thread-safe. HY_ESTATE after wal_close began; HY_EIO
+ * once the log has stopped (an fsync failed and no new segment could be
+ * made: wal_stats.failed). */
 int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn done,
                void *arg);
 
@@ -105,18 +118,50 @@ extern struct wal *hy_wal;
 
 struct wal_stats {
     uint64_t commits, frames, bytes, fsyncs, write_errors;
+    uint64_t fsync_errors;  /* of them, failed fdatasyncs (each gave a segment up) */
     uint64_t next_lsn;
     size_t segments;
+    bool failed;            /* no segment after a failed fsync: puts refused */
 };
 void wal_get_stats(struct wal *w, struct wal_stats *st);
 
-/* Writes out everything appended, stops the writer, closes. NULL ok. */
-void wal_close(struct wal *w);
+/* Writes out everything appended, stops the writer, closes. NULL ok.
+ * HY_OK, or the error of closing the segment (logged). */
+int wal_close(struct wal *w);
+
+/* What wal_scan_file learnt of a segment file. */
+struct wal_scan_info {
+    int version;        /* 1, 2 or 3 (HYDRWALn); 0: not a segment */
+    uint64_t seq;       /* from the segment header */
+    uint64_t salt;      /* version 3: the salt every frame must carry */
+    uint64_t valid_end; /* end of the last valid frame */
+};
 
 /* Reads one segment file and calls fn per valid frame, with no repair:
- * for tools/wal-dump. bad_fn (may be NULL) is told of each bad region. */
+ * for tools/wal-dump. bad_fn (may be NULL) is told of each bad region.
+ * info may be NULL. HY_EINVAL when the file is not a segment. */
 typedef void (*wal_bad_fn)(void *ctx, uint64_t offset, uint64_t len, const char *why);
 int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
-                  uint64_t *valid_end);
+                  struct wal_scan_info *info);
+
+/* The WAL's file system calls, as one table: the seed of the fault
+ * injection layer design.md plans (SQLite's test VFS, curl's torture
+ * mode). A NULL member is the real call, and the server sets none, so
+ * production pays one well-predicted branch per call. Tests set members
+ * before wal_open (never while a log is open) to make, say, the Nth
+ * fdatasync fail with EIO; a member behaves as the call it replaces
+ * (-1 and errno on failure). Recovery's reads (mmap, read) are not in it.
+ * Member names follow SQLite's VFS (xOpen...), so that none is taken for
+ * a libc macro. */
+struct wal_io {
+    int (*xopen)(const char *path, int flags, mode_t mode);
+    ssize_t (*xpwrite)(int fd, const void *buf, size_t len, off_t at);
+    int (*xfdatasync)(int fd);  /* segment data, after each group */
+    int (*xfsync)(int fd);      /* directories, truncated segments */
+    int (*xftruncate)(int fd, off_t len);
+    int (*xunlink)(const char *path);
+    int (*xclose)(int fd);
+};
+extern struct wal_io wal_io;
 
 #endif

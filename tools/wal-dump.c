@@ -6,7 +6,9 @@
  *
  * -d also prints each record's payload (printable bytes as-is, others as
  * \xNN, at most 200 bytes). Bad regions (checksum, length, type) and torn
- * tails are printed as such; nothing is modified.
+ * tails are printed as such; nothing is modified. After each segment's
+ * frames a line gives its format (HYDRWAL1..3), sequence number, salt
+ * (HYDRWAL3) and where its valid frames end.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -63,11 +65,17 @@ static void print_bad(void *ctx, uint64_t off, uint64_t len, const char *why)
 static int dump_file(const char *path)
 {
     printf("# segment %s\n", path);
-    uint64_t end = 0;
-    int rc = wal_scan_file(path, print_frame, print_bad, (void *)path, &end);
+    struct wal_scan_info info;
+    int rc = wal_scan_file(path, print_frame, print_bad, (void *)path, &info);
     if (rc && rc != HY_EINVAL) {
         fprintf(stderr, "wal-dump: cannot read %s: %s\n", path, hy_strerror(rc));
         return 1;
+    }
+    if (rc == HY_OK) {
+        printf("# HYDRWAL%d seq=%llu", info.version, (unsigned long long)info.seq);
+        if (info.version >= 3)
+            printf(" salt=%016llx", (unsigned long long)info.salt);
+        printf(" frames end at %llu\n", (unsigned long long)info.valid_end);
     }
     return 0;
 }

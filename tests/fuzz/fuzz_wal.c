@@ -1,36 +1,61 @@
 /* fuzz_wal.c -- libFuzzer target for the WAL reader (wal.c: wal_scan_file,
- * wal_open + wal_replay, the SEAL/range decoders).
+ * wal_open + wal_replay, the SEAL/range decoders), and for forgery: no
+ * damage to a log the writer wrote makes recovery yield a frame it did
+ * not write (issue 11).
  *
  * Input layout: one flags byte, two bytes of split offset, then the
- * segment bytes.
- *   flags bit 0: prefix each segment with a valid 16-byte header
- *                ("HYDRWAL1", or "HYDRWAL2" with bit 5, + its sequence
- *                number), so the frame scanner
- *                is reached on most inputs; without it the bytes are the
- *                whole file, header included.
+ * segment bytes (or, with bit 7, the forgery input below).
+ *   flags bit 0: prefix each segment with a valid header, so the frame
+ *                scanner is reached on most inputs: 16 bytes "HYDRWAL1"
+ *                (or "HYDRWAL2" with bit 5) + its sequence number, or with
+ *                bit 6 the 32-byte HYDRWAL3 header (magic, sequence
+ *                number, the fixed salt FUZZ_SALT, CRC-32C); without it
+ *                the bytes are the whole file, header included.
  *   flags bit 1: two segments: the bytes are split at (offset % len); the
  *                first becomes 0000000000000001.wal, the second ...2.wal
  *                (or ...9.wal with bit 4: a gap in the sequence).
  *   flags bit 2: "fix CRCs": walking the frames by their length fields,
  *                the harness writes the correct checksum (CRC-32, or
- *                CRC-32C with bit 5) into each frame
+ *                CRC-32C with bit 5 or 6) into each frame
  *                header, so valid frames (and the resync after damage)
  *                are reached without libFuzzer having to find checksums.
- *   flags bit 5: the current segment format, HYDRWAL2 with CRC-32C
- *                (without it, the HYDRWAL1 format logs older than
- *                CRC-32C have, which the reader still accepts).
+ *                In HYDRWAL3 frames (40-byte headers) it also writes
+ *                FUZZ_SALT into a salt field that is all zeros, and keeps
+ *                any other salt, so frames with a good CRC and a wrong
+ *                salt are reached too.
+ *   flags bit 5: HYDRWAL2 (CRC-32C, no salt); without it and bit 6, the
+ *                HYDRWAL1 format of logs older than CRC-32C.
+ *   flags bit 6: HYDRWAL3, the format written now (salted frames).
  *   flags bit 3: after the replay, start the log, append one record
  *                synchronously, close, and replay again: the new record
  *                must come back with the next LSN.
+ *   flags bit 7: forgery mode. The rest of the input is a damage spec (8
+ *                bytes: u32 offset, u16 length, u8 kind, u8 segment) and
+ *                then records, each a u16 length and its bytes (the
+ *                fuzzer may put whole frames in them, with any salt it
+ *                guesses; with bit 2 the harness computes their CRCs, as
+ *                an attacker would: from byte 1 + (byte 0 & 15) of each
+ *                record, frames as bit 6 says, HYDRWAL3 or HYDRWAL2,
+ *                salts kept as given). The harness writes them with the real writer
+ *                (wal_append; bit 1: 512-byte segments, so rotation and
+ *                the re-stamp of a group are reached), closes the log,
+ *                damages one segment file (kind % 4: truncate at offset;
+ *                flip length bytes at offset; zero them; truncate at
+ *                offset and append the spec's first length bytes of the
+ *                records as garbage) and replays.
  *
  * Invariants checked (a violation traps):
  *   - every frame handed to a callback has a type of 1..3, len at most
  *     WAL_MAX_PAYLOAD, and its payload is readable (ASan checks the read);
  *   - LSNs are strictly increasing within a scan and across a replay;
- *   - wal_scan_file's valid_end lies in [16, file size] on success;
+ *   - wal_scan_file's valid_end lies in [segment header size, file size]
+ *     on success;
  *   - replay never fails on a readable directory, and a second replay of
  *     the same directory reports no torn bytes and the same frames;
- *   - with bit 3, the appended record is replayed with LSN last + 1.
+ *   - with bit 3, the appended record is replayed with LSN last + 1;
+ *   - with bit 7, every frame replayed is one the writer wrote: a RECORD
+ *     of stream 1 whose LSN, length and bytes are those it was given
+ *     (damage may drop frames, never invent or alter one).
  *
  * Build and run: `make fuzz-build`, `make fuzz FUZZ_TARGETS=wal`
  * (tests/fuzz/fuzz.mk); by hand, from the repo root:
@@ -54,6 +79,9 @@
 #include "wal.h"
 
 struct hy_config hy_cfg = {.region = "us-east-1"};
+
+/* The salt of the HYDRWAL3 segments the harness builds (bit 6). */
+#define FUZZ_SALT 0x5a17c0ffee5a17c0ULL
 
 static char tmp_root[64];
 static char seg_dir[128];
@@ -156,45 +184,81 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Writes the correct CRC into every frame the length fields lead to. */
-static void fix_crcs(unsigned char *img, size_t size, bool v2)
+static void le32(unsigned char *p, uint32_t v)
 {
-    size_t off = 16;
-    while (off + WAL_FRAME_HEADER <= size) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Writes the correct CRC into every frame the length fields lead to, from
+ * off on, in format version 1, 2 or 3; stamp: give HYDRWAL3 frames whose
+ * salt is zero FUZZ_SALT (see bit 2). */
+static void fix_frames(unsigned char *img, size_t size, size_t off, int version, bool stamp)
+{
+    size_t hl = version == 3 ? WAL_FRAME_HEADER : WAL_FRAME_HEADER_OLD;
+    while (off + hl <= size) {
         unsigned char *p = img + off;
         uint32_t len = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
                        (uint32_t)p[7] << 24;
-        if (len > size - off - WAL_FRAME_HEADER)
+        if (len > size - off - hl)
             break;
-        uLong c = crc32(0L, Z_NULL, 0);
-        c = crc32(c, p + 4, WAL_FRAME_HEADER - 4);
-        c = crc32(c, p + WAL_FRAME_HEADER, len);
-        if (v2)
-            c = hy_crc32c(hy_crc32c(0, p + 4, WAL_FRAME_HEADER - 4), p + WAL_FRAME_HEADER,
-                          len);
-        for (int i = 0; i < 4; i++)
-            p[i] = (unsigned char)(c >> (8 * i));
-        off += WAL_FRAME_HEADER + len;
+        if (stamp && version == 3 && rd64(p + 32) == 0)
+            le64(p + 32, FUZZ_SALT);
+        uint32_t c;
+        if (version == 1) {
+            uLong z = crc32(0L, Z_NULL, 0);
+            z = crc32(z, p + 4, (uInt)(hl - 4));
+            c = (uint32_t)crc32(z, p + hl, len);
+        } else {
+            c = hy_crc32c(hy_crc32c(0, p + 4, hl - 4), p + hl, len);
+        }
+        le32(p, c);
+        off += hl + len;
     }
+}
+
+static void fix_crcs(unsigned char *img, size_t size, int version)
+{
+    fix_frames(img, size, version == 3 ? WAL_SEGMENT_HEADER : WAL_SEGMENT_HEADER_OLD, version,
+               true);
 }
 
 /* Builds one segment image from bytes: header (when asked) + bytes. */
 static unsigned char *make_segment(const uint8_t *data, size_t n, uint64_t seq,
                                    unsigned flags, size_t *out_len)
 {
-    size_t hdr = (flags & 1) ? 16 : 0;
+    int version = (flags & 64) ? 3 : (flags & 32) ? 2 : 1;
+    size_t hdr = !(flags & 1) ? 0 : version == 3 ? WAL_SEGMENT_HEADER : WAL_SEGMENT_HEADER_OLD;
     unsigned char *img = malloc(hdr + n + 1);
     if (!img)
         return NULL;
     if (hdr) {
-        memcpy(img, (flags & 32) ? "HYDRWAL2" : "HYDRWAL1", 8);
-        for (int i = 0; i < 8; i++)
-            img[8 + i] = (unsigned char)(seq >> (8 * i));
+        memset(img, 0, hdr);
+        memcpy(img, version == 3 ? "HYDRWAL3" : version == 2 ? "HYDRWAL2" : "HYDRWAL1", 8);
+        le64(img + 8, seq);
+        if (version == 3) {
+            le64(img + 16, FUZZ_SALT);
+            le32(img + 24, hy_crc32c(0, img, 24));
+        }
     }
     if (n)
         memcpy(img + hdr, data, n);
     if (flags & 4)
-        fix_crcs(img, hdr + n, flags & 32);
+        fix_crcs(img, hdr + n, version);
     *out_len = hdr + n;
     return img;
 }
@@ -221,6 +285,149 @@ static void replay(struct seen *s, struct wal_replay_stats *st, struct wal **kee
         wal_close(w);
 }
 
+/* ---- bit 7: forgery ----------------------------------------------------- */
+#define FORGE_MAX_RECORDS 256
+
+struct written {
+    size_t n;
+    uint64_t lsn[FORGE_MAX_RECORDS];
+    const uint8_t *data[FORGE_MAX_RECORDS];
+    uint32_t len[FORGE_MAX_RECORDS];
+    uint64_t replayed;
+};
+
+/* Every replayed frame must be one the writer wrote, unaltered. */
+static void on_forge_frame(void *ctx, const struct wal_frame *f)
+{
+    struct written *w = ctx;
+    size_t lo = 0, hi = w->n; /* lsn[] is increasing */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->lsn[mid] < f->lsn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    CHECK(lo < w->n && w->lsn[lo] == f->lsn); /* an LSN the writer gave out */
+    CHECK(f->type == WAL_RECORD && f->stream_id == 1);
+    CHECK(f->len == w->len[lo] && (f->len == 0 || memcmp(f->data, w->data[lo], f->len) == 0));
+    w->replayed++;
+}
+
+static char *forge_segment_path(int pick, char *out, size_t n)
+{
+    /* the pick-th segment file (by name) that holds more than a header */
+    char names[64][32];
+    int k = 0;
+    DIR *d = opendir(seg_dir);
+    if (!d)
+        return NULL;
+    struct dirent *de;
+    while ((de = readdir(d)) && k < 64)
+        if (strlen(de->d_name) == 20 && strstr(de->d_name, ".wal"))
+            snprintf(names[k++], sizeof names[0], "%s", de->d_name);
+    closedir(d);
+    if (!k)
+        return NULL;
+    for (int i = 1; i < k; i++) /* insertion sort: names are fixed-width hex */
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char t[32];
+            memcpy(t, names[j], 32);
+            memcpy(names[j], names[j - 1], 32);
+            memcpy(names[j - 1], t, 32);
+        }
+    snprintf(out, n, "%s/%s", seg_dir, names[pick % k]);
+    return out;
+}
+
+static void forge(unsigned flags, const uint8_t *data, size_t size)
+{
+    if (size < 8)
+        return;
+    uint32_t at = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+                  (uint32_t)data[3] << 24;
+    size_t dlen = (size_t)data[4] | (size_t)data[5] << 8;
+    int kind = data[6] % 4, pick = data[7];
+    data += 8;
+    size -= 8;
+
+    static struct written wr;
+    memset(&wr, 0, sizeof wr);
+    unsigned char *copy = malloc(size + 1); /* records the harness may edit */
+    if (!copy)
+        return;
+    memcpy(copy, data, size);
+    data = copy;
+    struct wal_config cfg = {.dir = seg_dir, .segment_bytes = (flags & 2) ? 512 : 1 << 20,
+                             .fsync = false};
+    struct wal *w = NULL;
+    struct seen s;
+    struct wal_replay_stats st;
+    CHECK(wal_open(&cfg, &w) == HY_OK);
+    memset(&s, 0, sizeof s);
+    CHECK(wal_replay(w, on_frame, &s, &st) == HY_OK && s.frames == 0);
+    CHECK(wal_start(w) == HY_OK);
+    size_t off = 0;
+    while (off + 2 <= size && wr.n < FORGE_MAX_RECORDS) {
+        size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8;
+        off += 2;
+        if (len > size - off)
+            len = size - off;
+        if ((flags & 4) && len > 1)
+            fix_frames(copy + off, len, 1 + (copy[off] & 15u), (flags & 64) ? 3 : 2, false);
+        struct wal_frame f = {.type = WAL_RECORD, .stream_id = 1, .arrival_ms = 1,
+                              .data = data + off, .len = (uint32_t)len};
+        CHECK(wal_append_sync(w, &f, 1) == HY_OK);
+        wr.lsn[wr.n] = f.lsn;
+        wr.data[wr.n] = data + off;
+        wr.len[wr.n] = (uint32_t)len;
+        wr.n++;
+        off += len;
+    }
+    wal_close(w);
+
+    char path[256];
+    if (forge_segment_path(pick, path, sizeof path)) {
+        size_t n;
+        unsigned char *img = NULL;
+        FILE *fp = fopen(path, "rb");
+        CHECK(fp != NULL);
+        fseek(fp, 0, SEEK_END);
+        n = (size_t)ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        img = malloc(n + dlen + 1);
+        CHECK(img && fread(img, 1, n, fp) == n);
+        fclose(fp);
+        size_t pos = n ? at % (n + 1) : 0;
+        switch (kind) {
+        case 0: /* torn: the file ends at pos */
+            n = pos;
+            break;
+        case 1: /* flipped bits */
+        case 2: /* zeroed */
+            for (size_t i = pos; i < pos + dlen && i < n; i++)
+                img[i] = kind == 1 ? (unsigned char)~img[i] : 0;
+            break;
+        default: /* torn, then garbage chosen by the fuzzer */
+            n = pos;
+            if (dlen > size)
+                dlen = size;
+            memcpy(img + n, data, dlen);
+            n += dlen;
+            break;
+        }
+        write_file(path, img, n);
+        free(img);
+    }
+
+    CHECK(wal_open(&cfg, &w) == HY_OK);
+    CHECK(wal_replay(w, on_forge_frame, &wr, &st) == HY_OK);
+    CHECK(st.frames == wr.replayed && wr.replayed <= wr.n);
+    wal_close(w);
+    rm_files(seg_dir);
+    free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -229,6 +436,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t split = (size_t)data[1] | (size_t)data[2] << 8;
     data += 3;
     size -= 3;
+    if (flags & 128) {
+        forge(flags, data, size);
+        return 0;
+    }
 
     /* 1. the whole input as one file, through the tool's scanner */
     size_t len;
@@ -238,11 +449,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     write_file(scan_path, img, len);
     struct seen s;
     memset(&s, 0, sizeof s);
-    uint64_t valid_end = 0;
-    int rc = wal_scan_file(scan_path, on_frame, on_bad, &s, &valid_end);
+    struct wal_scan_info info;
+    int rc = wal_scan_file(scan_path, on_frame, on_bad, &s, &info);
     CHECK(rc == HY_OK || rc == HY_EINVAL);
-    if (rc == HY_OK)
-        CHECK(valid_end >= 16 && valid_end <= len);
+    if (rc == HY_OK) {
+        size_t hdr = info.version == 3 ? WAL_SEGMENT_HEADER : WAL_SEGMENT_HEADER_OLD;
+        CHECK(info.version >= 1 && info.version <= 3);
+        CHECK(info.valid_end >= hdr && info.valid_end <= len);
+    }
     free(img);
     unlink(scan_path);
 

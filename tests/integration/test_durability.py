@@ -183,14 +183,15 @@ def test_recovery_after_kill(tmp_path):
 
 
 def frames_end(path):
-    """Offset just past the last frame of a segment: frames are a 32-byte
-    header (length at 4, type 1-3 at 8) and the payload; small commits lay
+    """Offset just past the last frame of a segment: frames are a header
+    (40 bytes in HYDRWAL3 segments, whose header is 32; 32 and 16 in older
+    ones; length at 4, type 1-3 at 8) and the payload; small commits lay
     zeros down after them, which is where the next frame would go."""
     with open(path, "rb") as f:
         img = f.read()
-    off = 16
-    while off + 32 <= len(img) and img[off + 8] in (1, 2, 3):
-        off += 32 + int.from_bytes(img[off + 4:off + 8], "little")
+    off, hl = (32, 40) if img[:8] == b"HYDRWAL3" else (16, 32)
+    while off + hl <= len(img) and img[off + 8] in (1, 2, 3):
+        off += hl + int.from_bytes(img[off + 4:off + 8], "little")
     return off
 
 
