@@ -34,8 +34,51 @@
  *   access handler again, which queues it. A mutex per request orders the
  *   two sides, so a reply that races the suspend is never lost.
  *
+ * Limits before authentication (docs/SECURITY.md lists them with flags):
+ * - Connections: --max-conns at once, --max-conns-per-ip from one client
+ *   address (MHD's own limits: a connection past them is closed at
+ *   accept, with no answer), --idle-timeout of silence (MHD's timeout).
+ * - In-flight body budget (--max-inflight-bytes): every body held in
+ *   memory is counted in one atomic total: reserved by its declared
+ *   Content-Length once it is admitted (only the in-memory part,
+ *   HTTP_SPOOL_THRESHOLD, of a body that may spool), or as the bytes
+ *   arrive when no length is declared; released when the request
+ *   completes. A declared body that would pass the budget is dispatched
+ *   at once with body_rc = HY_EBUSY and its body unread (the router
+ *   answers 503 in its API's shape); an undeclared one that passes it
+ *   mid-way is dropped as it arrives and answered so at its end (MHD
+ *   cannot queue an answer while a body is coming in). The hot path pays
+ *   one atomic add and one subtract.
+ * - Header deadline (--header-timeout): the request line and headers must
+ *   be in within that many seconds, however slowly they trickle (MHD's
+ *   idle timeout restarts at every byte, so it cannot stop slowloris).
+ *   Each connection is tracked from MHD's NOTIFY_CONNECTION STARTED to
+ *   CLOSED in a list (struct http_conn: its socket and a phase word). Its
+ *   phase is HEADERS (deadline running) from accept, BUSY once
+ *   on_request sees the headers, IDLE once the request completed. An
+ *   IDLE connection is a keep-alive connection between requests: it is
+ *   left to --idle-timeout, as clients expect (SDK pools keep connections
+ *   idle for a minute and more), until the kernel reports data received
+ *   after the request completed (TCP_INFO tcpi_last_data_recv), i.e. the
+ *   next request has begun; it is then HEADERS again, its deadline
+ *   counted from when that byte was first seen (at most one sweep late).
+ *   A reaper thread sweeps the list (every quarter of the deadline, at
+ *   most every second) and shutdown(2)s the socket of a connection past
+ *   its deadline; MHD then sees the end of the stream and closes it. The
+ *   sweep holds the list's mutex, which CLOSED also takes before MHD
+ *   closes the socket, so the reaper never touches a descriptor that was
+ *   closed and reused.
+ *
+ * What MHD answers itself, with its own HTML and no callback to change it
+ * (a header block over HTTP_HEADER_MEMORY: 431; a request line over it:
+ * 414; a malformed request line or header, a bad Content-Length: 400; an
+ * unknown HTTP version: 505), is a known limit (docs/SECURITY.md).
+ *
  * Threading: handlers run on MHD's threads; http_reply may be called from
- * any thread, exactly once per request.
+ * any thread, exactly once per request. The connection list is under
+ * conns_lock; a connection's phase word is written by its MHD thread and
+ * moved IDLE -> HEADERS only by the reaper, with a compare-and-swap, so a
+ * request that began meanwhile is never given a deadline.
  */
 #include "server.h"
 
@@ -43,24 +86,46 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HTTP_MAX_RESP_HEADERS 32
 #define HTTP_HEADER_MEMORY (32 * 1024) /* per connection: URL + headers */
 #define HTTP_MAX_REQ_HEADERS 100       /* more: 431 */
-/* Slow requests: idle connections time out after 120 s (MHD); a body
- * still arriving after HTTP_SLOW_GRACE_S must average HTTP_SLOW_MIN_RATE
- * bytes/s, or the connection is dropped (slowloris). */
+/* Slow requests: silent connections time out after --idle-timeout (MHD);
+ * headers must be in by --header-timeout (the reaper); a body still
+ * arriving after HTTP_SLOW_GRACE_S must average HTTP_SLOW_MIN_RATE
+ * bytes/s, or the connection is dropped (slowloris on the body). */
 #define HTTP_SLOW_GRACE_S 30
 #define HTTP_SLOW_MIN_RATE (16 * 1024)
 #define HTTP_PATH_MAX 4096
 
 enum req_state { RS_NEW, RS_READING, RS_WAITING, RS_SUSPENDED, RS_DONE };
+
+/* A connection's phase (low 2 bits of http_conn.phase; the rest counts
+ * completed requests, so the reaper's compare-and-swap cannot mistake one
+ * idle period for the next). */
+enum { CONN_HEADERS = 0, CONN_BUSY = 1, CONN_IDLE = 2 };
+#define CONN_PHASE(w) ((w) & 3u)
+
+/* One open connection, from NOTIFY_CONNECTION STARTED to CLOSED. */
+struct http_conn {
+    struct http_conn *prev, *next; /* the server's list, under conns_lock */
+    int fd;
+    uint32_t phase;       /* atomic: CONN_* | completed requests << 2 */
+    int64_t idle_since;   /* atomic: hy_mono_ms() when a request completed */
+    int64_t deadline;     /* the reaper's: headers due by then (ms) */
+    bool shut;            /* the reaper shut it down */
+};
 
 struct resp_header {
     char *name, *value;
@@ -75,6 +140,9 @@ struct req_priv {
     bool was_suspended;     /* counted in the server's nsuspended */
     int64_t start_mono;     /* when the headers were in */
     uint64_t received;      /* body bytes so far */
+    uint64_t reserved;      /* counted in the server's in-flight budget */
+    bool declared;          /* the body's length was declared (reserved) */
+    struct http_conn *conn_track; /* valid while MHD has the connection */
     struct http_server *server;
     bool orphaned;          /* MHD is done with it before the reply came */
     struct buf body;
@@ -106,6 +174,20 @@ struct http_server {
     char spool_dir[HTTP_PATH_MAX];
     uint64_t spool_max;
     char *tls_key, *tls_cert;
+    /* in-flight body budget */
+    uint64_t inflight;       /* atomic: bytes reserved by requests */
+    uint64_t inflight_max;
+    uint64_t inflight_refused; /* atomic: requests answered 503 for it */
+    int64_t inflight_warned; /* atomic: last log line about it (ms) */
+    /* header deadline */
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_cv; /* CLOCK_MONOTONIC */
+    struct http_conn *conns;  /* open connections */
+    bool reaper_stop;         /* under conns_lock */
+    bool reaper_running;
+    pthread_t reaper;
+    int64_t header_timeout_ms;
+    uint64_t reaped;          /* connections closed at the deadline */
 };
 
 /* ---- request object helpers ----------------------------------------- */
@@ -282,6 +364,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     p->server = cls;
     p->resp_fd = -1;
     p->spool_fd = -1;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    p->conn_track = ci ? ci->socket_context : NULL;
     buf_init(&p->body, hy_cfg.max_body);
     char *u = arena_strdup(p->req.arena, uri);
     if (!u)
@@ -300,6 +385,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return p;
 }
 
+static void inflight_release(struct req_priv *p);
+static void conn_set_phase(struct http_conn *c, unsigned phase);
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -310,6 +398,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!p)
         return;
     *req_cls = NULL;
+    /* the request is over for the budget even when a deferred reply is
+     * still to come: that put's bytes are under the WAL's own ceiling */
+    inflight_release(p);
+    if (p->conn_track)
+        conn_set_phase(p->conn_track, CONN_IDLE);
     pthread_mutex_lock(&p->lock);
     if (p->dispatched && !p->replied) {
         /* a deferred reply (a put waiting for its fsync) is still coming
@@ -382,6 +475,171 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* ---- connections and the header deadline ------------------------------ */
+
+/* Called by the connection's MHD thread only (the reaper moves IDLE to
+ * HEADERS with a compare-and-swap; a plain store here wins over it, which
+ * is right: a request's headers are in, or it completed). */
+static void conn_set_phase(struct http_conn *c, unsigned phase)
+{
+    uint32_t w = __atomic_load_n(&c->phase, __ATOMIC_RELAXED);
+    if (phase == CONN_IDLE) {
+        __atomic_store_n(&c->idle_since, hy_mono_ms(), __ATOMIC_RELAXED);
+        w += 4; /* one more request completed */
+    }
+    __atomic_store_n(&c->phase, (w & ~3u) | phase, __ATOMIC_RELEASE);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *s = cls;
+    struct http_conn *c = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(c = calloc(1, sizeof *c))) {
+            /* the connection lives on, without a header deadline: only
+             * its idle timeout applies */
+            log_warn("http", "cannot track a new connection: no header deadline for it");
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->phase = CONN_HEADERS;
+        c->deadline = hy_mono_ms() + s->header_timeout_ms;
+        pthread_mutex_lock(&s->conns_lock);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    /* CLOSED comes before MHD closes the socket: once the entry is out of
+     * the list, the reaper cannot shut down a reused descriptor */
+    pthread_mutex_lock(&s->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->conns_lock);
+    *socket_context = NULL;
+    free(c);
+}
+
+/* The idle connection has received data since its last request completed:
+ * the next request has begun. Returns when that data was first seen. */
+static bool conn_next_request_began(struct http_conn *c, int64_t now, int64_t *began)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof ti.tcpi_last_data_recv)
+        return false;
+    int64_t last_data = now - (int64_t)ti.tcpi_last_data_recv;
+    /* the kernel's clock ticks in jiffies: data within a few ms of the
+     * completion belongs to the request that completed */
+    if (last_data <= __atomic_load_n(&c->idle_since, __ATOMIC_RELAXED) + 10)
+        return false;
+    *began = now; /* first seen now; it arrived at most one sweep ago */
+    return true;
+}
+
+/* One sweep: shut down the connections past their header deadline. */
+static void reaper_sweep(struct http_server *s)
+{
+    int64_t now = hy_mono_ms();
+    unsigned shut = 0;
+    for (struct http_conn *c = s->conns; c; c = c->next) {
+        if (c->shut)
+            continue;
+        uint32_t w = __atomic_load_n(&c->phase, __ATOMIC_ACQUIRE);
+        if (CONN_PHASE(w) == CONN_IDLE) {
+            int64_t began;
+            if (conn_next_request_began(c, now, &began) &&
+                __atomic_compare_exchange_n(&c->phase, &w, (w & ~3u) | CONN_HEADERS, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                c->deadline = began + s->header_timeout_ms;
+            continue;
+        }
+        if (CONN_PHASE(w) != CONN_HEADERS || now < c->deadline)
+            continue;
+        /* MHD sees the end of the stream on its next read and closes the
+         * connection itself; a shut-down socket cannot trickle more */
+        shutdown(c->fd, SHUT_RDWR);
+        c->shut = true;
+        shut++;
+    }
+    if (shut) {
+        s->reaped += shut;
+        log_info("http", "closed %u connections that had not sent a request's headers "
+                 "within %lld s (%llu so far)", shut, (long long)(s->header_timeout_ms / 1000),
+                 (unsigned long long)s->reaped);
+    }
+}
+
+static void *reaper_main(void *arg)
+{
+    struct http_server *s = arg;
+    int64_t period = s->header_timeout_ms / 4;
+    if (period > 1000)
+        period = 1000;
+    if (period < 50)
+        period = 50;
+    pthread_mutex_lock(&s->conns_lock);
+    while (!s->reaper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += period / 1000;
+        ts.tv_nsec += (period % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->reaper_cv, &s->conns_lock, &ts);
+        if (!s->reaper_stop)
+            reaper_sweep(s);
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return NULL;
+}
+
+/* ---- the in-flight body budget ----------------------------------------- */
+
+static bool inflight_reserve(struct http_server *s, struct req_priv *p, uint64_t n)
+{
+    uint64_t total = __atomic_add_fetch(&s->inflight, n, __ATOMIC_RELAXED);
+    if (total <= s->inflight_max) {
+        p->reserved += n;
+        return true;
+    }
+    __atomic_sub_fetch(&s->inflight, n, __ATOMIC_RELAXED);
+    uint64_t refused = __atomic_add_fetch(&s->inflight_refused, 1, __ATOMIC_RELAXED);
+    /* one line per 10 s at most: an attack must not flood the log */
+    int64_t now = hy_mono_ms(), last = __atomic_load_n(&s->inflight_warned, __ATOMIC_RELAXED);
+    if (now - last >= 10000 &&
+        __atomic_compare_exchange_n(&s->inflight_warned, &last, now, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        log_warn("http", "request bodies in flight would pass --max-inflight-bytes %llu: "
+                 "%s %s from %s answered 503 (%llu such requests so far)",
+                 (unsigned long long)s->inflight_max, p->req.method, p->req.path,
+                 p->req.remote_addr ? p->req.remote_addr : "?", (unsigned long long)refused);
+    return false;
+}
+
+static void inflight_release(struct req_priv *p)
+{
+    if (p->reserved) {
+        __atomic_sub_fetch(&p->server->inflight, p->reserved, __ATOMIC_RELAXED);
+        p->reserved = 0;
+    }
+}
+
 /* ---- spooling --------------------------------------------------------- */
 static int http_errno_rc(int err)
 {
@@ -440,7 +698,8 @@ static int spool_begin(struct http_server *s, struct req_priv *p)
         p->spool_path[0] = 0;
         return HY_ENOMEM;
     }
-    p->spool_fd = open(p->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* object bytes before authentication is complete: the owner's alone */
+    p->spool_fd = open(p->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (p->spool_fd < 0) {
         rc = http_errno_rc(errno);
         log_error("http", "cannot create %s: %s", p->spool_path, strerror(errno));
@@ -574,6 +833,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     switch (p->state) {
     case RS_NEW: {
+        if (p->conn_track)
+            conn_set_phase(p->conn_track, CONN_BUSY); /* the headers are in */
         p->req.method = arena_strdup(p->req.arena, method);
         size_t n = 0;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &n);
@@ -622,10 +883,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                 dispatch(s, p);
                 return after_dispatch(p);
             }
+            /* the whole declared body is counted now, before one byte of
+             * it is read: a request the budget cannot hold is answered at
+             * once (and gets no 100 Continue) */
+            p->declared = true;
+            uint64_t held = p->spool_ok && v > HTTP_SPOOL_THRESHOLD ? HTTP_SPOOL_THRESHOLD : v;
+            if (held > 0 && !inflight_reserve(s, p, held)) {
+                p->req.body_rc = HY_EBUSY;
+                dispatch(s, p);
+                return after_dispatch(p);
+            }
         }
         return MHD_YES;
     }
     case RS_READING:
+        if (*upload_data_size > 0 && !p->declared && p->spool_fd < 0 &&
+            !p->req.body_rc && !p->req.body_too_large) {
+            /* no declared length: counted as the bytes arrive. Past the
+             * budget the bytes are dropped as they come (MHD cannot queue
+             * an answer mid-body) and the 503 goes out at the body's end;
+             * nothing is held meanwhile, and the slow-body rule and the
+             * idle timeout bound how long that takes */
+            uint64_t held = p->body.len + *upload_data_size;
+            if (p->spool_ok && held > HTTP_SPOOL_THRESHOLD)
+                held = HTTP_SPOOL_THRESHOLD;
+            if (held > p->reserved && !inflight_reserve(s, p, held - p->reserved)) {
+                p->req.body_rc = HY_EBUSY;
+                buf_free(&p->body);
+                inflight_release(p);
+            }
+        }
         if (*upload_data_size > 0) {
             p->received += *upload_data_size;
             int64_t secs = (hy_mono_ms() - p->start_mono) / 1000;
@@ -690,11 +977,23 @@ int http_start(http_handler_fn handler, http_admit_fn admit,
     uint64_t max_object = hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30;
     s->spool_max = max_object + max_object / 64 + (1u << 20);
     int n = snprintf(s->spool_dir, sizeof s->spool_dir, "%s/store/tmp", hy_cfg.data_dir);
-    if (n < 0 || (size_t)n >= sizeof s->spool_dir || mkdir_p(s->spool_dir, 0755) != HY_OK) {
+    /* 0700 even when an older hydrant made it 0755: unauthenticated
+     * upload bytes wait here */
+    if (n < 0 || (size_t)n >= sizeof s->spool_dir || mkdir_p(s->spool_dir, 0700) != HY_OK ||
+        chmod(s->spool_dir, 0700) != 0) {
         log_error("http", "cannot use the spool directory %s/store/tmp", hy_cfg.data_dir);
         free(s);
         return HY_EIO;
     }
+    s->inflight_max = hy_cfg.max_inflight_bytes ? hy_cfg.max_inflight_bytes : 256u << 20;
+    s->header_timeout_ms = (int64_t)(hy_cfg.header_timeout_s > 0 ? hy_cfg.header_timeout_s : 20) *
+                           1000;
+    pthread_mutex_init(&s->conns_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->reaper_cv, &ca);
+    pthread_condattr_destroy(&ca);
 
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
@@ -734,29 +1033,36 @@ int http_start(http_handler_fn handler, http_admit_fn admit,
 
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)hy_cfg.port, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: MHD says so */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(hy_cfg.threads > 0 ? hy_cfg.threads : 2),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(hy_cfg.idle_timeout_s > 0 ? hy_cfg.idle_timeout_s : 120),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(hy_cfg.max_conns > 0 ? hy_cfg.max_conns : 4096),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(hy_cfg.max_conns_per_ip > 0 ? hy_cfg.max_conns_per_ip : 0),
         /* request line + headers must fit (AWS's own limits are smaller);
          * MHD zeroes this pool per request, so it is kept small: 128 KiB
          * cost 9 us more per request than 32 KiB (docs/PERFORMANCE.md) */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(HTTP_HEADER_MEMORY),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts,
         MHD_OPTION_END);
     if (!s->daemon) {
         log_error("http", "cannot listen on %s:%d: %s", hy_cfg.host, hy_cfg.port,
                   strerror(errno));
-        free(s->tls_cert);
-        free(s->tls_key);
-        free(s);
-        return HY_EIO;
+        goto out_free_server;
     }
+    if ((errno = pthread_create(&s->reaper, NULL, reaper_main, s)) != 0) {
+        log_error("http", "cannot start the header-deadline thread: %s", strerror(errno));
+        MHD_stop_daemon(s->daemon);
+        goto out_free_server;
+    }
+    s->reaper_running = true;
     if (hy_cfg.port == 0) {
         const union MHD_DaemonInfo *di =
             MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -765,6 +1071,26 @@ int http_start(http_handler_fn handler, http_admit_fn admit,
     }
     *out = s;
     return HY_OK;
+
+out_free_server:
+    pthread_cond_destroy(&s->reaper_cv);
+    pthread_mutex_destroy(&s->conns_lock);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s);
+    return HY_EIO;
+}
+
+static void reaper_stop(struct http_server *s)
+{
+    if (!s->reaper_running)
+        return;
+    pthread_mutex_lock(&s->conns_lock);
+    s->reaper_stop = true;
+    pthread_cond_signal(&s->reaper_cv);
+    pthread_mutex_unlock(&s->conns_lock);
+    pthread_join(s->reaper, NULL);
+    s->reaper_running = false;
 }
 
 void http_stop(struct http_server *s)
@@ -787,7 +1113,10 @@ void http_stop(struct http_server *s)
         }
         usleep(2000);
     }
+    reaper_stop(s);
     MHD_stop_daemon(s->daemon);
+    pthread_cond_destroy(&s->reaper_cv);
+    pthread_mutex_destroy(&s->conns_lock);
     free(s->tls_cert);
     free(s->tls_key);
     free(s);

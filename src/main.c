@@ -1,11 +1,13 @@
 /* main.c -- flags, configuration, start and stop.
  *
- * Start: parse flags (environment for credentials), make the data
- * directory (0700) and lock it (datadir.c: a second server on the same
- * directory exits with status 2 and "data directory DIR in use by PID N"
- * on stderr), open the store, the stream catalog and IAM, start delivery,
- * then the listener. Stop (SIGTERM/SIGINT): stop the listener, let
- * delivery make a last pass over every buffer, close everything, exit 0.
+ * Start: parse flags (environment for credentials; limits that cannot be
+ * honoured are refused here), raise the open-files limit to what the
+ * connection limit needs, make the data directory (0700) and lock it
+ * (datadir.c: a second server on the same directory exits with status 2
+ * and "data directory DIR in use by PID N" on stderr), open the store,
+ * the stream catalog and IAM, start delivery, then the listener. Stop
+ * (SIGTERM/SIGINT): stop the listener, let delivery make a last pass over
+ * every buffer, close everything, exit 0.
  *
  * Threading: the main thread only waits for a signal; work happens on the
  * HTTP threads (http.c), the WAL writer (wal.c) and the delivery threads
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 struct hy_config hy_cfg = {
     .host = "127.0.0.1",
@@ -34,6 +37,11 @@ struct hy_config hy_cfg = {
     .max_streams = 50,
     .create_delay_ms = 500,
     .max_body = 64u << 20,
+    .max_inflight_bytes = 256u << 20,
+    .header_timeout_s = 20,
+    .idle_timeout_s = 120,
+    .max_conns = 4096,
+    .max_conns_per_ip = 128,
     .threads = 2,
     .max_buffered = (size_t)1 << 30,
     .fsync = true,
@@ -62,6 +70,20 @@ static void usage(FILE *f)
 "  --create-delay-ms N    time a new stream stays CREATING (default 500)\n"
 "  --max-body BYTES       largest request body held in memory (default 64 MiB)\n"
 "  --max-object-size BYTES  largest single S3 PUT (default 5 GiB)\n"
+"  --max-inflight-bytes BYTES  request bodies held in memory by all requests\n"
+"                         in flight together, before they are authenticated;\n"
+"                         past it a request gets 503 Slow Down without its body\n"
+"                         being read (default 256 MiB; at least 16 MiB)\n"
+"  --header-timeout SECONDS  a request line and headers must be in this long\n"
+"                         after the connection opened (for a keep-alive request:\n"
+"                         after its first byte), or the connection is closed,\n"
+"                         however slowly they trickle (default 20)\n"
+"  --idle-timeout SECONDS   a connection silent this long is closed, between\n"
+"                         keep-alive requests or mid-request (default 120)\n"
+"  --max-conns N          connections open at once (default 4096)\n"
+"  --max-conns-per-ip N   connections open at once from one client address;\n"
+"                         more are closed at accept (default 128; 0: no cap,\n"
+"                         e.g. behind a load balancer)\n"
 "  --threads N            HTTP threads (default 2)\n"
 "  --durability MODE      fsync: a put is acknowledged once its records are\n"
 "                         fsynced in the write-ahead log (default); os: once\n"
@@ -111,7 +133,8 @@ static void parse_flags(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
-           O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS };
+           O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
+           O_MAXCONNS, O_PERIP };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -125,6 +148,11 @@ static void parse_flags(int argc, char **argv)
         {"create-delay-ms", required_argument, 0, O_DELAY},
         {"max-body", required_argument, 0, O_BODY},
         {"max-object-size", required_argument, 0, O_MAXOBJ},
+        {"max-inflight-bytes", required_argument, 0, O_INFLIGHT},
+        {"header-timeout", required_argument, 0, O_HDRTIME},
+        {"idle-timeout", required_argument, 0, O_IDLETIME},
+        {"max-conns", required_argument, 0, O_MAXCONNS},
+        {"max-conns-per-ip", required_argument, 0, O_PERIP},
         {"threads", required_argument, 0, O_THREADS},
         {"durability", required_argument, 0, O_DURABILITY},
         {"max-buffered", required_argument, 0, O_MAXBUF},
@@ -156,6 +184,11 @@ static void parse_flags(int argc, char **argv)
         case O_DELAY: hy_cfg.create_delay_ms = (int)parse_num("--create-delay-ms", optarg, 0, 600000); break;
         case O_BODY: hy_cfg.max_body = (size_t)parse_num("--max-body", optarg, 1 << 20, 1L << 40); break;
         case O_MAXOBJ: hy_cfg.max_object = (uint64_t)parse_num("--max-object-size", optarg, 1024, 5L << 30); break;
+        case O_INFLIGHT: hy_cfg.max_inflight_bytes = (uint64_t)parse_num("--max-inflight-bytes", optarg, 1 << 20, 1L << 40); break;
+        case O_HDRTIME: hy_cfg.header_timeout_s = (int)parse_num("--header-timeout", optarg, 1, 3600); break;
+        case O_IDLETIME: hy_cfg.idle_timeout_s = (int)parse_num("--idle-timeout", optarg, 1, 86400); break;
+        case O_MAXCONNS: hy_cfg.max_conns = (int)parse_num("--max-conns", optarg, 1, 1000000); break;
+        case O_PERIP: hy_cfg.max_conns_per_ip = (int)parse_num("--max-conns-per-ip", optarg, 0, 1000000); break;
         case O_THREADS: hy_cfg.threads = (int)parse_num("--threads", optarg, 1, 256); break;
         case O_DURABILITY:
             if (!strcmp(optarg, "fsync")) hy_cfg.fsync = true;
@@ -203,6 +236,38 @@ static void parse_flags(int argc, char **argv)
         fprintf(stderr, "hydrant: --tls-cert and --tls-key go together\n");
         exit(2);
     }
+    /* one request of the largest kind must always fit the budget, or its
+     * client would be told to retry something that can never succeed */
+    uint64_t largest = hy_cfg.max_body < (16u << 20) ? hy_cfg.max_body : (16u << 20);
+    if (hy_cfg.max_inflight_bytes < largest) {
+        fprintf(stderr,
+                "hydrant: --max-inflight-bytes %llu is below the largest request body held in\n"
+                "memory (%llu bytes: S3 XML bodies, or --max-body when lower); raise it or\n"
+                "lower --max-body\n",
+                (unsigned long long)hy_cfg.max_inflight_bytes, (unsigned long long)largest);
+        exit(2);
+    }
+}
+
+/* Every connection is a descriptor: raise the soft open-files limit to the
+ * hard one (distributions start services at 1024), and say so when even
+ * that cannot hold --max-conns (accept then fails with EMFILE instead of
+ * the connection limit applying). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* the store, the WAL, SQLite and spool files need some too */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)hy_cfg.max_conns + 256)
+        log_warn("main", "open-files limit %llu is below --max-conns %d + 256: connections "
+                 "past it are refused by the kernel, not by the limit",
+                 (unsigned long long)rl.rlim_cur, hy_cfg.max_conns);
 }
 
 /* Opens the write-ahead log, replays what was not delivered into the
@@ -254,6 +319,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits this */
     signal(SIGPIPE, SIG_IGN);
 
+    raise_nofile();
     /* one process per data directory, before anything in it is read */
     pid_t holder = 0;
     int rc = datadir_lock(hy_cfg.data_dir, &holder);

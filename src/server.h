@@ -67,6 +67,13 @@ struct hy_config {
     size_t max_body_query;     /* 1 MiB: IAM / STS forms */
     size_t max_body_s3;        /* 16 MiB: S3 XML bodies (uploads are spooled) */
     uint64_t max_object;       /* largest single PUT (0 = S3's 5 GiB) */
+    /* listener limits, all applied before authentication (docs/SECURITY.md) */
+    uint64_t max_inflight_bytes; /* body bytes held in memory by requests in
+                                  * flight, all together; past it: 503 */
+    int header_timeout_s;      /* request line + headers must be in by then */
+    int idle_timeout_s;        /* keep-alive idle time, and silence mid-request */
+    int max_conns;             /* connections open at once */
+    int max_conns_per_ip;      /* from one client address; 0: no cap */
     int threads;               /* HTTP worker threads */
     size_t max_buffered;       /* backpressure ceiling on buffered bytes */
     bool fsync;                /* --durability=fsync (true) or os (false) */
@@ -129,7 +136,8 @@ struct http_req {
      * reads past it. The file lives in the spool directory
      * (<data_dir>/store/tmp) and is unlinked when the request completes,
      * unless the handler renamed it away first. body_rc is HY_EIO or
-     * HY_ENOSPC when the spool write failed (nothing kept). */
+     * HY_ENOSPC when the spool write failed (nothing kept), HY_EBUSY when
+     * the body would pass --max-inflight-bytes (not read, or dropped). */
     const char *body_path;    /* NULL when the body is in memory */
     uint64_t body_file_len;
     unsigned char body_md5[16];
