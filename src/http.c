@@ -43,7 +43,10 @@
  *   Content-Length once it is admitted (only the in-memory part,
  *   HTTP_SPOOL_THRESHOLD, of a body that may spool), or as the bytes
  *   arrive when no length is declared; released when the request
- *   completes. A declared body that would pass the budget is dispatched
+ *   completes. Bodies over HTTP_SMALL_BODY may use seven eighths of the
+ *   budget, smaller ones all of it, so large bodies held by clients that
+ *   have not proven a secret cannot starve PutRecord and the other small
+ *   calls. A declared body that would pass the budget is dispatched
  *   at once with body_rc = HY_EBUSY and its body unread (the router
  *   answers 503 in its API's shape); an undeclared one that passes it
  *   mid-way is dropped as it arrives and answered so at its end (MHD
@@ -108,6 +111,11 @@
 #define HTTP_SLOW_GRACE_S 30
 #define HTTP_SLOW_MIN_RATE (16 * 1024)
 #define HTTP_PATH_MAX 4096
+/* The in-flight budget keeps its last eighth for bodies up to this size
+ * (PutRecord, IAM calls, small S3 XML): large bodies held by clients that
+ * have not proven a secret yet cannot starve the small requests that most
+ * producers send. */
+#define HTTP_SMALL_BODY (64 * 1024)
 
 enum req_state { RS_NEW, RS_READING, RS_WAITING, RS_SUSPENDED, RS_DONE };
 
@@ -613,8 +621,10 @@ static void *reaper_main(void *arg)
 
 static bool inflight_reserve(struct http_server *s, struct req_priv *p, uint64_t n)
 {
+    uint64_t limit = p->reserved + n > HTTP_SMALL_BODY ? s->inflight_max - s->inflight_max / 8
+                                                       : s->inflight_max;
     uint64_t total = __atomic_add_fetch(&s->inflight, n, __ATOMIC_RELAXED);
-    if (total <= s->inflight_max) {
+    if (total <= limit) {
         p->reserved += n;
         return true;
     }
@@ -742,6 +752,15 @@ static void body_append(struct http_server *s, struct req_priv *p,
         }
         p->spool_len += n;
         return;
+    }
+    if (!p->body.data && p->declared && p->reserved > n && p->reserved <= p->body.max) {
+        /* the declared length, allocated once: growing by doubling would
+         * copy the body several times and leave freed chunks behind */
+        p->body.data = malloc(p->reserved + 1);
+        if (p->body.data) {
+            p->body.cap = p->reserved + 1;
+            p->body.data[0] = 0;
+        }
     }
     if (buf_append(&p->body, data, n) != HY_OK) {
         p->req.body_too_large = true;

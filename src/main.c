@@ -73,7 +73,8 @@ static void usage(FILE *f)
 "  --max-inflight-bytes BYTES  request bodies held in memory by all requests\n"
 "                         in flight together, before they are authenticated;\n"
 "                         past it a request gets 503 Slow Down without its body\n"
-"                         being read (default 256 MiB; at least 16 MiB)\n"
+"                         being read; bodies over 64 KiB may use 7/8 of it\n"
+"                         (default 256 MiB; at least 18.3 MiB)\n"
 "  --header-timeout SECONDS  a request line and headers must be in this long\n"
 "                         after the connection opened (for a keep-alive request:\n"
 "                         after its first byte), or the connection is closed,\n"
@@ -236,15 +237,18 @@ static void parse_flags(int argc, char **argv)
         fprintf(stderr, "hydrant: --tls-cert and --tls-key go together\n");
         exit(2);
     }
-    /* one request of the largest kind must always fit the budget, or its
-     * client would be told to retry something that can never succeed */
+    /* one request of the largest kind must always fit the budget (large
+     * bodies get seven eighths of it, see http.c), or its client would be
+     * told to retry something that can never succeed */
     uint64_t largest = hy_cfg.max_body < (16u << 20) ? hy_cfg.max_body : (16u << 20);
-    if (hy_cfg.max_inflight_bytes < largest) {
+    uint64_t need = (largest * 8 + 6) / 7;
+    if (hy_cfg.max_inflight_bytes < need) {
         fprintf(stderr,
-                "hydrant: --max-inflight-bytes %llu is below the largest request body held in\n"
-                "memory (%llu bytes: S3 XML bodies, or --max-body when lower); raise it or\n"
-                "lower --max-body\n",
-                (unsigned long long)hy_cfg.max_inflight_bytes, (unsigned long long)largest);
+                "hydrant: --max-inflight-bytes %llu cannot hold the largest request body kept\n"
+                "in memory (%llu bytes: S3 XML bodies, or --max-body when lower; large bodies\n"
+                "may use 7/8 of the budget): give it at least %llu, or lower --max-body\n",
+                (unsigned long long)hy_cfg.max_inflight_bytes, (unsigned long long)largest,
+                (unsigned long long)need);
         exit(2);
     }
 }

@@ -185,7 +185,7 @@ def files_containing(root, needle):
 
 
 def test_over_budget_gets_503_in_each_shape_and_nothing_is_kept(make_hydrant):
-    h = make_hydrant("--max-inflight-bytes", str(16 << 20), "--durability", "os")
+    h = make_hydrant("--max-inflight-bytes", str(20 << 20), "--durability", "os")
     s3 = h.client("s3")
     s3.create_bucket(Bucket="budget")
     fh = h.client("firehose")
@@ -197,13 +197,25 @@ def test_over_budget_gets_503_in_each_shape_and_nothing_is_kept(make_hydrant):
             "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60}})
     wait_active(fh, "budget")
     marker = uuid.uuid4().hex.encode()
-    # two unfinished 8 MiB Firehose bodies: the whole budget
-    holds = [hold_firehose_body(h, 8 << 20) for _ in range(2)]
-    time.sleep(0.3)
     put = json.dumps({"DeliveryStreamName": "budget",
                       "Record": {"Data": __import__("base64").b64encode(marker).decode()}})
     firehose_hdrs = {"Content-Type": "application/x-amz-json-1.1",
                      "X-Amz-Target": "Firehose_20150804.PutRecord"}
+    # unfinished large bodies: 17 MiB of the 17.5 MiB (7/8) large bodies
+    # may use; another large one is refused, a small PutRecord is not
+    holds = [hold_firehose_body(h, n) for n in (8 << 20, 8 << 20, 1 << 20)]
+    time.sleep(0.3)
+    big = hold_firehose_body(h, 1 << 20)
+    r = read_response(big)
+    big.close()
+    assert r is not None and r[0] == 503, r
+    assert json.loads(r[2])["__type"] == "ServiceUnavailableException"
+    status, _, body = signed_request(h, body=json.dumps({
+        "DeliveryStreamName": "budget", "Record": {"Data": "YQo="}}), headers=firehose_hdrs)
+    assert status == 200, (status, body)
+    # small unfinished bodies take the rest: 48 x 64 KiB, the budget is full
+    holds += [hold_firehose_body(h, 64 << 10) for _ in range(48)]
+    time.sleep(0.3)
     status, hdrs, body = signed_request(h, body=put, headers=firehose_hdrs)
     assert status == 503, (status, body)
     assert json.loads(body)["__type"] == "ServiceUnavailableException"
@@ -239,12 +251,15 @@ def test_over_budget_gets_503_in_each_shape_and_nothing_is_kept(make_hydrant):
     assert files_containing(h.data_dir, marker), "the accepted record is not in the WAL"
 
 
-def test_budget_below_the_largest_body_is_refused(tmp_path):
+def test_budget_below_the_largest_body_is_refused(tmp_path, make_hydrant):
     r = subprocess.run([BIN, "--port", "0", "--data-dir", str(tmp_path / "d"),
-                        "--max-inflight-bytes", str(4 << 20)],
+                        "--max-inflight-bytes", str(18 << 20)],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2
     assert "--max-inflight-bytes" in r.stderr and "--max-body" in r.stderr
+    # with smaller bodies, a smaller budget is enough
+    h = make_hydrant("--max-inflight-bytes", str(2 << 20), "--max-body", str(1 << 20))
+    assert h.client("sts").get_caller_identity()["Account"] == "000000000000"
 
 
 # ---- modes ------------------------------------------------------------------------
