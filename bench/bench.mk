@@ -4,9 +4,17 @@
 #   make bench-s3                 PutObject/GetObject 1 KiB and 1 MiB, and a
 #                                 listing of 100,000 keys (median of 3 runs)
 #   make bench-s3 BENCH_KEYS=1000000   the same listing with a million keys
+#   make bench-attack             slowloris and memory-hold against the
+#                                 limits before authentication, a normal
+#                                 client's latency meanwhile (bench/attack.py;
+#                                 figures in docs/SECURITY.md)
 
 BENCH_KEYS ?= 100000
 
 .PHONY: bench-s3
 bench-s3: $(BUILD)/hydrant
 	HYDRANT_BIN=$(CURDIR)/$(BUILD)/hydrant $(PYTHON) bench/bench_s3.py --keys $(BENCH_KEYS)
+
+.PHONY: bench-attack
+bench-attack: $(BUILD)/hydrant
+	HYDRANT_BIN=$(CURDIR)/$(BUILD)/hydrant $(PYTHON) bench/attack.py $(ATTACK_ARGS)
