@@ -75,7 +75,10 @@
  * What MHD answers itself, with its own HTML and no callback to change it
  * (a header block over HTTP_HEADER_MEMORY: 431; a request line over it:
  * 414; a malformed request line or header, a bad Content-Length: 400; an
- * unknown HTTP version: 505), is a known limit (docs/SECURITY.md).
+ * unknown HTTP version: 505), is a known limit (docs/SECURITY.md). More
+ * than HTTP_MAX_REQ_HEADERS headers is hydrant's own check: the admission
+ * hook sees the first ones with headers_too_many set and refuses the
+ * request in its API's shape.
  *
  * Threading: handlers run on MHD's threads; http_reply may be called from
  * any thread, exactly once per request. The connection list is under
@@ -857,8 +860,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         p->req.method = arena_strdup(p->req.arena, method);
         size_t n = 0;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &n);
-        if (n > HTTP_MAX_REQ_HEADERS)
-            return reply_now(p, 431, "Request Header Fields Too Large: at most 100 headers\n");
+        if (n > HTTP_MAX_REQ_HEADERS) {
+            /* the first ones are enough for the router to tell the API
+             * and refuse in its shape */
+            if (!s->admit)
+                return reply_now(p, 431, "Request Header Fields Too Large: at most 100 headers\n");
+            p->req.headers_too_many = true;
+            n = HTTP_MAX_REQ_HEADERS;
+        }
         if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
             return reply_now(p, 503, "Service Unavailable: hydrant is shutting down\n");
         struct hdr_collect c = {arena_alloc(p->req.arena, (n + 1) * sizeof *c.h),
@@ -886,6 +895,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             if (!s->admit(&p->req, &adm))
                 return after_dispatch(p); /* answered; the body is never read */
             p->dispatched = false;
+            if (p->req.headers_too_many) /* a hook that does not look */
+                return reply_now(p, 431, "Request Header Fields Too Large: at most 100 headers\n");
         }
         p->spool_ok = adm.spool;
         p->spool_max = s->spool_max;

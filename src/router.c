@@ -24,13 +24,14 @@
  *   one body byte is read. It classifies the request, sets the body's
  *   ceiling (AWS's limits: Firehose 8 MiB, IAM/STS 1 MiB, S3 XML bodies
  *   16 MiB, S3 uploads spooled up to the object ceiling) and refuses at
- *   once what the headers already condemn: no credentials, an unknown key,
- *   a credential scope for another service, a payload hash the API does
- *   not allow, an unsigned X-Amz-Target, a declared length over the
- *   ceiling. S3 requests are signed over their headers (the payload hash
- *   is the x-amz-content-sha256 header, or UNSIGNED-PAYLOAD when
- *   presigned), so their signature is verified here in full: an S3 upload
- *   is spooled to disk only after its seed signature checks.
+ *   once what the headers already condemn: too many headers (http.c keeps
+ *   100), no credentials, an unknown key, a credential scope for another
+ *   service, a payload hash the API does not allow, an unsigned
+ *   X-Amz-Target, a declared length over the ceiling. S3 requests are
+ *   signed over their headers (the payload hash is the
+ *   x-amz-content-sha256 header, or UNSIGNED-PAYLOAD when presigned), so
+ *   their signature is verified here in full: an S3 upload is spooled to
+ *   disk only after its seed signature checks.
  * - router_handle(), once the body is in. Firehose and IAM/STS sign a
  *   hash of their body, so they are verified now; every S3 body is
  *   checked against the payload hash that was signed; aws-chunked bodies
@@ -645,6 +646,13 @@ bool router_admit(struct http_req *req, struct http_admit *out)
         r->v2 = false; /* SigV2 is S3's only */
     out->max_body = body_ceiling(r);
     out->spool = r->api == ROUTER_S3 && r->op && r->op->body == ROUTER_BODY_UPLOAD;
+    if (req->headers_too_many) {
+        /* S3's answer is RequestHeaderSectionTooLarge, 400; the JSON and
+         * query APIs document none: HTTP's 431 with the same code */
+        deny(req, r, r->api == ROUTER_S3 ? 400 : 431, "RequestHeaderSectionTooLarge",
+             "Your request header section exceeds the maximum allowed size.");
+        return false;
+    }
     if (r->api == ROUTER_S3 && (bad_escape(req->path) || s3_target_level(req) < 0)) {
         /* S3 cannot say what such a path names; it answers InvalidURI
          * before looking at anything else, and so do we -- without any

@@ -129,6 +129,9 @@ struct http_req {
     const char *remote_addr;
     bool tls;
     bool body_too_large;      /* body over its ceiling: not kept */
+    bool headers_too_many;    /* more headers than http.c keeps (100): only
+                               * the first are in headers; the admission
+                               * hook refuses the request in its shape */
     /* Spooled bodies (see http_admit_fn): the body is in the file
      * body_path, body_file_len bytes, with its MD5 and SHA-256 computed
      * while it was written; body and body_len then describe an empty

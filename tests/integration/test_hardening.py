@@ -23,8 +23,9 @@ def exchange(h, raw, timeout=5):
 
 def test_limits_and_garbage(hydrant):
     hdrs = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+    # S3's answer to too many headers (test_limits.py checks each API's shape)
     assert exchange(hydrant, b"GET / HTTP/1.1\r\nHost: x\r\n" + hdrs + b"\r\n") \
-        .startswith(b"HTTP/1.1 431")
+        .startswith(b"HTTP/1.1 400")
     assert exchange(hydrant, b"GET /" + b"a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n") \
         .startswith(b"HTTP/1.1 414")
     for junk in [b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",

@@ -127,6 +127,36 @@ def test_silent_new_connection_is_cut_at_the_deadline(make_hydrant):
     s.close()
 
 
+# ---- too many headers -------------------------------------------------------------
+
+def test_too_many_headers_refused_in_each_apis_shape(hydrant):
+    many = "".join("X-H%d: v\r\n" % i for i in range(150))
+    # Firehose: JSON, HTTP's 431 (AWS documents no answer for it)
+    s = connect(hydrant)
+    s.sendall(("POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: Firehose_20150804.PutRecord\r\n"
+               "Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n"
+               + many + "\r\n{}").encode())
+    r = read_response(s)
+    s.close()
+    assert r is not None and r[0] == 431, r
+    assert json.loads(r[2])["__type"] == "RequestHeaderSectionTooLarge"
+    # S3: XML, 400 RequestHeaderSectionTooLarge as S3 answers it
+    s = connect(hydrant)
+    s.sendall(("GET /some-bucket HTTP/1.1\r\nHost: x\r\n" + many + "\r\n").encode())
+    r = read_response(s)
+    s.close()
+    assert r is not None and r[0] == 400, r
+    assert r[1].get("content-type", "").startswith("application/xml")
+    assert b"<Code>RequestHeaderSectionTooLarge</Code>" in r[2]
+    # 100 headers are still fine: the refusal is about the count
+    s = connect(hydrant)
+    s.sendall(("GET / HTTP/1.1\r\nHost: x\r\n" + "".join(
+        "X-H%d: v\r\n" % i for i in range(98)) + "\r\n").encode())
+    r = read_response(s)
+    s.close()
+    assert r is not None and r[0] == 403 and b"AccessDenied" in r[2], r
+
+
 # ---- connections per address ------------------------------------------------------
 
 def test_per_ip_cap_refuses_one_address_not_another(make_hydrant):
