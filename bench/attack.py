@@ -40,17 +40,17 @@ import os
 import resource
 import selectors
 import shlex
-import signal
+import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-HYDRANT = os.environ.get("HYDRANT_BIN") or os.path.join(ROOT, "build", "hydrant")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import HYDRANT, hydrant, rss_kb  # noqa: E402 (HYDRANT_BIN, default build/hydrant)
+
 SOURCES = ["127.0.0.%d" % i for i in range(2, 10)]
 REGION = "us-east-1"
 
@@ -67,46 +67,23 @@ def raise_nofile():
 
 
 def status_kb(pid, field):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return -1
+    return rss_kb(pid, field)
 
 
-# ---- the server ---------------------------------------------------------------
+# ---- the server: run.py's, in a data directory of its own -------------------------
 class Server:
     def __init__(self, extra):
         self.dir = tempfile.mkdtemp(prefix="hydrant-attack.")
-        self.log = open(os.path.join(self.dir, "hydrant.log"), "ab")
-        self.proc = subprocess.Popen(
-            [HYDRANT, "--port", "0", "--data-dir", os.path.join(self.dir, "data"),
-             "--create-delay-ms", "0", "--log-level", "warn", *extra],
-            stdout=subprocess.PIPE, stderr=self.log)
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("listening "):
-            self.proc.kill()
-            sys.exit("hydrant did not start: %r (log in %s)" % (line, self.dir))
-        self.port = int(line.split()[2])
-        self.pid = self.proc.pid
+        self.srv = hydrant(os.path.join(self.dir, "data"), *extra)
+        self.port, self.pid = self.srv.port, self.srv.pid
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.proc.stdout.close()
-        self.log.close()
+        rc = self.srv.stop(timeout=60)
         if rc != 0:
-            with open(os.path.join(self.dir, "hydrant.log"), "rb") as f:
+            with open(os.path.join(self.dir, "data.log"), "rb") as f:
                 log("hydrant exited %d; the end of its log:\n%s" % (
                     rc, f.read()[-3000:].decode(errors="replace")))
-        subprocess.run(["rm", "-rf", self.dir])
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def setup(port):
