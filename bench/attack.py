@@ -176,7 +176,7 @@ def summarize(label, res):
 def slowloris(port, conns, seconds, q):
     raise_nofile()
     sel = selectors.DefaultSelector()
-    st = dict(opened=0, connect_failed=0, got_in=0, closed_at_accept=0, closed_later=0,
+    st = dict(opened=0, connect_failed=0, closed_at_accept=0, closed_later=0,
               answered=0, open_at_end=0, max_open=0)
     closed_after = []
     slots = [None] * conns          # [sock, t_connected, bytes_sent] or None
@@ -233,8 +233,6 @@ def slowloris(port, conns, seconds, q):
                     line[(sent - 1) % len(line):(sent - 1) % len(line) + 1]
                 try:
                     s.send(chunk)
-                    if sent == 0:
-                        st["got_in"] += 1
                     slots[i][2] += 1
                 except BlockingIOError:
                     pass
