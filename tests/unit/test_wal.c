@@ -846,7 +846,7 @@ static void test_seal_and_flush(void **s)
 struct release_arg {
     struct wal *w;
     volatile int stop;
-    uint64_t low; /* the last low water released */
+    uint64_t low; /* the highest low water released */
 };
 
 static void *releaser(void *p)
@@ -859,7 +859,8 @@ static void *releaser(void *p)
         if (i % 2)
             low = low > 40 ? low - 40 : 1;
         wal_release(a->w, low);
-        a->low = low;
+        if (low > a->low)
+            a->low = low;
         usleep(200);
     }
     return NULL;
