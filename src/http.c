@@ -1131,9 +1131,11 @@ void http_stop(struct http_server *s)
      * accepting, refuse new requests, and wait until every put waiting
      * for its fsync has been answered */
     __atomic_store_n(&s->stopping, true, __ATOMIC_SEQ_CST);
+    /* the listen socket is closed only after MHD_stop_daemon: its worker
+     * threads may still be taking it out of their epoll sets (closing it
+     * at once made MHD abort now and then: "Failed to remove listen FD
+     * from epoll set") */
     MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
     int64_t deadline = hy_mono_ms() + 30000;
     while (__atomic_load_n(&s->nsuspended, __ATOMIC_SEQ_CST) > 0) {
         if (hy_mono_ms() > deadline) {
@@ -1145,6 +1147,8 @@ void http_stop(struct http_server *s)
     }
     reaper_stop(s);
     MHD_stop_daemon(s->daemon);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
     pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->conns_lock);
     free(s->tls_cert);
