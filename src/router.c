@@ -15,9 +15,10 @@
  * request was for (Firehose JSON, S3 XML, IAM/STS query XML). The only
  * credentials today are the root pair from the configuration. A body
  * that was too large to keep cannot be hashed, so it goes straight to its
- * API, which refuses it with its own error. S3 aws-chunked uploads have
- * every chunk signature checked here, in memory or in their spool file
- * (s3.c decodes them). S3 presigned URLs of the older SigV2 query form (what
+ * API, which refuses it with its own error. S3 aws-chunked uploads are
+ * decoded here (sigv4_dechunk_request: every chunk signature checked as
+ * it decodes, in memory or from their spool file); s3.c gets the payload,
+ * never the chunks. S3 presigned URLs of the older SigV2 query form (what
  * Debian's boto3 1.26 makes by default) are verified too, path-style.
  *
  * Threading: stateless; runs on the HTTP threads.
@@ -26,10 +27,7 @@
 #include "sigv4.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,28 +145,6 @@ static bool bad_escape(const char *p)
     return false;
 }
 
-/* Checks every chunk signature of an aws-chunked body, in memory or in
- * its spool file (mapped read-only: no copy of a 5 GiB upload). */
-static int router_check_chunks(const struct http_req *req, const struct sigv4_auth *auth,
-                               long long dlen)
-{
-    if (!req->body_path)
-        return sigv4_decode_chunked(auth, req->body, req->body_len, dlen, NULL);
-    if (req->body_file_len == 0)
-        return sigv4_decode_chunked(auth, "", 0, dlen, NULL);
-    int fd = open(req->body_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return SIGV4_INTERNAL;
-    void *map = mmap(NULL, req->body_file_len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return SIGV4_INTERNAL;
-    madvise(map, req->body_file_len, MADV_SEQUENTIAL);
-    int rc = sigv4_decode_chunked(auth, map, req->body_file_len, dlen, NULL);
-    munmap(map, req->body_file_len);
-    return rc;
-}
-
 static int router_authenticate(struct http_req *req, enum sigv4_proto proto)
 {
     if (req->body_too_large)
@@ -187,10 +163,7 @@ static int router_authenticate(struct http_req *req, enum sigv4_proto proto)
         long long dlen = dl ? strtoll(dl, &end, 10) : -1;
         if (dl && (*end || dlen < 0))
             dlen = -1;
-        rc = router_check_chunks(req, &auth, dlen);
-        if (rc == SIGV4_MALFORMED)
-            rc = SIGV4_OK; /* bad framing, not a bad signature: s3.c decodes
-                              it again and answers IncompleteBody & co */
+        rc = sigv4_dechunk_request(req, &auth, dlen);
     }
     if (rc == SIGV4_OK)
         return HY_OK;

@@ -16,6 +16,10 @@
  *
  * Any other subresource (?acl, ?uploads, ...) answers NotImplemented.
  *
+ * Bodies arrive as payloads: an aws-chunked upload has been decoded, its
+ * chunk signatures checked, by the router (sigv4_dechunk_request) before
+ * s3_handle runs; s3.c never parses chunk framing.
+ *
  * Errors: handlers return through s3_error(), the one place that writes
  * the S3 XML error document (no body for HEAD, as S3 does). Every answer
  * carries x-amz-request-id.
@@ -952,46 +956,6 @@ static void s3_list_objects(struct s3_ctx *c, enum s3_list_mode mode)
 }
 
 /* ---- objects ------------------------------------------------------------ */
-/* Decodes an aws-chunked body ("<hex>[;ext]\r\n<data>\r\n ... 0\r\n...")
- * into the arena. HY_EINVAL when it is malformed. */
-static int s3_dechunk(struct http_req *req, const char *in, size_t n,
-                      const char **out, size_t *out_len)
-{
-    char *dst = arena_alloc(req->arena, n + 1);
-    size_t o = 0, i = 0;
-    if (!dst)
-        return HY_ENOMEM;
-    for (;;) {
-        uint64_t size = 0;
-        size_t digits = 0;
-        while (i < n && isxdigit((unsigned char)in[i])) {
-            int ch = tolower((unsigned char)in[i]);
-            if (size > (UINT64_MAX >> 4))
-                return HY_EINVAL;
-            size = size * 16 + (uint64_t)(isdigit(ch) ? ch - '0' : ch - 'a' + 10);
-            i++;
-            digits++;
-        }
-        if (digits == 0)
-            return HY_EINVAL;
-        const char *eol = memmem(in + i, n - i, "\r\n", 2);
-        if (!eol)
-            return HY_EINVAL;
-        i = (size_t)(eol - in) + 2;
-        if (size == 0)
-            break; /* trailers, if any, follow; nothing we keep */
-        if (size > n - i || n - i - size < 2 || memcmp(in + i + size, "\r\n", 2) != 0)
-            return HY_EINVAL;
-        memcpy(dst + o, in + i, size);
-        o += size;
-        i += size + 2;
-    }
-    dst[o] = 0;
-    *out = dst;
-    *out_len = o;
-    return HY_OK;
-}
-
 /* Collects x-amz-meta-* headers as "name:value\n" lines. */
 static int s3_collect_meta(struct http_req *req, struct buf *meta)
 {
@@ -1099,99 +1063,13 @@ static bool s3_is_sha256_hex(const char *s)
     return i == 64;
 }
 
-/* Reads a line ending in CRLF (at most cap-1 bytes) from f. */
-static int s3_read_line(FILE *f, char *line, size_t cap)
-{
-    size_t n = 0;
-    int ch;
-    while ((ch = getc(f)) != EOF) {
-        if (ch == '\n') {
-            if (n == 0 || line[n - 1] != '\r')
-                return HY_EINVAL;
-            line[n - 1] = 0;
-            return HY_OK;
-        }
-        if (n + 1 >= cap)
-            return HY_EINVAL;
-        line[n++] = (char)ch;
-    }
-    return HY_EINVAL;
-}
-
-/* Decodes an aws-chunked file into a new store temp file (b->tmp), with
- * the MD5 of the decoded bytes. HY_EINVAL when it is malformed. */
-static int s3_dechunk_file(const char *in_path, struct s3_body *b)
-{
-    char line[4096];
-    int out = -1, rc;
-    unsigned int mdlen;
-    char *chunk = malloc(1u << 20);
-    FILE *f = fopen(in_path, "rb");
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!chunk || !f || !md || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
-        rc = f ? HY_ENOMEM : HY_EIO;
-        goto out_free;
-    }
-    if ((rc = objstore_tmp_create(hy_store, b->tmp, &out)))
-        goto out_free;
-    b->len = 0;
-    for (;;) {
-        char *end;
-        if ((rc = s3_read_line(f, line, sizeof line)))
-            goto out_free;
-        if (!isxdigit((unsigned char)line[0])) {
-            rc = HY_EINVAL;
-            goto out_free;
-        }
-        errno = 0;
-        unsigned long long size = strtoull(line, &end, 16);
-        if (errno || (*end && *end != ';')) {
-            rc = HY_EINVAL;
-            goto out_free;
-        }
-        if (size == 0)
-            break; /* trailers, if any, follow; nothing we keep */
-        while (size > 0) {
-            size_t want = size < (1u << 20) ? (size_t)size : (1u << 20);
-            if (fread(chunk, 1, want, f) != want) {
-                rc = HY_EINVAL;
-                goto out_free;
-            }
-            if (EVP_DigestUpdate(md, chunk, want) != 1) {
-                rc = HY_ENOMEM;
-                goto out_free;
-            }
-            if ((rc = write_all(out, chunk, want)))
-                goto out_free;
-            size -= want;
-            b->len += want;
-        }
-        if (getc(f) != '\r' || getc(f) != '\n') {
-            rc = HY_EINVAL;
-            goto out_free;
-        }
-    }
-    if (EVP_DigestFinal_ex(md, b->md5, &mdlen) != 1)
-        rc = HY_ENOMEM;
-out_free:
-    if (out >= 0 && close(out) != 0 && rc == HY_OK)
-        rc = HY_EIO;
-    if (f)
-        fclose(f);
-    EVP_MD_CTX_free(md);
-    free(chunk);
-    if (rc == HY_OK)
-        b->path = b->tmp;
-    return rc;
-}
-
-/* Turns the request body into b: aws-chunked decoded, x-amz-content-sha256,
- * the size ceiling and Content-MD5 checked. False after replying. */
+/* Turns the request body into b (an aws-chunked one arrives decoded):
+ * x-amz-content-sha256, the size ceiling and Content-MD5 checked. False
+ * after replying. */
 static bool s3_body_prepare(struct s3_ctx *c, struct s3_body *b)
 {
     struct http_req *req = c->req;
     unsigned int mdlen;
-    int rc;
     memset(b, 0, sizeof *b);
     if (req->body_rc) {
         s3_internal(c, req->body_rc);
@@ -1219,36 +1097,24 @@ static bool s3_body_prepare(struct s3_ctx *c, struct s3_body *b)
             return false;
         }
     }
+    /* aws-chunked bodies reach s3.c decoded (sigv4_dechunk_request, in
+     * the router): the payload, its signatures checked. A STREAMING-* body
+     * nobody decoded is refused rather than stored with its framing. */
     const char *cenc = http_header(req, "Content-Encoding");
-    bool chunked = (sha && strncmp(sha, "STREAMING-", 10) == 0) ||
-                   (cenc && strstr(cenc, "aws-chunked"));
-    if (chunked) {
-        if (req->body_path) {
-            rc = s3_dechunk_file(req->body_path, b);
-        } else {
-            size_t n = 0;
-            rc = s3_dechunk(req, req->body, req->body_len, &b->data, &n);
-            b->len = n;
-            if (rc == HY_OK && EVP_Digest(b->data, n, b->md5, &mdlen, EVP_md5(), NULL) != 1)
-                rc = HY_ENOMEM;
-        }
-        const char *decoded = http_header(req, "x-amz-decoded-content-length");
-        if (rc == HY_OK && decoded) {
-            char *end;
-            errno = 0;
-            unsigned long long want = strtoull(decoded, &end, 10);
-            if (errno || *end || want != b->len)
-                rc = HY_EINVAL;
-        }
-        if (rc == HY_EINVAL) {
-            s3_error(c, 400, "IncompleteBody", "The request body terminated unexpectedly");
-            return false;
-        }
-        if (rc) {
-            s3_internal(c, rc);
-            return false;
-        }
-    } else if (req->body_path) {
+    bool streaming = sha && strncmp(sha, "STREAMING-", 10) == 0;
+    if (streaming && !req->body_dechunked) {
+        log_error(S3_TAG, "aws-chunked body not decoded before dispatch");
+        s3_internal(c, HY_ESTATE);
+        return false;
+    }
+    if (!streaming && cenc && strcasestr(cenc, "aws-chunked")) {
+        s3_error(c, 400, "InvalidArgument",
+                 "Content-Encoding aws-chunked needs an x-amz-content-sha256 of "
+                 "STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER] or "
+                 "STREAMING-UNSIGNED-PAYLOAD-TRAILER.");
+        return false;
+    }
+    if (req->body_path) {
         b->path = req->body_path;
         b->len = req->body_file_len;
         memcpy(b->md5, req->body_md5, 16);

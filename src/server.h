@@ -130,6 +130,10 @@ struct http_req {
     unsigned char body_md5[16];
     unsigned char body_sha256[32];
     int body_rc;
+    /* Set by sigv4_dechunk_request once it replaced an aws-chunked body
+     * (in memory or in body_path) with its verified payload; an API that
+     * finds a STREAMING-* body without it refuses to read it. */
+    bool body_dechunked;
     void *priv;               /* http.c's */
 };
 

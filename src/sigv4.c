@@ -1,7 +1,10 @@
 /* sigv4.c -- AWS Signature Version 4: canonical requests and signature
  * checks for every API hydrant serves (Firehose JSON, S3 REST, IAM/STS
  * query), in both the Authorization-header and the presigned-query form,
- * plus S3's aws-chunked bodies whose chunks carry their own signatures.
+ * plus S3's aws-chunked bodies whose chunks carry their own signatures:
+ * this file holds the one aws-chunked decoder (sigv4_dechunk_request),
+ * which checks each chunk's signature as it decodes, in memory or from a
+ * spool file, so the S3 code only ever sees the verified payload.
  *
  * Design. The server recomputes what the client signed and compares:
  *
@@ -53,7 +56,9 @@
  * header list, chunk headers); the canonical request is built in a struct
  * buf with a ceiling; no input aborts. Temporaries come from req->arena.
  *
- * Threading: all functions are reentrant. The signing-key cache (a small
+ * Threading: all functions are reentrant; sigv4_dechunk_request reads and
+ * writes the request's spool files on the calling (HTTP) thread, as the
+ * store does with them. The signing-key cache (a small
  * direct-mapped table keyed by SHA-256 of secret/date/region/service, so
  * no secret is stored in it; an entry holds the derived key and its HMAC
  * pad states) is guarded by one mutex. Each thread that verifies keeps
@@ -63,6 +68,8 @@
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -72,6 +79,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
 #define SIGV4_EMPTY_SHA256 \
@@ -81,7 +89,6 @@
 #define SIGV4_MAX_SIGNED_LIST 4096
 #define SIGV4_MAX_SECRET 256
 #define SIGV4_MAX_CREQ (8u << 20)   /* canonical request ceiling */
-#define SIGV4_MAX_CHUNK_EXT 512     /* chunk header line past the size */
 #define SIGV4_CACHE_SLOTS 64
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -1395,10 +1402,11 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
     return rc;
 }
 
-/* ---- aws-chunked bodies ----------------------------------------------
- * Each chunk:  hex-size [";chunk-signature=" 64hex] CRLF data CRLF
+/* ---- aws-chunked bodies: the one decoder ------------------------------
+ * Each chunk:  hex-size [";chunk-signature=" 64 hex] CRLF data CRLF,
  * then a zero-size chunk, then for *-TRAILER modes trailer lines
- * "name:value" CRLF, then CRLF. Chunk string to sign:
+ * "name:value" CRLF (the signed mode ending with
+ * "x-amz-trailer-signature:" 64 hex), then CRLF. Chunk string to sign:
  *   "AWS4-HMAC-SHA256-PAYLOAD" \n date \n scope \n previous signature \n
  *   hex(SHA256("")) \n hex(SHA256(chunk data))
  * (verified against the AWS sigv4-streaming example in the unit test).
@@ -1406,161 +1414,456 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
  * sigv4-streaming-trailers page; not checked against a vector):
  *   "AWS4-HMAC-SHA256-TRAILER" \n date \n scope \n previous signature \n
  *   hex(SHA256(each trailer "name:value\n"))
- */
-static bool chunk_sig_ok(const struct sigv4_auth *auth, const char *scope,
-                         const char *prev, const char *data, size_t n,
-                         const char *sig)
+ *
+ * Strict, because it is the only decoder: whatever it accepts is what is
+ * stored. The size is lowercase or uppercase hex without leading zeros
+ * (a lone "0" ends the body), at most 10 digits; the signed modes carry
+ * exactly one ";chunk-signature=" extension, the unsigned mode none; every
+ * line ends in CRLF and holds no other CR; nothing may follow the final
+ * CRLF; a trailer signature appears once, last, and only when signed.
+ *
+ * It is a push decoder (a state machine fed any slices of the body), so
+ * the same code decodes a body in memory in one call and a spooled 5 GiB
+ * body block by block; each chunk's SHA-256 is computed as its bytes pass
+ * and its signature checked when its data ends. Decoded bytes go to an
+ * emit callback as they pass, before their chunk's signature is known:
+ * callers publish the output only when the whole body decoded (memory:
+ * req->body is replaced at the end; spooled: a new file renamed over the
+ * spool file at the end, unlinked on any failure). */
+#define CHUNK_LINE_MAX 8192     /* a header or trailer line, CR excluded */
+#define CHUNK_SIZE_DIGITS 10    /* 1 TiB; S3 objects stop at 5 TiB in parts */
+#define CHUNK_TRAILERS_MAX 16384
+#define CHUNK_SIG_TAG ";chunk-signature="
+#define CHUNK_TRAILER_SIG "x-amz-trailer-signature"
+
+enum chunk_state { CD_HEADER, CD_DATA, CD_DATA_CR, CD_DATA_LF, CD_TRAILER,
+                   CD_END, CD_DONE };
+
+typedef int (*chunk_emit_fn)(void *ctx, const char *p, size_t n);
+
+struct chunk_dec {
+    const struct sigv4_auth *auth;
+    bool is_signed, trailer;
+    enum chunk_state state;
+    char scope[8 + 1 + 64 + 1 + 64 + 14];
+    char prev[65];              /* the signature the next one chains from */
+    char sig[65];               /* the current chunk's claimed signature */
+    bool have_tsig;
+    char line[CHUNK_LINE_MAX + 1];
+    size_t line_len;
+    uint64_t left;              /* data bytes still to come in this chunk */
+    uint64_t decoded;
+    EVP_MD_CTX *md;             /* SHA-256 of the current chunk's data */
+    EVP_MD_CTX *mac;            /* HMAC of the strings to sign */
+    struct buf trailers;        /* "name:value\n" per trailer, signed mode */
+    chunk_emit_fn emit;
+    void *emit_ctx;
+};
+
+static void chunk_dec_free(struct chunk_dec *d)
 {
-    char dh[65], expect[65], sts[300];
-    sha256_hex(dh, data, n);
-    int len = snprintf(sts, sizeof sts,
-                       "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n%s\n%s",
-                       auth->amz_date, scope, prev, SIGV4_EMPTY_SHA256, dh);
-    if (len < 0 || (size_t)len >= sizeof sts)
-        return false;
-    sigv4_sign(auth->signing_key, sts, (size_t)len, expect);
-    return CRYPTO_memcmp(expect, sig, 64) == 0;
+    EVP_MD_CTX_free(d->md);
+    EVP_MD_CTX_free(d->mac);
+    d->md = d->mac = NULL;
+    buf_free(&d->trailers);
 }
 
-/* Finds CRLF within max bytes of p; returns its offset or -1. */
-static long find_crlf(const char *p, size_t avail, size_t max)
+static int chunk_dec_init(struct chunk_dec *d, const struct sigv4_auth *auth,
+                          chunk_emit_fn emit, void *emit_ctx)
 {
-    size_t lim = avail < max ? avail : max;
-    for (size_t i = 0; i < lim && i + 1 < avail; i++)
-        if (p[i] == '\r' && p[i + 1] == '\n')
-            return (long)i;
-    return -1;
+    memset(d, 0, sizeof *d);
+    buf_init(&d->trailers, CHUNK_TRAILERS_MAX);
+    const char *mode = auth->payload_hash;
+    if (!known_streaming(mode))
+        return SIGV4_INTERNAL; /* verify let no other STREAMING-* through */
+    d->auth = auth;
+    d->is_signed = strncmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", 34) == 0;
+    d->trailer = strcmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") == 0 ||
+                 strcmp(mode, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0;
+    d->state = CD_HEADER;
+    d->emit = emit;
+    d->emit_ctx = emit_ctx;
+    snprintf(d->scope, sizeof d->scope, "%s/%s/%s/aws4_request", auth->scope_date,
+             auth->region, auth->service);
+    memcpy(d->prev, auth->signature, 65);
+    d->md = EVP_MD_CTX_new();
+    d->mac = EVP_MD_CTX_new();
+    if (!d->md || !d->mac) {
+        chunk_dec_free(d);
+        return SIGV4_INTERNAL;
+    }
+    return SIGV4_OK;
+}
+
+/* Checks sig (64 hex) against the signature of the string to sign
+ * "<algo>\n<date>\n<scope>\n<prev>\n<tail>"; on success it becomes prev. */
+static int chunk_sig_check(struct chunk_dec *d, const char *algo, const char *tail,
+                           const char *sig)
+{
+    char sts[400], expect[65];
+    unsigned char mac[32];
+    int len = snprintf(sts, sizeof sts, "%s\n%s\n%s\n%s\n%s", algo,
+                       d->auth->amz_date, d->scope, d->prev, tail);
+    if (len < 0 || (size_t)len >= sizeof sts)
+        return SIGV4_INTERNAL;
+    if (!hmac256(d->mac, d->auth->signing_key, 32, sts, (size_t)len, mac))
+        return SIGV4_INTERNAL;
+    hex_encode(expect, mac, 32);
+    if (CRYPTO_memcmp(expect, sig, 64) != 0)
+        return SIGV4_MISMATCH;
+    memcpy(d->prev, sig, 65);
+    return SIGV4_OK;
+}
+
+/* The data of the current chunk is complete: its signature. */
+static int chunk_data_end(struct chunk_dec *d)
+{
+    if (!d->is_signed)
+        return SIGV4_OK;
+    unsigned char h[32];
+    unsigned int n = 0;
+    char tail[65 + 65];
+    if (!EVP_DigestFinal_ex(d->md, h, &n) || n != 32)
+        return SIGV4_INTERNAL;
+    memcpy(tail, SIGV4_EMPTY_SHA256 "\n", 65);
+    hex_encode(tail + 65, h, 32);
+    return chunk_sig_check(d, "AWS4-HMAC-SHA256-PAYLOAD", tail, d->sig);
+}
+
+/* "<hex>[;chunk-signature=<64 hex>]" */
+static int chunk_header(struct chunk_dec *d, const char *s, size_t n)
+{
+    size_t nd = 0;
+    uint64_t size = 0;
+    int v;
+    while (nd < n && (v = sigv4__hexval((unsigned char)s[nd])) >= 0) {
+        if (++nd > CHUNK_SIZE_DIGITS)
+            return SIGV4_INCOMPLETE_BODY;
+        size = size * 16 + (uint64_t)v;
+    }
+    if (nd == 0 || (s[0] == '0' && nd > 1))
+        return SIGV4_INCOMPLETE_BODY;
+    const char *ext = s + nd;
+    size_t ext_len = n - nd, tl = sizeof CHUNK_SIG_TAG - 1;
+    if (d->is_signed) {
+        if (ext_len != tl + 64 || memcmp(ext, CHUNK_SIG_TAG, tl) != 0 ||
+            !is_hex64(ext + tl, 64))
+            return SIGV4_INCOMPLETE_BODY;
+        memcpy(d->sig, ext + tl, 64);
+        d->sig[64] = 0;
+    } else if (ext_len != 0) {
+        return SIGV4_INCOMPLETE_BODY;
+    }
+    if (size > 0) {
+        if (d->is_signed && !EVP_DigestInit_ex(d->md, hy_evp_sha256(), NULL))
+            return SIGV4_INTERNAL;
+        d->left = size;
+        d->state = CD_DATA;
+        return SIGV4_OK;
+    }
+    /* the final chunk: its (empty) data is signed too */
+    int rc = SIGV4_OK;
+    if (d->is_signed) {
+        rc = chunk_sig_check(d, "AWS4-HMAC-SHA256-PAYLOAD",
+                             SIGV4_EMPTY_SHA256 "\n" SIGV4_EMPTY_SHA256, d->sig);
+    }
+    d->state = d->trailer ? CD_TRAILER : CD_END;
+    return rc;
+}
+
+/* One trailer line, or the empty line that ends them. */
+static int chunk_trailer(struct chunk_dec *d, const char *s, size_t n)
+{
+    if (n == 0) {
+        if (d->is_signed) {
+            if (!d->have_tsig)
+                return SIGV4_INCOMPLETE_BODY;
+        }
+        d->state = CD_DONE;
+        return SIGV4_OK;
+    }
+    if (d->have_tsig)
+        return SIGV4_INCOMPLETE_BODY; /* the signature comes last */
+    const char *colon = memchr(s, ':', n);
+    if (!colon || colon == s)
+        return SIGV4_INCOMPLETE_BODY;
+    size_t nlen = (size_t)(colon - s), vlen = n - nlen - 1;
+    for (size_t i = 0; i < nlen; i++)
+        if (!header_name_char((unsigned char)s[i]))
+            return SIGV4_INCOMPLETE_BODY;
+    if (nlen == sizeof CHUNK_TRAILER_SIG - 1 &&
+        strncasecmp(s, CHUNK_TRAILER_SIG, nlen) == 0) {
+        if (!d->is_signed || !is_hex64(colon + 1, vlen))
+            return SIGV4_INCOMPLETE_BODY;
+        char tsig[65], th[65];
+        memcpy(tsig, colon + 1, 64);
+        tsig[64] = 0;
+        sha256_hex(th, d->trailers.data ? d->trailers.data : "", d->trailers.len);
+        d->have_tsig = true;
+        return chunk_sig_check(d, "AWS4-HMAC-SHA256-TRAILER", th, tsig);
+    }
+    if (!d->is_signed)
+        return SIGV4_OK; /* unsigned trailers: nothing to check them with */
+    if (buf_append(&d->trailers, s, n) != HY_OK || buf_append(&d->trailers, "\n", 1) != HY_OK)
+        return SIGV4_INCOMPLETE_BODY;
+    return SIGV4_OK;
+}
+
+static int chunk_line(struct chunk_dec *d, const char *s, size_t n)
+{
+    switch (d->state) {
+    case CD_HEADER: return chunk_header(d, s, n);
+    case CD_TRAILER: return chunk_trailer(d, s, n);
+    case CD_END:
+        if (n != 0)
+            return SIGV4_INCOMPLETE_BODY;
+        d->state = CD_DONE;
+        return SIGV4_OK;
+    default: return SIGV4_INTERNAL;
+    }
+}
+
+/* Feeds the next n bytes of the body. */
+static int chunk_dec_feed(struct chunk_dec *d, const char *p, size_t n)
+{
+    int rc;
+    while (n > 0) {
+        switch (d->state) {
+        case CD_DATA: {
+            size_t k = d->left < n ? (size_t)d->left : n;
+            if (d->is_signed && !EVP_DigestUpdate(d->md, p, k))
+                return SIGV4_INTERNAL;
+            if ((rc = d->emit(d->emit_ctx, p, k)))
+                return rc;
+            d->decoded += k;
+            d->left -= k;
+            p += k;
+            n -= k;
+            if (d->left == 0) {
+                if ((rc = chunk_data_end(d)))
+                    return rc;
+                d->state = CD_DATA_CR;
+            }
+            break;
+        }
+        case CD_DATA_CR:
+        case CD_DATA_LF:
+            if (*p != (d->state == CD_DATA_CR ? '\r' : '\n'))
+                return SIGV4_INCOMPLETE_BODY;
+            d->state = d->state == CD_DATA_CR ? CD_DATA_LF : CD_HEADER;
+            p++;
+            n--;
+            break;
+        case CD_DONE:
+            return SIGV4_INCOMPLETE_BODY; /* bytes after the end */
+        default: { /* a line: header, trailer or the final empty one */
+            char c = *p++;
+            n--;
+            bool after_cr = d->line_len > 0 && d->line[d->line_len - 1] == '\r';
+            if (c == '\n') {
+                if (!after_cr)
+                    return SIGV4_INCOMPLETE_BODY;
+                size_t len = d->line_len - 1;
+                d->line_len = 0;
+                if ((rc = chunk_line(d, d->line, len)))
+                    return rc;
+            } else if (after_cr || d->line_len >= CHUNK_LINE_MAX) {
+                return SIGV4_INCOMPLETE_BODY;
+            } else {
+                d->line[d->line_len++] = c;
+            }
+            break;
+        }
+        }
+    }
+    return SIGV4_OK;
+}
+
+static int chunk_dec_finish(struct chunk_dec *d, int64_t decoded_len)
+{
+    if (d->state != CD_DONE)
+        return SIGV4_INCOMPLETE_BODY; /* the body stopped short */
+    if (decoded_len >= 0 && d->decoded != (uint64_t)decoded_len)
+        return SIGV4_INCOMPLETE_BODY;
+    return SIGV4_OK;
+}
+
+static int emit_buf(void *ctx, const char *p, size_t n)
+{
+    int rc = buf_append(ctx, p, n);
+    return rc == HY_OK ? SIGV4_OK : rc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
 }
 
 int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
                          size_t len, int64_t decoded_len, struct buf *out)
 {
-    const char *mode = auth->payload_hash;
-    bool is_signed = strncmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", 34) == 0;
-    bool trailer = strcmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") == 0 ||
-                   strcmp(mode, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0;
-    if (!known_streaming(mode))
-        return SIGV4_MALFORMED;
-    char scope[8 + 1 + 64 + 1 + 64 + 14], prev[65];
-    snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", auth->scope_date,
-             auth->region, auth->service);
-    memcpy(prev, auth->signature, 65);
-    size_t pos = 0;
-    uint64_t decoded = 0; /* out may be NULL: verify only */
+    struct chunk_dec d;
+    int rc = chunk_dec_init(&d, auth, emit_buf, out);
+    if (rc == SIGV4_OK)
+        rc = chunk_dec_feed(&d, body, len);
+    if (rc == SIGV4_OK)
+        rc = chunk_dec_finish(&d, decoded_len);
+    chunk_dec_free(&d);
+    return rc;
+}
 
-    for (;;) {
-        /* chunk header */
-        size_t size = 0, nd = 0;
-        int v;
-        while (pos < len && (v = sigv4__hexval((unsigned char)body[pos])) >= 0) {
-            if (++nd > 15)
-                return SIGV4_MALFORMED;
-            size = size * 16 + (size_t)v;
-            pos++;
-        }
-        if (nd == 0)
-            return SIGV4_MALFORMED;
-        long eol = find_crlf(body + pos, len - pos, SIGV4_MAX_CHUNK_EXT);
-        if (eol < 0)
-            return SIGV4_MALFORMED;
-        const char *ext = body + pos;
-        size_t ext_len = (size_t)eol;
-        pos += ext_len + 2;
-        char sig[65] = "";
-        if (is_signed) {
-            static const char tag[] = ";chunk-signature=";
-            size_t tl = sizeof tag - 1;
-            if (ext_len != tl + 64 || memcmp(ext, tag, tl) != 0 ||
-                !is_hex64(ext + tl, 64))
-                return SIGV4_MALFORMED;
-            memcpy(sig, ext + tl, 64);
-            sig[64] = 0;
-        }
-        if (size > len - pos)
-            return SIGV4_MALFORMED;
-        const char *data = body + pos;
-        pos += size;
-        if (is_signed) {
-            if (!chunk_sig_ok(auth, scope, prev, data, size, sig))
-                return SIGV4_MISMATCH;
-            memcpy(prev, sig, 65);
-        }
-        if (size == 0)
-            break;
-        if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n')
-            return SIGV4_MALFORMED;
-        pos += 2;
-        decoded += size;
-        int brc = out ? buf_append(out, data, size) : HY_OK;
-        if (brc != HY_OK)
-            return brc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
-    }
+/* In memory: the payload goes to arena memory no larger than the body. */
+struct emit_mem {
+    char *p;
+    size_t len, cap;
+};
 
-    if (trailer) {
-        /* trailer lines until an empty line */
-        struct buf canon;
-        buf_init(&canon, 16384);
-        char tsig[65] = "";
-        int rc = SIGV4_OK;
-        for (;;) {
-            long eol = find_crlf(body + pos, len - pos, 8192);
-            if (eol < 0) {
-                rc = SIGV4_MALFORMED;
-                break;
-            }
-            const char *line = body + pos;
-            pos += (size_t)eol + 2;
-            if (eol == 0)
-                break;
-            const char *colon = memchr(line, ':', (size_t)eol);
-            if (!colon) {
-                rc = SIGV4_MALFORMED;
-                break;
-            }
-            size_t nlen = (size_t)(colon - line), vlen = (size_t)eol - nlen - 1;
-            if (nlen == 23 && strncasecmp(line, "x-amz-trailer-signature", 23) == 0) {
-                if (!is_hex64(colon + 1, vlen)) {
-                    rc = SIGV4_MALFORMED;
-                    break;
-                }
-                memcpy(tsig, colon + 1, 64);
-                tsig[64] = 0;
-                continue;
-            }
-            if (buf_append(&canon, line, (size_t)eol) != HY_OK ||
-                buf_append(&canon, "\n", 1) != HY_OK) {
-                rc = SIGV4_MALFORMED;
-                break;
-            }
-        }
-        if (rc == SIGV4_OK && is_signed) {
-            char th[65], expect[65], sts[300];
-            sha256_hex(th, canon.data ? canon.data : "", canon.len);
-            int n = snprintf(sts, sizeof sts,
-                             "AWS4-HMAC-SHA256-TRAILER\n%s\n%s\n%s\n%s",
-                             auth->amz_date, scope, prev, th);
-            if (!tsig[0] || n < 0 || (size_t)n >= sizeof sts) {
-                rc = SIGV4_MALFORMED;
-            } else {
-                sigv4_sign(auth->signing_key, sts, (size_t)n, expect);
-                if (CRYPTO_memcmp(expect, tsig, 64) != 0)
-                    rc = SIGV4_MISMATCH;
-            }
-        }
-        buf_free(&canon);
-        if (rc)
-            return rc;
-    } else if (pos < len) {
-        /* the final CRLF after the zero chunk (tolerated when absent) */
-        if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n')
-            return SIGV4_MALFORMED;
-        pos += 2;
-    }
-    if (pos != len)
-        return SIGV4_MALFORMED;
-    if (decoded_len >= 0 && decoded != (uint64_t)decoded_len)
-        return SIGV4_MALFORMED;
+static int emit_mem(void *ctx, const char *p, size_t n)
+{
+    struct emit_mem *m = ctx;
+    if (n > m->cap - m->len)
+        return SIGV4_INTERNAL; /* cannot happen: a payload is shorter than its framing */
+    memcpy(m->p + m->len, p, n);
+    m->len += n;
     return SIGV4_OK;
+}
+
+/* Spooled: the payload goes to a new file, hashed on the way. */
+struct emit_file {
+    int fd;
+    EVP_MD_CTX *md5, *sha256;
+    uint64_t len;
+    int err;                  /* HY_* of a failed write, for the log */
+};
+
+static int emit_file(void *ctx, const char *p, size_t n)
+{
+    struct emit_file *f = ctx;
+    if (!EVP_DigestUpdate(f->md5, p, n) || !EVP_DigestUpdate(f->sha256, p, n))
+        return SIGV4_INTERNAL;
+    if ((f->err = write_all(f->fd, p, n)) != HY_OK)
+        return SIGV4_INTERNAL;
+    f->len += n;
+    return SIGV4_OK;
+}
+
+#define DECHUNK_BLOCK (256u << 10)
+
+static int dechunk_file(struct http_req *req, const struct sigv4_auth *auth,
+                        int64_t decoded_len)
+{
+    struct emit_file f = {-1, EVP_MD_CTX_new(), EVP_MD_CTX_new(), 0, HY_OK};
+    struct chunk_dec d;
+    char out_path[4096], *block = malloc(DECHUNK_BLOCK);
+    int in = -1, rc;
+    out_path[0] = 0;
+    if ((rc = chunk_dec_init(&d, auth, emit_file, &f)))
+        goto out_free;
+    rc = SIGV4_INTERNAL;
+    if (!block || !f.md5 || !f.sha256 || !EVP_DigestInit_ex(f.md5, EVP_md5(), NULL) ||
+        !EVP_DigestInit_ex(f.sha256, hy_evp_sha256(), NULL))
+        goto out_free;
+    /* the new file sits next to the spool file, named like one */
+    const char *slash = strrchr(req->body_path, '/');
+    unsigned char id[8];
+    char hex[17];
+    int dir_len = slash ? (int)(slash - req->body_path) : 1;
+    if (hy_random(id, sizeof id) != HY_OK)
+        goto out_free;
+    hex_encode(hex, id, sizeof id);
+    int pn = snprintf(out_path, sizeof out_path, "%.*s/spool-%s.tmp", dir_len,
+                      slash ? req->body_path : ".", hex);
+    if (pn < 0 || (size_t)pn >= sizeof out_path) {
+        out_path[0] = 0;
+        goto out_free;
+    }
+    in = open(req->body_path, O_RDONLY | O_CLOEXEC);
+    f.fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f.fd < 0)
+        out_path[0] = 0;
+    if (in < 0 || f.fd < 0) {
+        log_error("sigv4", "dechunk %s: %s", req->body_path, strerror(errno));
+        goto out_free;
+    }
+    uint64_t total = 0;
+    rc = SIGV4_OK;
+    while (rc == SIGV4_OK) {
+        ssize_t r = read(in, block, DECHUNK_BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            log_error("sigv4", "read %s: %s", req->body_path, strerror(errno));
+            rc = SIGV4_INTERNAL;
+        } else if (r == 0) {
+            break;
+        } else {
+            total += (uint64_t)r;
+            rc = chunk_dec_feed(&d, block, (size_t)r);
+        }
+    }
+    if (rc == SIGV4_OK && total != req->body_file_len)
+        rc = SIGV4_INTERNAL; /* the spool file is not what http.c wrote */
+    if (rc == SIGV4_OK)
+        rc = chunk_dec_finish(&d, decoded_len);
+    if (f.err != HY_OK)
+        log_error("sigv4", "write %s: %s", out_path, hy_strerror(f.err));
+    unsigned char md5[16], sha[32];
+    unsigned int ml = 0, sl = 0;
+    if (rc == SIGV4_OK &&
+        (!EVP_DigestFinal_ex(f.md5, md5, &ml) || !EVP_DigestFinal_ex(f.sha256, sha, &sl)))
+        rc = SIGV4_INTERNAL;
+    if (close(f.fd) != 0 && rc == SIGV4_OK)
+        rc = SIGV4_INTERNAL;
+    f.fd = -1;
+    if (rc == SIGV4_OK && rename(out_path, req->body_path) != 0) {
+        log_error("sigv4", "rename %s: %s", out_path, strerror(errno));
+        rc = SIGV4_INTERNAL;
+    }
+    if (rc == SIGV4_OK) {
+        out_path[0] = 0; /* it is the spool file now */
+        req->body_file_len = f.len;
+        memcpy(req->body_md5, md5, 16);
+        memcpy(req->body_sha256, sha, 32);
+    }
+out_free:
+    if (f.fd >= 0)
+        close(f.fd);
+    if (out_path[0])
+        unlink(out_path);
+    if (in >= 0)
+        close(in);
+    chunk_dec_free(&d);
+    EVP_MD_CTX_free(f.md5);
+    EVP_MD_CTX_free(f.sha256);
+    free(block);
+    return rc;
+}
+
+int sigv4_dechunk_request(struct http_req *req, const struct sigv4_auth *auth,
+                          int64_t decoded_len)
+{
+    if (req->body_rc)
+        return SIGV4_INTERNAL;
+    if (req->body_too_large)
+        return SIGV4_TOO_LARGE;
+    int rc;
+    if (req->body_path) {
+        rc = dechunk_file(req, auth, decoded_len);
+    } else {
+        struct emit_mem m = {arena_alloc(req->arena, req->body_len + 1), 0, req->body_len};
+        struct chunk_dec d;
+        if (!m.p)
+            return SIGV4_INTERNAL;
+        rc = chunk_dec_init(&d, auth, emit_mem, &m);
+        if (rc == SIGV4_OK)
+            rc = chunk_dec_feed(&d, req->body ? req->body : "", req->body_len);
+        if (rc == SIGV4_OK)
+            rc = chunk_dec_finish(&d, decoded_len);
+        chunk_dec_free(&d);
+        if (rc == SIGV4_OK) {
+            m.p[m.len] = 0;
+            req->body = m.p;
+            req->body_len = m.len;
+        }
+    }
+    if (rc == SIGV4_OK)
+        req->body_dechunked = true;
+    return rc;
 }
 
 /* ---- AWS errors ------------------------------------------------------
@@ -1654,6 +1957,9 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
             set_err(err, "EntityTooLarge", 400,
                     "Your proposed upload exceeds the maximum allowed size");
             return;
+        case SIGV4_INCOMPLETE_BODY: /* [v] what S3 answers a torn aws-chunked body */
+            set_err(err, "IncompleteBody", 400, "The request body terminated unexpectedly");
+            return;
         default:
             set_err(err, "InternalError", 500,
                     "We encountered an internal error. Please try again.");
@@ -1707,6 +2013,10 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
     case SIGV4_TOO_LARGE: /* [b] only S3 has aws-chunked bodies */
         set_err(err, json ? "SerializationException" : "InvalidParameterValue",
                 400, "The request body is too large.");
+        return;
+    case SIGV4_INCOMPLETE_BODY: /* [b] only S3 has aws-chunked bodies */
+        set_err(err, json ? "SerializationException" : "InvalidParameterValue",
+                400, "The request body terminated unexpectedly.");
         return;
     case SIGV4_INVALID_CONTENT_SHA256: /* [b] */
         set_err(err, json ? "InvalidSignatureException" : "IncompleteSignature",

@@ -4,14 +4,16 @@
  *
  *     struct sigv4_auth auth;
  *     int rc = sigv4_verify(req, lookup, ctx, hy_now_ms(), &auth);
+ *     if (rc == SIGV4_OK && sigv4_is_chunked(&auth))   // S3 aws-chunked upload
+ *         rc = sigv4_dechunk_request(req, &auth, decoded_len);
  *     if (rc != SIGV4_OK) {
  *         struct sigv4_error e;
- *         sigv4_error(rc, SIGV4_PROTO_JSON, &auth, hy_now_ms(), &e);
+ *         sigv4_error(rc, SIGV4_PROTO_S3, &auth, hy_now_ms(), &e);
  *         ... answer e.status with e.code / e.message in the API's format
  *     }
- *     if (sigv4_is_chunked(&auth))   // S3 aws-chunked upload
- *         rc = sigv4_decode_chunked(&auth, req->body, req->body_len,
- *                                   decoded_len, &payload);
+ *
+ * After sigv4_dechunk_request the API sees an ordinary body: the chunk
+ * framing is gone and every chunk signature has been checked.
  */
 #ifndef HYDRANT_SIGV4_H
 #define HYDRANT_SIGV4_H
@@ -30,6 +32,9 @@ enum sigv4_rc {
     SIGV4_INVALID_CONTENT_SHA256, /* x-amz-content-sha256 not hex nor keyword */
     SIGV4_INTERNAL,         /* out of memory, or the request is too big */
     SIGV4_TOO_LARGE,        /* decoded aws-chunked payload over out's ceiling */
+    SIGV4_INCOMPLETE_BODY,  /* aws-chunked framing broken, or the payload is not
+                               x-amz-decoded-content-length bytes (S3:
+                               400 IncompleteBody) */
 };
 
 /* The wire protocol an error is reported in (pick by API, see router). */
@@ -70,7 +75,7 @@ typedef int (*sigv4_secret_fn)(const char *akid, char *secret, size_t size,
 
 /* Verifies req's SigV4 signature, header or presigned form. now_ms is the
  * wall clock (hy_now_ms()). out is always written. Returns enum sigv4_rc.
- * Does not decode aws-chunked bodies: see sigv4_decode_chunked. */
+ * Does not decode aws-chunked bodies: see sigv4_dechunk_request. */
 int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
                  int64_t now_ms, struct sigv4_auth *out);
 
@@ -87,16 +92,25 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
 /* True when the body is aws-chunked (x-amz-content-sha256 STREAMING-*). */
 bool sigv4_is_chunked(const struct sigv4_auth *auth);
 
-/* Decodes an aws-chunked body of a request auth verified, checking every
- * chunk signature (chained from the seed signature) for the signed
- * variants and the trailer signature for ...-PAYLOAD-TRAILER. Appends the
- * payload to out (out's ceiling bounds it). decoded_len is the
- * x-amz-decoded-content-length header value, or -1 if absent; when given
- * the payload length must equal it. Returns SIGV4_OK, SIGV4_MALFORMED
- * (framing, length), SIGV4_MISMATCH (a chunk or trailer signature),
- * SIGV4_TOO_LARGE (out's ceiling) or SIGV4_INTERNAL (memory). */
-/* out may be NULL: then the chunks are only verified (a body spooled to a
- * file, mapped into memory, is checked without a second copy). */
+/* Decodes req's aws-chunked body in place of the raw one, checking every
+ * chunk (and trailer) signature as it decodes; auth is what sigv4_verify
+ * filled for req (SIGV4_OK, sigv4_is_chunked). This is the only chunked
+ * decoder: APIs never see the raw chunks.
+ * In memory: req->body/body_len become the decoded payload (arena memory,
+ * NUL-terminated). Spooled (req->body_path): the decoded payload is
+ * written to a new file next to it (mode 0600, named like a spool file)
+ * and renamed over req->body_path, so http.c's unlink at completion still
+ * cleans it; body_file_len, body_md5 and body_sha256 then describe the
+ * decoded bytes. On success req->body_dechunked is set; on failure the
+ * request is left as it was. decoded_len is x-amz-decoded-content-length
+ * (-1 if absent); when given the payload must be that long.
+ * Returns SIGV4_OK, SIGV4_INCOMPLETE_BODY (framing, length), SIGV4_MISMATCH
+ * (a chunk or trailer signature), SIGV4_TOO_LARGE (req->body_too_large) or
+ * SIGV4_INTERNAL (memory, I/O, the spool write had failed). */
+int sigv4_dechunk_request(struct http_req *req, const struct sigv4_auth *auth,
+                          int64_t decoded_len);
+/* The same decoder on a body in memory, for tests and fuzzing: appends the
+ * payload to out (out's ceiling: SIGV4_TOO_LARGE). Same return values. */
 int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
                          size_t len, int64_t decoded_len, struct buf *out);
 

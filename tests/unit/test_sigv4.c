@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "server.h"
 #include "sigv4.h"
@@ -629,7 +630,7 @@ static void test_s3_chunked(void **state)
     buf_reset(&out);
     /* decoded length must match x-amz-decoded-content-length */
     assert_int_equal(sigv4_decode_chunked(&auth, body, len, 66561, &out),
-                     SIGV4_MALFORMED);
+                     SIGV4_INCOMPLETE_BODY);
     buf_reset(&out);
     /* one payload byte changed: that chunk's signature fails */
     body[100] = 'b';
@@ -652,8 +653,9 @@ static void test_s3_chunked(void **state)
     /* an output ceiling smaller than the payload */
     struct buf small;
     buf_init(&small, 1000);
-    assert_int_equal(sigv4_decode_chunked(&auth, body + 0, len, -1, &small),
-                     SIGV4_MISMATCH); /* body[30] still altered */
+    /* (body[30] still altered: the ceiling stops it before the signature) */
+    assert_int_not_equal(sigv4_decode_chunked(&auth, body + 0, len, -1, &small),
+                         SIGV4_OK);
     buf_free(&small);
     body[30] = saved;
     buf_init(&small, 1000);
@@ -683,8 +685,352 @@ static void test_unsigned_trailer(void **state)
     assert_string_equal(out.data, "hello world");
     buf_reset(&out);
     assert_int_equal(sigv4_decode_chunked(&auth, body, sizeof body - 3, -1, &out),
-                     SIGV4_MALFORMED);
+                     SIGV4_INCOMPLETE_BODY);
+    buf_reset(&out);
+    /* a chunk extension, a trailer signature: neither is unsigned framing */
+    const char ext[] = "5;x=y\r\nhello\r\n0\r\n\r\n";
+    assert_int_equal(sigv4_decode_chunked(&auth, ext, sizeof ext - 1, -1, &out),
+                     SIGV4_INCOMPLETE_BODY);
+    buf_reset(&out);
+    char tsig[200];
+    snprintf(tsig, sizeof tsig, "5\r\nhello\r\n0\r\nx-amz-trailer-signature:%064d\r\n\r\n", 0);
+    assert_int_equal(sigv4_decode_chunked(&auth, tsig, strlen(tsig), -1, &out),
+                     SIGV4_INCOMPLETE_BODY);
     buf_free(&out);
+}
+
+/* Every rc of sigv4_decode_chunked on body[0..len), with the AWS example's
+ * auth; the helpers below build bodies the example's key signs. */
+static struct sigv4_auth example_auth(void)
+{
+    struct keyring ring = {S3_AKID, S3_SECRET};
+    struct sigv4_auth auth;
+    struct treq t;
+    size_t len;
+    char *body = chunked_body(&len);
+    chunked_req(&t);
+    t.req.body = body;
+    t.req.body_len = len;
+    assert_int_equal(sigv4_verify(&t.req, lookup, &ring, S3_NOW_MS, &auth), SIGV4_OK);
+    free(body);
+    treq_free(&t);
+    return auth;
+}
+
+/* hex signature of one chunk chained from prev, as a client computes it */
+static void chunk_sig(const struct sigv4_auth *a, const char *prev, const char *data,
+                      size_t n, char out[65])
+{
+    char dh[65], empty[65], sts[512];
+    sha256_hex(dh, data, n);
+    sha256_hex(empty, "", 0);
+    int len = snprintf(sts, sizeof sts,
+                       "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s/%s/%s/aws4_request\n%s\n%s\n%s",
+                       a->amz_date, a->scope_date, a->region, a->service, prev, empty, dh);
+    sigv4_sign(a->signing_key, sts, (size_t)len, out);
+}
+
+/* A validly signed aws-chunked body of payload in chunks of `chunk`
+ * bytes; fmt is the header format ("%zx" as the SDKs write it). With
+ * trailer, the ...-PAYLOAD-TRAILER form with one checksum trailer. */
+static char *sign_body(const struct sigv4_auth *a, const char *payload, size_t n,
+                       size_t chunk, bool trailer, size_t *len)
+{
+    struct buf b;
+    char prev[65], sig[65];
+    buf_init(&b, 64u << 20);
+    memcpy(prev, a->signature, 65);
+    for (size_t off = 0;; off += chunk) {
+        size_t k = off >= n ? 0 : n - off < chunk ? n - off : chunk;
+        chunk_sig(a, prev, payload + off, k, sig);
+        assert_int_equal(buf_printf(&b, "%zx;chunk-signature=%s\r\n", k, sig), HY_OK);
+        assert_int_equal(buf_append(&b, payload + off, k), HY_OK);
+        memcpy(prev, sig, 65);
+        if (k == 0)
+            break;
+        assert_int_equal(buf_puts(&b, "\r\n"), HY_OK);
+    }
+    if (!trailer) {
+        assert_int_equal(buf_puts(&b, "\r\n"), HY_OK);
+        return buf_detach(&b, len);
+    }
+    const char *tr = "x-amz-checksum-crc32:DUoRhQ==";
+    char th[65], sts[512], tsig[65];
+    char line[64];
+    snprintf(line, sizeof line, "%s\n", tr);
+    sha256_hex(th, line, strlen(line));
+    int sl = snprintf(sts, sizeof sts,
+                      "AWS4-HMAC-SHA256-TRAILER\n%s\n%s/%s/%s/aws4_request\n%s\n%s",
+                      a->amz_date, a->scope_date, a->region, a->service, prev, th);
+    sigv4_sign(a->signing_key, sts, (size_t)sl, tsig);
+    assert_int_equal(buf_printf(&b, "%s\r\nx-amz-trailer-signature:%s\r\n\r\n", tr, tsig),
+                     HY_OK);
+    return buf_detach(&b, len);
+}
+
+static int decode(const struct sigv4_auth *a, const char *body, size_t len, int64_t dlen)
+{
+    struct buf out;
+    buf_init(&out, 64u << 20);
+    int rc = sigv4_decode_chunked(a, body, len, dlen, &out);
+    buf_free(&out);
+    return rc;
+}
+
+/* A captured, validly signed body replayed with its framing or its bytes
+ * changed: every variant is refused, none decodes to other bytes. */
+static void test_chunked_replays(void **state)
+{
+    (void)state;
+    struct sigv4_auth a = example_auth();
+    char payload[3000];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (char)('a' + i % 26);
+    size_t len;
+    char *body = sign_body(&a, payload, sizeof payload, 1000, false, &len);
+    assert_int_equal(decode(&a, body, len, sizeof payload), SIGV4_OK);
+    struct buf out, in;
+    buf_init(&out, 1 << 20);
+    buf_init(&in, 1 << 20);
+
+    /* one chunk's bytes changed, same length: its signature fails */
+    char *second = strstr(body, "\r\n3e8;") + 6 + 82 + 10; /* chunk 2's data */
+    char saved = *second;
+    *second = saved == 'x' ? 'y' : 'x';
+    assert_int_equal(decode(&a, body, len, sizeof payload), SIGV4_MISMATCH);
+    *second = saved;
+
+    /* two chunks swapped (each signature valid for its own data) */
+    const char *c2 = strstr(body, "3e8;");
+    c2 = strstr(c2 + 1, "3e8;");
+    size_t hdr = strlen("3e8;chunk-signature=") + 64 + 2, clen = hdr + 1000 + 2;
+    buf_append(&in, body, (size_t)(c2 - body) - clen);
+    buf_append(&in, c2, clen);
+    buf_append(&in, c2 - clen, clen);
+    buf_append(&in, c2 + clen, len - (size_t)(c2 - body) - clen);
+    assert_int_equal(in.len, len);
+    assert_int_equal(decode(&a, in.data, in.len, sizeof payload), SIGV4_MISMATCH);
+
+    /* variants of the framing, each built from the signed body */
+    struct {
+        const char *what, *find, *repl;
+        int want;
+    } cases[] = {
+        /* extra bytes between two chunks */
+        {"bytes between chunks", "\r\n3e8;", "\r\nXY3e8;", SIGV4_INCOMPLETE_BODY},
+        {"an empty line between chunks", "\r\n3e8;", "\r\n\r\n3e8;", SIGV4_INCOMPLETE_BODY},
+        /* chunk-size lines s3.c's old decoders accepted */
+        {"leading zero", "3e8;", "03e8;", SIGV4_INCOMPLETE_BODY},
+        {"0x prefix (strtoull)", "3e8;", "0x3e8;", SIGV4_INCOMPLETE_BODY},
+        {"a second extension", "\r\n3e8;", "\r\n3e8;x=y;", SIGV4_INCOMPLETE_BODY},
+        {"space before the extension", "3e8;", "3e8 ;", SIGV4_INCOMPLETE_BODY},
+        {"unchanged (the control)", "\r\n3e8;", "\r\n3e8;", SIGV4_OK},
+        {"data CRLF replaced by LF", "\r\n3e8;", "\n3e8;", SIGV4_INCOMPLETE_BODY},
+        {"CR inside the header line", "3e8;chunk", "3e8;\rchunk", SIGV4_INCOMPLETE_BODY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *at = strstr(body, cases[i].find);
+        assert_non_null(at);
+        buf_reset(&in);
+        buf_append(&in, body, (size_t)(at - body));
+        buf_puts(&in, cases[i].repl);
+        const char *rest = at + strlen(cases[i].find);
+        buf_append(&in, rest, len - (size_t)(rest - body));
+        int rc = decode(&a, in.data, in.len, -1);
+        if (rc != cases[i].want)
+            fail_msg("%s: rc %d, want %d", cases[i].what, rc, cases[i].want);
+    }
+    /* the header line's LF without its CR */
+    buf_reset(&in);
+    buf_append(&in, body, len);
+    char *crlf = strstr(in.data, "\r\n");
+    memmove(crlf, crlf + 1, in.len - (size_t)(crlf - in.data)); /* drop the CR */
+    in.len--;
+    assert_int_equal(decode(&a, in.data, in.len, -1), SIGV4_INCOMPLETE_BODY);
+
+    /* bytes after the end; the final CRLF missing (old code tolerated it) */
+    buf_reset(&in);
+    buf_append(&in, body, len);
+    buf_puts(&in, "0;chunk-signature=");
+    assert_int_equal(decode(&a, in.data, in.len, -1), SIGV4_INCOMPLETE_BODY);
+    assert_int_equal(decode(&a, body, len - 2, -1), SIGV4_INCOMPLETE_BODY);
+    /* cut anywhere: never OK */
+    for (size_t cut = 0; cut < len; cut++)
+        if (decode(&a, body, cut, -1) == SIGV4_OK)
+            fail_msg("a body cut at %zu of %zu decoded", cut, len);
+    /* decoded length declared wrong either way */
+    assert_int_equal(decode(&a, body, len, sizeof payload + 1), SIGV4_INCOMPLETE_BODY);
+    assert_int_equal(decode(&a, body, len, sizeof payload - 1), SIGV4_INCOMPLETE_BODY);
+
+    /* uppercase hex sizes are still sizes; the bytes are unchanged */
+    buf_reset(&in);
+    for (const char *p = body; p < body + len;) {
+        const char *e = strstr(p, "3e8;");
+        if (!e || e >= body + len) {
+            buf_append(&in, p, len - (size_t)(p - body));
+            break;
+        }
+        buf_append(&in, p, (size_t)(e - p));
+        buf_puts(&in, "3E8;");
+        p = e + 4;
+    }
+    assert_int_equal(sigv4_decode_chunked(&a, in.data, in.len, -1, &out), SIGV4_OK);
+    assert_int_equal(out.len, sizeof payload);
+    assert_memory_equal(out.data, payload, sizeof payload);
+    free(body);
+
+    /* signed trailer: valid, then its checksum changed, then the trailer
+     * signature moved before the checksum, a trailer after it, none */
+    body = sign_body(&a, payload, sizeof payload, 1000, true, &len);
+    struct sigv4_auth at = a;
+    strcpy(at.payload_hash, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
+    assert_int_equal(decode(&at, body, len, sizeof payload), SIGV4_OK);
+    assert_int_equal(decode(&a, body, len, -1), SIGV4_INCOMPLETE_BODY); /* not a trailer mode */
+    char *ck = strstr(body, "DUoRhQ==");
+    ck[0] = 'E';
+    assert_int_equal(decode(&at, body, len, -1), SIGV4_MISMATCH);
+    ck[0] = 'D';
+    char *ts = strstr(body, "x-amz-trailer-signature:");
+    buf_reset(&in);
+    buf_append(&in, body, (size_t)(ck - body) - strlen("x-amz-checksum-crc32:"));
+    buf_append(&in, ts, strlen(ts) - 2);
+    buf_puts(&in, "x-amz-checksum-crc32:DUoRhQ==\r\n\r\n");
+    assert_int_equal(decode(&at, in.data, in.len, -1), SIGV4_MISMATCH);
+    /* a trailer after a valid trailer signature (it would be unsigned) */
+    buf_reset(&in);
+    buf_append(&in, body, len - 2);
+    buf_puts(&in, "x-amz-checksum-sha256:AAAA\r\n\r\n");
+    assert_int_equal(decode(&at, in.data, in.len, -1), SIGV4_INCOMPLETE_BODY);
+    buf_reset(&in);
+    buf_append(&in, body, (size_t)(ts - body));
+    buf_puts(&in, "\r\n");
+    assert_int_equal(decode(&at, in.data, in.len, -1), SIGV4_INCOMPLETE_BODY);
+    free(body);
+
+    struct sigv4_error e;
+    sigv4_error(SIGV4_INCOMPLETE_BODY, SIGV4_PROTO_S3, &a, S3_NOW_MS, &e);
+    assert_string_equal(e.code, "IncompleteBody");
+    assert_int_equal(e.status, 400);
+    buf_free(&in);
+    buf_free(&out);
+}
+
+/* sigv4_dechunk_request in memory: the body becomes the payload; a failed
+ * decode leaves the request as it was. */
+static void test_dechunk_request_memory(void **state)
+{
+    (void)state;
+    struct sigv4_auth a = example_auth();
+    char payload[5000];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (char)(i * 7);
+    size_t len;
+    char *body = sign_body(&a, payload, sizeof payload, 4096, false, &len);
+    struct treq t;
+    treq_init(&t, "PUT", "/b/k", "");
+    t.req.body = body;
+    t.req.body_len = len;
+    body[len / 2] ^= 1;
+    assert_int_equal(sigv4_dechunk_request(&t.req, &a, -1), SIGV4_MISMATCH);
+    assert_ptr_equal(t.req.body, body);
+    assert_int_equal(t.req.body_len, len);
+    assert_false(t.req.body_dechunked);
+    body[len / 2] ^= 1;
+    assert_int_equal(sigv4_dechunk_request(&t.req, &a, sizeof payload), SIGV4_OK);
+    assert_int_equal(t.req.body_len, sizeof payload);
+    assert_memory_equal(t.req.body, payload, sizeof payload);
+    assert_int_equal(t.req.body[t.req.body_len], 0);
+    assert_true(t.req.body_dechunked);
+    free(body);
+    treq_free(&t);
+}
+
+static int count_files(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Spooled: the payload replaces the spool file (0600) with its digests;
+ * big enough that chunk headers straddle the decoder's read blocks. A
+ * failed decode leaves the spool file as it was and no other file. */
+static void test_dechunk_request_spooled(void **state)
+{
+    (void)state;
+    struct sigv4_auth a = example_auth();
+    size_t n = (3u << 20) + 17;
+    char *payload = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        payload[i] = (char)(i * 131 >> 3);
+    size_t len;
+    char *body = sign_body(&a, payload, n, 8191, false, &len);
+    char dir[] = "/tmp/test_sigv4_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/spool-0123456789abcdef.tmp", dir);
+    struct treq t;
+    for (int round = 0; round < 2; round++) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        if (round == 0)
+            body[len - 5000] ^= 1; /* the last chunk's data */
+        assert_int_equal(fwrite(body, 1, len, f), len);
+        fclose(f);
+        if (round == 0)
+            body[len - 5000] ^= 1;
+        treq_init(&t, "PUT", "/b/k", "");
+        t.req.body_path = path;
+        t.req.body_file_len = len;
+        memset(t.req.body_md5, 0xee, 16);
+        int rc = sigv4_dechunk_request(&t.req, &a, (int64_t)n);
+        if (round == 0) {
+            assert_int_equal(rc, SIGV4_MISMATCH);
+            assert_int_equal(count_files(dir), 1);
+            size_t got_len;
+            char *got = hy_read_file(path, 64u << 20, &got_len);
+            assert_int_equal(got_len, len); /* the raw body, untouched */
+            free(got);
+            assert_int_equal(t.req.body_file_len, len);
+            assert_false(t.req.body_dechunked);
+        } else {
+            assert_int_equal(rc, SIGV4_OK);
+            assert_true(t.req.body_dechunked);
+            assert_int_equal(t.req.body_file_len, n);
+            assert_int_equal(count_files(dir), 1);
+            size_t got_len;
+            char *got = hy_read_file(path, 64u << 20, &got_len);
+            assert_int_equal(got_len, n);
+            assert_memory_equal(got, payload, n);
+            free(got);
+            struct stat st;
+            assert_int_equal(stat(path, &st), 0);
+            assert_int_equal(st.st_mode & 0777, 0600);
+            unsigned char md5[16], sha[32];
+            unsigned int ml, sl;
+            EVP_Digest(payload, n, md5, &ml, EVP_md5(), NULL);
+            EVP_Digest(payload, n, sha, &sl, EVP_sha256(), NULL);
+            assert_memory_equal(t.req.body_md5, md5, 16);
+            assert_memory_equal(t.req.body_sha256, sha, 32);
+        }
+        treq_free(&t);
+    }
+    /* a spool file shorter than http.c said: refused, nothing left behind */
+    treq_init(&t, "PUT", "/b/k", "");
+    t.req.body_path = path;
+    t.req.body_file_len = n + 1;
+    assert_int_not_equal(sigv4_dechunk_request(&t.req, &a, -1), SIGV4_OK);
+    assert_int_equal(count_files(dir), 1);
+    treq_free(&t);
+    unlink(path);
+    rmdir(dir);
+    free(body);
+    free(payload);
 }
 
 /* ---- header-form failures on the suite's get-vanilla ----------------- */
@@ -1115,6 +1461,9 @@ int main(void)
         cmocka_unit_test(test_s3_presigned),
         cmocka_unit_test(test_s3_chunked),
         cmocka_unit_test(test_unsigned_trailer),
+        cmocka_unit_test(test_chunked_replays),
+        cmocka_unit_test(test_dechunk_request_memory),
+        cmocka_unit_test(test_dechunk_request_spooled),
         cmocka_unit_test(test_header_failures),
         cmocka_unit_test(test_canonical_uri),
         cmocka_unit_test(test_canonical_query),
