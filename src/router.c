@@ -19,7 +19,8 @@
  * decoded here (sigv4_dechunk_request: every chunk signature checked as
  * it decodes, in memory or from their spool file); s3.c gets the payload,
  * never the chunks. S3 presigned URLs of the older SigV2 query form (what
- * Debian's boto3 1.26 makes by default) are verified too, path-style.
+ * Debian's boto3 1.26 makes by default) are verified too, path- and
+ * virtual-host style (the signed resource names the bucket s3.c serves).
  *
  * Threading: stateless; runs on the HTTP threads.
  */
@@ -155,7 +156,8 @@ static int router_authenticate(struct http_req *req, enum sigv4_proto proto)
     struct sigv4_error e;
     int64_t now = hy_now_ms();
     int rc = proto == SIGV4_PROTO_S3 && sigv4_is_v2_presigned(req)
-                 ? sigv4_verify_v2_presigned(req, router_secret, NULL, now, &auth)
+                 ? sigv4_verify_v2_presigned(req, s3_vhost_bucket(req), router_secret,
+                                             NULL, now, &auth)
                  : sigv4_verify(req, router_secret, NULL, now, &auth);
     if (rc == SIGV4_OK && proto == SIGV4_PROTO_S3 && sigv4_is_chunked(&auth)) {
         const char *dl = http_header(req, "x-amz-decoded-content-length");

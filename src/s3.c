@@ -344,8 +344,10 @@ static bool s3_bucket_name_ok(const char *n)
     return true;
 }
 
-/* The bucket named by the Host header, or NULL for path-style. */
-static const char *s3_vhost_bucket(struct http_req *req)
+/* The bucket named by the Host header, or NULL for path-style (api.h):
+ * the one decision both s3.c's addressing and the SigV2 signed resource
+ * use. */
+const char *s3_vhost_bucket(struct http_req *req)
 {
     const char *host = http_header(req, "Host");
     if (!host || !*host || host[0] == '[')

@@ -1307,8 +1307,13 @@ int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
 /* ---- SigV2 presigned URLs (S3 only) -----------------------------------
  * String to sign: VERB \n Content-MD5 \n Content-Type \n Expires \n
  * canonical x-amz-* headers ("name:value\n", sorted) then the resource:
- * the path as sent, plus the sub-resources of the query that S3 signs,
- * sorted, as "?a&b=v". Signature = base64(HMAC-SHA1(secret, that)). */
+ * "/" + the virtual-host bucket when the Host names one (the bucket S3
+ * will serve, decided by s3.c's s3_vhost_bucket, passed in by the router),
+ * then the path as sent, plus the sub-resources of the query that S3
+ * signs, sorted, as "?a&b=v". Signature = base64(HMAC-SHA1(secret, that)).
+ * Expires is seconds since the epoch; it may lie at most SIGV4_MAX_EXPIRES
+ * (7 days, SigV4's presigned ceiling) ahead of now: SigV2 itself has no
+ * ceiling, and a URL valid for decades is a leaked credential. */
 static const char *const v2_subresources[] = {
     "acl", "cors", "delete", "lifecycle", "location", "logging", "notification",
     "partNumber", "policy", "requestPayment", "response-cache-control",
@@ -1329,28 +1334,37 @@ static int cmp_hdr_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup,
-                              void *ctx, int64_t now_ms, struct sigv4_auth *out)
+int sigv4_verify_v2_presigned(const struct http_req *req, const char *vhost_bucket,
+                              sigv4_secret_fn lookup, void *ctx, int64_t now_ms,
+                              struct sigv4_auth *out)
 {
     memset(out, 0, sizeof *out);
     out->presigned = true;
     const char *akid = http_query_get(req, "AWSAccessKeyId");
     const char *sig = http_query_get(req, "Signature");
     const char *exp = http_query_get(req, "Expires");
-    if (!akid || !sig || !exp || !*akid || strlen(akid) >= sizeof out->access_key)
+    if (!akid || !sig || !exp || !*akid || strlen(akid) >= sizeof out->access_key) {
+        set_detail(out, "Query-string authentication requires the Signature, "
+                        "Expires and AWSAccessKeyId parameters.");
         return SIGV4_MALFORMED;
+    }
     snprintf(out->access_key, sizeof out->access_key, "%s", akid);
-    char *end;
-    long long expires = strtoll(exp, &end, 10);
-    if (*exp == 0 || *end || expires < 0)
+    size_t exp_len = strlen(exp);
+    int64_t expires = 0;
+    for (size_t i = 0; i < exp_len && exp_len <= 12; i++)
+        expires = exp[i] >= '0' && exp[i] <= '9' ? expires * 10 + (exp[i] - '0') : -1;
+    if (exp_len == 0 || exp_len > 12 || expires < 0) {
+        set_detail(out, "Expires must be a number of seconds since the epoch.");
         return SIGV4_MALFORMED;
+    }
+    out->expires_s = expires;
 
     struct buf sts;
     buf_init(&sts, SIGV4_MAX_CREQ);
     const char *md5 = http_header(req, "Content-MD5");
     const char *ctype = http_header(req, "Content-Type");
-    int rc = buf_printf(&sts, "%s\n%s\n%s\n%s\n", req->method, md5 ? md5 : "",
-                        ctype ? ctype : "", exp);
+    int brc = buf_printf(&sts, "%s\n%s\n%s\n%s\n", req->method, md5 ? md5 : "",
+                         ctype ? ctype : "", exp);
     /* x-amz-* headers, lowercase, sorted */
     const char *names[64];
     size_t nn = 0;
@@ -1358,32 +1372,36 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
         if (strncasecmp(req->headers[i].name, "x-amz-", 6) == 0)
             names[nn++] = req->headers[i].name;
     qsort(names, nn, sizeof *names, cmp_hdr_name);
-    for (size_t i = 0; i < nn && rc == HY_OK; i++) {
-        for (const char *c = names[i]; *c && rc == HY_OK; c++) {
+    for (size_t i = 0; i < nn && brc == HY_OK; i++) {
+        for (const char *c = names[i]; *c && brc == HY_OK; c++) {
             char lc = (char)tolower((unsigned char)*c);
-            rc = buf_append(&sts, &lc, 1);
+            brc = buf_append(&sts, &lc, 1);
         }
-        if (rc == HY_OK)
-            rc = buf_printf(&sts, ":%s\n", http_header(req, names[i]));
+        if (brc == HY_OK)
+            brc = buf_printf(&sts, ":%s\n", http_header(req, names[i]));
     }
-    if (rc == HY_OK)
-        rc = buf_puts(&sts, req->path);
+    /* the resource S3 serves: a virtual-host bucket leads the path */
+    if (brc == HY_OK && vhost_bucket)
+        brc = buf_printf(&sts, "/%s", vhost_bucket);
+    if (brc == HY_OK)
+        brc = buf_puts(&sts, req->path);
     char sep = '?';
-    for (size_t i = 0; i < sizeof v2_subresources / sizeof *v2_subresources && rc == HY_OK;
+    for (size_t i = 0; i < sizeof v2_subresources / sizeof *v2_subresources && brc == HY_OK;
          i++) {
         if (!http_query_has(req, v2_subresources[i]))
             continue;
         const char *v = http_query_get(req, v2_subresources[i]);
-        rc = buf_printf(&sts, "%c%s%s%s", sep, v2_subresources[i], v && *v ? "=" : "",
-                        v ? v : "");
+        brc = buf_printf(&sts, "%c%s%s%s", sep, v2_subresources[i], v && *v ? "=" : "",
+                         v ? v : "");
         sep = '&';
     }
+    int rc = SIGV4_OK;
     char secret[SIGV4_MAX_SECRET + 1];
-    if (rc == HY_OK && (!lookup || lookup(akid, secret, sizeof secret, ctx) != 0))
+    if (brc != HY_OK)
+        rc = brc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
+    else if (!lookup || lookup(akid, secret, sizeof secret, ctx) != 0)
         rc = SIGV4_UNKNOWN_KEY;
-    else if (rc != HY_OK)
-        rc = SIGV4_TOO_LARGE;
-    if (rc == HY_OK) {
+    if (rc == SIGV4_OK) {
         secret[SIGV4_MAX_SECRET] = 0;
         unsigned char mac[EVP_MAX_MD_SIZE];
         unsigned int maclen = 0;
@@ -1395,8 +1413,15 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
         size_t el = strlen(expect);
         rc = strlen(sig) == el && CRYPTO_memcmp(expect, sig, el) == 0 ? SIGV4_OK
                                                                       : SIGV4_MISMATCH;
-        if (rc == SIGV4_OK && now_ms / 1000 > expires)
-            rc = SIGV4_EXPIRED;
+    }
+    /* clock, once the signature holds: past Expires, or further ahead than
+     * a SigV4 presigned URL may live */
+    if (rc == SIGV4_OK && now_ms / 1000 > expires) {
+        rc = SIGV4_EXPIRED;
+    } else if (rc == SIGV4_OK && expires > now_ms / 1000 + SIGV4_MAX_EXPIRES) {
+        set_detail(out, "Expires must be at most 604800 seconds (seven days) "
+                        "from now.");
+        rc = SIGV4_MALFORMED;
     }
     buf_free(&sts);
     return rc;

@@ -83,11 +83,17 @@ int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
  * ?AWSAccessKeyId=..&Expires=<epoch s>&Signature=<base64 HMAC-SHA1>
  * (SigV2 query authentication). True when the query has that form. */
 bool sigv4_is_v2_presigned(const struct http_req *req);
-/* Verifies it for a path-style request: SIGV4_OK, SIGV4_MALFORMED,
- * SIGV4_UNKNOWN_KEY, SIGV4_MISMATCH or SIGV4_EXPIRED. out gets the access
- * key (for logs and errors). */
-int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup,
-                              void *ctx, int64_t now_ms, struct sigv4_auth *out);
+/* Verifies it. vhost_bucket is the bucket a virtual-host Host header
+ * names, as s3_vhost_bucket (api.h) decides it, or NULL for path-style:
+ * the signed resource is then "/" + vhost_bucket + path, so a URL signed
+ * for one bucket does not open another. Expires past now is
+ * SIGV4_EXPIRED; more than SIGV4_MAX_EXPIRES (7 days) ahead of now is
+ * SIGV4_MALFORMED (AuthorizationQueryParametersError). Returns SIGV4_OK,
+ * SIGV4_MALFORMED, SIGV4_UNKNOWN_KEY, SIGV4_MISMATCH, SIGV4_EXPIRED or
+ * SIGV4_TOO_LARGE. out gets the access key (for logs and errors). */
+int sigv4_verify_v2_presigned(const struct http_req *req, const char *vhost_bucket,
+                              sigv4_secret_fn lookup, void *ctx, int64_t now_ms,
+                              struct sigv4_auth *out);
 
 /* True when the body is aws-chunked (x-amz-content-sha256 STREAMING-*). */
 bool sigv4_is_chunked(const struct sigv4_auth *auth);
