@@ -91,58 +91,10 @@ static void s3_xml_raw(struct s3_xml *w, const char *s)
         w->rc = buf_puts(&w->b, s);
 }
 
-/* Length of the valid UTF-8 sequence at s that XML 1.0 allows as a
- * character (no C0 controls but tab, LF, CR; no surrogates, U+FFFE/FFFF),
- * or 0 when there is none. */
-static size_t s3_xml_char_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-             : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (n == 0)
-        return 0;
-    uint32_t cp = c & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
-        return 0;
-    return n;
-}
-
-/* Escapes s for XML text or attribute values. Names echoed back come from
- * the client (keys, prefixes, the method); bytes XML cannot carry become
- * U+FFFD so every answer stays well-formed. */
-static int s3_xml_escape(struct buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    int rc = HY_OK;
-    while (*p && rc == HY_OK) {
-        size_t n = s3_xml_char_len(p);
-        switch (n ? *p : 0) {
-        case '&': rc = buf_puts(b, "&amp;"); break;
-        case '<': rc = buf_puts(b, "&lt;"); break;
-        case '>': rc = buf_puts(b, "&gt;"); break;
-        case '"': rc = buf_puts(b, "&quot;"); break;
-        case '\'': rc = buf_puts(b, "&apos;"); break;
-        case '\r': rc = buf_puts(b, "&#13;"); break;
-        case 0: rc = buf_puts(b, "\xef\xbf\xbd"); n = 1; break;
-        default: rc = buf_append(b, p, n); break;
-        }
-        p += n;
-    }
-    return rc;
-}
-
 static void s3_xml_text(struct s3_xml *w, const char *s)
 {
     if (w->rc == HY_OK)
-        w->rc = s3_xml_escape(&w->b, s);
+        w->rc = buf_xml_escape(&w->b, s);
 }
 
 /* <name>escaped text</name> */
@@ -1615,7 +1567,7 @@ static void s3_get_object(struct s3_ctx *c)
         struct buf rb;
         buf_init(&rb, 4096);
         if (buf_puts(&rb, "<RangeRequested>") == HY_OK &&
-            s3_xml_escape(&rb, http_header(req, "Range")) == HY_OK &&
+            buf_xml_escape(&rb, http_header(req, "Range")) == HY_OK &&
             buf_printf(&rb, "</RangeRequested><ActualObjectSize>%llu</ActualObjectSize>",
                        (unsigned long long)info->size) == HY_OK)
             extra = arena_strdup(req->arena, rb.data);

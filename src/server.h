@@ -94,7 +94,15 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int buf_xml_escape(struct buf *b, const char *s); /* &<>"' escaped */
+/* Appends s as XML 1.0 text or attribute value: &<>"' and CR escaped;
+ * what XML cannot carry (C0 controls but tab/LF/CR, invalid UTF-8,
+ * U+FFFE/U+FFFF) becomes U+FFFD per byte. The one XML escaper. */
+int buf_xml_escape(struct buf *b, const char *s);
+/* Length (1-4) of the valid UTF-8 character at s, or 0 when the bytes
+ * there are not one (overlong, surrogate, past U+10FFFF, truncated): the
+ * one UTF-8 validator. Reads no further than the first byte that breaks
+ * the sequence, so a NUL-terminated s is never read past its end. */
+size_t utf8_char_len(const char *s);
 /* Takes the bytes out of b (caller frees), leaving b empty. */
 char *buf_detach(struct buf *b, size_t *len);
 
@@ -179,6 +187,14 @@ void hy_uuid4(char out[37]);  /* random RFC 4122 v4, lowercase */
  * out (which may be in); '+' becomes ' ' only when plus_is_space. Returns
  * the decoded length, or -1 on a malformed escape. */
 long url_decode(char *out, const char *in, size_t in_len, bool plus_is_space);
+/* The first parameter of a raw query or form string ("a=1&b&c=%20") whose
+ * decoded name is name: its value decoded with url_decode ('+' is a
+ * space) into arena a, "" for a name without '='; a decoded NUL ends the
+ * value. NULL when absent, and when the value has a malformed escape or
+ * memory runs out; *present (may be NULL) tells the name was there. The
+ * one query lookup: http_query_get and sigv4.c use it. */
+const char *url_query_get(struct arena *a, const char *query, const char *name,
+                          bool *present);
 /* RFC 3986 encoding (unreserved kept); '/' kept when keep_slash. */
 int url_encode(struct buf *b, const char *s, size_t n, bool keep_slash);
 size_t base64_encoded_len(size_t n);

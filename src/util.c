@@ -1,6 +1,9 @@
 /* util.c -- small helpers every subsystem uses: result strings, logging,
  * the request arena, growable buffers with ceilings, clocks, randomness,
- * URL and base64 coding, hashes and date formats.
+ * URL and base64 coding, hashes and date formats. Where a rule must hold
+ * the same everywhere, its one implementation lives here: the percent
+ * decoder (url_decode) and query lookup (url_query_get), the UTF-8
+ * validator (utf8_char_len) and the XML escaper (buf_xml_escape).
  *
  * Threading: everything here is safe to call from any thread; logging
  * writes whole lines with one fprintf so lines never interleave.
@@ -220,9 +223,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p)
+/* ---- UTF-8 and XML text ------------------------------------------------ */
+size_t utf8_char_len(const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     unsigned c = p[0];
     size_t n;
     unsigned min;
@@ -234,7 +238,7 @@ static size_t utf8_seq(const unsigned char *p)
     else return 0;
     unsigned cp = c & (0xff >> (n + 1));
     for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
+        if ((p[i] & 0xc0) != 0x80) /* a NUL stops here too */
             return 0;
         cp = cp << 6 | (p[i] & 0x3f);
     }
@@ -245,9 +249,11 @@ static size_t utf8_seq(const unsigned char *p)
 
 int buf_xml_escape(struct buf *b, const char *s)
 {
-    /* XML 1.0 text: markup characters escaped; control characters other
-     * than tab and newline, and bytes that are not UTF-8, cannot appear
-     * at all and become U+FFFD, so any input makes well-formed XML. */
+    /* XML 1.0 text: markup characters escaped; what XML cannot carry at
+     * all -- control characters other than tab, LF and CR, bytes that are
+     * not UTF-8, U+FFFE and U+FFFF -- becomes U+FFFD, one per byte, so
+     * any input (keys, prefixes, messages echoed from the client) makes
+     * well-formed XML. CR is written &#13; so parsers keep it. */
     int rc = HY_OK;
     const unsigned char *p = (const unsigned char *)s, *run = p;
     while (*p && rc == HY_OK) {
@@ -266,8 +272,9 @@ int buf_xml_escape(struct buf *b, const char *s)
             if (*p < 0x20) {
                 rep = "\xef\xbf\xbd";
             } else if (*p >= 0x80) {
-                adv = utf8_seq(p);
-                if (adv == 0) {
+                adv = utf8_char_len((const char *)p);
+                /* U+FFFE, U+FFFF: EF BF BE, EF BF BF */
+                if (adv == 0 || (adv == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe)) {
                     rep = "\xef\xbf\xbd";
                     adv = 1;
                 }
@@ -365,6 +372,39 @@ long url_decode(char *out, const char *in, size_t in_len, bool plus_is_space)
         }
     }
     return (long)o;
+}
+
+const char *url_query_get(struct arena *a, const char *query, const char *name,
+                          bool *present)
+{
+    size_t nlen = strlen(name);
+    bool dummy;
+    if (!present)
+        present = &dummy;
+    *present = false;
+    for (const char *q = query ? query : ""; *q;) {
+        size_t seg = strcspn(q, "&");
+        const char *eq = memchr(q, '=', seg);
+        size_t klen = eq ? (size_t)(eq - q) : seg;
+        char key[256];
+        /* a name's encoded form is at most three bytes per byte */
+        long kd = klen >= nlen && klen <= 3 * nlen && klen < sizeof key
+                      ? url_decode(key, q, klen, true) : -1;
+        if (kd >= 0 && (size_t)kd == nlen && memcmp(key, name, nlen) == 0) {
+            *present = true;
+            size_t vlen = eq ? seg - klen - 1 : 0;
+            char *v = arena_alloc(a, vlen + 1);
+            long vd = !v ? -1 : eq ? url_decode(v, eq + 1, vlen, true) : 0;
+            if (vd < 0)
+                return NULL;
+            v[vd] = 0;
+            return v;
+        }
+        q += seg;
+        if (*q == '&')
+            q++;
+    }
+    return NULL;
 }
 
 int url_encode(struct buf *b, const char *s, size_t n, bool keep_slash)

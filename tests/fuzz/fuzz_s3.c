@@ -204,51 +204,16 @@ void http_reply_fd(struct http_req *req, int status, const char *content_type, i
     reply.xml = false;
 }
 
-/* Query parameters, decoded ('+' is a space); the first of a name wins. */
-static const char *query_find(const struct http_req *req, const char *name, bool *present)
-{
-    const char *q = req->query;
-    size_t name_len = strlen(name);
-    *present = false;
-    while (q && *q) {
-        size_t n = strcspn(q, "&");
-        const char *eq = memchr(q, '=', n);
-        size_t key_len = eq ? (size_t)(eq - q) : n;
-        char *key = arena_alloc(req->arena, key_len + 1);
-        if (!key)
-            return NULL;
-        long kd = url_decode(key, q, key_len, true);
-        if (kd == (long)name_len && memcmp(key, name, name_len) == 0) {
-            *present = true;
-            if (!eq)
-                return "";
-            size_t val_len = n - key_len - 1;
-            char *val = arena_alloc(req->arena, val_len + 1);
-            if (!val)
-                return NULL;
-            long vd = url_decode(val, eq + 1, val_len, true);
-            if (vd < 0)
-                return NULL;
-            val[vd] = 0;
-            return val;
-        }
-        q += n;
-        if (*q == '&')
-            q++;
-    }
-    return NULL;
-}
-
+/* Query parameters: util.c's lookup, as http.c's are. */
 const char *http_query_get(const struct http_req *req, const char *name)
 {
-    bool present;
-    return query_find(req, name, &present);
+    return url_query_get(req->arena, req->query, name, NULL);
 }
 
 bool http_query_has(const struct http_req *req, const char *name)
 {
     bool present;
-    query_find(req, name, &present);
+    url_query_get(req->arena, req->query, name, &present);
     return present;
 }
 

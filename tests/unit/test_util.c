@@ -41,7 +41,65 @@ static void test_xml_escape(void **s)
     /* invalid UTF-8 and control characters cannot appear in XML */
     assert_int_equal(buf_xml_escape(&b, "a\xff\x01" "b\xc3\xa9\xe2\x82"), HY_OK);
     assert_string_equal(b.data, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
+    buf_reset(&b);
+    /* XML 1.0 has no U+FFFE / U+FFFF (each is three bytes it cannot
+     * carry); U+FFFD itself, tab, LF and the top code point pass; CR is a
+     * reference; a surrogate is three bad bytes */
+    assert_int_equal(buf_xml_escape(&b, "\xef\xbf\xbe|\xef\xbf\xbf|\xef\xbf\xbd|\t\n\r|"
+                                        "\xf4\x8f\xbf\xbf|\xed\xa0\x80"), HY_OK);
+    assert_string_equal(b.data, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
+                                "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd|\t\n&#13;|"
+                                "\xf4\x8f\xbf\xbf|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     buf_free(&b);
+}
+
+static void test_utf8(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *in;
+        size_t want;
+    } cases[] = {
+        {"a", 1}, {"\x7f", 1}, {"\xc2\x80", 2}, {"\xdf\xbf", 2}, {"\xe0\xa0\x80", 3},
+        {"\xef\xbf\xbf", 3}, {"\xf0\x90\x80\x80", 4}, {"\xf4\x8f\xbf\xbf", 4},
+        {"\xc0\x80", 0},          /* overlong NUL */
+        {"\xc1\xbf", 0},          /* overlong */
+        {"\xe0\x9f\xbf", 0},      /* overlong 3-byte */
+        {"\xf0\x8f\xbf\xbf", 0},  /* overlong 4-byte */
+        {"\xed\xa0\x80", 0},      /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 0},  /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 0}, {"\x80", 0}, {"\xbf", 0},
+        {"\xe2\x82", 0},          /* truncated by the NUL */
+        {"\xe2\x82(", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (utf8_char_len(cases[i].in) != cases[i].want)
+            fail_msg("case %zu: %zu, want %zu", i, utf8_char_len(cases[i].in), cases[i].want);
+}
+
+static void test_query_get(void **s)
+{
+    (void)s;
+    struct arena *a = arena_new();
+    bool present;
+    const char *q = "a=1&b&c=x+y%2Bz&X%2DAmz=enc&bad=%zz&a=2&nul=p%00q&&e=";
+    assert_string_equal(url_query_get(a, q, "a", &present), "1"); /* the first wins */
+    assert_true(present);
+    assert_string_equal(url_query_get(a, q, "b", &present), "");
+    assert_true(present);
+    assert_string_equal(url_query_get(a, q, "c", NULL), "x y+z");
+    assert_string_equal(url_query_get(a, q, "X-Amz", NULL), "enc"); /* names decode too */
+    assert_null(url_query_get(a, q, "bad", &present)); /* there, but unreadable */
+    assert_true(present);
+    assert_string_equal(url_query_get(a, q, "nul", NULL), "p"); /* a NUL ends it */
+    assert_string_equal(url_query_get(a, q, "e", &present), "");
+    assert_true(present);
+    assert_null(url_query_get(a, q, "missing", &present));
+    assert_false(present);
+    assert_null(url_query_get(a, "", "a", &present));
+    assert_false(present);
+    assert_null(url_query_get(a, NULL, "a", &present));
+    arena_free(a);
 }
 
 static void test_base64(void **s)
@@ -226,6 +284,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_ceiling),
         cmocka_unit_test(test_xml_escape),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_base64_against_reference),
         cmocka_unit_test(test_crc32c),
