@@ -32,9 +32,13 @@
  * - Canonical query: split on '&' (empty pieces skipped), name and value
  *   split at the first '=', each percent-decoded and re-encoded as above,
  *   sorted by encoded name then encoded value, joined "n=v&n=v".
- *   '+' is a literal plus (RFC 3986), as the SDKs sign it. A '%' not
- *   followed by two hex digits is taken as a literal '%'. In the presigned
- *   form X-Amz-Signature is left out.
+ *   '+' is a literal plus (RFC 3986), as the SDKs sign it. A malformed
+ *   escape (a '%' not followed by two hex digits) makes the request
+ *   MALFORMED: the APIs read such a parameter as absent (util.c's
+ *   url_query_get), so "%zz" and a signed "%25zz" must not verify alike.
+ *   In the presigned form X-Amz-Signature is left out. (In an S3 path a
+ *   malformed '%' is a literal '%': s3.c refuses such a path, InvalidURI,
+ *   before it addresses anything.) All decoding is util.c's url_decode.
  * - Canonical headers: exactly the headers named in SignedHeaders, sorted;
  *   value = every received header of that name (case-insensitive), in
  *   received order, each trimmed with inner whitespace runs collapsed to
@@ -129,25 +133,6 @@ static bool copy_field(char *dst, size_t dst_size, const char *s, size_t n)
     memcpy(dst, s, n);
     dst[n] = 0;
     return true;
-}
-
-/* Lenient percent-decoding: a '%' without two hex digits is literal.
- * out needs n bytes; returns the decoded length. */
-static size_t pct_decode(char *out, const char *in, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (in[i] == '%' && i + 2 < n &&
-            (h = sigv4__hexval((unsigned char)in[i + 1])) >= 0 &&
-            (l = sigv4__hexval((unsigned char)in[i + 2])) >= 0) {
-            out[o++] = (char)(h << 4 | l);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    return o;
 }
 
 /* buf_append, with the common case (room already there) inlined: the
@@ -520,14 +505,11 @@ static int canonical_uri_s3(const char *path, struct buf *out)
     if (n == 0)
         return rc_from_buf(buf_add_str(out, "/"));
     for (size_t i = 0; i < n; i++) {
-        char c = path[i];
-        int h, l, rc;
+        char c = path[i], b;
+        int rc;
         if (c == '/') {
             rc = buf_add(out, "/", 1);
-        } else if (c == '%' && i + 2 < n &&
-                   (h = sigv4__hexval((unsigned char)path[i + 1])) >= 0 &&
-                   (l = sigv4__hexval((unsigned char)path[i + 2])) >= 0) {
-            char b = (char)(h << 4 | l);
+        } else if (c == '%' && i + 2 < n && url_decode(&b, path + i, 3, false) == 1) {
             rc = url_encode(out, &b, 1, false);
             i += 2;
         } else {
@@ -599,16 +581,21 @@ static int qpair_cmp(const void *x, const void *y)
     return c ? c : strcmp(a->value, b->value);
 }
 
-/* Decodes then re-encodes s[0..n) into an arena string. */
-static char *reencode(struct arena *a, const char *s, size_t n)
+/* Decodes then re-encodes s[0..n) into an arena string; NULL when out of
+ * memory or (*bad set) s holds a malformed escape. */
+static char *reencode(struct arena *a, const char *s, size_t n, bool *bad)
 {
     char *dec = arena_alloc(a, n + 1);
     if (!dec)
         return NULL;
-    size_t dn = pct_decode(dec, s, n);
+    long dn = url_decode(dec, s, n, false);
+    if (dn < 0) {
+        *bad = true;
+        return NULL;
+    }
     struct buf b;
     buf_init(&b, SIGV4_MAX_CREQ);
-    if (url_encode(&b, dec, dn, false) != HY_OK) {
+    if (url_encode(&b, dec, (size_t)dn, false) != HY_OK) {
         buf_free(&b);
         return NULL;
     }
@@ -636,10 +623,11 @@ static int canonical_query(struct arena *a, const char *query, bool presigned,
             size_t nlen = eq ? (size_t)(eq - p) : len;
             const char *v = eq ? eq + 1 : stop;
             struct qpair *q = &pairs[count];
-            q->name = reencode(a, p, nlen);
-            q->value = reencode(a, v, (size_t)(stop - v));
+            bool bad = false;
+            q->name = reencode(a, p, nlen, &bad);
+            q->value = q->name ? reencode(a, v, (size_t)(stop - v), &bad) : NULL;
             if (!q->name || !q->value)
-                return SIGV4_INTERNAL;
+                return bad ? SIGV4_MALFORMED : SIGV4_INTERNAL;
             if (!(presigned && strcmp(q->name, "X-Amz-Signature") == 0))
                 count++;
         }
@@ -862,15 +850,20 @@ int sigv4_string_to_sign(const char *amz_date, const char *scope,
 /* ---- request parsing -------------------------------------------------- */
 static void set_detail(struct sigv4_auth *out, const char *msg)
 {
-    snprintf(out->detail, sizeof out->detail, "%s", msg);
+    if (out)
+        snprintf(out->detail, sizeof out->detail, "%s", msg);
 }
 
-/* AKID/YYYYMMDD/REGION/SERVICE/aws4_request */
-static int parse_credential(const char *cred, size_t n, struct sigv4_auth *out)
+/* The one credential-scope parser: AKID/YYYYMMDD/REGION/SERVICE/aws4_request
+ * into s (filled as far as it parsed); why (may be NULL) gets the reason
+ * on SIGV4_MALFORMED. */
+static int scope_parse(const char *cred, size_t n, struct sigv4_scope *s,
+                       struct sigv4_auth *why)
 {
     const char *parts[5];
     size_t lens[5];
     const char *p = cred, *end = cred + n;
+    memset(s, 0, sizeof *s);
     for (int i = 0; i < 5; i++) {
         const char *slash = memchr(p, '/', (size_t)(end - p));
         const char *stop = (slash && i < 4) ? slash : end;
@@ -886,24 +879,36 @@ static int parse_credential(const char *cred, size_t n, struct sigv4_auth *out)
                 (unsigned char)parts[i][j] >= 0x7f || parts[i][j] == '/')
                 goto bad;
     if (lens[0] == 0 ||
-        !copy_field(out->access_key, sizeof out->access_key, parts[0], lens[0]) ||
+        !copy_field(s->access_key, sizeof s->access_key, parts[0], lens[0]) ||
         lens[1] != 8 || digits(parts[1], 8) < 0 ||
-        !copy_field(out->scope_date, sizeof out->scope_date, parts[1], 8) ||
-        !copy_field(out->region, sizeof out->region, parts[2], lens[2]) ||
-        !copy_field(out->service, sizeof out->service, parts[3], lens[3]) ||
+        !copy_field(s->date, sizeof s->date, parts[1], 8) ||
+        !copy_field(s->region, sizeof s->region, parts[2], lens[2]) ||
+        !copy_field(s->service, sizeof s->service, parts[3], lens[3]) ||
         lens[4] != 12 || memcmp(parts[4], "aws4_request", 12) != 0)
         goto bad;
     if (lens[2] == 0) {
-        set_detail(out, "a non-empty region must be provided in the credential.");
+        set_detail(why, "a non-empty region must be provided in the credential.");
         return SIGV4_MALFORMED;
     }
     if (lens[3] == 0)
         goto bad;
     return SIGV4_OK;
 bad:
-    set_detail(out, "the Credential is mal-formed; expecting "
+    set_detail(why, "the Credential is mal-formed; expecting "
                     "\"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".");
     return SIGV4_MALFORMED;
+}
+
+/* The scope into out's fields (as far as it parsed, for error messages). */
+static int parse_credential(const char *cred, size_t n, struct sigv4_auth *out)
+{
+    struct sigv4_scope s;
+    int rc = scope_parse(cred, n, &s, out);
+    memcpy(out->access_key, s.access_key, sizeof out->access_key);
+    memcpy(out->scope_date, s.date, sizeof out->scope_date);
+    memcpy(out->region, s.region, sizeof out->region);
+    memcpy(out->service, s.service, sizeof out->service);
+    return rc;
 }
 
 static int parse_signature(const char *s, size_t n, struct sigv4_auth *out)
@@ -920,101 +925,109 @@ static int parse_signature(const char *s, size_t n, struct sigv4_auth *out)
     return SIGV4_OK;
 }
 
+/* The three components of an Authorization header, not yet parsed. */
+struct authz_parts {
+    const char *cred, *sh, *sig;
+    size_t cred_n, sh_n, sig_n;
+};
+
 /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
-static int parse_authorization(struct arena *a, const char *h,
-                               struct sigv4_auth *out, char **signed_headers)
+static int authz_split(const char *h, struct authz_parts *out, struct sigv4_auth *why)
 {
     size_t alen = strlen(SIGV4_ALGO);
+    memset(out, 0, sizeof *out);
     while (is_space((unsigned char)*h))
         h++;
     if (strncmp(h, SIGV4_ALGO, alen) != 0 || !is_space((unsigned char)h[alen])) {
-        set_detail(out, "unsupported Authorization type; only "
+        set_detail(why, "unsupported Authorization type; only "
                         "AWS4-HMAC-SHA256 is accepted.");
         return SIGV4_MALFORMED;
     }
     const char *p = h + alen, *end = p + strlen(p);
-    const char *cred = NULL, *sh = NULL, *sig = NULL;
-    size_t cred_n = 0, sh_n = 0, sig_n = 0;
     while (p < end) {
         while (p < end && (is_space((unsigned char)*p) || *p == ','))
             p++;
+        if (p >= end)
+            break;
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *stop = comma ? comma : end;
         const char *e = stop;
         while (e > p && is_space((unsigned char)e[-1]))
             e--;
         size_t len = (size_t)(e - p);
-        if (len > 11 && memcmp(p, "Credential=", 11) == 0 && !cred) {
-            cred = p + 11;
-            cred_n = len - 11;
-        } else if (len > 14 && memcmp(p, "SignedHeaders=", 14) == 0 && !sh) {
-            sh = p + 14;
-            sh_n = len - 14;
-        } else if (len > 10 && memcmp(p, "Signature=", 10) == 0 && !sig) {
-            sig = p + 10;
-            sig_n = len - 10;
+        if (len > 11 && memcmp(p, "Credential=", 11) == 0 && !out->cred) {
+            out->cred = p + 11;
+            out->cred_n = len - 11;
+        } else if (len > 14 && memcmp(p, "SignedHeaders=", 14) == 0 && !out->sh) {
+            out->sh = p + 14;
+            out->sh_n = len - 14;
+        } else if (len > 10 && memcmp(p, "Signature=", 10) == 0 && !out->sig) {
+            out->sig = p + 10;
+            out->sig_n = len - 10;
         } else if (len > 0) {
-            set_detail(out, "the authorization header has an unexpected or "
+            set_detail(why, "the authorization header has an unexpected or "
                             "repeated component.");
             return SIGV4_MALFORMED;
         }
         p = stop;
     }
-    if (!cred || !sh || !sig) {
-        snprintf(out->detail, sizeof out->detail,
-                 "Authorization header requires %s parameter.",
-                 !cred ? "'Credential'" : !sh ? "'SignedHeaders'" : "'Signature'");
+    if (!out->cred || !out->sh || !out->sig) {
+        if (why)
+            snprintf(why->detail, sizeof why->detail,
+                     "Authorization header requires %s parameter.",
+                     !out->cred ? "'Credential'" : !out->sh ? "'SignedHeaders'"
+                                                            : "'Signature'");
         return SIGV4_MALFORMED;
     }
-    int rc = parse_credential(cred, cred_n, out);
+    return SIGV4_OK;
+}
+
+static int parse_authorization(struct arena *a, const char *h,
+                               struct sigv4_auth *out, char **signed_headers)
+{
+    struct authz_parts ap;
+    int rc = authz_split(h, &ap, out);
     if (rc == SIGV4_OK)
-        rc = parse_signature(sig, sig_n, out);
+        rc = parse_credential(ap.cred, ap.cred_n, out);
+    if (rc == SIGV4_OK)
+        rc = parse_signature(ap.sig, ap.sig_n, out);
     if (rc)
         return rc;
-    if (sh_n > SIGV4_MAX_SIGNED_LIST) {
+    if (ap.sh_n > SIGV4_MAX_SIGNED_LIST) {
         set_detail(out, "the SignedHeaders list is too long.");
         return SIGV4_MALFORMED;
     }
-    *signed_headers = arena_strndup(a, sh, sh_n);
+    *signed_headers = arena_strndup(a, ap.sh, ap.sh_n);
     return *signed_headers ? SIGV4_OK : SIGV4_INTERNAL;
 }
 
-/* First query parameter whose decoded name is name, decoded into the
- * arena; NULL when absent (or out of memory: *oom set). A decoded %00
- * cuts the value short, which only makes it fail to parse: the whole raw
- * query is signed anyway. */
-static char *query_param(struct arena *a, const char *query, const char *name,
-                         bool *oom)
+/* Query parameter name of req, decoded (util.c's url_query_get); *seen is
+ * set when the name is there, even if its value is malformed (NULL). */
+static const char *query_param(const struct http_req *req, const char *name,
+                               bool *seen)
 {
-    size_t nlen = strlen(name), n = strlen(query);
-    const char *p = query, *end = query + n;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        size_t len = (size_t)(stop - p);
-        const char *eq = memchr(p, '=', len);
-        size_t klen = eq ? (size_t)(eq - p) : len;
-        if (klen >= nlen && klen <= 3 * nlen) {
-            char key[3 * 64];
-            if (klen < sizeof key) {
-                size_t kd = pct_decode(key, p, klen);
-                if (kd == nlen && memcmp(key, name, nlen) == 0) {
-                    const char *v = eq ? eq + 1 : stop;
-                    size_t vlen = (size_t)(stop - v);
-                    char *out = arena_alloc(a, vlen + 1);
-                    if (!out) {
-                        *oom = true;
-                        return NULL;
-                    }
-                    size_t vd = pct_decode(out, v, vlen);
-                    out[vd] = 0;
-                    return out;
-                }
-            }
-        }
-        p = stop + 1;
+    bool present = false;
+    const char *v = url_query_get(req->arena, req->query, name, &present);
+    if (present && seen)
+        *seen = true;
+    return v;
+}
+
+int sigv4_scope_parse(const struct http_req *req, struct sigv4_scope *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *authz = req ? http_header(req, "Authorization") : NULL;
+    if (authz) {
+        struct authz_parts ap;
+        int rc = authz_split(authz, &ap, NULL);
+        return rc ? rc : scope_parse(ap.cred, ap.cred_n, out, NULL);
     }
-    return NULL;
+    bool present = false;
+    const char *cred = req && req->query && req->arena
+                           ? query_param(req, "X-Amz-Credential", &present) : NULL;
+    if (!present)
+        return SIGV4_MISSING;
+    return cred ? scope_parse(cred, strlen(cred), out, NULL) : SIGV4_MALFORMED;
 }
 
 static bool signed_list_has(const char *list, const char *name)
@@ -1099,19 +1112,16 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
     if (!req->arena || !req->query || !req->path || !req->method)
         return SIGV4_INTERNAL;
     struct arena *a = req->arena;
-    bool oom = false;
+    bool query_form = false;
     char *signed_headers = NULL;
     int rc;
 
     const char *hdr[AH_COUNT];
     auth_headers(req, hdr);
     const char *authz = hdr[AH_AUTHORIZATION];
-    char *q_algo = query_param(a, req->query, "X-Amz-Algorithm", &oom);
-    char *q_cred = query_param(a, req->query, "X-Amz-Credential", &oom);
-    char *q_sig = query_param(a, req->query, "X-Amz-Signature", &oom);
-    if (oom)
-        return SIGV4_INTERNAL;
-    bool query_form = q_algo || q_cred || q_sig;
+    const char *q_algo = query_param(req, "X-Amz-Algorithm", &query_form);
+    const char *q_cred = query_param(req, "X-Amz-Credential", &query_form);
+    const char *q_sig = query_param(req, "X-Amz-Signature", &query_form);
     if (!authz && !query_form)
         return SIGV4_MISSING;
     if (authz && query_form) {
@@ -1143,11 +1153,9 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
         }
     } else {
         out->presigned = true;
-        char *q_date = query_param(a, req->query, "X-Amz-Date", &oom);
-        char *q_exp = query_param(a, req->query, "X-Amz-Expires", &oom);
-        char *q_sh = query_param(a, req->query, "X-Amz-SignedHeaders", &oom);
-        if (oom)
-            return SIGV4_INTERNAL;
+        const char *q_date = query_param(req, "X-Amz-Date", NULL);
+        const char *q_exp = query_param(req, "X-Amz-Expires", NULL);
+        char *q_sh = (char *)query_param(req, "X-Amz-SignedHeaders", NULL);
         if (!q_algo || !q_cred || !q_sig || !q_date || !q_exp || !q_sh) {
             set_detail(out, "Query-string authentication version 4 requires "
                             "the X-Amz-Algorithm, X-Amz-Credential, "
@@ -1183,8 +1191,7 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
             return SIGV4_MALFORMED;
         }
         signed_headers = q_sh;
-        if (query_param(a, req->query, "X-Amz-Security-Token", &oom))
-            out->has_security_token = true;
+        (void)query_param(req, "X-Amz-Security-Token", &out->has_security_token);
     }
     if (hdr[AH_SECURITY_TOKEN])
         out->has_security_token = true;
@@ -1242,7 +1249,8 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
     (void)buf_reserve(&creq, 1024); /* one allocation for most requests */
     rc = sigv4_canonical_request(req, &params, &creq);
     if (rc == SIGV4_MALFORMED)
-        set_detail(out, "the SignedHeaders list is malformed.");
+        set_detail(out, "the SignedHeaders list, or a %-escape in the query "
+                        "string, is malformed.");
     if (rc == SIGV4_OK) {
         /* scope: parse_credential bounded its parts */
         char scope[8 + 1 + 64 + 1 + 64 + 14];
@@ -1325,8 +1333,12 @@ static const char *const v2_subresources[] = {
 
 bool sigv4_is_v2_presigned(const struct http_req *req)
 {
-    return http_query_has(req, "AWSAccessKeyId") && http_query_has(req, "Signature") &&
-           http_query_has(req, "Expires") && !http_query_has(req, "X-Amz-Signature");
+    bool akid = false, sig = false, exp = false, v4 = false;
+    (void)query_param(req, "AWSAccessKeyId", &akid);
+    (void)query_param(req, "Signature", &sig);
+    (void)query_param(req, "Expires", &exp);
+    (void)query_param(req, "X-Amz-Signature", &v4);
+    return akid && sig && exp && !v4;
 }
 
 static int cmp_hdr_name(const void *a, const void *b)
@@ -1340,9 +1352,9 @@ int sigv4_verify_v2_presigned(const struct http_req *req, const char *vhost_buck
 {
     memset(out, 0, sizeof *out);
     out->presigned = true;
-    const char *akid = http_query_get(req, "AWSAccessKeyId");
-    const char *sig = http_query_get(req, "Signature");
-    const char *exp = http_query_get(req, "Expires");
+    const char *akid = query_param(req, "AWSAccessKeyId", NULL);
+    const char *sig = query_param(req, "Signature", NULL);
+    const char *exp = query_param(req, "Expires", NULL);
     if (!akid || !sig || !exp || !*akid || strlen(akid) >= sizeof out->access_key) {
         set_detail(out, "Query-string authentication requires the Signature, "
                         "Expires and AWSAccessKeyId parameters.");
@@ -1388,9 +1400,10 @@ int sigv4_verify_v2_presigned(const struct http_req *req, const char *vhost_buck
     char sep = '?';
     for (size_t i = 0; i < sizeof v2_subresources / sizeof *v2_subresources && brc == HY_OK;
          i++) {
-        if (!http_query_has(req, v2_subresources[i]))
+        bool present = false;
+        const char *v = query_param(req, v2_subresources[i], &present);
+        if (!present)
             continue;
-        const char *v = http_query_get(req, v2_subresources[i]);
         brc = buf_printf(&sts, "%c%s%s%s", sep, v2_subresources[i], v && *v ? "=" : "",
                          v ? v : "");
         sep = '&';

@@ -66,6 +66,23 @@ struct sigv4_auth {
     char detail[200];          /* why MALFORMED, for the error message */
 };
 
+/* The credential scope a request claims:
+ * "Credential=AKID/YYYYMMDD/REGION/SERVICE/aws4_request". */
+struct sigv4_scope {
+    char access_key[129];
+    char date[9];      /* YYYYMMDD */
+    char region[65];
+    char service[65];
+};
+
+/* Reads the scope from the Authorization header (AWS4-HMAC-SHA256
+ * Credential=...) or, without one, the X-Amz-Credential query parameter,
+ * with the parser sigv4_verify uses; verifies nothing (the router picks
+ * the API and region by it before authenticating). Returns SIGV4_OK,
+ * SIGV4_MISSING (neither there: unsigned, or SigV2) or SIGV4_MALFORMED
+ * (out then holds what parsed, possibly nothing). */
+int sigv4_scope_parse(const struct http_req *req, struct sigv4_scope *out);
+
 /* Copies the secret for akid into secret (NUL-terminated, at most size-1
  * bytes) and returns 0, or returns -1 when the key is unknown. Called on
  * the HTTP threads, so it must be thread-safe; copying out (instead of
@@ -137,7 +154,8 @@ struct sigv4_params {
     bool presigned;             /* leave X-Amz-Signature out of the query */
 };
 /* Appends the canonical request to out. Returns SIGV4_OK, SIGV4_MALFORMED
- * (bad signed-header list) or SIGV4_INTERNAL (memory, out's ceiling). */
+ * (bad signed-header list, a malformed %-escape in the query) or
+ * SIGV4_INTERNAL (memory, out's ceiling). */
 int sigv4_canonical_request(const struct http_req *req,
                             const struct sigv4_params *p, struct buf *out);
 /* Appends "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256(creq)>". */

@@ -15,7 +15,8 @@
  *    URLs (the virtual-host bucket in the signed resource, Expires bounds)
  *    against HMAC-SHA1 computed here.
  * 3. Clock skew, presigned expiry, unknown keys, malformed headers and the
- *    error mapping.
+ *    error mapping; the credential-scope parser the router and iam.c use
+ *    (sigv4_scope_parse) against what verification reads.
  * 4. The HMAC, signing-key cache and header lookup against references
  *    built here from OpenSSL's HMAC(): every message length around the
  *    block size, secrets short and long (the "AWS4" key over one block is
@@ -1156,6 +1157,58 @@ static void test_v2_presigned(void **state)
     }
 }
 
+/* ---- the one credential-scope parser --------------------------------- */
+static void test_scope_parse(void **state)
+{
+    (void)state;
+    struct keyring ring = {S3_AKID, S3_SECRET};
+    struct sigv4_scope sc;
+    struct sigv4_auth auth;
+    struct treq t;
+    /* header form: what verification reads, field for field */
+    s3_get_object(&t, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+    assert_int_equal(sigv4_verify(&t.req, lookup, &ring, S3_NOW_MS, &auth), SIGV4_OK);
+    assert_int_equal(sigv4_scope_parse(&t.req, &sc), SIGV4_OK);
+    assert_string_equal(sc.access_key, auth.access_key);
+    assert_string_equal(sc.date, "20130524");
+    assert_string_equal(sc.region, "us-east-1");
+    assert_string_equal(sc.service, "s3");
+    treq_free(&t);
+    /* query form */
+    treq_init(&t, "GET", "/", "X-Amz-Credential=AK%2F20150830%2Feu-west-2%2Fsts%2Faws4_request"
+                              "&X-Amz-Algorithm=AWS4-HMAC-SHA256");
+    assert_int_equal(sigv4_scope_parse(&t.req, &sc), SIGV4_OK);
+    assert_string_equal(sc.access_key, "AK");
+    assert_string_equal(sc.region, "eu-west-2");
+    assert_string_equal(sc.service, "sts");
+    treq_free(&t);
+    /* nothing claimed: unsigned, or SigV2 */
+    treq_init(&t, "GET", "/", "AWSAccessKeyId=AK&Expires=1&Signature=x");
+    assert_int_equal(sigv4_scope_parse(&t.req, &sc), SIGV4_MISSING);
+    treq_free(&t);
+    /* malformed, each way verification refuses too */
+    const char *bad_hdr[] = {
+        "AWS4-HMAC-SHA256 Credential=AK/2015083/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=" "0000000000000000000000000000000000000000000000000000000000000000",
+        "AWS4-HMAC-SHA256 Credential=AK/20150830//s3/aws4_request, SignedHeaders=host, "
+        "Signature=0000000000000000000000000000000000000000000000000000000000000000",
+        "AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/s3/aws4_request/x, "
+        "SignedHeaders=host, Signature=0000000000000000000000000000000000000000000000000000000000000000",
+        "AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/s3, SignedHeaders=host",
+        "AWS AK:c2lnbmF0dXJl",
+    };
+    for (size_t i = 0; i < sizeof bad_hdr / sizeof *bad_hdr; i++) {
+        treq_init(&t, "GET", "/", "");
+        treq_header(&t, "Authorization", bad_hdr[i]);
+        if (sigv4_scope_parse(&t.req, &sc) != SIGV4_MALFORMED)
+            fail_msg("Authorization \"%s\" parsed", bad_hdr[i]);
+        treq_free(&t);
+    }
+    treq_init(&t, "GET", "/", "X-Amz-Credential=AK%2F20150830%2Fus-east-1%zz");
+    assert_int_equal(sigv4_scope_parse(&t.req, &sc), SIGV4_MALFORMED);
+    treq_free(&t);
+}
+
 /* ---- header-form failures on the suite's get-vanilla ----------------- */
 static void vanilla(struct treq *t, const char *authz)
 {
@@ -1328,7 +1381,7 @@ static void test_canonical_query(void **state)
 {
     (void)state;
     struct treq t;
-    treq_init(&t, "GET", "/", "b=2&a=%7e&a=1&c&=x&&d=%zz&e=a+b&f=%2F");
+    treq_init(&t, "GET", "/", "b=2&a=%7e&a=1&c&=x&&d=%25zz&e=a+b&f=%2F");
     treq_header(&t, "Host", "h");
     struct sigv4_params p = {"host", "UNSIGNED-PAYLOAD", false, false};
     struct buf b;
@@ -1338,6 +1391,19 @@ static void test_canonical_query(void **state)
                                 "host:h\n\nhost\nUNSIGNED-PAYLOAD");
     buf_free(&b);
     treq_free(&t);
+    /* a malformed escape, in a name or a value: the APIs would read the
+     * parameter as absent, so it must not canonicalize like "%25zz" */
+    const char *bad[] = {"d=%zz", "d=%2", "d=%", "%zz=1", "a=1&d=%g0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        treq_init(&t, "GET", "/", bad[i]);
+        treq_header(&t, "Host", "h");
+        buf_init(&b, 1 << 16);
+        int rc = sigv4_canonical_request(&t.req, &p, &b);
+        if (rc != SIGV4_MALFORMED)
+            fail_msg("query \"%s\": rc %d", bad[i], rc);
+        buf_free(&b);
+        treq_free(&t);
+    }
 }
 
 /* ---- HMAC, signing-key cache, header lookup -------------------------- */
@@ -1588,6 +1654,7 @@ int main(void)
         cmocka_unit_test(test_dechunk_request_memory),
         cmocka_unit_test(test_dechunk_request_spooled),
         cmocka_unit_test(test_v2_presigned),
+        cmocka_unit_test(test_scope_parse),
         cmocka_unit_test(test_header_failures),
         cmocka_unit_test(test_canonical_uri),
         cmocka_unit_test(test_canonical_query),
