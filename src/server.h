@@ -206,6 +206,8 @@ void hex_encode(char *out, const void *in, size_t n);   /* NUL-terminates */
  * the CRC of a then b. _sw is the portable table version, for tests. */
 uint32_t hy_crc32c(uint32_t crc, const void *p, size_t n);
 uint32_t hy_crc32c_sw(uint32_t crc, const void *p, size_t n);
+/* CRC-64/NVME (S3's CRC64NVME checksum), chainable the same way. */
+uint64_t hy_crc64nvme(uint64_t crc, const void *p, size_t n);
 void sha256_hex(char out[65], const void *p, size_t n);
 /* SHA-256 fetched once from OpenSSL (an EVP_MD *), for incremental use. */
 struct evp_md_st;

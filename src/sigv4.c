@@ -84,6 +84,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
 #define SIGV4_EMPTY_SHA256 \
@@ -1459,6 +1460,14 @@ int sigv4_verify_v2_presigned(const struct http_req *req, const char *vhost_buck
  * exactly one ";chunk-signature=" extension, the unsigned mode none; every
  * line ends in CRLF and holds no other CR; nothing may follow the final
  * CRLF; a trailer signature appears once, last, and only when signed.
+ * Checksum trailers (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1,
+ * -sha256: base64 of the big-endian CRC or the digest) are computed over
+ * the payload as it passes, for those the x-amz-trailer header declared,
+ * and compared once the trailers (and their signature) are read: each
+ * declared one must come exactly once, no undeclared one may, and a
+ * mismatch is SIGV4_BAD_CHECKSUM (S3: BadDigest). In the unsigned mode
+ * they are the payload's only integrity check; another x-amz-checksum-*
+ * name is refused, never waved through.
  *
  * It is a push decoder (a state machine fed any slices of the body), so
  * the same code decodes a body in memory in one call and a spooled 5 GiB
@@ -1494,20 +1503,142 @@ struct chunk_dec {
     EVP_MD_CTX *md;             /* SHA-256 of the current chunk's data */
     EVP_MD_CTX *mac;            /* HMAC of the strings to sign */
     struct buf trailers;        /* "name:value\n" per trailer, signed mode */
+    unsigned ck_want, ck_seen;  /* checksum trailers declared / read (bits) */
+    unsigned char ck_value[5][32]; /* each one read, decoded (CK_COUNT) */
+    uint32_t crc32, crc32c;     /* of the payload so far */
+    uint64_t crc64;
+    EVP_MD_CTX *sha1, *sha256;
     chunk_emit_fn emit;
     void *emit_ctx;
 };
+
+/* The checksum trailers S3 defines (x-amz-checksum-<alg>: base64 of the
+ * big-endian CRC or the digest), each computed over the payload as it
+ * passes when x-amz-trailer declared it. */
+enum { CK_CRC32, CK_CRC32C, CK_CRC64NVME, CK_SHA1, CK_SHA256, CK_COUNT };
+static const struct {
+    const char *name;
+    size_t len;                 /* of the binary value */
+} chunk_checksums[CK_COUNT] = {
+    [CK_CRC32] = {"x-amz-checksum-crc32", 4},
+    [CK_CRC32C] = {"x-amz-checksum-crc32c", 4},
+    [CK_CRC64NVME] = {"x-amz-checksum-crc64nvme", 8},
+    [CK_SHA1] = {"x-amz-checksum-sha1", 20},
+    [CK_SHA256] = {"x-amz-checksum-sha256", 32},
+};
+#define CHUNK_CHECKSUM_PREFIX "x-amz-checksum-"
+
+/* Which checksum s[0..n) names: CK_*, or -1 (another x-amz-checksum-* is
+ * -2: one hydrant cannot check). */
+static int chunk_checksum_id(const char *s, size_t n)
+{
+    for (int i = 0; i < CK_COUNT; i++)
+        if (strlen(chunk_checksums[i].name) == n &&
+            strncasecmp(s, chunk_checksums[i].name, n) == 0)
+            return i;
+    size_t pl = sizeof CHUNK_CHECKSUM_PREFIX - 1;
+    return n >= pl && strncasecmp(s, CHUNK_CHECKSUM_PREFIX, pl) == 0 ? -2 : -1;
+}
+
+/* x-amz-trailer: "name[, name...]" -> d->ck_want; SIGV4_INCOMPLETE_BODY
+ * for a checksum hydrant cannot compute. */
+static int chunk_declare(struct chunk_dec *d, const char *decl)
+{
+    while (decl && *decl) {
+        size_t n = strcspn(decl, ",");
+        const char *p = decl, *e = decl + n;
+        while (p < e && is_space((unsigned char)*p))
+            p++;
+        while (e > p && is_space((unsigned char)e[-1]))
+            e--;
+        int id = chunk_checksum_id(p, (size_t)(e - p));
+        if (id == -2)
+            return SIGV4_INCOMPLETE_BODY;
+        if (id >= 0)
+            d->ck_want |= 1u << id;
+        decl += n + (decl[n] == ',');
+    }
+    if ((d->ck_want & 1u << CK_SHA1) &&
+        (!(d->sha1 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(d->sha1, EVP_sha1(), NULL)))
+        return SIGV4_INTERNAL;
+    if ((d->ck_want & 1u << CK_SHA256) &&
+        (!(d->sha256 = EVP_MD_CTX_new()) ||
+         !EVP_DigestInit_ex(d->sha256, hy_evp_sha256(), NULL)))
+        return SIGV4_INTERNAL;
+    return SIGV4_OK;
+}
+
+static int chunk_checksum_update(struct chunk_dec *d, const char *p, size_t n)
+{
+    if (d->ck_want & 1u << CK_CRC32)
+        for (size_t off = 0; off < n; off += 1u << 30)
+            d->crc32 = (uint32_t)crc32(d->crc32, (const Bytef *)p + off,
+                                       (uInt)(n - off < (1u << 30) ? n - off : 1u << 30));
+    if (d->ck_want & 1u << CK_CRC32C)
+        d->crc32c = hy_crc32c(d->crc32c, p, n);
+    if (d->ck_want & 1u << CK_CRC64NVME)
+        d->crc64 = hy_crc64nvme(d->crc64, p, n);
+    if (d->sha1 && !EVP_DigestUpdate(d->sha1, p, n))
+        return SIGV4_INTERNAL;
+    if (d->sha256 && !EVP_DigestUpdate(d->sha256, p, n))
+        return SIGV4_INTERNAL;
+    return SIGV4_OK;
+}
+
+/* The trailer "x-amz-checksum-<id>:<base64>": kept for chunk_checksums_ok. */
+static int chunk_checksum_read(struct chunk_dec *d, int id, const char *v, size_t n)
+{
+    size_t size = chunk_checksums[id].len;
+    unsigned char tmp[48];
+    if (!(d->ck_want & 1u << id) || (d->ck_seen & 1u << id))
+        return SIGV4_INCOMPLETE_BODY; /* undeclared, or twice */
+    d->ck_seen |= 1u << id;
+    if (n > 4 * ((size + 2) / 3) || base64_decode(tmp, v, n) != (long)size)
+        return SIGV4_INCOMPLETE_BODY;
+    memcpy(d->ck_value[id], tmp, size);
+    return SIGV4_OK;
+}
+
+/* Every declared checksum was sent and matches the payload. */
+static int chunk_checksums_ok(struct chunk_dec *d)
+{
+    if (d->ck_seen != d->ck_want)
+        return SIGV4_INCOMPLETE_BODY;
+    for (int id = 0; id < CK_COUNT; id++) {
+        unsigned char got[64];
+        unsigned int len = 0;
+        size_t size = chunk_checksums[id].len;
+        if (!(d->ck_want & 1u << id))
+            continue;
+        if (id == CK_CRC32 || id == CK_CRC32C) {
+            uint32_t c = id == CK_CRC32 ? d->crc32 : d->crc32c;
+            for (int i = 0; i < 4; i++)
+                got[i] = (unsigned char)(c >> (24 - 8 * i));
+        } else if (id == CK_CRC64NVME) {
+            for (int i = 0; i < 8; i++)
+                got[i] = (unsigned char)(d->crc64 >> (56 - 8 * i));
+        } else if (!EVP_DigestFinal_ex(id == CK_SHA1 ? d->sha1 : d->sha256, got, &len) ||
+                   len != size) {
+            return SIGV4_INTERNAL;
+        }
+        if (memcmp(d->ck_value[id], got, size) != 0)
+            return SIGV4_BAD_CHECKSUM;
+    }
+    return SIGV4_OK;
+}
 
 static void chunk_dec_free(struct chunk_dec *d)
 {
     EVP_MD_CTX_free(d->md);
     EVP_MD_CTX_free(d->mac);
-    d->md = d->mac = NULL;
+    EVP_MD_CTX_free(d->sha1);
+    EVP_MD_CTX_free(d->sha256);
+    d->md = d->mac = d->sha1 = d->sha256 = NULL;
     buf_free(&d->trailers);
 }
 
 static int chunk_dec_init(struct chunk_dec *d, const struct sigv4_auth *auth,
-                          chunk_emit_fn emit, void *emit_ctx)
+                          const char *trailer_decl, chunk_emit_fn emit, void *emit_ctx)
 {
     memset(d, 0, sizeof *d);
     buf_init(&d->trailers, CHUNK_TRAILERS_MAX);
@@ -1530,7 +1661,10 @@ static int chunk_dec_init(struct chunk_dec *d, const struct sigv4_auth *auth,
         chunk_dec_free(d);
         return SIGV4_INTERNAL;
     }
-    return SIGV4_OK;
+    int rc = d->trailer ? chunk_declare(d, trailer_decl) : SIGV4_OK;
+    if (rc)
+        chunk_dec_free(d);
+    return rc;
 }
 
 /* Checks sig (64 hex) against the signature of the string to sign
@@ -1613,12 +1747,10 @@ static int chunk_header(struct chunk_dec *d, const char *s, size_t n)
 static int chunk_trailer(struct chunk_dec *d, const char *s, size_t n)
 {
     if (n == 0) {
-        if (d->is_signed) {
-            if (!d->have_tsig)
-                return SIGV4_INCOMPLETE_BODY;
-        }
+        if (d->is_signed && !d->have_tsig)
+            return SIGV4_INCOMPLETE_BODY;
         d->state = CD_DONE;
-        return SIGV4_OK;
+        return chunk_checksums_ok(d); /* after the trailer signature */
     }
     if (d->have_tsig)
         return SIGV4_INCOMPLETE_BODY; /* the signature comes last */
@@ -1640,8 +1772,13 @@ static int chunk_trailer(struct chunk_dec *d, const char *s, size_t n)
         d->have_tsig = true;
         return chunk_sig_check(d, "AWS4-HMAC-SHA256-TRAILER", th, tsig);
     }
+    int id = chunk_checksum_id(s, nlen), rc;
+    if (id == -2)
+        return SIGV4_INCOMPLETE_BODY; /* a checksum hydrant cannot check */
+    if (id >= 0 && (rc = chunk_checksum_read(d, id, colon + 1, vlen)))
+        return rc;
     if (!d->is_signed)
-        return SIGV4_OK; /* unsigned trailers: nothing to check them with */
+        return SIGV4_OK; /* unsigned trailers: the checksums are all there is */
     if (buf_append(&d->trailers, s, n) != HY_OK || buf_append(&d->trailers, "\n", 1) != HY_OK)
         return SIGV4_INCOMPLETE_BODY;
     return SIGV4_OK;
@@ -1671,6 +1808,8 @@ static int chunk_dec_feed(struct chunk_dec *d, const char *p, size_t n)
             size_t k = d->left < n ? (size_t)d->left : n;
             if (d->is_signed && !EVP_DigestUpdate(d->md, p, k))
                 return SIGV4_INTERNAL;
+            if (d->ck_want && (rc = chunk_checksum_update(d, p, k)))
+                return rc;
             if ((rc = d->emit(d->emit_ctx, p, k)))
                 return rc;
             d->decoded += k;
@@ -1732,11 +1871,12 @@ static int emit_buf(void *ctx, const char *p, size_t n)
     return rc == HY_OK ? SIGV4_OK : rc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
 }
 
-int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
-                         size_t len, int64_t decoded_len, struct buf *out)
+int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *trailer_decl,
+                         const char *body, size_t len, int64_t decoded_len,
+                         struct buf *out)
 {
     struct chunk_dec d;
-    int rc = chunk_dec_init(&d, auth, emit_buf, out);
+    int rc = chunk_dec_init(&d, auth, trailer_decl, emit_buf, out);
     if (rc == SIGV4_OK)
         rc = chunk_dec_feed(&d, body, len);
     if (rc == SIGV4_OK)
@@ -1790,7 +1930,7 @@ static int dechunk_file(struct http_req *req, const struct sigv4_auth *auth,
     char out_path[4096], *block = malloc(DECHUNK_BLOCK);
     int in = -1, rc;
     out_path[0] = 0;
-    if ((rc = chunk_dec_init(&d, auth, emit_file, &f)))
+    if ((rc = chunk_dec_init(&d, auth, http_header(req, "x-amz-trailer"), emit_file, &f)))
         goto out_free;
     rc = SIGV4_INTERNAL;
     if (!block || !f.md5 || !f.sha256 || !EVP_DigestInit_ex(f.md5, EVP_md5(), NULL) ||
@@ -1887,7 +2027,7 @@ int sigv4_dechunk_request(struct http_req *req, const struct sigv4_auth *auth,
         struct chunk_dec d;
         if (!m.p)
             return SIGV4_INTERNAL;
-        rc = chunk_dec_init(&d, auth, emit_mem, &m);
+        rc = chunk_dec_init(&d, auth, http_header(req, "x-amz-trailer"), emit_mem, &m);
         if (rc == SIGV4_OK)
             rc = chunk_dec_feed(&d, req->body ? req->body : "", req->body_len);
         if (rc == SIGV4_OK)
@@ -1995,6 +2135,11 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
             set_err(err, "EntityTooLarge", 400,
                     "Your proposed upload exceeds the maximum allowed size");
             return;
+        case SIGV4_BAD_CHECKSUM: /* [b] S3 names the algorithm */
+            set_err(err, "BadDigest", 400,
+                    "The checksum in the aws-chunked trailer did not match the "
+                    "calculated checksum.");
+            return;
         case SIGV4_INCOMPLETE_BODY: /* [v] what S3 answers a torn aws-chunked body */
             set_err(err, "IncompleteBody", 400, "The request body terminated unexpectedly");
             return;
@@ -2051,6 +2196,10 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
     case SIGV4_TOO_LARGE: /* [b] only S3 has aws-chunked bodies */
         set_err(err, json ? "SerializationException" : "InvalidParameterValue",
                 400, "The request body is too large.");
+        return;
+    case SIGV4_BAD_CHECKSUM: /* [b] only S3 has aws-chunked bodies */
+        set_err(err, json ? "SerializationException" : "InvalidParameterValue",
+                400, "The checksum of the request body did not match.");
         return;
     case SIGV4_INCOMPLETE_BODY: /* [b] only S3 has aws-chunked bodies */
         set_err(err, json ? "SerializationException" : "InvalidParameterValue",

@@ -35,6 +35,8 @@ enum sigv4_rc {
     SIGV4_INCOMPLETE_BODY,  /* aws-chunked framing broken, or the payload is not
                                x-amz-decoded-content-length bytes (S3:
                                400 IncompleteBody) */
+    SIGV4_BAD_CHECKSUM,     /* an aws-chunked checksum trailer differs from the
+                               payload's (S3: 400 BadDigest) */
 };
 
 /* The wire protocol an error is reported in (pick by API, see router). */
@@ -126,16 +128,22 @@ bool sigv4_is_chunked(const struct sigv4_auth *auth);
  * cleans it; body_file_len, body_md5 and body_sha256 then describe the
  * decoded bytes. On success req->body_dechunked is set; on failure the
  * request is left as it was. decoded_len is x-amz-decoded-content-length
- * (-1 if absent); when given the payload must be that long.
- * Returns SIGV4_OK, SIGV4_INCOMPLETE_BODY (framing, length), SIGV4_MISMATCH
- * (a chunk or trailer signature), SIGV4_TOO_LARGE (req->body_too_large) or
- * SIGV4_INTERNAL (memory, I/O, the spool write had failed). */
+ * (-1 if absent); when given the payload must be that long. The checksum
+ * trailers req's x-amz-trailer header declares (crc32, crc32c, crc64nvme,
+ * sha1, sha256) are computed and compared.
+ * Returns SIGV4_OK, SIGV4_INCOMPLETE_BODY (framing, length, a trailer
+ * missing, undeclared or of an unknown algorithm), SIGV4_MISMATCH (a chunk
+ * or trailer signature), SIGV4_BAD_CHECKSUM (a checksum trailer),
+ * SIGV4_TOO_LARGE (req->body_too_large) or SIGV4_INTERNAL (memory, I/O,
+ * the spool write had failed). */
 int sigv4_dechunk_request(struct http_req *req, const struct sigv4_auth *auth,
                           int64_t decoded_len);
 /* The same decoder on a body in memory, for tests and fuzzing: appends the
- * payload to out (out's ceiling: SIGV4_TOO_LARGE). Same return values. */
-int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
-                         size_t len, int64_t decoded_len, struct buf *out);
+ * payload to out (out's ceiling: SIGV4_TOO_LARGE); trailer_decl is the
+ * x-amz-trailer value (NULL: none). Same return values. */
+int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *trailer_decl,
+                         const char *body, size_t len, int64_t decoded_len,
+                         struct buf *out);
 
 /* ---- error mapping: the one place SigV4 results become AWS errors ---- */
 struct sigv4_error {

@@ -201,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct buf out;
         buf_init(&out, 1 << 20);
         int64_t dlen = (flags & 64) ? (int64_t)req.body_len : -1;
-        int crc = sigv4_decode_chunked(&auth, req.body, req.body_len, dlen, &out);
+        int crc = sigv4_decode_chunked(&auth, http_header(&req, "x-amz-trailer"), req.body, req.body_len, dlen, &out);
         const char *raw = req.body;
         size_t raw_len = req.body_len;
         int rrc = sigv4_dechunk_request(&req, &auth, dlen);

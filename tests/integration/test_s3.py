@@ -724,6 +724,46 @@ def test_aws_chunked_replay_with_new_framing(hydrant):
         c.head_object(Bucket="replay", Key="plain")
 
 
+def test_aws_chunked_unsigned_trailer_checksum(hydrant):
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER (what newer SDKs send over TLS):
+    the chunks carry no signatures, so the declared checksum trailer is
+    the payload's integrity; it is computed and compared, in memory and
+    spooled, and a payload that does not match it is refused."""
+    import base64
+    import zlib
+    c = s3(hydrant)
+    c.create_bucket(Bucket="trail")
+
+    def body_of(data, chunk, crc):
+        out = b""
+        for i in range(0, len(data), chunk):
+            piece = data[i:i + chunk]
+            out += b"%x\r\n%s\r\n" % (len(piece), piece)
+        return out + b"0\r\nx-amz-checksum-crc32:%s\r\n\r\n" % base64.b64encode(
+            crc.to_bytes(4, "big"))
+
+    for key, data in (("small", b"trailer " * 1000), ("big", os.urandom(2 << 20))):
+        crc = zlib.crc32(data)
+        hdrs = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                "Content-Encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
+                "x-amz-decoded-content-length": str(len(data))}
+        status, _, resp = raw(hydrant, "PUT", "/trail/" + key, body_of(data, 65536, crc), hdrs)
+        assert status == 200, resp
+        assert c.get_object(Bucket="trail", Key=key)["Body"].read() == data
+        # one payload byte changed in transit, the trailer as sent
+        bad = bytes([data[0] ^ 1]) + data[1:]
+        status, _, resp = raw(hydrant, "PUT", "/trail/" + key, body_of(bad, 65536, crc), hdrs)
+        assert status == 400, resp
+        assert ET.fromstring(resp).find("Code").text == "BadDigest"
+        # the checksum left out
+        body = body_of(data, 65536, crc)
+        body = body[:body.index(b"x-amz-checksum")] + b"\r\n"
+        status, _, resp = raw(hydrant, "PUT", "/trail/" + key, body, hdrs)
+        assert status == 400, resp
+        assert ET.fromstring(resp).find("Code").text == "IncompleteBody"
+        assert c.get_object(Bucket="trail", Key=key)["Body"].read() == data
+
+
 def test_concurrent_writers(make_hydrant):
     """Several HTTP threads writing, overwriting and listing at once."""
     import concurrent.futures

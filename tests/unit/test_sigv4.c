@@ -38,6 +38,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ctype.h>
+#include <zlib.h>
 
 #include "server.h"
 #include "sigv4.h"
@@ -628,31 +630,31 @@ static void test_s3_chunked(void **state)
 
     struct buf out;
     buf_init(&out, 1 << 20);
-    assert_int_equal(sigv4_decode_chunked(&auth, body, len, 66560, &out), SIGV4_OK);
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, body, len, 66560, &out), SIGV4_OK);
     assert_int_equal(out.len, 66560);
     for (size_t i = 0; i < out.len; i++)
         if (out.data[i] != 'a')
             fail_msg("payload byte %zu is %d", i, out.data[i]);
     buf_reset(&out);
     /* decoded length must match x-amz-decoded-content-length */
-    assert_int_equal(sigv4_decode_chunked(&auth, body, len, 66561, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, body, len, 66561, &out),
                      SIGV4_INCOMPLETE_BODY);
     buf_reset(&out);
     /* one payload byte changed: that chunk's signature fails */
     body[100] = 'b';
-    assert_int_equal(sigv4_decode_chunked(&auth, body, len, -1, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, body, len, -1, &out),
                      SIGV4_MISMATCH);
     body[100] = 'a';
     buf_reset(&out);
     /* one byte of the first chunk signature changed */
     char saved = body[30];
     body[30] = saved == '0' ? '1' : '0';
-    assert_int_equal(sigv4_decode_chunked(&auth, body, len, -1, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, body, len, -1, &out),
                      SIGV4_MISMATCH);
     buf_reset(&out);
     /* truncated at every tenth of the body: never OK, never a crash */
     for (size_t cut = 0; cut < len; cut += len / 10 + 1) {
-        assert_int_not_equal(sigv4_decode_chunked(&auth, body, cut, -1, &out),
+        assert_int_not_equal(sigv4_decode_chunked(&auth, NULL, body, cut, -1, &out),
                              SIGV4_OK);
         buf_reset(&out);
     }
@@ -660,12 +662,12 @@ static void test_s3_chunked(void **state)
     struct buf small;
     buf_init(&small, 1000);
     /* (body[30] still altered: the ceiling stops it before the signature) */
-    assert_int_not_equal(sigv4_decode_chunked(&auth, body + 0, len, -1, &small),
+    assert_int_not_equal(sigv4_decode_chunked(&auth, NULL, body + 0, len, -1, &small),
                          SIGV4_OK);
     buf_free(&small);
     body[30] = saved;
     buf_init(&small, 1000);
-    assert_int_equal(sigv4_decode_chunked(&auth, body, len, -1, &small),
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, body, len, -1, &small),
                      SIGV4_TOO_LARGE);
     struct sigv4_error e;
     sigv4_error(SIGV4_TOO_LARGE, SIGV4_PROTO_S3, &auth, S3_NOW_MS, &e);
@@ -674,6 +676,111 @@ static void test_s3_chunked(void **state)
     buf_free(&out);
     free(body);
     treq_free(&t);
+}
+
+#define CRC32_DECL "x-amz-checksum-crc32"
+
+/* "5\r\nhello\r\n6\r\n world\r\n0\r\n<name>:<base64 of sum>\r\n\r\n" */
+static char *hello_trailer(const char *name, const unsigned char *sum, size_t n)
+{
+    char b64[64];
+    base64_encode(b64, sum, n);
+    char *s = malloc(256);
+    snprintf(s, 256, "5\r\nhello\r\n6\r\n world\r\n0\r\n%s:%s\r\n\r\n", name, b64);
+    return s;
+}
+
+/* Each checksum trailer S3 defines, computed here by other code (zlib,
+ * OpenSSL, util's CRCs checked against their catalogue values), right and
+ * wrong, declared and not. */
+static void test_trailer_checksums(void **state)
+{
+    (void)state;
+    struct sigv4_auth auth;
+    memset(&auth, 0, sizeof auth);
+    strcpy(auth.payload_hash, "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+    const char *hw = "hello world";
+    unsigned char sums[5][32];
+    size_t lens[5] = {4, 4, 8, 20, 32};
+    const char *names[5] = {"x-amz-checksum-crc32", "x-amz-checksum-crc32c",
+                            "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
+                            "x-amz-checksum-sha256"};
+    uint32_t c32 = (uint32_t)crc32(0, (const unsigned char *)hw, 11);
+    uint32_t c32c = hy_crc32c(0, hw, 11);
+    uint64_t c64 = hy_crc64nvme(0, hw, 11);
+    for (int i = 0; i < 4; i++) {
+        sums[0][i] = (unsigned char)(c32 >> (24 - 8 * i));
+        sums[1][i] = (unsigned char)(c32c >> (24 - 8 * i));
+    }
+    for (int i = 0; i < 8; i++)
+        sums[2][i] = (unsigned char)(c64 >> (56 - 8 * i));
+    unsigned int ml;
+    EVP_Digest(hw, 11, sums[3], &ml, EVP_sha1(), NULL);
+    EVP_Digest(hw, 11, sums[4], &ml, EVP_sha256(), NULL);
+    struct buf out;
+    buf_init(&out, 1024);
+    for (int k = 0; k < 5; k++) {
+        char *body = hello_trailer(names[k], sums[k], lens[k]);
+        assert_int_equal(sigv4_decode_chunked(&auth, names[k], body, strlen(body), 11, &out),
+                         SIGV4_OK);
+        assert_string_equal(out.data, hw);
+        buf_reset(&out);
+        /* declared among others, in another case, with spaces */
+        char decl[128];
+        snprintf(decl, sizeof decl, "x-amz-meta-x , %s", names[k]);
+        for (char *c = decl; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        assert_int_equal(sigv4_decode_chunked(&auth, decl, body, strlen(body), 11, &out),
+                         SIGV4_OK);
+        buf_reset(&out);
+        /* not declared */
+        assert_int_equal(sigv4_decode_chunked(&auth, NULL, body, strlen(body), -1, &out),
+                         SIGV4_INCOMPLETE_BODY);
+        buf_reset(&out);
+        /* declared, but another checksum was sent */
+        assert_int_equal(sigv4_decode_chunked(&auth, names[(k + 1) % 5], body, strlen(body),
+                                              -1, &out), SIGV4_INCOMPLETE_BODY);
+        buf_reset(&out);
+        free(body);
+        /* one bit of the sum off: the payload is not what was sent */
+        sums[k][lens[k] - 1] ^= 1;
+        body = hello_trailer(names[k], sums[k], lens[k]);
+        assert_int_equal(sigv4_decode_chunked(&auth, names[k], body, strlen(body), -1, &out),
+                         SIGV4_BAD_CHECKSUM);
+        buf_reset(&out);
+        sums[k][lens[k] - 1] ^= 1;
+        free(body);
+        /* a sum of the wrong length */
+        body = hello_trailer(names[k], sums[k], lens[k] - 1);
+        assert_int_equal(sigv4_decode_chunked(&auth, names[k], body, strlen(body), -1, &out),
+                         SIGV4_INCOMPLETE_BODY);
+        buf_reset(&out);
+        free(body);
+    }
+    /* declared but never sent; sent twice; an algorithm hydrant cannot check */
+    const char none[] = "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    assert_int_equal(sigv4_decode_chunked(&auth, CRC32_DECL, none, sizeof none - 1, -1, &out),
+                     SIGV4_INCOMPLETE_BODY);
+    buf_reset(&out);
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, none, sizeof none - 1, 11, &out),
+                     SIGV4_OK);
+    buf_reset(&out);
+    const char twice[] = "5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n"
+                         "x-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+    assert_int_equal(sigv4_decode_chunked(&auth, CRC32_DECL, twice, sizeof twice - 1, -1, &out),
+                     SIGV4_INCOMPLETE_BODY);
+    buf_reset(&out);
+    const char odd[] = "5\r\nhello\r\n0\r\nx-amz-checksum-md7:AAAA\r\n\r\n";
+    assert_int_equal(sigv4_decode_chunked(&auth, NULL, odd, sizeof odd - 1, -1, &out),
+                     SIGV4_INCOMPLETE_BODY);
+    buf_reset(&out);
+    assert_int_equal(sigv4_decode_chunked(&auth, "x-amz-checksum-md7", none, sizeof none - 1,
+                                          -1, &out), SIGV4_INCOMPLETE_BODY);
+    struct sigv4_error e;
+    sigv4_error(SIGV4_BAD_CHECKSUM, SIGV4_PROTO_S3, &auth, S3_NOW_MS, &e);
+    assert_string_equal(e.code, "BadDigest");
+    assert_int_equal(e.status, 400);
+    buf_free(&out);
 }
 
 static void test_unsigned_trailer(void **state)
@@ -686,21 +793,21 @@ static void test_unsigned_trailer(void **state)
                         "x-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
     struct buf out;
     buf_init(&out, 1024);
-    assert_int_equal(sigv4_decode_chunked(&auth, body, sizeof body - 1, 11, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, CRC32_DECL, body, sizeof body - 1, 11, &out),
                      SIGV4_OK);
     assert_string_equal(out.data, "hello world");
     buf_reset(&out);
-    assert_int_equal(sigv4_decode_chunked(&auth, body, sizeof body - 3, -1, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, CRC32_DECL, body, sizeof body - 3, -1, &out),
                      SIGV4_INCOMPLETE_BODY);
     buf_reset(&out);
     /* a chunk extension, a trailer signature: neither is unsigned framing */
     const char ext[] = "5;x=y\r\nhello\r\n0\r\n\r\n";
-    assert_int_equal(sigv4_decode_chunked(&auth, ext, sizeof ext - 1, -1, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, CRC32_DECL, ext, sizeof ext - 1, -1, &out),
                      SIGV4_INCOMPLETE_BODY);
     buf_reset(&out);
     char tsig[200];
     snprintf(tsig, sizeof tsig, "5\r\nhello\r\n0\r\nx-amz-trailer-signature:%064d\r\n\r\n", 0);
-    assert_int_equal(sigv4_decode_chunked(&auth, tsig, strlen(tsig), -1, &out),
+    assert_int_equal(sigv4_decode_chunked(&auth, CRC32_DECL, tsig, strlen(tsig), -1, &out),
                      SIGV4_INCOMPLETE_BODY);
     buf_free(&out);
 }
@@ -760,9 +867,14 @@ static char *sign_body(const struct sigv4_auth *a, const char *payload, size_t n
         assert_int_equal(buf_puts(&b, "\r\n"), HY_OK);
         return buf_detach(&b, len);
     }
-    const char *tr = "x-amz-checksum-crc32:DUoRhQ==";
+    uint32_t crc = (uint32_t)crc32(0, (const unsigned char *)payload, (uInt)n);
+    unsigned char be[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+                           (unsigned char)(crc >> 8), (unsigned char)crc};
+    char tr[64], b64[16];
+    base64_encode(b64, be, 4);
+    snprintf(tr, sizeof tr, "x-amz-checksum-crc32:%s", b64);
     char th[65], sts[512], tsig[65];
-    char line[64];
+    char line[80];
     snprintf(line, sizeof line, "%s\n", tr);
     sha256_hex(th, line, strlen(line));
     int sl = snprintf(sts, sizeof sts,
@@ -778,7 +890,7 @@ static int decode(const struct sigv4_auth *a, const char *body, size_t len, int6
 {
     struct buf out;
     buf_init(&out, 64u << 20);
-    int rc = sigv4_decode_chunked(a, body, len, dlen, &out);
+    int rc = sigv4_decode_chunked(a, CRC32_DECL, body, len, dlen, &out);
     buf_free(&out);
     return rc;
 }
@@ -880,7 +992,7 @@ static void test_chunked_replays(void **state)
         buf_puts(&in, "3E8;");
         p = e + 4;
     }
-    assert_int_equal(sigv4_decode_chunked(&a, in.data, in.len, -1, &out), SIGV4_OK);
+    assert_int_equal(sigv4_decode_chunked(&a, NULL, in.data, in.len, -1, &out), SIGV4_OK);
     assert_int_equal(out.len, sizeof payload);
     assert_memory_equal(out.data, payload, sizeof payload);
     free(body);
@@ -892,15 +1004,18 @@ static void test_chunked_replays(void **state)
     strcpy(at.payload_hash, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER");
     assert_int_equal(decode(&at, body, len, sizeof payload), SIGV4_OK);
     assert_int_equal(decode(&a, body, len, -1), SIGV4_INCOMPLETE_BODY); /* not a trailer mode */
-    char *ck = strstr(body, "DUoRhQ==");
-    ck[0] = 'E';
-    assert_int_equal(decode(&at, body, len, -1), SIGV4_MISMATCH);
-    ck[0] = 'D';
+    char *ckline = strstr(body, "x-amz-checksum-crc32:");
+    size_t cklen = (size_t)(strstr(ckline, "\r\n") + 2 - ckline);
+    char *ck = ckline + strlen("x-amz-checksum-crc32:"), saved_ck = ck[0];
+    ck[0] = saved_ck == 'A' ? 'B' : 'A';
+    assert_int_equal(decode(&at, body, len, -1), SIGV4_MISMATCH); /* signed before summed */
+    ck[0] = saved_ck;
     char *ts = strstr(body, "x-amz-trailer-signature:");
     buf_reset(&in);
-    buf_append(&in, body, (size_t)(ck - body) - strlen("x-amz-checksum-crc32:"));
+    buf_append(&in, body, (size_t)(ckline - body));
     buf_append(&in, ts, strlen(ts) - 2);
-    buf_puts(&in, "x-amz-checksum-crc32:DUoRhQ==\r\n\r\n");
+    buf_append(&in, ckline, cklen);
+    buf_puts(&in, "\r\n");
     assert_int_equal(decode(&at, in.data, in.len, -1), SIGV4_MISMATCH);
     /* a trailer after a valid trailer signature (it would be unsigned) */
     buf_reset(&in);
@@ -1650,6 +1765,7 @@ int main(void)
         cmocka_unit_test(test_s3_presigned),
         cmocka_unit_test(test_s3_chunked),
         cmocka_unit_test(test_unsigned_trailer),
+        cmocka_unit_test(test_trailer_checksums),
         cmocka_unit_test(test_chunked_replays),
         cmocka_unit_test(test_dechunk_request_memory),
         cmocka_unit_test(test_dechunk_request_spooled),

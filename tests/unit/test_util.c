@@ -176,6 +176,10 @@ static void test_crc32c(void **s)
 {
     (void)s;
     /* the check value of CRC-32C (RFC 3720 B.4 and the usual catalogue) */
+    /* CRC-64/NVME's catalogue check value, and chaining */
+    assert_true(hy_crc64nvme(0, "123456789", 9) == 0xAE8B14860A799888ull);
+    assert_true(hy_crc64nvme(hy_crc64nvme(0, "1234", 4), "56789", 5) == 0xAE8B14860A799888ull);
+    assert_true(hy_crc64nvme(0, "", 0) == 0);
     assert_int_equal(hy_crc32c(0, "123456789", 9), 0xE3069283u);
     assert_int_equal(hy_crc32c_sw(0, "123456789", 9), 0xE3069283u);
     unsigned char zeros[32] = {0};
