@@ -11,8 +11,10 @@
  * Bodies arrive as payloads: an aws-chunked upload has been decoded, its
  * chunk signatures checked, by the router (sigv4_dechunk_request) before
  * s3_handle runs; nothing here parses chunk framing. s3__body_prepare
- * checks x-amz-content-sha256, Content-MD5 and the size ceiling; XML
- * bodies are parsed with expat, depth and text bounded.
+ * checks x-amz-content-sha256, Content-MD5, the x-amz-checksum-<alg>
+ * headers (util.c's hy_cksum: crc32, crc32c, crc64nvme, sha1, sha256; a
+ * spooled body is read back once per checksum header) and the size
+ * ceiling; XML bodies are parsed with expat, depth and text bounded.
  *
  * Answers: XML built in a struct s3_xml (a buf with a ceiling that keeps
  * its first error), text through util.c's buf_xml_escape; errors only
@@ -479,9 +481,90 @@ static bool s3_is_sha256_hex(const char *s)
     return i == 64;
 }
 
+/* The x-amz-checksum-<alg> header value (base64) against b's bytes, as
+ * S3 checks it; false after replying. */
+static bool s3_checksum_ok(struct s3_ctx *c, const struct s3_body *b, int alg,
+                           const char *name, const char *value)
+{
+    unsigned char want[48], got[32];
+    size_t size = hy_cksum_len(alg), vlen = strlen(value);
+    struct hy_cksum ck;
+    int rc;
+    if (vlen > 4 * ((size + 2) / 3) || base64_decode(want, value, vlen) != (long)size) {
+        s3__error(c, 400, "InvalidRequest",
+                  arena_printf(c->req->arena, "Value for %s header is invalid.", name));
+        return false;
+    }
+    if ((rc = hy_cksum_init(&ck, alg))) {
+        s3__internal(c, rc);
+        return false;
+    }
+    if (b->path) {
+        FILE *f = fopen(b->path, "rb");
+        char *block = malloc(256u << 10);
+        size_t n;
+        rc = f && block ? HY_OK : f ? HY_ENOMEM : HY_EIO;
+        while (rc == HY_OK && (n = fread(block, 1, 256u << 10, f)) > 0)
+            rc = hy_cksum_update(&ck, block, n);
+        if (rc == HY_OK && ferror(f))
+            rc = HY_EIO;
+        if (f)
+            fclose(f);
+        free(block);
+    } else {
+        rc = hy_cksum_update(&ck, b->data, (size_t)b->len);
+    }
+    if (rc == HY_OK)
+        rc = hy_cksum_final(&ck, got);
+    hy_cksum_free(&ck);
+    if (rc) {
+        s3__internal(c, rc);
+        return false;
+    }
+    if (memcmp(want, got, size) != 0) {
+        char alg_name[16];
+        snprintf(alg_name, sizeof alg_name, "%s", name + strlen("x-amz-checksum-"));
+        for (char *p = alg_name; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        s3__error(c, 400, "BadDigest",
+                  arena_printf(c->req->arena, "The %s you specified did not match the "
+                               "calculated checksum.", alg_name));
+        return false;
+    }
+    return true;
+}
+
+/* Every x-amz-checksum-<alg> header of the request checked against b; one
+ * naming an algorithm hydrant does not know is refused, not ignored. */
+static bool s3_checksums_ok(struct s3_ctx *c, const struct s3_body *b)
+{
+    static const char *const not_sums[] = {"x-amz-checksum-mode", "x-amz-checksum-type",
+                                           "x-amz-checksum-algorithm"};
+    const struct http_req *req = c->req;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *name = req->headers[i].name;
+        int alg = name ? hy_cksum_alg(name, strlen(name)) : -1;
+        bool other = false;
+        for (size_t k = 0; k < sizeof not_sums / sizeof *not_sums; k++)
+            other |= strcasecmp(name ? name : "", not_sums[k]) == 0;
+        if (alg == -1 || other)
+            continue;
+        if (alg == -2) {
+            s3__error(c, 400, "InvalidRequest",
+                      arena_printf(req->arena, "%s is not a checksum algorithm hydrant "
+                                   "can verify (CRC32, CRC32C, CRC64NVME, SHA1, SHA256).",
+                                   name));
+            return false;
+        }
+        if (!s3_checksum_ok(c, b, alg, hy_cksum_name(alg), req->headers[i].value))
+            return false;
+    }
+    return true;
+}
+
 /* Turns the request body into b (an aws-chunked one arrives decoded):
- * x-amz-content-sha256, the size ceiling and Content-MD5 checked. False
- * after replying. */
+ * x-amz-content-sha256, the size ceiling, Content-MD5 and x-amz-checksum-*
+ * checked. False after replying. */
 bool s3__body_prepare(struct s3_ctx *c, struct s3_body *b)
 {
     struct http_req *req = c->req;
@@ -561,7 +644,7 @@ bool s3__body_prepare(struct s3_ctx *c, struct s3_body *b)
             return false;
         }
     }
-    return true;
+    return s3_checksums_ok(c, b);
 }
 
 /* Makes sure the body is in a file (parts are stored from files). */

@@ -101,8 +101,9 @@ struct s3_body {
     char tmp[OBJSTORE_PATH_MAX]; /* a file this request made ("" = none) */
 };
 /* Turns the request body into b (an aws-chunked one arrives decoded):
- * x-amz-content-sha256, the size ceiling and Content-MD5 checked. False
- * after replying. */
+ * x-amz-content-sha256, the size ceiling, Content-MD5 and x-amz-checksum-*
+ * (BadDigest; an unknown algorithm is InvalidRequest) checked. False after
+ * replying. */
 bool s3__body_prepare(struct s3_ctx *c, struct s3_body *b);
 /* Makes sure the body is in a file (parts are stored from files). */
 int s3__body_to_file(struct s3_body *b);

@@ -208,6 +208,27 @@ uint32_t hy_crc32c(uint32_t crc, const void *p, size_t n);
 uint32_t hy_crc32c_sw(uint32_t crc, const void *p, size_t n);
 /* CRC-64/NVME (S3's CRC64NVME checksum), chainable the same way. */
 uint64_t hy_crc64nvme(uint64_t crc, const void *p, size_t n);
+/* S3's checksum algorithms, as x-amz-checksum-<alg> headers and trailers
+ * name them; the one implementation (aws-chunked trailers and request
+ * headers). Values on the wire: base64 of the big-endian CRC or digest. */
+enum { HY_CKSUM_CRC32, HY_CKSUM_CRC32C, HY_CKSUM_CRC64NVME, HY_CKSUM_SHA1,
+       HY_CKSUM_SHA256, HY_CKSUM_COUNT };
+struct evp_md_ctx_st;
+struct hy_cksum {
+    int alg;
+    uint64_t crc;
+    struct evp_md_ctx_st *md;  /* the SHA ones */
+};
+/* The algorithm name[0..n) names ("x-amz-checksum-crc32", any case), -1
+ * when it is no checksum name, -2 for another x-amz-checksum-* name. */
+int hy_cksum_alg(const char *name, size_t n);
+const char *hy_cksum_name(int alg);   /* "x-amz-checksum-crc32" */
+size_t hy_cksum_len(int alg);         /* bytes of the binary value */
+int hy_cksum_init(struct hy_cksum *c, int alg);
+int hy_cksum_update(struct hy_cksum *c, const void *p, size_t n);
+/* Writes hy_cksum_len bytes to out and frees c. */
+int hy_cksum_final(struct hy_cksum *c, unsigned char out[32]);
+void hy_cksum_free(struct hy_cksum *c);  /* accepts NULL; idempotent */
 void sha256_hex(char out[65], const void *p, size_t n);
 /* SHA-256 fetched once from OpenSSL (an EVP_MD *), for incremental use. */
 struct evp_md_st;

@@ -84,7 +84,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
 #define SIGV4_EMPTY_SHA256 \
@@ -1504,41 +1503,11 @@ struct chunk_dec {
     EVP_MD_CTX *mac;            /* HMAC of the strings to sign */
     struct buf trailers;        /* "name:value\n" per trailer, signed mode */
     unsigned ck_want, ck_seen;  /* checksum trailers declared / read (bits) */
-    unsigned char ck_value[5][32]; /* each one read, decoded (CK_COUNT) */
-    uint32_t crc32, crc32c;     /* of the payload so far */
-    uint64_t crc64;
-    EVP_MD_CTX *sha1, *sha256;
+    struct hy_cksum ck[HY_CKSUM_COUNT];           /* of the payload so far */
+    unsigned char ck_value[HY_CKSUM_COUNT][32];   /* each one read, decoded */
     chunk_emit_fn emit;
     void *emit_ctx;
 };
-
-/* The checksum trailers S3 defines (x-amz-checksum-<alg>: base64 of the
- * big-endian CRC or the digest), each computed over the payload as it
- * passes when x-amz-trailer declared it. */
-enum { CK_CRC32, CK_CRC32C, CK_CRC64NVME, CK_SHA1, CK_SHA256, CK_COUNT };
-static const struct {
-    const char *name;
-    size_t len;                 /* of the binary value */
-} chunk_checksums[CK_COUNT] = {
-    [CK_CRC32] = {"x-amz-checksum-crc32", 4},
-    [CK_CRC32C] = {"x-amz-checksum-crc32c", 4},
-    [CK_CRC64NVME] = {"x-amz-checksum-crc64nvme", 8},
-    [CK_SHA1] = {"x-amz-checksum-sha1", 20},
-    [CK_SHA256] = {"x-amz-checksum-sha256", 32},
-};
-#define CHUNK_CHECKSUM_PREFIX "x-amz-checksum-"
-
-/* Which checksum s[0..n) names: CK_*, or -1 (another x-amz-checksum-* is
- * -2: one hydrant cannot check). */
-static int chunk_checksum_id(const char *s, size_t n)
-{
-    for (int i = 0; i < CK_COUNT; i++)
-        if (strlen(chunk_checksums[i].name) == n &&
-            strncasecmp(s, chunk_checksums[i].name, n) == 0)
-            return i;
-    size_t pl = sizeof CHUNK_CHECKSUM_PREFIX - 1;
-    return n >= pl && strncasecmp(s, CHUNK_CHECKSUM_PREFIX, pl) == 0 ? -2 : -1;
-}
 
 /* x-amz-trailer: "name[, name...]" -> d->ck_want; SIGV4_INCOMPLETE_BODY
  * for a checksum hydrant cannot compute. */
@@ -1551,44 +1520,31 @@ static int chunk_declare(struct chunk_dec *d, const char *decl)
             p++;
         while (e > p && is_space((unsigned char)e[-1]))
             e--;
-        int id = chunk_checksum_id(p, (size_t)(e - p));
+        int id = hy_cksum_alg(p, (size_t)(e - p));
         if (id == -2)
             return SIGV4_INCOMPLETE_BODY;
         if (id >= 0)
             d->ck_want |= 1u << id;
         decl += n + (decl[n] == ',');
     }
-    if ((d->ck_want & 1u << CK_SHA1) &&
-        (!(d->sha1 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(d->sha1, EVP_sha1(), NULL)))
-        return SIGV4_INTERNAL;
-    if ((d->ck_want & 1u << CK_SHA256) &&
-        (!(d->sha256 = EVP_MD_CTX_new()) ||
-         !EVP_DigestInit_ex(d->sha256, hy_evp_sha256(), NULL)))
-        return SIGV4_INTERNAL;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++)
+        if ((d->ck_want & 1u << id) && hy_cksum_init(&d->ck[id], id) != HY_OK)
+            return SIGV4_INTERNAL;
     return SIGV4_OK;
 }
 
 static int chunk_checksum_update(struct chunk_dec *d, const char *p, size_t n)
 {
-    if (d->ck_want & 1u << CK_CRC32)
-        for (size_t off = 0; off < n; off += 1u << 30)
-            d->crc32 = (uint32_t)crc32(d->crc32, (const Bytef *)p + off,
-                                       (uInt)(n - off < (1u << 30) ? n - off : 1u << 30));
-    if (d->ck_want & 1u << CK_CRC32C)
-        d->crc32c = hy_crc32c(d->crc32c, p, n);
-    if (d->ck_want & 1u << CK_CRC64NVME)
-        d->crc64 = hy_crc64nvme(d->crc64, p, n);
-    if (d->sha1 && !EVP_DigestUpdate(d->sha1, p, n))
-        return SIGV4_INTERNAL;
-    if (d->sha256 && !EVP_DigestUpdate(d->sha256, p, n))
-        return SIGV4_INTERNAL;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++)
+        if ((d->ck_want & 1u << id) && hy_cksum_update(&d->ck[id], p, n) != HY_OK)
+            return SIGV4_INTERNAL;
     return SIGV4_OK;
 }
 
 /* The trailer "x-amz-checksum-<id>:<base64>": kept for chunk_checksums_ok. */
 static int chunk_checksum_read(struct chunk_dec *d, int id, const char *v, size_t n)
 {
-    size_t size = chunk_checksums[id].len;
+    size_t size = hy_cksum_len(id);
     unsigned char tmp[48];
     if (!(d->ck_want & 1u << id) || (d->ck_seen & 1u << id))
         return SIGV4_INCOMPLETE_BODY; /* undeclared, or twice */
@@ -1604,23 +1560,13 @@ static int chunk_checksums_ok(struct chunk_dec *d)
 {
     if (d->ck_seen != d->ck_want)
         return SIGV4_INCOMPLETE_BODY;
-    for (int id = 0; id < CK_COUNT; id++) {
-        unsigned char got[64];
-        unsigned int len = 0;
-        size_t size = chunk_checksums[id].len;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++) {
+        unsigned char got[32];
+        size_t size = hy_cksum_len(id);
         if (!(d->ck_want & 1u << id))
             continue;
-        if (id == CK_CRC32 || id == CK_CRC32C) {
-            uint32_t c = id == CK_CRC32 ? d->crc32 : d->crc32c;
-            for (int i = 0; i < 4; i++)
-                got[i] = (unsigned char)(c >> (24 - 8 * i));
-        } else if (id == CK_CRC64NVME) {
-            for (int i = 0; i < 8; i++)
-                got[i] = (unsigned char)(d->crc64 >> (56 - 8 * i));
-        } else if (!EVP_DigestFinal_ex(id == CK_SHA1 ? d->sha1 : d->sha256, got, &len) ||
-                   len != size) {
+        if (hy_cksum_final(&d->ck[id], got) != HY_OK)
             return SIGV4_INTERNAL;
-        }
         if (memcmp(d->ck_value[id], got, size) != 0)
             return SIGV4_BAD_CHECKSUM;
     }
@@ -1631,9 +1577,9 @@ static void chunk_dec_free(struct chunk_dec *d)
 {
     EVP_MD_CTX_free(d->md);
     EVP_MD_CTX_free(d->mac);
-    EVP_MD_CTX_free(d->sha1);
-    EVP_MD_CTX_free(d->sha256);
-    d->md = d->mac = d->sha1 = d->sha256 = NULL;
+    d->md = d->mac = NULL;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++)
+        hy_cksum_free(&d->ck[id]);
     buf_free(&d->trailers);
 }
 
@@ -1772,7 +1718,7 @@ static int chunk_trailer(struct chunk_dec *d, const char *s, size_t n)
         d->have_tsig = true;
         return chunk_sig_check(d, "AWS4-HMAC-SHA256-TRAILER", th, tsig);
     }
-    int id = chunk_checksum_id(s, nlen), rc;
+    int id = hy_cksum_alg(s, nlen), rc;
     if (id == -2)
         return SIGV4_INCOMPLETE_BODY; /* a checksum hydrant cannot check */
     if (id >= 0 && (rc = chunk_checksum_read(d, id, colon + 1, vlen)))

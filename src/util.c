@@ -3,7 +3,8 @@
  * URL and base64 coding, hashes and date formats. Where a rule must hold
  * the same everywhere, its one implementation lives here: the percent
  * decoder (url_decode) and query lookup (url_query_get), the UTF-8
- * validator (utf8_char_len) and the XML escaper (buf_xml_escape).
+ * validator (utf8_char_len), the XML escaper (buf_xml_escape) and S3's
+ * checksum algorithms (hy_cksum_*).
  *
  * Threading: everything here is safe to call from any thread; logging
  * writes whole lines with one fprintf so lines never interleave.
@@ -20,7 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <strings.h>
 #include <unistd.h>
+#include <zlib.h>
 
 const char *hy_strerror(int rc)
 {
@@ -601,6 +604,97 @@ uint64_t hy_crc64nvme(uint64_t crc, const void *p, size_t n)
     while (n--)
         crc = crc64_table[(crc ^ *b++) & 0xff] ^ crc >> 8;
     return ~crc;
+}
+
+/* ---- S3's checksums (x-amz-checksum-<alg>) -----------------------------
+ * The value on the wire is base64 of the big-endian CRC or of the digest.
+ * One engine for the aws-chunked trailers (sigv4.c) and the request
+ * headers (s3_wire.c). */
+static const struct {
+    const char *name;
+    size_t len;
+} cksums[HY_CKSUM_COUNT] = {
+    [HY_CKSUM_CRC32] = {"x-amz-checksum-crc32", 4},
+    [HY_CKSUM_CRC32C] = {"x-amz-checksum-crc32c", 4},
+    [HY_CKSUM_CRC64NVME] = {"x-amz-checksum-crc64nvme", 8},
+    [HY_CKSUM_SHA1] = {"x-amz-checksum-sha1", 20},
+    [HY_CKSUM_SHA256] = {"x-amz-checksum-sha256", 32},
+};
+
+int hy_cksum_alg(const char *name, size_t n)
+{
+    static const char prefix[] = "x-amz-checksum-";
+    for (int i = 0; i < HY_CKSUM_COUNT; i++)
+        if (strlen(cksums[i].name) == n && strncasecmp(name, cksums[i].name, n) == 0)
+            return i;
+    return n >= sizeof prefix - 1 && strncasecmp(name, prefix, sizeof prefix - 1) == 0 ? -2
+                                                                                     : -1;
+}
+
+const char *hy_cksum_name(int alg)
+{
+    return alg >= 0 && alg < HY_CKSUM_COUNT ? cksums[alg].name : "";
+}
+
+size_t hy_cksum_len(int alg)
+{
+    return alg >= 0 && alg < HY_CKSUM_COUNT ? cksums[alg].len : 0;
+}
+
+int hy_cksum_init(struct hy_cksum *c, int alg)
+{
+    memset(c, 0, sizeof *c);
+    c->alg = alg;
+    if (alg != HY_CKSUM_SHA1 && alg != HY_CKSUM_SHA256)
+        return alg >= 0 && alg < HY_CKSUM_COUNT ? HY_OK : HY_EINVAL;
+    c->md = EVP_MD_CTX_new();
+    if (!c->md || !EVP_DigestInit_ex(c->md, alg == HY_CKSUM_SHA1 ? EVP_sha1()
+                                                                 : hy_evp_sha256(), NULL)) {
+        hy_cksum_free(c);
+        return HY_ENOMEM;
+    }
+    return HY_OK;
+}
+
+int hy_cksum_update(struct hy_cksum *c, const void *p, size_t n)
+{
+    switch (c->alg) {
+    case HY_CKSUM_CRC32:
+        for (size_t off = 0; off < n; off += 1u << 30)
+            c->crc = crc32(c->crc, (const Bytef *)p + off,
+                           (uInt)(n - off < (1u << 30) ? n - off : 1u << 30));
+        return HY_OK;
+    case HY_CKSUM_CRC32C:
+        c->crc = hy_crc32c((uint32_t)c->crc, p, n);
+        return HY_OK;
+    case HY_CKSUM_CRC64NVME:
+        c->crc = hy_crc64nvme(c->crc, p, n);
+        return HY_OK;
+    default:
+        return c->md && EVP_DigestUpdate(c->md, p, n) ? HY_OK : HY_ENOMEM;
+    }
+}
+
+int hy_cksum_final(struct hy_cksum *c, unsigned char out[32])
+{
+    unsigned int len = 0;
+    size_t n = hy_cksum_len(c->alg);
+    int rc = HY_OK;
+    if (c->md)
+        rc = EVP_DigestFinal_ex(c->md, out, &len) && len == n ? HY_OK : HY_ENOMEM;
+    else
+        for (size_t i = 0; i < n; i++)
+            out[i] = (unsigned char)(c->crc >> (8 * (n - 1 - i)));
+    hy_cksum_free(c);
+    return rc;
+}
+
+void hy_cksum_free(struct hy_cksum *c)
+{
+    if (c) {
+        EVP_MD_CTX_free(c->md);
+        c->md = NULL;
+    }
 }
 
 /* ---- hashes and formats ---------------------------------------------- */

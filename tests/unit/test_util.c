@@ -77,6 +77,41 @@ static void test_utf8(void **s)
             fail_msg("case %zu: %zu, want %zu", i, utf8_char_len(cases[i].in), cases[i].want);
 }
 
+/* S3's checksum engine on "123456789": the catalogue check values (big-
+ * endian, as S3 sends them) and the well-known digests; chained updates;
+ * the names. */
+static void test_cksum(void **s)
+{
+    (void)s;
+    static const char *const want[HY_CKSUM_COUNT] = {
+        [HY_CKSUM_CRC32] = "cbf43926",
+        [HY_CKSUM_CRC32C] = "e3069283",
+        [HY_CKSUM_CRC64NVME] = "ae8b14860a799888",
+        [HY_CKSUM_SHA1] = "f7c3bc1d808e04732adf679965ccc34ca7ae3441",
+        [HY_CKSUM_SHA256] = "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
+    };
+    for (int alg = 0; alg < HY_CKSUM_COUNT; alg++) {
+        struct hy_cksum c;
+        unsigned char out[32];
+        char hex[65];
+        assert_int_equal(hy_cksum_init(&c, alg), HY_OK);
+        assert_int_equal(hy_cksum_update(&c, "1234", 4), HY_OK);
+        assert_int_equal(hy_cksum_update(&c, "56789", 5), HY_OK);
+        assert_int_equal(hy_cksum_final(&c, out), HY_OK);
+        hex_encode(hex, out, hy_cksum_len(alg));
+        assert_string_equal(hex, want[alg]);
+        hy_cksum_free(&c); /* again: harmless */
+        const char *name = hy_cksum_name(alg);
+        assert_int_equal(hy_cksum_alg(name, strlen(name)), alg);
+    }
+    assert_int_equal(hy_cksum_alg("X-Amz-Checksum-CRC32C", 21), HY_CKSUM_CRC32C);
+    assert_int_equal(hy_cksum_alg("x-amz-checksum-md7", 18), -2);
+    assert_int_equal(hy_cksum_alg("x-amz-checksum-crc32", 19), -2); /* "...crc3" */
+    assert_int_equal(hy_cksum_alg("content-md5", 11), -1);
+    struct hy_cksum c;
+    assert_int_not_equal(hy_cksum_init(&c, HY_CKSUM_COUNT), HY_OK);
+}
+
 static void test_query_get(void **s)
 {
     (void)s;
@@ -290,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_xml_escape),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_query_get),
+        cmocka_unit_test(test_cksum),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_base64_against_reference),
         cmocka_unit_test(test_crc32c),
