@@ -14,6 +14,12 @@ void firehose_exec(struct http_req *req, const char *op, int *status, char **bod
 
 /* s3.c: S3 REST + XML, path-style and virtual-host-style. */
 void s3_handle(struct http_req *req);
+/* The bucket a virtual-host Host header names (bucket.localhost,
+ * bucket.s3[.region].amazonaws.com, <existing bucket>.<any host>), in
+ * req's arena, or NULL for a path-style request. s3_handle addresses by
+ * it; the router passes it to sigv4_verify_v2_presigned so the signed
+ * resource is the bucket served. */
+const char *s3_vhost_bucket(struct http_req *req);
 
 /* iam.c: IAM and STS Query API (form-encoded Action=..., XML). */
 int iam_open(const char *dir);

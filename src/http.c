@@ -228,41 +228,12 @@ void http_add_header(struct http_req *req, const char *name, const char *value)
     p->nhdrs++;
 }
 
-/* Looks name up in the raw query; decodes into the arena. */
+/* Looks name up in the raw query; decodes into the arena (util.c's one
+ * query lookup). */
 static const char *query_lookup(const struct http_req *req, const char *name,
                                 bool *present)
 {
-    const char *q = req->query;
-    size_t nlen = strlen(name);
-    *present = false;
-    while (*q) {
-        const char *amp = strchr(q, '&');
-        size_t seglen = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', seglen);
-        size_t klen = eq ? (size_t)(eq - q) : seglen;
-        char kbuf[256];
-        if (klen < sizeof kbuf) {
-            long kd = url_decode(kbuf, q, klen, true);
-            if (kd >= 0 && (size_t)kd == nlen && memcmp(kbuf, name, nlen) == 0) {
-                *present = true;
-                if (!eq)
-                    return "";
-                size_t vlen = seglen - klen - 1;
-                char *v = arena_alloc(req->arena, vlen + 1);
-                if (!v)
-                    return NULL;
-                long vd = url_decode(v, eq + 1, vlen, true);
-                if (vd < 0)
-                    return NULL;
-                v[vd] = 0;
-                return v;
-            }
-        }
-        if (!amp)
-            break;
-        q = amp + 1;
-    }
-    return NULL;
+    return url_query_get(req->arena, req->query, name, present);
 }
 
 const char *http_query_get(const struct http_req *req, const char *name)

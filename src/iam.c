@@ -54,6 +54,7 @@
  *   int iam_role_exists(const char *role_arn);  HY_OK or HY_ENOTFOUND
  */
 #include "api.h"
+#include "sigv4.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -605,32 +606,6 @@ static const char *iam_param(const struct iam_call *c, const char *name)
         if (strcmp(c->params[i].name, name) == 0)
             return c->params[i].value;
     return NULL;
-}
-
-/* The service of the SigV4 credential scope: AK/DATE/REGION/SERVICE/... */
-static bool iam_scope_service(const struct http_req *req, char out[16])
-{
-    const char *auth = http_header(req, "Authorization");
-    const char *cred = auth ? strstr(auth, "Credential=") : NULL;
-    if (cred)
-        cred += strlen("Credential=");
-    else
-        cred = http_query_get(req, "X-Amz-Credential");
-    if (!cred)
-        return false;
-    const char *p = cred;
-    for (int slash = 0; slash < 3; slash++) {
-        p = strchr(p, '/');
-        if (!p)
-            return false;
-        p++;
-    }
-    size_t n = strcspn(p, "/,");
-    if (n == 0 || n >= 16)
-        return false;
-    memcpy(out, p, n);
-    out[n] = 0;
-    return true;
 }
 
 /* ---- output helpers ------------------------------------------------------- */
@@ -1676,10 +1651,10 @@ static int iam_prepare_call(struct iam_call *c, const struct iam_action **act)
     /* The credential scope names the service; unsigned requests name it
      * by Version, and failing that by which service has the action. */
     const char *version = iam_param(c, "Version");
-    char service[16];
+    struct sigv4_scope scope;
     c->action = iam_param(c, "Action");
-    if (iam_scope_service(c->req, service))
-        c->sts = strcmp(service, "sts") == 0;
+    if (sigv4_scope_parse(c->req, &scope) == SIGV4_OK)
+        c->sts = strcmp(scope.service, "sts") == 0;
     else if (version)
         c->sts = strcmp(version, STS_VERSION) == 0;
     else

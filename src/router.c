@@ -43,6 +43,9 @@
  * the uploads (PutObject, UploadPart), and an S3 body that a handler
  * parses (DeleteObjects, CompleteMultipartUpload, tagging, CreateBucket)
  * under UNSIGNED-PAYLOAD only with a signed Content-MD5 that matches it.
+ * aws-chunked bodies are decoded here, by sigv4.c's one decoder, which
+ * checks every chunk (and trailer) signature as it decodes; the API reads
+ * only its output.
  *
  * Threading: the table is constant; both entry points run on the HTTP
  * threads and keep their state in the request's arena (req->route).
@@ -52,7 +55,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -60,7 +62,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define FIREHOSE_TARGET_PREFIX "Firehose_20150804."
@@ -156,7 +157,8 @@ struct route {
     bool v2;                    /* SigV2 presigned (S3) */
     bool scoped;                /* the SigV4 credential scope could be read: */
     char key[129];              /* its access key id */
-    char service[16];           /* its service */
+    char region[65];            /* its region */
+    char service[65];           /* its service */
     struct sigv4_auth auth;
 };
 
@@ -172,40 +174,16 @@ static enum sigv4_proto api_proto(enum router_api api)
 
 /* ---- the credential scope ---------------------------------------------- */
 
-/* Copies part idx (0 key, 1 date, 2 region, 3 service) of the request's
- * credential scope into out; false when there is none. */
-static bool scope_part(const struct http_req *req, int idx, char *out, size_t size)
-{
-    const char *auth = http_header(req, "Authorization");
-    const char *cred = auth ? strstr(auth, "Credential=") : NULL;
-    if (cred)
-        cred += strlen("Credential=");
-    else
-        cred = http_query_get(req, "X-Amz-Credential");
-    if (!cred)
-        return false;
-    const char *p = cred;
-    for (int i = 0; i < idx; i++) {
-        p = strchr(p, '/');
-        if (!p)
-            return false;
-        p++;
-    }
-    size_t n = strcspn(p, "/, ");
-    if (n == 0 || n >= size)
-        return false;
-    memcpy(out, p, n);
-    out[n] = 0;
-    return true;
-}
-
 const char *router_region(const struct http_req *req)
 {
-    char region[33];
-    if (!scope_part(req, 2, region, sizeof region))
+    struct route *r = req->route;
+    if (r && r->scoped && r->region[0])
+        return r->region;
+    struct sigv4_scope sc;
+    if (sigv4_scope_parse(req, &sc) != SIGV4_OK || !sc.region[0])
         return hy_cfg.region;
-    char *r = arena_strdup(req->arena, region);
-    return r ? r : hy_cfg.region;
+    char *region = arena_strdup(req->arena, sc.region);
+    return region ? region : hy_cfg.region;
 }
 
 static const char *api_service(enum router_api api)
@@ -301,8 +279,13 @@ static void query_classify(struct http_req *req, struct route *r)
 static void classify(struct http_req *req, struct route *r)
 {
     const char *target = http_header(req, "X-Amz-Target");
-    r->scoped = scope_part(req, 0, r->key, sizeof r->key) &&
-                scope_part(req, 3, r->service, sizeof r->service);
+    struct sigv4_scope sc;
+    r->scoped = sigv4_scope_parse(req, &sc) == SIGV4_OK && sc.service[0];
+    if (r->scoped) {
+        memcpy(r->key, sc.access_key, sizeof r->key);
+        memcpy(r->region, sc.region, sizeof r->region);
+        memcpy(r->service, sc.service, sizeof r->service);
+    }
     r->v2 = !r->scoped && sigv4_is_v2_presigned(req);
     bool scoped = r->scoped;
     const char *service = r->service;
@@ -501,30 +484,9 @@ static int verify(struct http_req *req, struct route *r)
 {
     int64_t now = hy_now_ms();
     if (r->v2)
-        return sigv4_verify_v2_presigned(req, router_secret, NULL, now, &r->auth);
+        return sigv4_verify_v2_presigned(req, s3_vhost_bucket(req), router_secret, NULL, now,
+                                         &r->auth);
     return sigv4_verify(req, router_secret, NULL, now, &r->auth);
-}
-
-/* Checks every chunk signature of an aws-chunked body, in memory or in
- * its spool file (mapped read-only: no copy of a 5 GiB upload). */
-static int check_chunks(const struct http_req *req, const struct sigv4_auth *auth,
-                        long long dlen)
-{
-    if (!req->body_path)
-        return sigv4_decode_chunked(auth, req->body, req->body_len, dlen, NULL);
-    if (req->body_file_len == 0)
-        return sigv4_decode_chunked(auth, "", 0, dlen, NULL);
-    int fd = open(req->body_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return SIGV4_INTERNAL;
-    void *map = mmap(NULL, req->body_file_len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return SIGV4_INTERNAL;
-    madvise(map, req->body_file_len, MADV_SEQUENTIAL);
-    int rc = sigv4_decode_chunked(auth, map, req->body_file_len, dlen, NULL);
-    munmap(map, req->body_file_len);
-    return rc;
 }
 
 /* The body of a request verified from its headers (S3) against what was
@@ -541,13 +503,16 @@ static int check_s3_body(struct http_req *req, struct route *r)
         }
         const char *dl = http_header(req, "x-amz-decoded-content-length");
         char *end = NULL;
+        errno = 0;
         long long dlen = dl ? strtoll(dl, &end, 10) : -1;
-        if (dl && (*end || dlen < 0))
-            dlen = -1;
-        int rc = check_chunks(req, a, dlen);
-        if (rc == SIGV4_MALFORMED)
-            return HY_OK; /* bad framing, not a bad signature: s3.c answers
-                             IncompleteBody & co */
+        if (dl && (!*dl || *end || dlen < 0 || errno)) {
+            deny(req, r, 400, "InvalidArgument",
+                 "x-amz-decoded-content-length must be a non-negative number.");
+            return HY_EINVAL;
+        }
+        /* the one decoder: every chunk signature checked as it decodes,
+         * and s3.c sees only the decoded payload */
+        int rc = sigv4_dechunk_request(req, a, dlen);
         if (rc != SIGV4_OK) {
             deny_sigv4(req, r, rc);
             return HY_EINVAL;

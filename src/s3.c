@@ -1,10 +1,9 @@
-/* s3.c -- the S3 REST API (XML) over the embedded store (objstore.c).
+/* s3.c -- the S3 REST API's operations over the embedded store
+ * (objstore.c). The wire layer -- bucket and key from the target, bodies,
+ * XML in and out, the error document -- is s3_wire.c (s3_wire.h).
  *
- * What a request means: the bucket comes from the Host header when it is
- * virtual-host style (bucket.localhost, bucket.s3[.region].amazonaws.com,
- * or <bucket>.<any host> when <bucket> exists), otherwise from the first
- * path segment; the rest of the percent-encoded path, decoded, is the key.
- * Then method + subresource pick the operation:
+ * Once s3_wire.c has split the target into bucket and key, method +
+ * subresource pick the operation:
  *
  *   GET /                      ListBuckets
  *   PUT|HEAD|DELETE /b         CreateBucket, HeadBucket, DeleteBucket
@@ -16,9 +15,13 @@
  *
  * Any other subresource (?acl, ?uploads, ...) answers NotImplemented.
  *
- * Errors: handlers return through s3_error(), the one place that writes
- * the S3 XML error document (no body for HEAD, as S3 does). Every answer
- * carries x-amz-request-id.
+ * Bodies arrive as payloads (aws-chunked ones decoded and their chunk
+ * signatures checked by the router, sigv4_dechunk_request); s3.c never
+ * parses chunk framing.
+ *
+ * Errors: handlers answer through s3_wire.c's s3__error*, the one place
+ * that writes the S3 XML error document. Every answer carries
+ * x-amz-request-id.
  *
  * Listing walks the catalog in key order through objstore_list(). With a
  * delimiter, a key that rolls up into a CommonPrefix ends the walk and the
@@ -30,10 +33,10 @@
  */
 #include "api.h"
 #include "objstore.h"
+#include "s3_wire.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <expat.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,524 +46,34 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S3_TAG "s3"
-#define S3_XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
-#define S3_XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-#define S3_MAX_LIST_KEYS 1000
-#define S3_MAX_DELETE_KEYS 1000
-#define S3_MAX_XML_RESP (32u << 20)   /* a 1000-key listing fits many times */
-#define S3_MAX_XML_TEXT (64u << 10)   /* one element's text in a request */
-#define S3_MAX_XML_DEPTH 16
-#define S3_MAX_XML_BODY (16u << 20)   /* a 10,000-part Complete fits */
-#define S3_MAX_OBJECT (5ull << 30)    /* single PUT and part ceiling */
-#define S3_MAX_TAGS_PARSE 64          /* tags read before "too many" */
-#define S3_MAX_LIST_PARTS 1000
-#define S3_MAX_LIST_UPLOADS 1000
-/* Canonical user ID of the single owner: hex of "hydrant" + account id */
-#define S3_OWNER_ID "68796472616e7430303030303030303030303000000000000000000000000000"
-#define S3_OWNER_NAME "hydrant"
-
-/* One request as the S3 handlers see it. */
-struct s3_ctx {
-    struct http_req *req;
-    const char *bucket;      /* decoded; NULL when the request names none */
-    const char *key;         /* decoded; NULL when none */
-    bool head;               /* HEAD: errors have no body */
-    char request_id[17];     /* also sent as x-amz-request-id */
-};
-
-/* ---- XML output: a buf that remembers its first error ----------------- */
-struct s3_xml {
-    struct buf b;
-    int rc;
-};
-
-static void s3_xml_init(struct s3_xml *w)
-{
-    buf_init(&w->b, S3_MAX_XML_RESP);
-    w->rc = buf_puts(&w->b, S3_XML_DECL);
-}
-
-static void s3_xml_raw(struct s3_xml *w, const char *s)
-{
-    if (w->rc == HY_OK)
-        w->rc = buf_puts(&w->b, s);
-}
-
-/* Length of the valid UTF-8 sequence at s that XML 1.0 allows as a
- * character (no C0 controls but tab, LF, CR; no surrogates, U+FFFE/FFFF),
- * or 0 when there is none. */
-static size_t s3_xml_char_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-             : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (n == 0)
-        return 0;
-    uint32_t cp = c & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
-        return 0;
-    return n;
-}
-
-/* Escapes s for XML text or attribute values. Names echoed back come from
- * the client (keys, prefixes, the method); bytes XML cannot carry become
- * U+FFFD so every answer stays well-formed. */
-static int s3_xml_escape(struct buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    int rc = HY_OK;
-    while (*p && rc == HY_OK) {
-        size_t n = s3_xml_char_len(p);
-        switch (n ? *p : 0) {
-        case '&': rc = buf_puts(b, "&amp;"); break;
-        case '<': rc = buf_puts(b, "&lt;"); break;
-        case '>': rc = buf_puts(b, "&gt;"); break;
-        case '"': rc = buf_puts(b, "&quot;"); break;
-        case '\'': rc = buf_puts(b, "&apos;"); break;
-        case '\r': rc = buf_puts(b, "&#13;"); break;
-        case 0: rc = buf_puts(b, "\xef\xbf\xbd"); n = 1; break;
-        default: rc = buf_append(b, p, n); break;
-        }
-        p += n;
-    }
-    return rc;
-}
-
-static void s3_xml_text(struct s3_xml *w, const char *s)
-{
-    if (w->rc == HY_OK)
-        w->rc = s3_xml_escape(&w->b, s);
-}
-
-/* <name>escaped text</name> */
-static void s3_xml_elem(struct s3_xml *w, const char *name, const char *text)
-{
-    if (w->rc == HY_OK)
-        w->rc = buf_printf(&w->b, "<%s>", name);
-    s3_xml_text(w, text);
-    if (w->rc == HY_OK)
-        w->rc = buf_printf(&w->b, "</%s>", name);
-}
-
-/* Like s3_xml_elem, but URL-encoded first when url (encoding-type=url). */
-static void s3_xml_elem_enc(struct s3_xml *w, const char *name, const char *text,
-                            bool url)
-{
-    if (!url) {
-        s3_xml_elem(w, name, text);
-        return;
-    }
-    struct buf enc;
-    buf_init(&enc, S3_MAX_XML_TEXT);
-    int rc = url_encode(&enc, text, strlen(text), true);
-    if (rc == HY_OK)
-        s3_xml_elem(w, name, enc.data ? enc.data : "");
-    else if (w->rc == HY_OK)
-        w->rc = rc;
-    buf_free(&enc);
-}
-
-static void s3_xml_elem_u64(struct s3_xml *w, const char *name, uint64_t v)
-{
-    if (w->rc == HY_OK)
-        w->rc = buf_printf(&w->b, "<%s>%llu</%s>", name, (unsigned long long)v, name);
-}
-
-static void s3_xml_elem_time(struct s3_xml *w, const char *name, int64_t ms)
-{
-    char ts[32];
-    fmt_iso8601_ms(ts, ms);
-    s3_xml_elem(w, name, ts);
-}
-
-/* ---- errors: the one place S3 errors are written ---------------------- */
-static void s3_error_extra(struct s3_ctx *c, int status, const char *code,
-                           const char *message, const char *extra_xml)
-{
-    struct http_req *req = c->req;
-    if (c->head) {
-        http_reply(req, status, NULL, NULL, 0);
-        return;
-    }
-    struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<Error>");
-    s3_xml_elem(&w, "Code", code);
-    s3_xml_elem(&w, "Message", message);
-    if (c->bucket && (strcmp(code, "NoSuchBucket") == 0 || strncmp(code, "Bucket", 6) == 0 ||
-                      strcmp(code, "InvalidBucketName") == 0))
-        s3_xml_elem(&w, "BucketName", c->bucket);
-    if (c->key && strcmp(code, "NoSuchKey") == 0)
-        s3_xml_elem(&w, "Key", c->key);
-    if (extra_xml)
-        s3_xml_raw(&w, extra_xml);
-    const char *resource = c->bucket ? arena_printf(req->arena, "/%s%s%s", c->bucket,
-                                                    c->key ? "/" : "",
-                                                    c->key ? c->key : "")
-                                     : "/";
-    s3_xml_elem(&w, "Resource", resource ? resource : "/");
-    s3_xml_elem(&w, "RequestId", c->request_id);
-    s3_xml_raw(&w, "</Error>");
-    if (w.rc != HY_OK) {
-        buf_free(&w.b);
-        http_reply(req, 500, NULL, NULL, 0);
-        return;
-    }
-    http_reply(req, status, "application/xml", w.b.data, w.b.len);
-    buf_free(&w.b);
-}
-
-static void s3_error(struct s3_ctx *c, int status, const char *code,
-                     const char *message)
-{
-    s3_error_extra(c, status, code, message, NULL);
-}
-
-static void s3_no_such_bucket(struct s3_ctx *c)
-{
-    s3_error(c, 404, "NoSuchBucket", "The specified bucket does not exist");
-}
-
-static void s3_no_such_key(struct s3_ctx *c)
-{
-    s3_error(c, 404, "NoSuchKey", "The specified key does not exist.");
-}
-
-static void s3_internal(struct s3_ctx *c, int rc)
-{
-    log_error(S3_TAG, "%s %s: %s", c->req->method, c->req->path, hy_strerror(rc));
-    if (rc == HY_ENOSPC)
-        s3_error(c, 507, "InsufficientStorage", "No space left on the server's disk.");
-    else
-        s3_error(c, 500, "InternalError",
-                 "We encountered an internal error. Please try again.");
-}
-
-static void s3_not_implemented(struct s3_ctx *c)
-{
-    s3_error(c, 501, "NotImplemented",
-             "A header you provided implies functionality that is not implemented");
-}
-
-static void s3_method_not_allowed(struct s3_ctx *c)
-{
-    struct s3_xml x;
-    s3_xml_init(&x);
-    buf_reset(&x.b);
-    s3_xml_elem(&x, "Method", c->req->method);
-    s3_xml_elem(&x, "ResourceType", c->key ? "OBJECT" : c->bucket ? "BUCKET" : "SERVICE");
-    s3_error_extra(c, 405, "MethodNotAllowed",
-                   "The specified method is not allowed against this resource.",
-                   x.rc == HY_OK && x.b.data ? arena_strdup(c->req->arena, x.b.data) : NULL);
-    buf_free(&x.b);
-}
-
-static void s3_malformed_xml(struct s3_ctx *c)
-{
-    s3_error(c, 400, "MalformedXML",
-             "The XML you provided was not well-formed or did not validate "
-             "against our published schema");
-}
-
-/* NoSuchBucket or NoSuchKey after a lookup said HY_ENOTFOUND. */
-static void s3_not_found(struct s3_ctx *c)
-{
-    int rc = objstore_bucket_exists(hy_store, c->bucket);
-    if (rc == HY_ENOTFOUND)
-        s3_no_such_bucket(c);
-    else if (rc != HY_OK)
-        s3_internal(c, rc);
-    else
-        s3_no_such_key(c);
-}
-
-static void s3_reply_xml(struct s3_ctx *c, int status, struct s3_xml *w)
-{
-    if (w->rc != HY_OK) {
-        buf_free(&w->b);
-        s3_internal(c, w->rc);
-        return;
-    }
-    http_reply(c->req, status, "application/xml", w->b.data, w->b.len);
-    buf_free(&w->b);
-}
-
-/* ---- names -------------------------------------------------------------- */
-static bool s3_is_ipv4(const char *s)
-{
-    int dots = 0, digits = 0;
-    for (; *s; s++) {
-        if (*s == '.') {
-            if (digits == 0)
-                return false;
-            dots++;
-            digits = 0;
-        } else if (isdigit((unsigned char)*s)) {
-            digits++;
-        } else {
-            return false;
-        }
-    }
-    return dots == 3 && digits > 0;
-}
-
-/* AWS's bucket naming rules (general purpose buckets). */
-static bool s3_bucket_name_ok(const char *n)
-{
-    size_t len = strlen(n);
-    if (len < 3 || len > 63)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = n[i];
-        if (!(islower((unsigned char)ch) || isdigit((unsigned char)ch) ||
-              ch == '.' || ch == '-'))
-            return false;
-    }
-    if (!isalnum((unsigned char)n[0]) || !isalnum((unsigned char)n[len - 1]))
-        return false;
-    if (strstr(n, "..") || strstr(n, ".-") || strstr(n, "-."))
-        return false;
-    if (s3_is_ipv4(n))
-        return false;
-    if (strncmp(n, "xn--", 4) == 0 || strncmp(n, "sthree-", 7) == 0)
-        return false;
-    if (len > 8 && strcmp(n + len - 8, "-s3alias") == 0)
-        return false;
-    if (len > 7 && strcmp(n + len - 7, "--ol-s3") == 0)
-        return false;
-    return true;
-}
-
-/* The bucket named by the Host header, or NULL for path-style. */
-static const char *s3_vhost_bucket(struct http_req *req)
-{
-    const char *host = http_header(req, "Host");
-    if (!host || !*host || host[0] == '[')
-        return NULL;
-    size_t n = strcspn(host, ":");
-    char *h = arena_strndup(req->arena, host, n);
-    if (!h)
-        return NULL;
-    for (char *p = h; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    while (n > 0 && h[n - 1] == '.') /* fully qualified "name." */
-        h[--n] = 0;
-    if (s3_is_ipv4(h) || strcmp(h, "localhost") == 0 || !strchr(h, '.'))
-        return NULL;
-
-    static const char local_suffix[] = ".localhost";
-    size_t ls = sizeof local_suffix - 1;
-    if (n > ls && strcmp(h + n - ls, local_suffix) == 0) {
-        h[n - ls] = 0;
-        return h;
-    }
-    /* AWS names: [bucket.]s3[.-]<region>.amazonaws.com[.cn] */
-    if (strstr(h, ".amazonaws.com")) {
-        if (strncmp(h, "s3.", 3) == 0 || strncmp(h, "s3-", 3) == 0)
-            return NULL;
-        /* the last ".s3." / ".s3-": bucket names may contain either */
-        char *s3 = NULL;
-        for (char *p = h; (p = strstr(p, ".s3")) != NULL; p++)
-            if (p[3] == '.' || p[3] == '-')
-                s3 = p;
-        if (s3) {
-            *s3 = 0;
-            return h;
-        }
-        return NULL;
-    }
-    /* <bucket>.<some host>: only when that bucket exists, or to create it
-     * (PUT / names nothing path-style) */
-    char *dot = strchr(h, '.');
-    *dot = 0;
-    if (!s3_bucket_name_ok(h))
-        return NULL;
-    if (objstore_bucket_exists(hy_store, h) == HY_OK)
-        return h;
-    if (strcmp(req->method, "PUT") == 0 && strcmp(req->path, "/") == 0)
-        return h;
-    return NULL;
-}
-
-/* Percent-decodes in[0..n) into the arena; NULL if malformed or it holds
- * a NUL byte. */
-static char *s3_decode(struct http_req *req, const char *in, size_t n)
-{
-    char *out = arena_alloc(req->arena, n + 1);
-    if (!out)
-        return NULL;
-    long d = url_decode(out, in, n, false);
-    if (d < 0 || memchr(out, 0, (size_t)d))
-        return NULL;
-    out[d] = 0;
-    return out;
-}
-
-/* ---- XML input (expat): calls back at each element's end -------------- */
-struct s3_xml_in {
-    XML_Parser parser;
-    const char *stack[S3_MAX_XML_DEPTH];
-    int depth;
-    struct buf text;          /* text of the innermost open element */
-    int rc;
-    /* called with the element's local name, its depth (root = 1) and the
-     * parent's name; returns nonzero to fail the document */
-    int (*on_end)(void *ctx, int depth, const char *name, const char *parent,
-                  const char *text);
-    void *ctx;
-    struct arena *arena;
-};
-
-static const char *s3_local_name(const char *name)
-{
-    /* with namespace processing names come as "uri<sep>local" */
-    const char *sep = strrchr(name, '\x01');
-    return sep ? sep + 1 : name;
-}
-
-static void XMLCALL s3_xml_start(void *ud, const XML_Char *name, const XML_Char **attrs)
-{
-    (void)attrs;
-    struct s3_xml_in *x = ud;
-    if (x->depth >= S3_MAX_XML_DEPTH) {
-        x->rc = HY_EINVAL;
-        XML_StopParser(x->parser, XML_FALSE);
-        return;
-    }
-    x->stack[x->depth] = arena_strdup(x->arena, s3_local_name(name));
-    if (!x->stack[x->depth]) {
-        x->rc = HY_ENOMEM;
-        XML_StopParser(x->parser, XML_FALSE);
-        return;
-    }
-    x->depth++;
-    buf_reset(&x->text);
-}
-
-static void XMLCALL s3_xml_end(void *ud, const XML_Char *name)
-{
-    (void)name;
-    struct s3_xml_in *x = ud;
-    if (x->depth <= 0)
-        return;
-    const char *parent = x->depth >= 2 ? x->stack[x->depth - 2] : "";
-    if (x->on_end(x->ctx, x->depth, x->stack[x->depth - 1], parent,
-                  x->text.data ? x->text.data : "") != 0) {
-        x->rc = HY_EINVAL;
-        XML_StopParser(x->parser, XML_FALSE);
-    }
-    x->depth--;
-    buf_reset(&x->text);
-}
-
-static void XMLCALL s3_xml_chars(void *ud, const XML_Char *s, int len)
-{
-    struct s3_xml_in *x = ud;
-    if (x->rc == HY_OK && buf_append(&x->text, s, (size_t)len) != HY_OK) {
-        x->rc = HY_ETOOBIG;
-        XML_StopParser(x->parser, XML_FALSE);
-    }
-}
-
-/* Parses body; HY_EINVAL when malformed or on_end refused it. */
-static int s3_xml_parse(struct http_req *req, const char *body, size_t len,
-                        int (*on_end)(void *, int, const char *, const char *,
-                                      const char *),
-                        void *ctx)
-{
-    struct s3_xml_in x = {.on_end = on_end, .ctx = ctx, .arena = req->arena};
-    if (len > INT32_MAX)
-        return HY_ETOOBIG;
-    x.parser = XML_ParserCreateNS("UTF-8", '\x01');
-    if (!x.parser)
-        return HY_ENOMEM;
-    buf_init(&x.text, S3_MAX_XML_TEXT);
-    XML_SetUserData(x.parser, &x);
-    XML_SetElementHandler(x.parser, s3_xml_start, s3_xml_end);
-    XML_SetCharacterDataHandler(x.parser, s3_xml_chars);
-    if (XML_Parse(x.parser, body, (int)len, XML_TRUE) != XML_STATUS_OK && x.rc == HY_OK)
-        x.rc = HY_EINVAL;
-    int rc = x.rc == HY_ENOMEM ? HY_ENOMEM : x.rc ? HY_EINVAL : HY_OK;
-    XML_ParserFree(x.parser);
-    buf_free(&x.text);
-    return rc;
-}
-
-/* XML request bodies (DeleteObjects, CompleteMultipartUpload, tagging,
- * CreateBucket) are parsed from memory. A large one was spooled like an
- * object body; up to S3_MAX_XML_BODY it is read back into the arena. */
-static int s3_xml_body(struct http_req *req)
-{
-    if (!req->body_path)
-        return HY_OK;
-    if (req->body_file_len > S3_MAX_XML_BODY)
-        return HY_ETOOBIG;
-    size_t len = (size_t)req->body_file_len;
-    char *data = arena_alloc(req->arena, len + 1);
-    if (!data)
-        return HY_ENOMEM;
-    FILE *f = fopen(req->body_path, "rb");
-    if (!f)
-        return HY_EIO;
-    size_t n = fread(data, 1, len, f);
-    fclose(f);
-    if (n != len)
-        return HY_EIO;
-    data[n] = 0;
-    req->body = data;
-    req->body_len = n;
-    req->body_path = NULL; /* http.c still unlinks its file */
-    return HY_OK;
-}
-
-/* s3_xml_body for a handler: false after replying. */
-static bool s3_xml_body_ok(struct s3_ctx *c)
-{
-    int rc = s3_xml_body(c->req);
-    if (rc == HY_ETOOBIG)
-        s3_malformed_xml(c);
-    else if (rc)
-        s3_internal(c, rc);
-    return rc == HY_OK;
-}
-
 /* ---- ListBuckets -------------------------------------------------------- */
 static int s3_list_buckets_cb(void *ctx, const char *name, const char *region,
                               int64_t created_ms)
 {
     (void)region;
     struct s3_xml *w = ctx;
-    s3_xml_raw(w, "<Bucket>");
-    s3_xml_elem(w, "Name", name);
-    s3_xml_elem_time(w, "CreationDate", created_ms);
-    s3_xml_raw(w, "</Bucket>");
+    s3__xml_raw(w, "<Bucket>");
+    s3__xml_elem(w, "Name", name);
+    s3__xml_elem_time(w, "CreationDate", created_ms);
+    s3__xml_raw(w, "</Bucket>");
     return w->rc != HY_OK;
 }
 
 static void s3_list_buckets(struct s3_ctx *c)
 {
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<ListAllMyBucketsResult xmlns=\"" S3_XMLNS "\"><Owner><ID>"
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<ListAllMyBucketsResult xmlns=\"" S3_XMLNS "\"><Owner><ID>"
                    S3_OWNER_ID "</ID><DisplayName>" S3_OWNER_NAME
                    "</DisplayName></Owner><Buckets>");
     int rc = objstore_bucket_list(hy_store, s3_list_buckets_cb, &w);
     if (rc) {
         buf_free(&w.b);
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
-    s3_xml_raw(&w, "</Buckets></ListAllMyBucketsResult>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_raw(&w, "</Buckets></ListAllMyBucketsResult>");
+    s3__reply_xml(c, 200, &w);
 }
 
 /* ---- bucket operations -------------------------------------------------- */
@@ -588,39 +101,39 @@ static int s3_create_cfg_end(void *ctx, int depth, const char *name,
 static void s3_create_bucket(struct s3_ctx *c)
 {
     struct http_req *req = c->req;
-    if (!s3_bucket_name_ok(c->bucket)) {
-        s3_error(c, 400, "InvalidBucketName", "The specified bucket is not valid.");
+    if (!s3__bucket_name_ok(c->bucket)) {
+        s3__error(c, 400, "InvalidBucketName", "The specified bucket is not valid.");
         return;
     }
     struct s3_create_cfg cfg = {.arena = req->arena};
-    if (!s3_xml_body_ok(c))
+    if (!s3__xml_body_ok(c))
         return;
     if (req->body_len > 0) {
-        int rc = s3_xml_parse(req, req->body, req->body_len, s3_create_cfg_end, &cfg);
+        int rc = s3__xml_parse(req, req->body, req->body_len, s3_create_cfg_end, &cfg);
         if (rc == HY_ENOMEM) {
-            s3_internal(c, rc);
+            s3__internal(c, rc);
             return;
         }
         if (rc || !cfg.root_ok) {
-            s3_malformed_xml(c);
+            s3__malformed_xml(c);
             return;
         }
     }
     const char *region = cfg.location && *cfg.location ? cfg.location : "us-east-1";
     if (strlen(region) > OBJSTORE_MAX_REGION) {
-        s3_error(c, 400, "InvalidLocationConstraint",
+        s3__error(c, 400, "InvalidLocationConstraint",
                  "The specified location-constraint is not valid");
         return;
     }
     int rc = objstore_bucket_create(hy_store, c->bucket, region);
     if (rc == HY_EEXIST) {
-        s3_error(c, 409, "BucketAlreadyOwnedByYou",
+        s3__error(c, 409, "BucketAlreadyOwnedByYou",
                  "Your previous request to create the named bucket succeeded "
                  "and you already own it.");
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     const char *loc = arena_printf(req->arena, "/%s", c->bucket);
@@ -634,11 +147,11 @@ static void s3_head_bucket(struct s3_ctx *c)
     char region[OBJSTORE_MAX_REGION + 1];
     int rc = objstore_bucket_region(hy_store, c->bucket, region);
     if (rc == HY_ENOTFOUND) {
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     http_add_header(c->req, "x-amz-bucket-region", region);
@@ -649,11 +162,11 @@ static void s3_delete_bucket(struct s3_ctx *c)
 {
     int rc = objstore_bucket_delete(hy_store, c->bucket);
     if (rc == HY_ENOTFOUND)
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
     else if (rc == HY_ENOTEMPTY)
-        s3_error(c, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+        s3__error(c, 409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
     else if (rc)
-        s3_internal(c, rc);
+        s3__internal(c, rc);
     else
         http_reply(c->req, 204, NULL, NULL, 0);
 }
@@ -663,24 +176,24 @@ static void s3_get_bucket_location(struct s3_ctx *c)
     char region[OBJSTORE_MAX_REGION + 1];
     int rc = objstore_bucket_region(hy_store, c->bucket, region);
     if (rc == HY_ENOTFOUND) {
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
+    s3__xml_init(&w);
     if (strcmp(region, "us-east-1") == 0) {
         /* AWS's legacy answer for us-east-1: an empty constraint */
-        s3_xml_raw(&w, "<LocationConstraint xmlns=\"" S3_XMLNS "\"/>");
+        s3__xml_raw(&w, "<LocationConstraint xmlns=\"" S3_XMLNS "\"/>");
     } else {
-        s3_xml_raw(&w, "<LocationConstraint xmlns=\"" S3_XMLNS "\">");
-        s3_xml_text(&w, region);
-        s3_xml_raw(&w, "</LocationConstraint>");
+        s3__xml_raw(&w, "<LocationConstraint xmlns=\"" S3_XMLNS "\">");
+        s3__xml_text(&w, region);
+        s3__xml_raw(&w, "</LocationConstraint>");
     }
-    s3_reply_xml(c, 200, &w);
+    s3__reply_xml(c, 200, &w);
 }
 
 /* ---- listing ------------------------------------------------------------ */
@@ -747,9 +260,9 @@ static int s3_list_cb(void *ctx, const struct objstore_obj *obj)
                     l->done = true;
                     return 1;
                 }
-                s3_xml_raw(&l->prefixes, "<CommonPrefixes>");
-                s3_xml_elem_enc(&l->prefixes, "Prefix", cp, l->url);
-                s3_xml_raw(&l->prefixes, "</CommonPrefixes>");
+                s3__xml_raw(&l->prefixes, "<CommonPrefixes>");
+                s3__xml_elem_enc(&l->prefixes, "Prefix", cp, l->url);
+                s3__xml_raw(&l->prefixes, "</CommonPrefixes>");
                 free(cp);
                 buf_reset(&l->last);
                 if (buf_append(&l->last, key, cplen) != HY_OK)
@@ -770,17 +283,17 @@ static int s3_list_cb(void *ctx, const struct objstore_obj *obj)
         return 1;
     }
     struct s3_xml *w = &l->contents;
-    s3_xml_raw(w, l->versions ? "<Version>" : "<Contents>");
-    s3_xml_elem_enc(w, "Key", key, l->url);
+    s3__xml_raw(w, l->versions ? "<Version>" : "<Contents>");
+    s3__xml_elem_enc(w, "Key", key, l->url);
     if (l->versions)
-        s3_xml_raw(w, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
-    s3_xml_elem_time(w, "LastModified", obj->last_modified_ms);
-    s3_xml_elem(w, "ETag", obj->etag);
-    s3_xml_elem_u64(w, "Size", obj->size);
+        s3__xml_raw(w, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+    s3__xml_elem_time(w, "LastModified", obj->last_modified_ms);
+    s3__xml_elem(w, "ETag", obj->etag);
+    s3__xml_elem_u64(w, "Size", obj->size);
     if (l->owner)
-        s3_xml_raw(w, "<Owner><ID>" S3_OWNER_ID "</ID><DisplayName>" S3_OWNER_NAME
+        s3__xml_raw(w, "<Owner><ID>" S3_OWNER_ID "</ID><DisplayName>" S3_OWNER_NAME
                       "</DisplayName></Owner>");
-    s3_xml_raw(w, l->versions ? "<StorageClass>STANDARD</StorageClass></Version>"
+    s3__xml_raw(w, l->versions ? "<StorageClass>STANDARD</StorageClass></Version>"
                               : "<StorageClass>STANDARD</StorageClass></Contents>");
     buf_reset(&l->last);
     if (buf_puts(&l->last, key) != HY_OK)
@@ -843,7 +356,7 @@ static void s3_list_objects(struct s3_ctx *c, enum s3_list_mode mode)
     int rc;
 
     if (enc && *enc && strcmp(enc, "url") != 0) {
-        s3_error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+        s3__error(c, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
         return;
     }
     l.url = enc && strcmp(enc, "url") == 0;
@@ -853,7 +366,7 @@ static void s3_list_objects(struct s3_ctx *c, enum s3_list_mode mode)
         errno = 0;
         long v = strtol(max_keys, &end, 10);
         if (errno || *end || v < 0) {
-            s3_error(c, 400, "InvalidArgument",
+            s3__error(c, 400, "InvalidArgument",
                      "Provided max-keys not an integer or within integer range");
             return;
         }
@@ -872,16 +385,16 @@ static void s3_list_objects(struct s3_ctx *c, enum s3_list_mode mode)
         char *dec = arena_alloc(req->arena, tlen + 1);
         long n = dec ? base64_decode(dec, token, tlen) : -1;
         if (!*token || n <= 0 || memchr(dec, 0, (size_t)n)) {
-            s3_error(c, 400, "InvalidArgument",
+            s3__error(c, 400, "InvalidArgument",
                      "The continuation token provided is incorrect");
             return;
         }
         dec[n] = 0;
         l.marker = dec;
     }
-    s3_xml_init(&l.contents);
+    s3__xml_init(&l.contents);
     buf_reset(&l.contents.b); /* no XML declaration in the parts */
-    s3_xml_init(&l.prefixes);
+    s3__xml_init(&l.prefixes);
     buf_reset(&l.prefixes.b);
     buf_init(&l.last, OBJSTORE_MAX_KEY + 1);
     buf_init(&l.reseek, OBJSTORE_MAX_KEY + 1);
@@ -893,105 +406,65 @@ static void s3_list_objects(struct s3_ctx *c, enum s3_list_mode mode)
     }
     if (rc == HY_ENOTFOUND) {
         s3_list_free(&l);
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
         return;
     }
     if (rc || l.contents.rc || l.prefixes.rc) {
         s3_list_free(&l);
-        s3_internal(c, rc ? rc : l.contents.rc ? l.contents.rc : l.prefixes.rc);
+        s3__internal(c, rc ? rc : l.contents.rc ? l.contents.rc : l.prefixes.rc);
         return;
     }
 
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, l.versions ? "<ListVersionsResult xmlns=\"" S3_XMLNS "\">"
+    s3__xml_init(&w);
+    s3__xml_raw(&w, l.versions ? "<ListVersionsResult xmlns=\"" S3_XMLNS "\">"
                               : "<ListBucketResult xmlns=\"" S3_XMLNS "\">");
-    s3_xml_elem(&w, "Name", c->bucket);
-    s3_xml_elem_enc(&w, "Prefix", l.prefix, l.url);
+    s3__xml_elem(&w, "Name", c->bucket);
+    s3__xml_elem_enc(&w, "Prefix", l.prefix, l.url);
     if (l.versions) {
-        s3_xml_elem_enc(&w, "KeyMarker", start_after ? start_after : "", l.url);
-        s3_xml_elem(&w, "VersionIdMarker", "");
+        s3__xml_elem_enc(&w, "KeyMarker", start_after ? start_after : "", l.url);
+        s3__xml_elem(&w, "VersionIdMarker", "");
     } else if (v2) {
         if (token)
-            s3_xml_elem(&w, "ContinuationToken", token);
+            s3__xml_elem(&w, "ContinuationToken", token);
         if (start_after)
-            s3_xml_elem_enc(&w, "StartAfter", start_after, l.url);
-        s3_xml_elem_u64(&w, "KeyCount", (uint64_t)l.count);
+            s3__xml_elem_enc(&w, "StartAfter", start_after, l.url);
+        s3__xml_elem_u64(&w, "KeyCount", (uint64_t)l.count);
     } else {
-        s3_xml_elem_enc(&w, "Marker", start_after ? start_after : "", l.url);
+        s3__xml_elem_enc(&w, "Marker", start_after ? start_after : "", l.url);
     }
-    s3_xml_elem_u64(&w, "MaxKeys", (uint64_t)l.max);
+    s3__xml_elem_u64(&w, "MaxKeys", (uint64_t)l.max);
     if (l.delim)
-        s3_xml_elem_enc(&w, "Delimiter", l.delim, l.url);
+        s3__xml_elem_enc(&w, "Delimiter", l.delim, l.url);
     if (l.url)
-        s3_xml_elem(&w, "EncodingType", "url");
-    s3_xml_elem(&w, "IsTruncated", l.truncated ? "true" : "false");
+        s3__xml_elem(&w, "EncodingType", "url");
+    s3__xml_elem(&w, "IsTruncated", l.truncated ? "true" : "false");
     if (l.truncated && l.last.len > 0) {
         if (l.versions) {
-            s3_xml_elem_enc(&w, "NextKeyMarker", l.last.data, l.url);
-            s3_xml_elem(&w, "NextVersionIdMarker", "null");
+            s3__xml_elem_enc(&w, "NextKeyMarker", l.last.data, l.url);
+            s3__xml_elem(&w, "NextVersionIdMarker", "null");
         } else if (v2) {
             char *tok = arena_alloc(req->arena, base64_encoded_len(l.last.len) + 1);
             if (!tok) {
                 w.rc = HY_ENOMEM;
             } else {
                 base64_encode(tok, l.last.data, l.last.len);
-                s3_xml_elem(&w, "NextContinuationToken", tok);
+                s3__xml_elem(&w, "NextContinuationToken", tok);
             }
         } else {
-            s3_xml_elem_enc(&w, "NextMarker", l.last.data, l.url);
+            s3__xml_elem_enc(&w, "NextMarker", l.last.data, l.url);
         }
     }
     if (w.rc == HY_OK && l.contents.b.len)
         w.rc = buf_append(&w.b, l.contents.b.data, l.contents.b.len);
     if (w.rc == HY_OK && l.prefixes.b.len)
         w.rc = buf_append(&w.b, l.prefixes.b.data, l.prefixes.b.len);
-    s3_xml_raw(&w, l.versions ? "</ListVersionsResult>" : "</ListBucketResult>");
+    s3__xml_raw(&w, l.versions ? "</ListVersionsResult>" : "</ListBucketResult>");
     s3_list_free(&l);
-    s3_reply_xml(c, 200, &w);
+    s3__reply_xml(c, 200, &w);
 }
 
 /* ---- objects ------------------------------------------------------------ */
-/* Decodes an aws-chunked body ("<hex>[;ext]\r\n<data>\r\n ... 0\r\n...")
- * into the arena. HY_EINVAL when it is malformed. */
-static int s3_dechunk(struct http_req *req, const char *in, size_t n,
-                      const char **out, size_t *out_len)
-{
-    char *dst = arena_alloc(req->arena, n + 1);
-    size_t o = 0, i = 0;
-    if (!dst)
-        return HY_ENOMEM;
-    for (;;) {
-        uint64_t size = 0;
-        size_t digits = 0;
-        while (i < n && isxdigit((unsigned char)in[i])) {
-            int ch = tolower((unsigned char)in[i]);
-            if (size > (UINT64_MAX >> 4))
-                return HY_EINVAL;
-            size = size * 16 + (uint64_t)(isdigit(ch) ? ch - '0' : ch - 'a' + 10);
-            i++;
-            digits++;
-        }
-        if (digits == 0)
-            return HY_EINVAL;
-        const char *eol = memmem(in + i, n - i, "\r\n", 2);
-        if (!eol)
-            return HY_EINVAL;
-        i = (size_t)(eol - in) + 2;
-        if (size == 0)
-            break; /* trailers, if any, follow; nothing we keep */
-        if (size > n - i || n - i - size < 2 || memcmp(in + i + size, "\r\n", 2) != 0)
-            return HY_EINVAL;
-        memcpy(dst + o, in + i, size);
-        o += size;
-        i += size + 2;
-    }
-    dst[o] = 0;
-    *out = dst;
-    *out_len = o;
-    return HY_OK;
-}
-
 /* Collects x-amz-meta-* headers as "name:value\n" lines. */
 static int s3_collect_meta(struct http_req *req, struct buf *meta)
 {
@@ -1043,259 +516,20 @@ static void s3_emit_meta(struct http_req *req, const char *meta)
 static void s3_bad_meta(struct s3_ctx *c, int rc)
 {
     if (rc == HY_ETOOBIG)
-        s3_error(c, 400, "MetadataTooLarge",
+        s3__error(c, 400, "MetadataTooLarge",
                  "Your metadata headers exceed the maximum allowed metadata size.");
     else if (rc == HY_EINVAL)
-        s3_error(c, 400, "InvalidArgument", "Invalid metadata header.");
+        s3__error(c, 400, "InvalidArgument", "Invalid metadata header.");
     else
-        s3_internal(c, rc);
+        s3__internal(c, rc);
 }
 
 static bool s3_key_too_long(struct s3_ctx *c)
 {
     if (strlen(c->key) <= OBJSTORE_MAX_KEY)
         return false;
-    s3_error(c, 400, "KeyTooLongError", "Your key is too long");
+    s3__error(c, 400, "KeyTooLongError", "Your key is too long");
     return true;
-}
-
-/* ---- request bodies: memory or spool file, decoded and checked ---------- */
-/* An object body ready to store: in memory (path NULL) or in a file. */
-struct s3_body {
-    const char *data;          /* in memory */
-    const char *path;          /* the spool file, or tmp */
-    uint64_t len;
-    unsigned char md5[16];
-    char tmp[OBJSTORE_PATH_MAX]; /* a file this request made ("" = none) */
-};
-
-static uint64_t s3_max_object(void)
-{
-    return hy_cfg.max_object ? hy_cfg.max_object : S3_MAX_OBJECT;
-}
-
-static void s3_entity_too_large(struct s3_ctx *c, uint64_t max)
-{
-    const char *extra = arena_printf(c->req->arena, "<MaxSizeAllowed>%llu</MaxSizeAllowed>",
-                                     (unsigned long long)max);
-    s3_error_extra(c, 400, "EntityTooLarge",
-                   "Your proposed upload exceeds the maximum allowed size", extra);
-}
-
-static void s3_body_free(struct s3_body *b)
-{
-    if (b->tmp[0])
-        unlink(b->tmp); /* ENOENT when the store took it */
-}
-
-/* Whether s is 64 hex digits (a payload hash, not UNSIGNED-PAYLOAD or a
- * STREAMING-* marker). */
-static bool s3_is_sha256_hex(const char *s)
-{
-    size_t i = 0;
-    for (; s[i]; i++)
-        if (!isxdigit((unsigned char)s[i]))
-            return false;
-    return i == 64;
-}
-
-/* Reads a line ending in CRLF (at most cap-1 bytes) from f. */
-static int s3_read_line(FILE *f, char *line, size_t cap)
-{
-    size_t n = 0;
-    int ch;
-    while ((ch = getc(f)) != EOF) {
-        if (ch == '\n') {
-            if (n == 0 || line[n - 1] != '\r')
-                return HY_EINVAL;
-            line[n - 1] = 0;
-            return HY_OK;
-        }
-        if (n + 1 >= cap)
-            return HY_EINVAL;
-        line[n++] = (char)ch;
-    }
-    return HY_EINVAL;
-}
-
-/* Decodes an aws-chunked file into a new store temp file (b->tmp), with
- * the MD5 of the decoded bytes. HY_EINVAL when it is malformed. */
-static int s3_dechunk_file(const char *in_path, struct s3_body *b)
-{
-    char line[4096];
-    int out = -1, rc;
-    unsigned int mdlen;
-    char *chunk = malloc(1u << 20);
-    FILE *f = fopen(in_path, "rb");
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!chunk || !f || !md || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
-        rc = f ? HY_ENOMEM : HY_EIO;
-        goto out_free;
-    }
-    if ((rc = objstore_tmp_create(hy_store, b->tmp, &out)))
-        goto out_free;
-    b->len = 0;
-    for (;;) {
-        char *end;
-        if ((rc = s3_read_line(f, line, sizeof line)))
-            goto out_free;
-        if (!isxdigit((unsigned char)line[0])) {
-            rc = HY_EINVAL;
-            goto out_free;
-        }
-        errno = 0;
-        unsigned long long size = strtoull(line, &end, 16);
-        if (errno || (*end && *end != ';')) {
-            rc = HY_EINVAL;
-            goto out_free;
-        }
-        if (size == 0)
-            break; /* trailers, if any, follow; nothing we keep */
-        while (size > 0) {
-            size_t want = size < (1u << 20) ? (size_t)size : (1u << 20);
-            if (fread(chunk, 1, want, f) != want) {
-                rc = HY_EINVAL;
-                goto out_free;
-            }
-            if (EVP_DigestUpdate(md, chunk, want) != 1) {
-                rc = HY_ENOMEM;
-                goto out_free;
-            }
-            if ((rc = write_all(out, chunk, want)))
-                goto out_free;
-            size -= want;
-            b->len += want;
-        }
-        if (getc(f) != '\r' || getc(f) != '\n') {
-            rc = HY_EINVAL;
-            goto out_free;
-        }
-    }
-    if (EVP_DigestFinal_ex(md, b->md5, &mdlen) != 1)
-        rc = HY_ENOMEM;
-out_free:
-    if (out >= 0 && close(out) != 0 && rc == HY_OK)
-        rc = HY_EIO;
-    if (f)
-        fclose(f);
-    EVP_MD_CTX_free(md);
-    free(chunk);
-    if (rc == HY_OK)
-        b->path = b->tmp;
-    return rc;
-}
-
-/* Turns the request body into b: aws-chunked decoded, x-amz-content-sha256,
- * the size ceiling and Content-MD5 checked. False after replying. */
-static bool s3_body_prepare(struct s3_ctx *c, struct s3_body *b)
-{
-    struct http_req *req = c->req;
-    unsigned int mdlen;
-    int rc;
-    memset(b, 0, sizeof *b);
-    if (req->body_rc) {
-        s3_internal(c, req->body_rc);
-        return false;
-    }
-    if (req->body_too_large) {
-        s3_entity_too_large(c, s3_max_object());
-        return false;
-    }
-    const char *sha = http_header(req, "x-amz-content-sha256");
-    if (sha && s3_is_sha256_hex(sha)) {
-        char got[65];
-        if (req->body_path)
-            hex_encode(got, req->body_sha256, 32);
-        else
-            sha256_hex(got, req->body, req->body_len);
-        if (strcasecmp(got, sha) != 0) {
-            const char *extra = arena_printf(
-                req->arena,
-                "<ClientComputedContentSHA256>%s</ClientComputedContentSHA256>"
-                "<S3ComputedContentSHA256>%s</S3ComputedContentSHA256>", sha, got);
-            s3_error_extra(c, 400, "XAmzContentSHA256Mismatch",
-                           "The provided 'x-amz-content-sha256' header does not match "
-                           "what was computed.", extra);
-            return false;
-        }
-    }
-    const char *cenc = http_header(req, "Content-Encoding");
-    bool chunked = (sha && strncmp(sha, "STREAMING-", 10) == 0) ||
-                   (cenc && strstr(cenc, "aws-chunked"));
-    if (chunked) {
-        if (req->body_path) {
-            rc = s3_dechunk_file(req->body_path, b);
-        } else {
-            size_t n = 0;
-            rc = s3_dechunk(req, req->body, req->body_len, &b->data, &n);
-            b->len = n;
-            if (rc == HY_OK && EVP_Digest(b->data, n, b->md5, &mdlen, EVP_md5(), NULL) != 1)
-                rc = HY_ENOMEM;
-        }
-        const char *decoded = http_header(req, "x-amz-decoded-content-length");
-        if (rc == HY_OK && decoded) {
-            char *end;
-            errno = 0;
-            unsigned long long want = strtoull(decoded, &end, 10);
-            if (errno || *end || want != b->len)
-                rc = HY_EINVAL;
-        }
-        if (rc == HY_EINVAL) {
-            s3_error(c, 400, "IncompleteBody", "The request body terminated unexpectedly");
-            return false;
-        }
-        if (rc) {
-            s3_internal(c, rc);
-            return false;
-        }
-    } else if (req->body_path) {
-        b->path = req->body_path;
-        b->len = req->body_file_len;
-        memcpy(b->md5, req->body_md5, 16);
-    } else {
-        b->data = req->body;
-        b->len = req->body_len;
-        if (EVP_Digest(b->data, req->body_len, b->md5, &mdlen, EVP_md5(), NULL) != 1) {
-            s3_internal(c, HY_ENOMEM);
-            return false;
-        }
-    }
-    if (b->len > s3_max_object()) {
-        s3_entity_too_large(c, s3_max_object());
-        return false;
-    }
-    const char *md5_b64 = http_header(req, "Content-MD5");
-    if (md5_b64) {
-        unsigned char want[24];
-        size_t blen = strlen(md5_b64);
-        long n = blen <= 24 ? base64_decode(want, md5_b64, blen) : -1;
-        if (n != 16) {
-            s3_error(c, 400, "InvalidDigest", "The Content-MD5 you specified is not valid.");
-            return false;
-        }
-        if (memcmp(want, b->md5, 16) != 0) {
-            s3_error(c, 400, "BadDigest",
-                     "The Content-MD5 you specified did not match what we received.");
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Makes sure the body is in a file (parts are stored from files). */
-static int s3_body_to_file(struct s3_body *b)
-{
-    int fd, rc;
-    if (b->path)
-        return HY_OK;
-    if ((rc = objstore_tmp_create(hy_store, b->tmp, &fd)))
-        return rc;
-    rc = write_all(fd, b->data, (size_t)b->len);
-    if (close(fd) != 0 && rc == HY_OK)
-        rc = HY_EIO;
-    if (rc == HY_OK)
-        b->path = b->tmp;
-    return rc;
 }
 
 /* ---- tags: x-amz-tagging form <-> pairs --------------------------------- */
@@ -1314,18 +548,18 @@ struct s3_tags {
 static bool s3_tags_valid(struct s3_ctx *c, const struct s3_tags *t)
 {
     if (t->overflow || t->n > OBJSTORE_MAX_TAG_COUNT) {
-        s3_error(c, 400, "BadRequest", "Object tags cannot be greater than 10");
+        s3__error(c, 400, "BadRequest", "Object tags cannot be greater than 10");
         return false;
     }
     for (int i = 0; i < t->n; i++) {
         size_t kl = strlen(t->keys[i]), vl = strlen(t->values[i]);
         if (kl == 0 || kl > 128 * 4 || vl > 256 * 4) {
-            s3_error(c, 400, "InvalidTag", "The TagKey you have provided is invalid");
+            s3__error(c, 400, "InvalidTag", "The TagKey you have provided is invalid");
             return false;
         }
         for (int j = 0; j < i; j++) {
             if (strcmp(t->keys[i], t->keys[j]) == 0) {
-                s3_error(c, 400, "InvalidTag", "Cannot provide multiple Tags with the same key");
+                s3__error(c, 400, "InvalidTag", "Cannot provide multiple Tags with the same key");
                 return false;
             }
         }
@@ -1398,18 +632,18 @@ static bool s3_header_tags(struct s3_ctx *c, struct buf *out, bool *has)
     struct s3_tags *t = arena_alloc(req->arena, sizeof *t);
     int rc = t ? s3_tags_parse_form(req->arena, h, t) : HY_ENOMEM;
     if (rc == HY_EINVAL) {
-        s3_error(c, 400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded "
+        s3__error(c, 400, "InvalidArgument", "The header 'x-amz-tagging' shall be encoded "
                  "as UTF-8 then URLEncoded URL query parameters without tag name duplicates.");
         return false;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return false;
     }
     if (!s3_tags_valid(c, t))
         return false;
     if ((rc = s3_tags_form(t, out))) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return false;
     }
     return true;
@@ -1517,16 +751,16 @@ static bool s3_request_attrs(struct s3_ctx *c, struct s3_attr_bufs *ab,
     }
     if ((rc = s3_collect_headers(req, &ab->headers))) {
         if (rc == HY_ETOOBIG)
-            s3_error(c, 400, "InvalidArgument", "The stored headers are too long.");
+            s3__error(c, 400, "InvalidArgument", "The stored headers are too long.");
         else
-            s3_internal(c, rc);
+            s3__internal(c, rc);
         return false;
     }
     if (!s3_header_tags(c, &ab->tags, &has_tags))
         return false;
     const char *ctype = http_header(req, "Content-Type");
     if (ctype && strlen(ctype) > OBJSTORE_MAX_CTYPE) {
-        s3_error(c, 400, "InvalidArgument", "Content-Type is too long.");
+        s3__error(c, 400, "InvalidArgument", "Content-Type is too long.");
         return false;
     }
     a->content_type = ctype;
@@ -1540,11 +774,11 @@ static bool s3_request_attrs(struct s3_ctx *c, struct s3_attr_bufs *ab,
 static void s3_write_failed(struct s3_ctx *c, int rc)
 {
     if (rc == HY_ENOTFOUND)
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
     else if (rc == HY_ETOOBIG)
-        s3_error(c, 400, "InvalidArgument", "Content-Type is too long.");
+        s3__error(c, 400, "InvalidArgument", "Content-Type is too long.");
     else
-        s3_internal(c, rc);
+        s3__internal(c, rc);
 }
 
 static void s3_put_object(struct s3_ctx *c)
@@ -1558,13 +792,13 @@ static void s3_put_object(struct s3_ctx *c)
 
     if (s3_key_too_long(c))
         return;
-    if (!s3_body_prepare(c, &b)) {
-        s3_body_free(&b);
+    if (!s3__body_prepare(c, &b)) {
+        s3__body_free(&b);
         return;
     }
     if (!s3_request_attrs(c, &ab, &a)) {
         s3_attr_bufs_free(&ab);
-        s3_body_free(&b);
+        s3__body_free(&b);
         return;
     }
     if (b.path)
@@ -1574,7 +808,7 @@ static void s3_put_object(struct s3_ctx *c)
         rc = objstore_put_attrs(hy_store, c->bucket, c->key, b.data, (size_t)b.len, &a,
                                 etag, NULL);
     s3_attr_bufs_free(&ab);
-    s3_body_free(&b);
+    s3__body_free(&b);
     if (rc) {
         s3_write_failed(c, rc);
         return;
@@ -1685,23 +919,23 @@ static void s3_get_object(struct s3_ctx *c)
     int fd = -1;
     char date[40];
     if (!info) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
     int rc = objstore_get(hy_store, c->bucket, c->key, &fd, info);
     if (rc == HY_ENOTFOUND) {
-        s3_not_found(c);
+        s3__not_found(c);
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     /* the catalog's size is the truth; a short file is corruption */
     struct stat stb;
     if (fstat(fd, &stb) != 0 || (uint64_t)stb.st_size < info->size) {
         close(fd);
-        s3_internal(c, HY_EIO);
+        s3__internal(c, HY_EIO);
         return;
     }
     fmt_http_date(date, info->last_modified_ms);
@@ -1726,7 +960,7 @@ static void s3_get_object(struct s3_ctx *c)
     }
     if (fail412) {
         close(fd);
-        s3_error(c, 412, "PreconditionFailed",
+        s3__error(c, 412, "PreconditionFailed",
                  "At least one of the pre-conditions you specified did not hold");
         return;
     }
@@ -1747,7 +981,7 @@ static void s3_get_object(struct s3_ctx *c)
         struct buf rb;
         buf_init(&rb, 4096);
         if (buf_puts(&rb, "<RangeRequested>") == HY_OK &&
-            s3_xml_escape(&rb, http_header(req, "Range")) == HY_OK &&
+            buf_xml_escape(&rb, http_header(req, "Range")) == HY_OK &&
             buf_printf(&rb, "</RangeRequested><ActualObjectSize>%llu</ActualObjectSize>",
                        (unsigned long long)info->size) == HY_OK)
             extra = arena_strdup(req->arena, rb.data);
@@ -1756,7 +990,7 @@ static void s3_get_object(struct s3_ctx *c)
                                       (unsigned long long)info->size);
         if (cr)
             http_add_header(req, "Content-Range", cr);
-        s3_error_extra(c, 416, "InvalidRange", "The requested range is not satisfiable",
+        s3__error_extra(c, 416, "InvalidRange", "The requested range is not satisfiable",
                        extra);
         return;
     }
@@ -1806,12 +1040,12 @@ static void s3_delete_object(struct s3_ctx *c)
         /* S3 answers 204 for a missing key, but not for a missing bucket */
         rc = objstore_bucket_exists(hy_store, c->bucket);
         if (rc == HY_ENOTFOUND) {
-            s3_no_such_bucket(c);
+            s3__no_such_bucket(c);
             return;
         }
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     http_reply(c->req, 204, NULL, NULL, 0);
@@ -1860,31 +1094,31 @@ static void s3_delete_objects(struct s3_ctx *c)
     struct http_req *req = c->req;
     struct s3_delete_req *d = arena_alloc(req->arena, sizeof *d);
     if (!d) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
     d->arena = req->arena;
-    if (!s3_xml_body_ok(c))
+    if (!s3__xml_body_ok(c))
         return;
-    int rc = s3_xml_parse(req, req->body, req->body_len, s3_delete_req_end, d);
+    int rc = s3__xml_parse(req, req->body, req->body_len, s3_delete_req_end, d);
     if (rc == HY_ENOMEM) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     if (rc || !d->root_ok || d->nkeys == 0) {
-        s3_malformed_xml(c);
+        s3__malformed_xml(c);
         return;
     }
     if ((rc = objstore_bucket_exists(hy_store, c->bucket))) {
         if (rc == HY_ENOTFOUND)
-            s3_no_such_bucket(c);
+            s3__no_such_bucket(c);
         else
-            s3_internal(c, rc);
+            s3__internal(c, rc);
         return;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<DeleteResult xmlns=\"" S3_XMLNS "\">");
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<DeleteResult xmlns=\"" S3_XMLNS "\">");
     for (int i = 0; i < d->nkeys; i++) {
         const char *key = d->keys[i];
         rc = strlen(key) > OBJSTORE_MAX_KEY || !*key
@@ -1892,21 +1126,21 @@ static void s3_delete_objects(struct s3_ctx *c)
                  : objstore_delete(hy_store, c->bucket, key);
         if (rc == HY_OK || rc == HY_ENOTFOUND) {
             if (!d->quiet) {
-                s3_xml_raw(&w, "<Deleted>");
-                s3_xml_elem(&w, "Key", key);
-                s3_xml_raw(&w, "</Deleted>");
+                s3__xml_raw(&w, "<Deleted>");
+                s3__xml_elem(&w, "Key", key);
+                s3__xml_raw(&w, "</Deleted>");
             }
         } else {
             log_error(S3_TAG, "delete %s/%s: %s", c->bucket, key, hy_strerror(rc));
-            s3_xml_raw(&w, "<Error>");
-            s3_xml_elem(&w, "Key", key);
-            s3_xml_elem(&w, "Code", "InternalError");
-            s3_xml_elem(&w, "Message", "We encountered an internal error. Please try again.");
-            s3_xml_raw(&w, "</Error>");
+            s3__xml_raw(&w, "<Error>");
+            s3__xml_elem(&w, "Key", key);
+            s3__xml_elem(&w, "Code", "InternalError");
+            s3__xml_elem(&w, "Message", "We encountered an internal error. Please try again.");
+            s3__xml_raw(&w, "</Error>");
         }
     }
-    s3_xml_raw(&w, "</DeleteResult>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_raw(&w, "</DeleteResult>");
+    s3__reply_xml(c, 200, &w);
 }
 
 /* ---- CopyObject and UploadPartCopy sources ----------------------------- */
@@ -1919,20 +1153,20 @@ static bool s3_copy_source(struct s3_ctx *c, const char *source,
     if (source[n]) {
         const char *q = source + n + 1;
         if (strncmp(q, "versionId=", 10) != 0 || strcmp(q + 10, "null") != 0) {
-            s3_error(c, 400, "InvalidArgument", "Invalid version id specified");
+            s3__error(c, 400, "InvalidArgument", "Invalid version id specified");
             return false;
         }
     }
-    char *src = s3_decode(c->req, source, n);
+    char *src = s3__decode(c->req, source, n);
     if (!src) {
-        s3_error(c, 400, "InvalidArgument", "Invalid copy source encoding");
+        s3__error(c, 400, "InvalidArgument", "Invalid copy source encoding");
         return false;
     }
     if (*src == '/')
         src++;
     char *slash = strchr(src, '/');
     if (!slash || slash == src || !slash[1]) {
-        s3_error(c, 400, "InvalidArgument",
+        s3__error(c, 400, "InvalidArgument",
                  "Copy Source must mention the source bucket and key: "
                  "sourcebucket/sourcekey");
         return false;
@@ -1947,7 +1181,7 @@ static void s3_copy_source_missing(struct s3_ctx *c, const char *bucket, const c
 {
     struct s3_ctx sc = {.req = c->req, .bucket = bucket, .key = key, .head = c->head};
     memcpy(sc.request_id, c->request_id, sizeof sc.request_id);
-    s3_not_found(&sc);
+    s3__not_found(&sc);
 }
 
 static void s3_copy_object(struct s3_ctx *c, const char *source)
@@ -1959,18 +1193,18 @@ static void s3_copy_object(struct s3_ctx *c, const char *source)
     const char *directive = http_header(req, "x-amz-metadata-directive");
     bool replace = directive && strcasecmp(directive, "REPLACE") == 0;
     if (directive && !replace && strcasecmp(directive, "COPY") != 0) {
-        s3_error(c, 400, "InvalidArgument", "Unknown metadata directive.");
+        s3__error(c, 400, "InvalidArgument", "Unknown metadata directive.");
         return;
     }
     const char *tdirective = http_header(req, "x-amz-tagging-directive");
     bool replace_tags = tdirective && strcasecmp(tdirective, "REPLACE") == 0;
     if (tdirective && !replace_tags && strcasecmp(tdirective, "COPY") != 0) {
-        s3_error(c, 400, "InvalidArgument", "Unknown tagging directive.");
+        s3__error(c, 400, "InvalidArgument", "Unknown tagging directive.");
         return;
     }
     if (!replace && !replace_tags && strcmp(src_bucket, c->bucket) == 0 &&
         strcmp(src_key, c->key) == 0) {
-        s3_error(c, 400, "InvalidRequest",
+        s3__error(c, 400, "InvalidRequest",
                  "This copy request is illegal because it is trying to copy an "
                  "object to itself without changing the object's metadata, storage "
                  "class, website redirect location or encryption attributes.");
@@ -1991,7 +1225,7 @@ static void s3_copy_object(struct s3_ctx *c, const char *source)
             /* new tags, the source's metadata */
             src_info = arena_alloc(req->arena, sizeof *src_info);
             if (!src_info) {
-                s3_internal(c, HY_ENOMEM);
+                s3__internal(c, HY_ENOMEM);
                 goto out_free;
             }
             rc = objstore_head(hy_store, src_bucket, src_key, src_info);
@@ -2000,7 +1234,7 @@ static void s3_copy_object(struct s3_ctx *c, const char *source)
                 goto out_free;
             }
             if (rc) {
-                s3_internal(c, rc);
+                s3__internal(c, rc);
                 goto out_free;
             }
             a.content_type = src_info->content_type;
@@ -2024,12 +1258,12 @@ static void s3_copy_object(struct s3_ctx *c, const char *source)
         goto out_free;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<CopyObjectResult xmlns=\"" S3_XMLNS "\">");
-    s3_xml_elem_time(&w, "LastModified", lm);
-    s3_xml_elem(&w, "ETag", etag);
-    s3_xml_raw(&w, "</CopyObjectResult>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<CopyObjectResult xmlns=\"" S3_XMLNS "\">");
+    s3__xml_elem_time(&w, "LastModified", lm);
+    s3__xml_elem(&w, "ETag", etag);
+    s3__xml_raw(&w, "</CopyObjectResult>");
+    s3__reply_xml(c, 200, &w);
 out_free:
     s3_attr_bufs_free(&ab);
 }
@@ -2038,10 +1272,10 @@ out_free:
 static void s3_no_such_upload(struct s3_ctx *c, const char *upload_id)
 {
     struct s3_xml x;
-    s3_xml_init(&x);
+    s3__xml_init(&x);
     buf_reset(&x.b);
-    s3_xml_elem(&x, "UploadId", upload_id);
-    s3_error_extra(c, 404, "NoSuchUpload",
+    s3__xml_elem(&x, "UploadId", upload_id);
+    s3__error_extra(c, 404, "NoSuchUpload",
                    "The specified upload does not exist. The upload ID may be invalid, "
                    "or the upload may have been aborted or completed.",
                    x.rc == HY_OK && x.b.data ? arena_strdup(c->req->arena, x.b.data) : NULL);
@@ -2078,13 +1312,13 @@ static void s3_create_multipart(struct s3_ctx *c)
         return;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<InitiateMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
-    s3_xml_elem(&w, "Bucket", c->bucket);
-    s3_xml_elem(&w, "Key", c->key);
-    s3_xml_elem(&w, "UploadId", id);
-    s3_xml_raw(&w, "</InitiateMultipartUploadResult>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<InitiateMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+    s3__xml_elem(&w, "Bucket", c->bucket);
+    s3__xml_elem(&w, "Key", c->key);
+    s3__xml_elem(&w, "UploadId", id);
+    s3__xml_raw(&w, "</InitiateMultipartUploadResult>");
+    s3__reply_xml(c, 200, &w);
 }
 
 /* partNumber, 1..10000; 0 after replying InvalidArgument. */
@@ -2095,7 +1329,7 @@ static int s3_part_number(struct s3_ctx *c)
     errno = 0;
     long n = pn && *pn ? strtol(pn, &end, 10) : 0;
     if (!pn || !*pn || errno || *end || n < 1 || n > OBJSTORE_MAX_PARTS) {
-        s3_error(c, 400, "InvalidArgument",
+        s3__error(c, 400, "InvalidArgument",
                  "Part number must be an integer between 1 and 10000, inclusive");
         return 0;
     }
@@ -2131,7 +1365,7 @@ static void s3_upload_part(struct s3_ctx *c, const char *upload_id)
         if (!s3_copy_source(c, source, &src_bucket, &src_key))
             return;
         if (range && !s3_copy_range(range, &first, &len)) {
-            s3_error(c, 400, "InvalidArgument",
+            s3__error(c, 400, "InvalidArgument",
                      "The x-amz-copy-source-range value must be of the form "
                      "bytes=first-last where first and last are the zero-based "
                      "offsets of the first and last bytes to copy");
@@ -2145,34 +1379,34 @@ static void s3_upload_part(struct s3_ctx *c, const char *upload_id)
         else if (rc == HY_ENOTFOUND)
             s3_no_such_upload(c, upload_id);
         else if (rc == HY_EINVAL)
-            s3_error(c, 400, "InvalidRange", "The requested range is not satisfiable");
+            s3__error(c, 400, "InvalidRange", "The requested range is not satisfiable");
         else if (rc)
-            s3_internal(c, rc);
+            s3__internal(c, rc);
         if (rc)
             return;
         struct s3_xml w;
-        s3_xml_init(&w);
-        s3_xml_raw(&w, "<CopyPartResult xmlns=\"" S3_XMLNS "\">");
-        s3_xml_elem_time(&w, "LastModified", lm);
-        s3_xml_elem(&w, "ETag", etag);
-        s3_xml_raw(&w, "</CopyPartResult>");
-        s3_reply_xml(c, 200, &w);
+        s3__xml_init(&w);
+        s3__xml_raw(&w, "<CopyPartResult xmlns=\"" S3_XMLNS "\">");
+        s3__xml_elem_time(&w, "LastModified", lm);
+        s3__xml_elem(&w, "ETag", etag);
+        s3__xml_raw(&w, "</CopyPartResult>");
+        s3__reply_xml(c, 200, &w);
         return;
     }
     struct s3_body b;
-    if (!s3_body_prepare(c, &b)) {
-        s3_body_free(&b);
+    if (!s3__body_prepare(c, &b)) {
+        s3__body_free(&b);
         return;
     }
-    rc = s3_body_to_file(&b);
+    rc = s3__body_to_file(&b);
     if (rc == HY_OK)
         rc = objstore_mpu_put_part(hy_store, c->bucket, c->key, upload_id, number,
                                    b.path, b.len, b.md5, etag, &lm);
-    s3_body_free(&b);
+    s3__body_free(&b);
     if (rc == HY_ENOTFOUND)
         s3_no_such_upload(c, upload_id);
     else if (rc)
-        s3_internal(c, rc);
+        s3__internal(c, rc);
     else {
         http_add_header(req, "ETag", etag);
         http_reply(req, 200, NULL, NULL, 0);
@@ -2233,30 +1467,30 @@ static void s3_complete_multipart(struct s3_ctx *c, const char *upload_id)
     struct s3_complete_req r = {.cur_number = -1, .arena = req->arena};
     char etag[OBJSTORE_ETAG_MAX];
     int bad = -1;
-    if (!s3_xml_body_ok(c))
+    if (!s3__xml_body_ok(c))
         return;
     r.refs = malloc(OBJSTORE_MAX_PARTS * sizeof *r.refs);
     if (!r.refs) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
-    int rc = s3_xml_parse(req, req->body, req->body_len, s3_complete_end, &r);
+    int rc = s3__xml_parse(req, req->body, req->body_len, s3_complete_end, &r);
     if (rc == HY_ENOMEM) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         goto out_free;
     }
     if (rc || !r.root_ok || r.n == 0) {
-        s3_malformed_xml(c);
+        s3__malformed_xml(c);
         goto out_free;
     }
     if (r.bad_number) {
-        s3_error(c, 400, "InvalidArgument",
+        s3__error(c, 400, "InvalidArgument",
                  "Part number must be an integer between 1 and 10000, inclusive");
         goto out_free;
     }
     for (int i = 1; i < r.n; i++) {
         if (r.refs[i].number <= r.refs[i - 1].number) {
-            s3_error(c, 400, "InvalidPartOrder",
+            s3__error(c, 400, "InvalidPartOrder",
                      "The list of parts was not in ascending order. Parts must be "
                      "ordered by part number.");
             goto out_free;
@@ -2270,12 +1504,12 @@ static void s3_complete_multipart(struct s3_ctx *c, const char *upload_id)
     }
     if (rc == HY_EINVAL && bad >= 0) {
         struct s3_xml x;
-        s3_xml_init(&x);
+        s3__xml_init(&x);
         buf_reset(&x.b);
-        s3_xml_elem(&x, "UploadId", upload_id);
-        s3_xml_elem_u64(&x, "PartNumber", (uint64_t)r.refs[bad].number);
-        s3_xml_elem(&x, "ETag", r.refs[bad].etag);
-        s3_error_extra(c, 400, "InvalidPart",
+        s3__xml_elem(&x, "UploadId", upload_id);
+        s3__xml_elem_u64(&x, "PartNumber", (uint64_t)r.refs[bad].number);
+        s3__xml_elem(&x, "ETag", r.refs[bad].etag);
+        s3__error_extra(c, 400, "InvalidPart",
                        "One or more of the specified parts could not be found. The part "
                        "may not have been uploaded, or the specified entity tag may not "
                        "match the part's entity tag.",
@@ -2287,7 +1521,7 @@ static void s3_complete_multipart(struct s3_ctx *c, const char *upload_id)
         const char *extra = arena_printf(
             req->arena, "<MinSizeAllowed>%u</MinSizeAllowed><PartNumber>%d</PartNumber>",
             OBJSTORE_MIN_PART, r.refs[bad].number);
-        s3_error_extra(c, 400, "EntityTooSmall",
+        s3__error_extra(c, 400, "EntityTooSmall",
                        "Your proposed upload is smaller than the minimum allowed object size.",
                        extra);
         goto out_free;
@@ -2297,21 +1531,21 @@ static void s3_complete_multipart(struct s3_ctx *c, const char *upload_id)
         goto out_free;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<CompleteMultipartUploadResult xmlns=\"" S3_XMLNS "\">");
     struct buf loc;
     buf_init(&loc, OBJSTORE_MAX_KEY * 3 + 512);
     const char *host = http_header(req, "Host");
     if (buf_printf(&loc, "http%s://%s/%s/", req->tls ? "s" : "", host ? host : "localhost",
                    c->bucket) == HY_OK &&
         url_encode(&loc, c->key, strlen(c->key), true) == HY_OK)
-        s3_xml_elem(&w, "Location", loc.data);
+        s3__xml_elem(&w, "Location", loc.data);
     buf_free(&loc);
-    s3_xml_elem(&w, "Bucket", c->bucket);
-    s3_xml_elem(&w, "Key", c->key);
-    s3_xml_elem(&w, "ETag", etag);
-    s3_xml_raw(&w, "</CompleteMultipartUploadResult>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_elem(&w, "Bucket", c->bucket);
+    s3__xml_elem(&w, "Key", c->key);
+    s3__xml_elem(&w, "ETag", etag);
+    s3__xml_raw(&w, "</CompleteMultipartUploadResult>");
+    s3__reply_xml(c, 200, &w);
 out_free:
     free(r.refs);
 }
@@ -2322,7 +1556,7 @@ static void s3_abort_multipart(struct s3_ctx *c, const char *upload_id)
     if (rc == HY_ENOTFOUND)
         s3_no_such_upload(c, upload_id);
     else if (rc)
-        s3_internal(c, rc);
+        s3__internal(c, rc);
     else
         http_reply(c->req, 204, NULL, NULL, 0);
 }
@@ -2340,7 +1574,7 @@ static int s3_max_param(struct s3_ctx *c, const char *name, int max)
         const char *msg = arena_printf(c->req->arena,
                                        "Provided %s not an integer or within integer range",
                                        name);
-        s3_error(c, 400, "InvalidArgument", msg ? msg : "Invalid argument");
+        s3__error(c, 400, "InvalidArgument", msg ? msg : "Invalid argument");
         return -1;
     }
     return n > max ? max : (int)n;
@@ -2359,12 +1593,12 @@ static int s3_list_parts_cb(void *ctx, const struct objstore_part *p)
         l->truncated = true;
         return 1;
     }
-    s3_xml_raw(l->w, "<Part>");
-    s3_xml_elem_u64(l->w, "PartNumber", (uint64_t)p->number);
-    s3_xml_elem_time(l->w, "LastModified", p->last_modified_ms);
-    s3_xml_elem(l->w, "ETag", p->etag);
-    s3_xml_elem_u64(l->w, "Size", p->size);
-    s3_xml_raw(l->w, "</Part>");
+    s3__xml_raw(l->w, "<Part>");
+    s3__xml_elem_u64(l->w, "PartNumber", (uint64_t)p->number);
+    s3__xml_elem_time(l->w, "LastModified", p->last_modified_ms);
+    s3__xml_elem(l->w, "ETag", p->etag);
+    s3__xml_elem_u64(l->w, "Size", p->size);
+    s3__xml_raw(l->w, "</Part>");
     l->count++;
     l->last = p->number;
     return l->w->rc != HY_OK;
@@ -2385,11 +1619,11 @@ static void s3_list_parts(struct s3_ctx *c, const char *upload_id)
         errno = 0;
         after = strtol(marker, &end, 10);
         if (errno || *end || after < 0 || after > OBJSTORE_MAX_PARTS) {
-            s3_error(c, 400, "InvalidArgument", "Invalid part-number-marker");
+            s3__error(c, 400, "InvalidArgument", "Invalid part-number-marker");
             return;
         }
     }
-    s3_xml_init(&parts);
+    s3__xml_init(&parts);
     buf_reset(&parts.b);
     int rc = l.max > 0 ? objstore_mpu_list_parts(hy_store, c->bucket, c->key, upload_id,
                                                  (int)after, s3_list_parts_cb, &l)
@@ -2402,26 +1636,26 @@ static void s3_list_parts(struct s3_ctx *c, const char *upload_id)
     }
     if (rc || parts.rc) {
         buf_free(&parts.b);
-        s3_internal(c, rc ? rc : parts.rc);
+        s3__internal(c, rc ? rc : parts.rc);
         return;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<ListPartsResult xmlns=\"" S3_XMLNS "\">");
-    s3_xml_elem(&w, "Bucket", c->bucket);
-    s3_xml_elem(&w, "Key", c->key);
-    s3_xml_elem(&w, "UploadId", upload_id);
-    s3_xml_elem_u64(&w, "PartNumberMarker", (uint64_t)after);
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<ListPartsResult xmlns=\"" S3_XMLNS "\">");
+    s3__xml_elem(&w, "Bucket", c->bucket);
+    s3__xml_elem(&w, "Key", c->key);
+    s3__xml_elem(&w, "UploadId", upload_id);
+    s3__xml_elem_u64(&w, "PartNumberMarker", (uint64_t)after);
     if (l.truncated)
-        s3_xml_elem_u64(&w, "NextPartNumberMarker", (uint64_t)l.last);
-    s3_xml_elem_u64(&w, "MaxParts", (uint64_t)l.max);
-    s3_xml_elem(&w, "IsTruncated", l.truncated ? "true" : "false");
+        s3__xml_elem_u64(&w, "NextPartNumberMarker", (uint64_t)l.last);
+    s3__xml_elem_u64(&w, "MaxParts", (uint64_t)l.max);
+    s3__xml_elem(&w, "IsTruncated", l.truncated ? "true" : "false");
     if (w.rc == HY_OK && parts.b.len)
         w.rc = buf_append(&w.b, parts.b.data, parts.b.len);
-    s3_xml_raw(&w, "<Initiator>" S3_OWNER_XML "</Initiator><Owner>" S3_OWNER_XML
+    s3__xml_raw(&w, "<Initiator>" S3_OWNER_XML "</Initiator><Owner>" S3_OWNER_XML
                    "</Owner><StorageClass>STANDARD</StorageClass></ListPartsResult>");
     buf_free(&parts.b);
-    s3_reply_xml(c, 200, &w);
+    s3__reply_xml(c, 200, &w);
 }
 
 struct s3_uploads_list {
@@ -2439,13 +1673,13 @@ static int s3_list_uploads_cb(void *ctx, const struct objstore_upload *up)
         l->truncated = true;
         return 1;
     }
-    s3_xml_raw(l->w, "<Upload>");
-    s3_xml_elem(l->w, "Key", up->key);
-    s3_xml_elem(l->w, "UploadId", up->upload_id);
-    s3_xml_raw(l->w, "<Initiator>" S3_OWNER_XML "</Initiator><Owner>" S3_OWNER_XML
+    s3__xml_raw(l->w, "<Upload>");
+    s3__xml_elem(l->w, "Key", up->key);
+    s3__xml_elem(l->w, "UploadId", up->upload_id);
+    s3__xml_raw(l->w, "<Initiator>" S3_OWNER_XML "</Initiator><Owner>" S3_OWNER_XML
                      "</Owner><StorageClass>STANDARD</StorageClass>");
-    s3_xml_elem_time(l->w, "Initiated", up->created_ms);
-    s3_xml_raw(l->w, "</Upload>");
+    s3__xml_elem_time(l->w, "Initiated", up->created_ms);
+    s3__xml_raw(l->w, "</Upload>");
     l->count++;
     snprintf(l->last_key, sizeof l->last_key, "%s", up->key);
     snprintf(l->last_id, sizeof l->last_id, "%s", up->upload_id);
@@ -2461,46 +1695,46 @@ static void s3_list_uploads(struct s3_ctx *c)
     const char *key_marker = http_query_get(req, "key-marker");
     const char *id_marker = http_query_get(req, "upload-id-marker");
     if (!l) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
     l->w = &ups;
     if ((l->max = s3_max_param(c, "max-uploads", S3_MAX_LIST_UPLOADS)) < 0)
         return;
-    s3_xml_init(&ups);
+    s3__xml_init(&ups);
     buf_reset(&ups.b);
     int rc = l->max > 0 ? objstore_mpu_list(hy_store, c->bucket, prefix, key_marker,
                                             id_marker, s3_list_uploads_cb, l)
                         : objstore_bucket_exists(hy_store, c->bucket);
     if (rc == HY_ENOTFOUND) {
         buf_free(&ups.b);
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
         return;
     }
     if (rc || ups.rc) {
         buf_free(&ups.b);
-        s3_internal(c, rc ? rc : ups.rc);
+        s3__internal(c, rc ? rc : ups.rc);
         return;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<ListMultipartUploadsResult xmlns=\"" S3_XMLNS "\">");
-    s3_xml_elem(&w, "Bucket", c->bucket);
-    s3_xml_elem(&w, "KeyMarker", key_marker ? key_marker : "");
-    s3_xml_elem(&w, "UploadIdMarker", id_marker ? id_marker : "");
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<ListMultipartUploadsResult xmlns=\"" S3_XMLNS "\">");
+    s3__xml_elem(&w, "Bucket", c->bucket);
+    s3__xml_elem(&w, "KeyMarker", key_marker ? key_marker : "");
+    s3__xml_elem(&w, "UploadIdMarker", id_marker ? id_marker : "");
     if (l->truncated) {
-        s3_xml_elem(&w, "NextKeyMarker", l->last_key);
-        s3_xml_elem(&w, "NextUploadIdMarker", l->last_id);
+        s3__xml_elem(&w, "NextKeyMarker", l->last_key);
+        s3__xml_elem(&w, "NextUploadIdMarker", l->last_id);
     }
     if (prefix)
-        s3_xml_elem(&w, "Prefix", prefix);
-    s3_xml_elem_u64(&w, "MaxUploads", (uint64_t)l->max);
-    s3_xml_elem(&w, "IsTruncated", l->truncated ? "true" : "false");
+        s3__xml_elem(&w, "Prefix", prefix);
+    s3__xml_elem_u64(&w, "MaxUploads", (uint64_t)l->max);
+    s3__xml_elem(&w, "IsTruncated", l->truncated ? "true" : "false");
     if (w.rc == HY_OK && ups.b.len)
         w.rc = buf_append(&w.b, ups.b.data, ups.b.len);
-    s3_xml_raw(&w, "</ListMultipartUploadsResult>");
+    s3__xml_raw(&w, "</ListMultipartUploadsResult>");
     buf_free(&ups.b);
-    s3_reply_xml(c, 200, &w);
+    s3__reply_xml(c, 200, &w);
 }
 
 /* ---- object tagging ----------------------------------------------------- */
@@ -2541,19 +1775,19 @@ static void s3_put_tagging(struct s3_ctx *c)
     struct s3_tags *t = arena_alloc(req->arena, sizeof *t);
     struct buf form;
     if (!t) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
     t->arena = req->arena;
-    if (!s3_xml_body_ok(c))
+    if (!s3__xml_body_ok(c))
         return;
-    int rc = s3_xml_parse(req, req->body, req->body_len, s3_tagging_end, t);
+    int rc = s3__xml_parse(req, req->body, req->body_len, s3_tagging_end, t);
     if (rc == HY_ENOMEM) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     if (rc || !t->root_ok) {
-        s3_malformed_xml(c);
+        s3__malformed_xml(c);
         return;
     }
     if (!s3_tags_valid(c, t))
@@ -2564,9 +1798,9 @@ static void s3_put_tagging(struct s3_ctx *c)
         rc = objstore_tags_set(hy_store, c->bucket, c->key, form.data);
     buf_free(&form);
     if (rc == HY_ENOTFOUND)
-        s3_not_found(c);
+        s3__not_found(c);
     else if (rc)
-        s3_internal(c, rc);
+        s3__internal(c, rc);
     else
         http_reply(req, 200, NULL, NULL, 0);
 }
@@ -2577,40 +1811,40 @@ static void s3_get_tagging(struct s3_ctx *c)
     char *form = arena_alloc(req->arena, OBJSTORE_MAX_TAGS + 1);
     struct s3_tags *t = arena_alloc(req->arena, sizeof *t);
     if (!form || !t) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
     int rc = objstore_tags_get(hy_store, c->bucket, c->key, form);
     if (rc == HY_OK)
         rc = s3_tags_parse_form(req->arena, form, t);
     if (rc == HY_ENOTFOUND) {
-        s3_not_found(c);
+        s3__not_found(c);
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet>");
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<Tagging xmlns=\"" S3_XMLNS "\"><TagSet>");
     for (int i = 0; i < t->n; i++) {
-        s3_xml_raw(&w, "<Tag>");
-        s3_xml_elem(&w, "Key", t->keys[i]);
-        s3_xml_elem(&w, "Value", t->values[i]);
-        s3_xml_raw(&w, "</Tag>");
+        s3__xml_raw(&w, "<Tag>");
+        s3__xml_elem(&w, "Key", t->keys[i]);
+        s3__xml_elem(&w, "Value", t->values[i]);
+        s3__xml_raw(&w, "</Tag>");
     }
-    s3_xml_raw(&w, "</TagSet></Tagging>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_raw(&w, "</TagSet></Tagging>");
+    s3__reply_xml(c, 200, &w);
 }
 
 static void s3_delete_tagging(struct s3_ctx *c)
 {
     int rc = objstore_tags_set(hy_store, c->bucket, c->key, "");
     if (rc == HY_ENOTFOUND)
-        s3_not_found(c);
+        s3__not_found(c);
     else if (rc)
-        s3_internal(c, rc);
+        s3__internal(c, rc);
     else
         http_reply(c->req, 204, NULL, NULL, 0);
 }
@@ -2620,18 +1854,18 @@ static void s3_get_versioning(struct s3_ctx *c)
 {
     int rc = objstore_bucket_exists(hy_store, c->bucket);
     if (rc == HY_ENOTFOUND) {
-        s3_no_such_bucket(c);
+        s3__no_such_bucket(c);
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     /* never enabled: S3 then answers an empty configuration */
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
-    s3_reply_xml(c, 200, &w);
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<VersioningConfiguration xmlns=\"" S3_XMLNS "\"/>");
+    s3__reply_xml(c, 200, &w);
 }
 
 /* Whether a name is in the comma-separated x-amz-object-attributes list. */
@@ -2659,47 +1893,47 @@ static void s3_get_object_attributes(struct s3_ctx *c)
     struct objstore_obj *info = arena_alloc(req->arena, sizeof *info);
     char date[40];
     if (!want || !*want) {
-        s3_error(c, 400, "InvalidArgument",
+        s3__error(c, 400, "InvalidArgument",
                  "The x-amz-object-attributes header specifying the attributes to be "
                  "retrieved is either missing or empty");
         return;
     }
     if (!info) {
-        s3_internal(c, HY_ENOMEM);
+        s3__internal(c, HY_ENOMEM);
         return;
     }
     int rc = objstore_head(hy_store, c->bucket, c->key, info);
     if (rc == HY_ENOTFOUND) {
-        s3_not_found(c);
+        s3__not_found(c);
         return;
     }
     if (rc) {
-        s3_internal(c, rc);
+        s3__internal(c, rc);
         return;
     }
     fmt_http_date(date, info->last_modified_ms);
     http_add_header(req, "Last-Modified", date);
     struct s3_xml w;
-    s3_xml_init(&w);
-    s3_xml_raw(&w, "<GetObjectAttributesResponse xmlns=\"" S3_XMLNS "\">");
+    s3__xml_init(&w);
+    s3__xml_raw(&w, "<GetObjectAttributesResponse xmlns=\"" S3_XMLNS "\">");
     if (s3_attr_wanted(want, "ETag")) {
         /* unquoted here, as S3 sends it */
         size_t n = strlen(info->etag);
         char *bare = arena_strndup(req->arena, info->etag + (n >= 2),
                                    n >= 2 ? n - 2 : n);
-        s3_xml_elem(&w, "ETag", bare ? bare : "");
+        s3__xml_elem(&w, "ETag", bare ? bare : "");
     }
     if (s3_attr_wanted(want, "ObjectParts") && info->parts > 0) {
-        s3_xml_raw(&w, "<ObjectParts>");
-        s3_xml_elem_u64(&w, "PartsCount", (uint64_t)info->parts);
-        s3_xml_raw(&w, "</ObjectParts>");
+        s3__xml_raw(&w, "<ObjectParts>");
+        s3__xml_elem_u64(&w, "PartsCount", (uint64_t)info->parts);
+        s3__xml_raw(&w, "</ObjectParts>");
     }
     if (s3_attr_wanted(want, "StorageClass"))
-        s3_xml_elem(&w, "StorageClass", "STANDARD");
+        s3__xml_elem(&w, "StorageClass", "STANDARD");
     if (s3_attr_wanted(want, "ObjectSize"))
-        s3_xml_elem_u64(&w, "ObjectSize", info->size);
-    s3_xml_raw(&w, "</GetObjectAttributesResponse>");
-    s3_reply_xml(c, 200, &w);
+        s3__xml_elem_u64(&w, "ObjectSize", info->size);
+    s3__xml_raw(&w, "</GetObjectAttributesResponse>");
+    s3__reply_xml(c, 200, &w);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -2719,57 +1953,6 @@ static const char *s3_unsupported_subresource(const struct http_req *req)
         if (http_query_has(req, names[i]))
             return names[i];
     return NULL;
-}
-
-static void s3_request_id(struct s3_ctx *c)
-{
-    struct http_req *req = c->req;
-    unsigned char r[8];
-    char *hex = c->request_id, id2[64];
-    if (hy_random(r, sizeof r) != HY_OK)
-        memset(r, 0, sizeof r);
-    hex_encode(hex, r, sizeof r);
-    for (char *p = hex; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
-    http_add_header(req, "x-amz-request-id", hex);
-    base64_encode(id2, r, sizeof r);
-    http_add_header(req, "x-amz-id-2", id2);
-}
-
-/* Splits the request into bucket and key; false after replying. */
-static bool s3_parse_target(struct s3_ctx *c)
-{
-    struct http_req *req = c->req;
-    const char *path = req->path;
-    if (*path != '/') {
-        s3_error(c, 400, "InvalidURI", "Couldn't parse the specified URI.");
-        return false;
-    }
-    const char *vb = s3_vhost_bucket(req);
-    const char *rest;
-    if (vb) {
-        c->bucket = vb;
-        rest = path + 1;
-    } else {
-        const char *seg = path + 1;
-        size_t n = strcspn(seg, "/");
-        if (n > 0) {
-            c->bucket = s3_decode(req, seg, n);
-            if (!c->bucket) {
-                s3_error(c, 400, "InvalidURI", "Couldn't parse the specified URI.");
-                return false;
-            }
-        }
-        rest = seg[n] == '/' ? seg + n + 1 : seg + n;
-    }
-    if (c->bucket && *rest) {
-        c->key = s3_decode(req, rest, strlen(rest));
-        if (!c->key) {
-            s3_error(c, 400, "InvalidURI", "Couldn't parse the specified URI.");
-            return false;
-        }
-    }
-    return true;
 }
 
 static void s3_bucket_op(struct s3_ctx *c)
@@ -2797,7 +1980,7 @@ static void s3_bucket_op(struct s3_ctx *c)
         return;
     }
     if (s3_unsupported_subresource(req)) {
-        s3_not_implemented(c);
+        s3__not_implemented(c);
         return;
     }
     if (strcmp(m, "PUT") == 0)
@@ -2811,13 +1994,13 @@ static void s3_bucket_op(struct s3_ctx *c)
         if (lt && strcmp(lt, "2") == 0)
             s3_list_objects(c, S3_LIST_V2);
         else if (lt && *lt)
-            s3_error(c, 400, "InvalidArgument", "Invalid list-type.");
+            s3__error(c, 400, "InvalidArgument", "Invalid list-type.");
         else
             s3_list_objects(c, S3_LIST_V1);
     } else if (strcmp(m, "POST") == 0)
-        s3_not_implemented(c);
+        s3__not_implemented(c);
     else
-        s3_method_not_allowed(c);
+        s3__method_not_allowed(c);
 }
 
 /* Multipart operations on an object: true when the request was one. */
@@ -2846,7 +2029,7 @@ static bool s3_multipart_op(struct s3_ctx *c)
     else if (strcmp(m, "GET") == 0)
         s3_list_parts(c, id);
     else
-        s3_method_not_allowed(c);
+        s3__method_not_allowed(c);
     return true;
 }
 
@@ -2857,7 +2040,7 @@ static bool s3_version_ok(struct s3_ctx *c)
     const char *v = http_query_get(c->req, "versionId");
     if (!v || strcmp(v, "null") == 0)
         return true;
-    s3_error(c, 400, "InvalidArgument", "Invalid version id specified");
+    s3__error(c, 400, "InvalidArgument", "Invalid version id specified");
     return false;
 }
 
@@ -2875,7 +2058,7 @@ static void s3_object_op(struct s3_ctx *c)
         else if (strcmp(m, "DELETE") == 0)
             s3_delete_tagging(c);
         else
-            s3_method_not_allowed(c);
+            s3__method_not_allowed(c);
         return;
     }
     if (strcmp(m, "GET") == 0 && http_query_has(req, "attributes")) {
@@ -2883,7 +2066,7 @@ static void s3_object_op(struct s3_ctx *c)
         return;
     }
     if (s3_unsupported_subresource(req)) {
-        s3_not_implemented(c);
+        s3__not_implemented(c);
         return;
     }
     if (strcmp(m, "PUT") == 0) {
@@ -2897,26 +2080,26 @@ static void s3_object_op(struct s3_ctx *c)
     else if (strcmp(m, "DELETE") == 0)
         s3_delete_object(c);
     else if (strcmp(m, "POST") == 0)
-        s3_not_implemented(c);
+        s3__not_implemented(c);
     else
-        s3_method_not_allowed(c);
+        s3__method_not_allowed(c);
 }
 
 void s3_handle(struct http_req *req)
 {
     struct s3_ctx c = {.req = req, .head = strcmp(req->method, "HEAD") == 0};
-    s3_request_id(&c);
+    s3__request_id(&c);
     if (!hy_store) {
-        s3_internal(&c, HY_ESTATE);
+        s3__internal(&c, HY_ESTATE);
         return;
     }
-    if (!s3_parse_target(&c))
+    if (!s3__parse_target(&c))
         return;
     if (!c.bucket) {
         if (strcmp(req->method, "GET") == 0)
             s3_list_buckets(&c);
         else
-            s3_method_not_allowed(&c);
+            s3__method_not_allowed(&c);
         return;
     }
     if (!c.key)
@@ -2925,30 +2108,7 @@ void s3_handle(struct http_req *req)
         s3_object_op(&c);
 }
 
-/* ---- for the router: classification without an answer ------------------ */
-
-int s3_target_level(struct http_req *req)
-{
-    const char *path = req->path;
-    if (*path != '/')
-        return -1;
-    const char *vb = s3_vhost_bucket(req);
-    const char *rest;
-    if (vb) {
-        rest = path + 1;
-    } else {
-        const char *seg = path + 1;
-        size_t n = strcspn(seg, "/");
-        if (n == 0)
-            return ROUTER_S3_SERVICE;
-        if (!s3_decode(req, seg, n))
-            return -1;
-        rest = seg[n] == '/' ? seg + n + 1 : seg + n;
-    }
-    if (!*rest)
-        return ROUTER_S3_BUCKET;
-    return s3_decode(req, rest, strlen(rest)) ? ROUTER_S3_OBJECT : -1;
-}
+/* ---- for the router ------------------------------------------------------ */
 
 bool s3_has_subresource(const struct http_req *req)
 {

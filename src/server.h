@@ -106,7 +106,15 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int buf_xml_escape(struct buf *b, const char *s); /* &<>"' escaped */
+/* Appends s as XML 1.0 text or attribute value: &<>"' and CR escaped;
+ * what XML cannot carry (C0 controls but tab/LF/CR, invalid UTF-8,
+ * U+FFFE/U+FFFF) becomes U+FFFD per byte. The one XML escaper. */
+int buf_xml_escape(struct buf *b, const char *s);
+/* Length (1-4) of the valid UTF-8 character at s, or 0 when the bytes
+ * there are not one (overlong, surrogate, past U+10FFFF, truncated): the
+ * one UTF-8 validator. Reads no further than the first byte that breaks
+ * the sequence, so a NUL-terminated s is never read past its end. */
+size_t utf8_char_len(const char *s);
 /* Takes the bytes out of b (caller frees), leaving b empty. */
 char *buf_detach(struct buf *b, size_t *len);
 
@@ -146,6 +154,10 @@ struct http_req {
     unsigned char body_md5[16];
     unsigned char body_sha256[32];
     int body_rc;
+    /* Set by sigv4_dechunk_request once it replaced an aws-chunked body
+     * (in memory or in body_path) with its verified payload; an API that
+     * finds a STREAMING-* body without it refuses to read it. */
+    bool body_dechunked;
     void *priv;               /* http.c's */
     void *route;              /* router.c's per-request state (arena) */
 };
@@ -202,6 +214,14 @@ void hy_uuid4(char out[37]);  /* random RFC 4122 v4, lowercase */
  * out (which may be in); '+' becomes ' ' only when plus_is_space. Returns
  * the decoded length, or -1 on a malformed escape. */
 long url_decode(char *out, const char *in, size_t in_len, bool plus_is_space);
+/* The first parameter of a raw query or form string ("a=1&b&c=%20") whose
+ * decoded name is name: its value decoded with url_decode ('+' is a
+ * space) into arena a, "" for a name without '='; a decoded NUL ends the
+ * value. NULL when absent, and when the value has a malformed escape or
+ * memory runs out; *present (may be NULL) tells the name was there. The
+ * one query lookup: http_query_get and sigv4.c use it. */
+const char *url_query_get(struct arena *a, const char *query, const char *name,
+                          bool *present);
 /* RFC 3986 encoding (unreserved kept); '/' kept when keep_slash. */
 int url_encode(struct buf *b, const char *s, size_t n, bool keep_slash);
 size_t base64_encoded_len(size_t n);
@@ -213,6 +233,29 @@ void hex_encode(char *out, const void *in, size_t n);   /* NUL-terminates */
  * the CRC of a then b. _sw is the portable table version, for tests. */
 uint32_t hy_crc32c(uint32_t crc, const void *p, size_t n);
 uint32_t hy_crc32c_sw(uint32_t crc, const void *p, size_t n);
+/* CRC-64/NVME (S3's CRC64NVME checksum), chainable the same way. */
+uint64_t hy_crc64nvme(uint64_t crc, const void *p, size_t n);
+/* S3's checksum algorithms, as x-amz-checksum-<alg> headers and trailers
+ * name them; the one implementation (aws-chunked trailers and request
+ * headers). Values on the wire: base64 of the big-endian CRC or digest. */
+enum { HY_CKSUM_CRC32, HY_CKSUM_CRC32C, HY_CKSUM_CRC64NVME, HY_CKSUM_SHA1,
+       HY_CKSUM_SHA256, HY_CKSUM_COUNT };
+struct evp_md_ctx_st;
+struct hy_cksum {
+    int alg;
+    uint64_t crc;
+    struct evp_md_ctx_st *md;  /* the SHA ones */
+};
+/* The algorithm name[0..n) names ("x-amz-checksum-crc32", any case), -1
+ * when it is no checksum name, -2 for another x-amz-checksum-* name. */
+int hy_cksum_alg(const char *name, size_t n);
+const char *hy_cksum_name(int alg);   /* "x-amz-checksum-crc32" */
+size_t hy_cksum_len(int alg);         /* bytes of the binary value */
+int hy_cksum_init(struct hy_cksum *c, int alg);
+int hy_cksum_update(struct hy_cksum *c, const void *p, size_t n);
+/* Writes hy_cksum_len bytes to out and frees c. */
+int hy_cksum_final(struct hy_cksum *c, unsigned char out[32]);
+void hy_cksum_free(struct hy_cksum *c);  /* accepts NULL; idempotent */
 void sha256_hex(char out[65], const void *p, size_t n);
 /* SHA-256 fetched once from OpenSSL (an EVP_MD *), for incremental use. */
 struct evp_md_st;

@@ -1,7 +1,10 @@
 /* sigv4.c -- AWS Signature Version 4: canonical requests and signature
  * checks for every API hydrant serves (Firehose JSON, S3 REST, IAM/STS
  * query), in both the Authorization-header and the presigned-query form,
- * plus S3's aws-chunked bodies whose chunks carry their own signatures.
+ * plus S3's aws-chunked bodies whose chunks carry their own signatures:
+ * this file holds the one aws-chunked decoder (sigv4_dechunk_request),
+ * which checks each chunk's signature as it decodes, in memory or from a
+ * spool file, so the S3 code only ever sees the verified payload.
  *
  * Design. The server recomputes what the client signed and compares:
  *
@@ -29,9 +32,13 @@
  * - Canonical query: split on '&' (empty pieces skipped), name and value
  *   split at the first '=', each percent-decoded and re-encoded as above,
  *   sorted by encoded name then encoded value, joined "n=v&n=v".
- *   '+' is a literal plus (RFC 3986), as the SDKs sign it. A '%' not
- *   followed by two hex digits is taken as a literal '%'. In the presigned
- *   form X-Amz-Signature is left out.
+ *   '+' is a literal plus (RFC 3986), as the SDKs sign it. A malformed
+ *   escape (a '%' not followed by two hex digits) makes the request
+ *   MALFORMED: the APIs read such a parameter as absent (util.c's
+ *   url_query_get), so "%zz" and a signed "%25zz" must not verify alike.
+ *   In the presigned form X-Amz-Signature is left out. (In an S3 path a
+ *   malformed '%' is a literal '%': s3.c refuses such a path, InvalidURI,
+ *   before it addresses anything.) All decoding is util.c's url_decode.
  * - Canonical headers: exactly the headers named in SignedHeaders, sorted;
  *   value = every received header of that name (case-insensitive), in
  *   received order, each trimmed with inner whitespace runs collapsed to
@@ -53,7 +60,9 @@
  * header list, chunk headers); the canonical request is built in a struct
  * buf with a ceiling; no input aborts. Temporaries come from req->arena.
  *
- * Threading: all functions are reentrant. The signing-key cache (a small
+ * Threading: all functions are reentrant; sigv4_dechunk_request reads and
+ * writes the request's spool files on the calling (HTTP) thread, as the
+ * store does with them. The signing-key cache (a small
  * direct-mapped table keyed by SHA-256 of secret/date/region/service, so
  * no secret is stored in it; an entry holds the derived key and its HMAC
  * pad states) is guarded by one mutex. Each thread that verifies keeps
@@ -63,6 +72,8 @@
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -72,6 +83,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
 #define SIGV4_EMPTY_SHA256 \
@@ -81,7 +93,6 @@
 #define SIGV4_MAX_SIGNED_LIST 4096
 #define SIGV4_MAX_SECRET 256
 #define SIGV4_MAX_CREQ (8u << 20)   /* canonical request ceiling */
-#define SIGV4_MAX_CHUNK_EXT 512     /* chunk header line past the size */
 #define SIGV4_CACHE_SLOTS 64
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -122,25 +133,6 @@ static bool copy_field(char *dst, size_t dst_size, const char *s, size_t n)
     memcpy(dst, s, n);
     dst[n] = 0;
     return true;
-}
-
-/* Lenient percent-decoding: a '%' without two hex digits is literal.
- * out needs n bytes; returns the decoded length. */
-static size_t pct_decode(char *out, const char *in, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (in[i] == '%' && i + 2 < n &&
-            (h = sigv4__hexval((unsigned char)in[i + 1])) >= 0 &&
-            (l = sigv4__hexval((unsigned char)in[i + 2])) >= 0) {
-            out[o++] = (char)(h << 4 | l);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    return o;
 }
 
 /* buf_append, with the common case (room already there) inlined: the
@@ -513,14 +505,11 @@ static int canonical_uri_s3(const char *path, struct buf *out)
     if (n == 0)
         return rc_from_buf(buf_add_str(out, "/"));
     for (size_t i = 0; i < n; i++) {
-        char c = path[i];
-        int h, l, rc;
+        char c = path[i], b;
+        int rc;
         if (c == '/') {
             rc = buf_add(out, "/", 1);
-        } else if (c == '%' && i + 2 < n &&
-                   (h = sigv4__hexval((unsigned char)path[i + 1])) >= 0 &&
-                   (l = sigv4__hexval((unsigned char)path[i + 2])) >= 0) {
-            char b = (char)(h << 4 | l);
+        } else if (c == '%' && i + 2 < n && url_decode(&b, path + i, 3, false) == 1) {
             rc = url_encode(out, &b, 1, false);
             i += 2;
         } else {
@@ -592,16 +581,21 @@ static int qpair_cmp(const void *x, const void *y)
     return c ? c : strcmp(a->value, b->value);
 }
 
-/* Decodes then re-encodes s[0..n) into an arena string. */
-static char *reencode(struct arena *a, const char *s, size_t n)
+/* Decodes then re-encodes s[0..n) into an arena string; NULL when out of
+ * memory or (*bad set) s holds a malformed escape. */
+static char *reencode(struct arena *a, const char *s, size_t n, bool *bad)
 {
     char *dec = arena_alloc(a, n + 1);
     if (!dec)
         return NULL;
-    size_t dn = pct_decode(dec, s, n);
+    long dn = url_decode(dec, s, n, false);
+    if (dn < 0) {
+        *bad = true;
+        return NULL;
+    }
     struct buf b;
     buf_init(&b, SIGV4_MAX_CREQ);
-    if (url_encode(&b, dec, dn, false) != HY_OK) {
+    if (url_encode(&b, dec, (size_t)dn, false) != HY_OK) {
         buf_free(&b);
         return NULL;
     }
@@ -629,10 +623,11 @@ static int canonical_query(struct arena *a, const char *query, bool presigned,
             size_t nlen = eq ? (size_t)(eq - p) : len;
             const char *v = eq ? eq + 1 : stop;
             struct qpair *q = &pairs[count];
-            q->name = reencode(a, p, nlen);
-            q->value = reencode(a, v, (size_t)(stop - v));
+            bool bad = false;
+            q->name = reencode(a, p, nlen, &bad);
+            q->value = q->name ? reencode(a, v, (size_t)(stop - v), &bad) : NULL;
             if (!q->name || !q->value)
-                return SIGV4_INTERNAL;
+                return bad ? SIGV4_MALFORMED : SIGV4_INTERNAL;
             if (!(presigned && strcmp(q->name, "X-Amz-Signature") == 0))
                 count++;
         }
@@ -855,15 +850,20 @@ int sigv4_string_to_sign(const char *amz_date, const char *scope,
 /* ---- request parsing -------------------------------------------------- */
 static void set_detail(struct sigv4_auth *out, const char *msg)
 {
-    snprintf(out->detail, sizeof out->detail, "%s", msg);
+    if (out)
+        snprintf(out->detail, sizeof out->detail, "%s", msg);
 }
 
-/* AKID/YYYYMMDD/REGION/SERVICE/aws4_request */
-static int parse_credential(const char *cred, size_t n, struct sigv4_auth *out)
+/* The one credential-scope parser: AKID/YYYYMMDD/REGION/SERVICE/aws4_request
+ * into s (filled as far as it parsed); why (may be NULL) gets the reason
+ * on SIGV4_MALFORMED. */
+static int scope_parse(const char *cred, size_t n, struct sigv4_scope *s,
+                       struct sigv4_auth *why)
 {
     const char *parts[5];
     size_t lens[5];
     const char *p = cred, *end = cred + n;
+    memset(s, 0, sizeof *s);
     for (int i = 0; i < 5; i++) {
         const char *slash = memchr(p, '/', (size_t)(end - p));
         const char *stop = (slash && i < 4) ? slash : end;
@@ -879,24 +879,36 @@ static int parse_credential(const char *cred, size_t n, struct sigv4_auth *out)
                 (unsigned char)parts[i][j] >= 0x7f || parts[i][j] == '/')
                 goto bad;
     if (lens[0] == 0 ||
-        !copy_field(out->access_key, sizeof out->access_key, parts[0], lens[0]) ||
+        !copy_field(s->access_key, sizeof s->access_key, parts[0], lens[0]) ||
         lens[1] != 8 || digits(parts[1], 8) < 0 ||
-        !copy_field(out->scope_date, sizeof out->scope_date, parts[1], 8) ||
-        !copy_field(out->region, sizeof out->region, parts[2], lens[2]) ||
-        !copy_field(out->service, sizeof out->service, parts[3], lens[3]) ||
+        !copy_field(s->date, sizeof s->date, parts[1], 8) ||
+        !copy_field(s->region, sizeof s->region, parts[2], lens[2]) ||
+        !copy_field(s->service, sizeof s->service, parts[3], lens[3]) ||
         lens[4] != 12 || memcmp(parts[4], "aws4_request", 12) != 0)
         goto bad;
     if (lens[2] == 0) {
-        set_detail(out, "a non-empty region must be provided in the credential.");
+        set_detail(why, "a non-empty region must be provided in the credential.");
         return SIGV4_MALFORMED;
     }
     if (lens[3] == 0)
         goto bad;
     return SIGV4_OK;
 bad:
-    set_detail(out, "the Credential is mal-formed; expecting "
+    set_detail(why, "the Credential is mal-formed; expecting "
                     "\"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".");
     return SIGV4_MALFORMED;
+}
+
+/* The scope into out's fields (as far as it parsed, for error messages). */
+static int parse_credential(const char *cred, size_t n, struct sigv4_auth *out)
+{
+    struct sigv4_scope s;
+    int rc = scope_parse(cred, n, &s, out);
+    memcpy(out->access_key, s.access_key, sizeof out->access_key);
+    memcpy(out->scope_date, s.date, sizeof out->scope_date);
+    memcpy(out->region, s.region, sizeof out->region);
+    memcpy(out->service, s.service, sizeof out->service);
+    return rc;
 }
 
 static int parse_signature(const char *s, size_t n, struct sigv4_auth *out)
@@ -913,101 +925,109 @@ static int parse_signature(const char *s, size_t n, struct sigv4_auth *out)
     return SIGV4_OK;
 }
 
+/* The three components of an Authorization header, not yet parsed. */
+struct authz_parts {
+    const char *cred, *sh, *sig;
+    size_t cred_n, sh_n, sig_n;
+};
+
 /* "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." */
-static int parse_authorization(struct arena *a, const char *h,
-                               struct sigv4_auth *out, char **signed_headers)
+static int authz_split(const char *h, struct authz_parts *out, struct sigv4_auth *why)
 {
     size_t alen = strlen(SIGV4_ALGO);
+    memset(out, 0, sizeof *out);
     while (is_space((unsigned char)*h))
         h++;
     if (strncmp(h, SIGV4_ALGO, alen) != 0 || !is_space((unsigned char)h[alen])) {
-        set_detail(out, "unsupported Authorization type; only "
+        set_detail(why, "unsupported Authorization type; only "
                         "AWS4-HMAC-SHA256 is accepted.");
         return SIGV4_MALFORMED;
     }
     const char *p = h + alen, *end = p + strlen(p);
-    const char *cred = NULL, *sh = NULL, *sig = NULL;
-    size_t cred_n = 0, sh_n = 0, sig_n = 0;
     while (p < end) {
         while (p < end && (is_space((unsigned char)*p) || *p == ','))
             p++;
+        if (p >= end)
+            break;
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *stop = comma ? comma : end;
         const char *e = stop;
         while (e > p && is_space((unsigned char)e[-1]))
             e--;
         size_t len = (size_t)(e - p);
-        if (len > 11 && memcmp(p, "Credential=", 11) == 0 && !cred) {
-            cred = p + 11;
-            cred_n = len - 11;
-        } else if (len > 14 && memcmp(p, "SignedHeaders=", 14) == 0 && !sh) {
-            sh = p + 14;
-            sh_n = len - 14;
-        } else if (len > 10 && memcmp(p, "Signature=", 10) == 0 && !sig) {
-            sig = p + 10;
-            sig_n = len - 10;
+        if (len > 11 && memcmp(p, "Credential=", 11) == 0 && !out->cred) {
+            out->cred = p + 11;
+            out->cred_n = len - 11;
+        } else if (len > 14 && memcmp(p, "SignedHeaders=", 14) == 0 && !out->sh) {
+            out->sh = p + 14;
+            out->sh_n = len - 14;
+        } else if (len > 10 && memcmp(p, "Signature=", 10) == 0 && !out->sig) {
+            out->sig = p + 10;
+            out->sig_n = len - 10;
         } else if (len > 0) {
-            set_detail(out, "the authorization header has an unexpected or "
+            set_detail(why, "the authorization header has an unexpected or "
                             "repeated component.");
             return SIGV4_MALFORMED;
         }
         p = stop;
     }
-    if (!cred || !sh || !sig) {
-        snprintf(out->detail, sizeof out->detail,
-                 "Authorization header requires %s parameter.",
-                 !cred ? "'Credential'" : !sh ? "'SignedHeaders'" : "'Signature'");
+    if (!out->cred || !out->sh || !out->sig) {
+        if (why)
+            snprintf(why->detail, sizeof why->detail,
+                     "Authorization header requires %s parameter.",
+                     !out->cred ? "'Credential'" : !out->sh ? "'SignedHeaders'"
+                                                            : "'Signature'");
         return SIGV4_MALFORMED;
     }
-    int rc = parse_credential(cred, cred_n, out);
+    return SIGV4_OK;
+}
+
+static int parse_authorization(struct arena *a, const char *h,
+                               struct sigv4_auth *out, char **signed_headers)
+{
+    struct authz_parts ap;
+    int rc = authz_split(h, &ap, out);
     if (rc == SIGV4_OK)
-        rc = parse_signature(sig, sig_n, out);
+        rc = parse_credential(ap.cred, ap.cred_n, out);
+    if (rc == SIGV4_OK)
+        rc = parse_signature(ap.sig, ap.sig_n, out);
     if (rc)
         return rc;
-    if (sh_n > SIGV4_MAX_SIGNED_LIST) {
+    if (ap.sh_n > SIGV4_MAX_SIGNED_LIST) {
         set_detail(out, "the SignedHeaders list is too long.");
         return SIGV4_MALFORMED;
     }
-    *signed_headers = arena_strndup(a, sh, sh_n);
+    *signed_headers = arena_strndup(a, ap.sh, ap.sh_n);
     return *signed_headers ? SIGV4_OK : SIGV4_INTERNAL;
 }
 
-/* First query parameter whose decoded name is name, decoded into the
- * arena; NULL when absent (or out of memory: *oom set). A decoded %00
- * cuts the value short, which only makes it fail to parse: the whole raw
- * query is signed anyway. */
-static char *query_param(struct arena *a, const char *query, const char *name,
-                         bool *oom)
+/* Query parameter name of req, decoded (util.c's url_query_get); *seen is
+ * set when the name is there, even if its value is malformed (NULL). */
+static const char *query_param(const struct http_req *req, const char *name,
+                               bool *seen)
 {
-    size_t nlen = strlen(name), n = strlen(query);
-    const char *p = query, *end = query + n;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        size_t len = (size_t)(stop - p);
-        const char *eq = memchr(p, '=', len);
-        size_t klen = eq ? (size_t)(eq - p) : len;
-        if (klen >= nlen && klen <= 3 * nlen) {
-            char key[3 * 64];
-            if (klen < sizeof key) {
-                size_t kd = pct_decode(key, p, klen);
-                if (kd == nlen && memcmp(key, name, nlen) == 0) {
-                    const char *v = eq ? eq + 1 : stop;
-                    size_t vlen = (size_t)(stop - v);
-                    char *out = arena_alloc(a, vlen + 1);
-                    if (!out) {
-                        *oom = true;
-                        return NULL;
-                    }
-                    size_t vd = pct_decode(out, v, vlen);
-                    out[vd] = 0;
-                    return out;
-                }
-            }
-        }
-        p = stop + 1;
+    bool present = false;
+    const char *v = url_query_get(req->arena, req->query, name, &present);
+    if (present && seen)
+        *seen = true;
+    return v;
+}
+
+int sigv4_scope_parse(const struct http_req *req, struct sigv4_scope *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *authz = req ? http_header(req, "Authorization") : NULL;
+    if (authz) {
+        struct authz_parts ap;
+        int rc = authz_split(authz, &ap, NULL);
+        return rc ? rc : scope_parse(ap.cred, ap.cred_n, out, NULL);
     }
-    return NULL;
+    bool present = false;
+    const char *cred = req && req->query && req->arena
+                           ? query_param(req, "X-Amz-Credential", &present) : NULL;
+    if (!present)
+        return SIGV4_MISSING;
+    return cred ? scope_parse(cred, strlen(cred), out, NULL) : SIGV4_MALFORMED;
 }
 
 static bool signed_list_has(const char *list, const char *name)
@@ -1092,19 +1112,16 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
     if (!req->arena || !req->query || !req->path || !req->method)
         return SIGV4_INTERNAL;
     struct arena *a = req->arena;
-    bool oom = false;
+    bool query_form = false;
     char *signed_headers = NULL;
     int rc;
 
     const char *hdr[AH_COUNT];
     auth_headers(req, hdr);
     const char *authz = hdr[AH_AUTHORIZATION];
-    char *q_algo = query_param(a, req->query, "X-Amz-Algorithm", &oom);
-    char *q_cred = query_param(a, req->query, "X-Amz-Credential", &oom);
-    char *q_sig = query_param(a, req->query, "X-Amz-Signature", &oom);
-    if (oom)
-        return SIGV4_INTERNAL;
-    bool query_form = q_algo || q_cred || q_sig;
+    const char *q_algo = query_param(req, "X-Amz-Algorithm", &query_form);
+    const char *q_cred = query_param(req, "X-Amz-Credential", &query_form);
+    const char *q_sig = query_param(req, "X-Amz-Signature", &query_form);
     if (!authz && !query_form)
         return SIGV4_MISSING;
     if (authz && query_form) {
@@ -1136,11 +1153,9 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
         }
     } else {
         out->presigned = true;
-        char *q_date = query_param(a, req->query, "X-Amz-Date", &oom);
-        char *q_exp = query_param(a, req->query, "X-Amz-Expires", &oom);
-        char *q_sh = query_param(a, req->query, "X-Amz-SignedHeaders", &oom);
-        if (oom)
-            return SIGV4_INTERNAL;
+        const char *q_date = query_param(req, "X-Amz-Date", NULL);
+        const char *q_exp = query_param(req, "X-Amz-Expires", NULL);
+        char *q_sh = (char *)query_param(req, "X-Amz-SignedHeaders", NULL);
         if (!q_algo || !q_cred || !q_sig || !q_date || !q_exp || !q_sh) {
             set_detail(out, "Query-string authentication version 4 requires "
                             "the X-Amz-Algorithm, X-Amz-Credential, "
@@ -1176,8 +1191,7 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
             return SIGV4_MALFORMED;
         }
         signed_headers = q_sh;
-        if (query_param(a, req->query, "X-Amz-Security-Token", &oom))
-            out->has_security_token = true;
+        (void)query_param(req, "X-Amz-Security-Token", &out->has_security_token);
     }
     if (hdr[AH_SECURITY_TOKEN])
         out->has_security_token = true;
@@ -1235,7 +1249,8 @@ static int verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
     (void)buf_reserve(&creq, 1024); /* one allocation for most requests */
     rc = sigv4_canonical_request(req, &params, &creq);
     if (rc == SIGV4_MALFORMED)
-        set_detail(out, "the SignedHeaders list is malformed.");
+        set_detail(out, "the SignedHeaders list, or a %-escape in the query "
+                        "string, is malformed.");
     if (rc == SIGV4_OK) {
         /* scope: parse_credential bounded its parts */
         char scope[8 + 1 + 64 + 1 + 64 + 14];
@@ -1300,8 +1315,13 @@ int sigv4_verify(const struct http_req *req, sigv4_secret_fn lookup, void *ctx,
 /* ---- SigV2 presigned URLs (S3 only) -----------------------------------
  * String to sign: VERB \n Content-MD5 \n Content-Type \n Expires \n
  * canonical x-amz-* headers ("name:value\n", sorted) then the resource:
- * the path as sent, plus the sub-resources of the query that S3 signs,
- * sorted, as "?a&b=v". Signature = base64(HMAC-SHA1(secret, that)). */
+ * "/" + the virtual-host bucket when the Host names one (the bucket S3
+ * will serve, decided by s3.c's s3_vhost_bucket, passed in by the router),
+ * then the path as sent, plus the sub-resources of the query that S3
+ * signs, sorted, as "?a&b=v". Signature = base64(HMAC-SHA1(secret, that)).
+ * Expires is seconds since the epoch; it may lie at most SIGV4_MAX_EXPIRES
+ * (7 days, SigV4's presigned ceiling) ahead of now: SigV2 itself has no
+ * ceiling, and a URL valid for decades is a leaked credential. */
 static const char *const v2_subresources[] = {
     "acl", "cors", "delete", "lifecycle", "location", "logging", "notification",
     "partNumber", "policy", "requestPayment", "response-cache-control",
@@ -1313,8 +1333,12 @@ static const char *const v2_subresources[] = {
 
 bool sigv4_is_v2_presigned(const struct http_req *req)
 {
-    return http_query_has(req, "AWSAccessKeyId") && http_query_has(req, "Signature") &&
-           http_query_has(req, "Expires") && !http_query_has(req, "X-Amz-Signature");
+    bool akid = false, sig = false, exp = false, v4 = false;
+    (void)query_param(req, "AWSAccessKeyId", &akid);
+    (void)query_param(req, "Signature", &sig);
+    (void)query_param(req, "Expires", &exp);
+    (void)query_param(req, "X-Amz-Signature", &v4);
+    return akid && sig && exp && !v4;
 }
 
 static int cmp_hdr_name(const void *a, const void *b)
@@ -1322,28 +1346,37 @@ static int cmp_hdr_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup,
-                              void *ctx, int64_t now_ms, struct sigv4_auth *out)
+int sigv4_verify_v2_presigned(const struct http_req *req, const char *vhost_bucket,
+                              sigv4_secret_fn lookup, void *ctx, int64_t now_ms,
+                              struct sigv4_auth *out)
 {
     memset(out, 0, sizeof *out);
     out->presigned = true;
-    const char *akid = http_query_get(req, "AWSAccessKeyId");
-    const char *sig = http_query_get(req, "Signature");
-    const char *exp = http_query_get(req, "Expires");
-    if (!akid || !sig || !exp || !*akid || strlen(akid) >= sizeof out->access_key)
+    const char *akid = query_param(req, "AWSAccessKeyId", NULL);
+    const char *sig = query_param(req, "Signature", NULL);
+    const char *exp = query_param(req, "Expires", NULL);
+    if (!akid || !sig || !exp || !*akid || strlen(akid) >= sizeof out->access_key) {
+        set_detail(out, "Query-string authentication requires the Signature, "
+                        "Expires and AWSAccessKeyId parameters.");
         return SIGV4_MALFORMED;
+    }
     snprintf(out->access_key, sizeof out->access_key, "%s", akid);
-    char *end;
-    long long expires = strtoll(exp, &end, 10);
-    if (*exp == 0 || *end || expires < 0)
+    size_t exp_len = strlen(exp);
+    int64_t expires = 0;
+    for (size_t i = 0; i < exp_len && exp_len <= 12; i++)
+        expires = exp[i] >= '0' && exp[i] <= '9' ? expires * 10 + (exp[i] - '0') : -1;
+    if (exp_len == 0 || exp_len > 12 || expires < 0) {
+        set_detail(out, "Expires must be a number of seconds since the epoch.");
         return SIGV4_MALFORMED;
+    }
+    out->expires_s = expires;
 
     struct buf sts;
     buf_init(&sts, SIGV4_MAX_CREQ);
     const char *md5 = http_header(req, "Content-MD5");
     const char *ctype = http_header(req, "Content-Type");
-    int rc = buf_printf(&sts, "%s\n%s\n%s\n%s\n", req->method, md5 ? md5 : "",
-                        ctype ? ctype : "", exp);
+    int brc = buf_printf(&sts, "%s\n%s\n%s\n%s\n", req->method, md5 ? md5 : "",
+                         ctype ? ctype : "", exp);
     /* x-amz-* headers, lowercase, sorted */
     const char *names[64];
     size_t nn = 0;
@@ -1351,32 +1384,37 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
         if (strncasecmp(req->headers[i].name, "x-amz-", 6) == 0)
             names[nn++] = req->headers[i].name;
     qsort(names, nn, sizeof *names, cmp_hdr_name);
-    for (size_t i = 0; i < nn && rc == HY_OK; i++) {
-        for (const char *c = names[i]; *c && rc == HY_OK; c++) {
+    for (size_t i = 0; i < nn && brc == HY_OK; i++) {
+        for (const char *c = names[i]; *c && brc == HY_OK; c++) {
             char lc = (char)tolower((unsigned char)*c);
-            rc = buf_append(&sts, &lc, 1);
+            brc = buf_append(&sts, &lc, 1);
         }
-        if (rc == HY_OK)
-            rc = buf_printf(&sts, ":%s\n", http_header(req, names[i]));
+        if (brc == HY_OK)
+            brc = buf_printf(&sts, ":%s\n", http_header(req, names[i]));
     }
-    if (rc == HY_OK)
-        rc = buf_puts(&sts, req->path);
+    /* the resource S3 serves: a virtual-host bucket leads the path */
+    if (brc == HY_OK && vhost_bucket)
+        brc = buf_printf(&sts, "/%s", vhost_bucket);
+    if (brc == HY_OK)
+        brc = buf_puts(&sts, req->path);
     char sep = '?';
-    for (size_t i = 0; i < sizeof v2_subresources / sizeof *v2_subresources && rc == HY_OK;
+    for (size_t i = 0; i < sizeof v2_subresources / sizeof *v2_subresources && brc == HY_OK;
          i++) {
-        if (!http_query_has(req, v2_subresources[i]))
+        bool present = false;
+        const char *v = query_param(req, v2_subresources[i], &present);
+        if (!present)
             continue;
-        const char *v = http_query_get(req, v2_subresources[i]);
-        rc = buf_printf(&sts, "%c%s%s%s", sep, v2_subresources[i], v && *v ? "=" : "",
-                        v ? v : "");
+        brc = buf_printf(&sts, "%c%s%s%s", sep, v2_subresources[i], v && *v ? "=" : "",
+                         v ? v : "");
         sep = '&';
     }
+    int rc = SIGV4_OK;
     char secret[SIGV4_MAX_SECRET + 1];
-    if (rc == HY_OK && (!lookup || lookup(akid, secret, sizeof secret, ctx) != 0))
+    if (brc != HY_OK)
+        rc = brc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
+    else if (!lookup || lookup(akid, secret, sizeof secret, ctx) != 0)
         rc = SIGV4_UNKNOWN_KEY;
-    else if (rc != HY_OK)
-        rc = SIGV4_TOO_LARGE;
-    if (rc == HY_OK) {
+    if (rc == SIGV4_OK) {
         secret[SIGV4_MAX_SECRET] = 0;
         unsigned char mac[EVP_MAX_MD_SIZE];
         unsigned int maclen = 0;
@@ -1388,17 +1426,25 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
         size_t el = strlen(expect);
         rc = strlen(sig) == el && CRYPTO_memcmp(expect, sig, el) == 0 ? SIGV4_OK
                                                                       : SIGV4_MISMATCH;
-        if (rc == SIGV4_OK && now_ms / 1000 > expires)
-            rc = SIGV4_EXPIRED;
+    }
+    /* clock, once the signature holds: past Expires, or further ahead than
+     * a SigV4 presigned URL may live */
+    if (rc == SIGV4_OK && now_ms / 1000 > expires) {
+        rc = SIGV4_EXPIRED;
+    } else if (rc == SIGV4_OK && expires > now_ms / 1000 + SIGV4_MAX_EXPIRES) {
+        set_detail(out, "Expires must be at most 604800 seconds (seven days) "
+                        "from now.");
+        rc = SIGV4_MALFORMED;
     }
     buf_free(&sts);
     return rc;
 }
 
-/* ---- aws-chunked bodies ----------------------------------------------
- * Each chunk:  hex-size [";chunk-signature=" 64hex] CRLF data CRLF
+/* ---- aws-chunked bodies: the one decoder ------------------------------
+ * Each chunk:  hex-size [";chunk-signature=" 64 hex] CRLF data CRLF,
  * then a zero-size chunk, then for *-TRAILER modes trailer lines
- * "name:value" CRLF, then CRLF. Chunk string to sign:
+ * "name:value" CRLF (the signed mode ending with
+ * "x-amz-trailer-signature:" 64 hex), then CRLF. Chunk string to sign:
  *   "AWS4-HMAC-SHA256-PAYLOAD" \n date \n scope \n previous signature \n
  *   hex(SHA256("")) \n hex(SHA256(chunk data))
  * (verified against the AWS sigv4-streaming example in the unit test).
@@ -1406,161 +1452,542 @@ int sigv4_verify_v2_presigned(const struct http_req *req, sigv4_secret_fn lookup
  * sigv4-streaming-trailers page; not checked against a vector):
  *   "AWS4-HMAC-SHA256-TRAILER" \n date \n scope \n previous signature \n
  *   hex(SHA256(each trailer "name:value\n"))
- */
-static bool chunk_sig_ok(const struct sigv4_auth *auth, const char *scope,
-                         const char *prev, const char *data, size_t n,
-                         const char *sig)
-{
-    char dh[65], expect[65], sts[300];
-    sha256_hex(dh, data, n);
-    int len = snprintf(sts, sizeof sts,
-                       "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n%s\n%s",
-                       auth->amz_date, scope, prev, SIGV4_EMPTY_SHA256, dh);
-    if (len < 0 || (size_t)len >= sizeof sts)
-        return false;
-    sigv4_sign(auth->signing_key, sts, (size_t)len, expect);
-    return CRYPTO_memcmp(expect, sig, 64) == 0;
-}
+ *
+ * Strict, because it is the only decoder: whatever it accepts is what is
+ * stored. The size is lowercase or uppercase hex without leading zeros
+ * (a lone "0" ends the body), at most 10 digits; the signed modes carry
+ * exactly one ";chunk-signature=" extension, the unsigned mode none; every
+ * line ends in CRLF and holds no other CR; nothing may follow the final
+ * CRLF; a trailer signature appears once, last, and only when signed.
+ * Checksum trailers (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1,
+ * -sha256: base64 of the big-endian CRC or the digest) are computed over
+ * the payload as it passes, for those the x-amz-trailer header declared,
+ * and compared once the trailers (and their signature) are read: each
+ * declared one must come exactly once, no undeclared one may, and a
+ * mismatch is SIGV4_BAD_CHECKSUM (S3: BadDigest). In the unsigned mode
+ * they are the payload's only integrity check; another x-amz-checksum-*
+ * name is refused, never waved through.
+ *
+ * It is a push decoder (a state machine fed any slices of the body), so
+ * the same code decodes a body in memory in one call and a spooled 5 GiB
+ * body block by block; each chunk's SHA-256 is computed as its bytes pass
+ * and its signature checked when its data ends. Decoded bytes go to an
+ * emit callback as they pass, before their chunk's signature is known:
+ * callers publish the output only when the whole body decoded (memory:
+ * req->body is replaced at the end; spooled: a new file renamed over the
+ * spool file at the end, unlinked on any failure). */
+#define CHUNK_LINE_MAX 8192     /* a header or trailer line, CR excluded */
+#define CHUNK_SIZE_DIGITS 10    /* 1 TiB; S3 objects stop at 5 TiB in parts */
+#define CHUNK_TRAILERS_MAX 16384
+#define CHUNK_SIG_TAG ";chunk-signature="
+#define CHUNK_TRAILER_SIG "x-amz-trailer-signature"
 
-/* Finds CRLF within max bytes of p; returns its offset or -1. */
-static long find_crlf(const char *p, size_t avail, size_t max)
-{
-    size_t lim = avail < max ? avail : max;
-    for (size_t i = 0; i < lim && i + 1 < avail; i++)
-        if (p[i] == '\r' && p[i + 1] == '\n')
-            return (long)i;
-    return -1;
-}
+enum chunk_state { CD_HEADER, CD_DATA, CD_DATA_CR, CD_DATA_LF, CD_TRAILER,
+                   CD_END, CD_DONE };
 
-int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *body,
-                         size_t len, int64_t decoded_len, struct buf *out)
-{
-    const char *mode = auth->payload_hash;
-    bool is_signed = strncmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", 34) == 0;
-    bool trailer = strcmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") == 0 ||
-                   strcmp(mode, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0;
-    if (!known_streaming(mode))
-        return SIGV4_MALFORMED;
-    char scope[8 + 1 + 64 + 1 + 64 + 14], prev[65];
-    snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", auth->scope_date,
-             auth->region, auth->service);
-    memcpy(prev, auth->signature, 65);
-    size_t pos = 0;
-    uint64_t decoded = 0; /* out may be NULL: verify only */
+typedef int (*chunk_emit_fn)(void *ctx, const char *p, size_t n);
 
-    for (;;) {
-        /* chunk header */
-        size_t size = 0, nd = 0;
-        int v;
-        while (pos < len && (v = sigv4__hexval((unsigned char)body[pos])) >= 0) {
-            if (++nd > 15)
-                return SIGV4_MALFORMED;
-            size = size * 16 + (size_t)v;
-            pos++;
-        }
-        if (nd == 0)
-            return SIGV4_MALFORMED;
-        long eol = find_crlf(body + pos, len - pos, SIGV4_MAX_CHUNK_EXT);
-        if (eol < 0)
-            return SIGV4_MALFORMED;
-        const char *ext = body + pos;
-        size_t ext_len = (size_t)eol;
-        pos += ext_len + 2;
-        char sig[65] = "";
-        if (is_signed) {
-            static const char tag[] = ";chunk-signature=";
-            size_t tl = sizeof tag - 1;
-            if (ext_len != tl + 64 || memcmp(ext, tag, tl) != 0 ||
-                !is_hex64(ext + tl, 64))
-                return SIGV4_MALFORMED;
-            memcpy(sig, ext + tl, 64);
-            sig[64] = 0;
-        }
-        if (size > len - pos)
-            return SIGV4_MALFORMED;
-        const char *data = body + pos;
-        pos += size;
-        if (is_signed) {
-            if (!chunk_sig_ok(auth, scope, prev, data, size, sig))
-                return SIGV4_MISMATCH;
-            memcpy(prev, sig, 65);
-        }
-        if (size == 0)
-            break;
-        if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n')
-            return SIGV4_MALFORMED;
-        pos += 2;
-        decoded += size;
-        int brc = out ? buf_append(out, data, size) : HY_OK;
-        if (brc != HY_OK)
-            return brc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
+struct chunk_dec {
+    const struct sigv4_auth *auth;
+    bool is_signed, trailer;
+    enum chunk_state state;
+    char scope[8 + 1 + 64 + 1 + 64 + 14];
+    char prev[65];              /* the signature the next one chains from */
+    char sig[65];               /* the current chunk's claimed signature */
+    bool have_tsig;
+    char line[CHUNK_LINE_MAX + 1];
+    size_t line_len;
+    uint64_t left;              /* data bytes still to come in this chunk */
+    uint64_t decoded;
+    EVP_MD_CTX *md;             /* SHA-256 of the current chunk's data */
+    EVP_MD_CTX *mac;            /* HMAC of the strings to sign */
+    struct buf trailers;        /* "name:value\n" per trailer, signed mode */
+    unsigned ck_want, ck_seen;  /* checksum trailers declared / read (bits) */
+    struct hy_cksum ck[HY_CKSUM_COUNT];           /* of the payload so far */
+    unsigned char ck_value[HY_CKSUM_COUNT][32];   /* each one read, decoded */
+    chunk_emit_fn emit;
+    void *emit_ctx;
+};
+
+/* x-amz-trailer: "name[, name...]" -> d->ck_want; SIGV4_INCOMPLETE_BODY
+ * for a checksum hydrant cannot compute. */
+static int chunk_declare(struct chunk_dec *d, const char *decl)
+{
+    while (decl && *decl) {
+        size_t n = strcspn(decl, ",");
+        const char *p = decl, *e = decl + n;
+        while (p < e && is_space((unsigned char)*p))
+            p++;
+        while (e > p && is_space((unsigned char)e[-1]))
+            e--;
+        int id = hy_cksum_alg(p, (size_t)(e - p));
+        if (id == -2)
+            return SIGV4_INCOMPLETE_BODY;
+        if (id >= 0)
+            d->ck_want |= 1u << id;
+        decl += n + (decl[n] == ',');
     }
-
-    if (trailer) {
-        /* trailer lines until an empty line */
-        struct buf canon;
-        buf_init(&canon, 16384);
-        char tsig[65] = "";
-        int rc = SIGV4_OK;
-        for (;;) {
-            long eol = find_crlf(body + pos, len - pos, 8192);
-            if (eol < 0) {
-                rc = SIGV4_MALFORMED;
-                break;
-            }
-            const char *line = body + pos;
-            pos += (size_t)eol + 2;
-            if (eol == 0)
-                break;
-            const char *colon = memchr(line, ':', (size_t)eol);
-            if (!colon) {
-                rc = SIGV4_MALFORMED;
-                break;
-            }
-            size_t nlen = (size_t)(colon - line), vlen = (size_t)eol - nlen - 1;
-            if (nlen == 23 && strncasecmp(line, "x-amz-trailer-signature", 23) == 0) {
-                if (!is_hex64(colon + 1, vlen)) {
-                    rc = SIGV4_MALFORMED;
-                    break;
-                }
-                memcpy(tsig, colon + 1, 64);
-                tsig[64] = 0;
-                continue;
-            }
-            if (buf_append(&canon, line, (size_t)eol) != HY_OK ||
-                buf_append(&canon, "\n", 1) != HY_OK) {
-                rc = SIGV4_MALFORMED;
-                break;
-            }
-        }
-        if (rc == SIGV4_OK && is_signed) {
-            char th[65], expect[65], sts[300];
-            sha256_hex(th, canon.data ? canon.data : "", canon.len);
-            int n = snprintf(sts, sizeof sts,
-                             "AWS4-HMAC-SHA256-TRAILER\n%s\n%s\n%s\n%s",
-                             auth->amz_date, scope, prev, th);
-            if (!tsig[0] || n < 0 || (size_t)n >= sizeof sts) {
-                rc = SIGV4_MALFORMED;
-            } else {
-                sigv4_sign(auth->signing_key, sts, (size_t)n, expect);
-                if (CRYPTO_memcmp(expect, tsig, 64) != 0)
-                    rc = SIGV4_MISMATCH;
-            }
-        }
-        buf_free(&canon);
-        if (rc)
-            return rc;
-    } else if (pos < len) {
-        /* the final CRLF after the zero chunk (tolerated when absent) */
-        if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n')
-            return SIGV4_MALFORMED;
-        pos += 2;
-    }
-    if (pos != len)
-        return SIGV4_MALFORMED;
-    if (decoded_len >= 0 && decoded != (uint64_t)decoded_len)
-        return SIGV4_MALFORMED;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++)
+        if ((d->ck_want & 1u << id) && hy_cksum_init(&d->ck[id], id) != HY_OK)
+            return SIGV4_INTERNAL;
     return SIGV4_OK;
+}
+
+static int chunk_checksum_update(struct chunk_dec *d, const char *p, size_t n)
+{
+    for (int id = 0; id < HY_CKSUM_COUNT; id++)
+        if ((d->ck_want & 1u << id) && hy_cksum_update(&d->ck[id], p, n) != HY_OK)
+            return SIGV4_INTERNAL;
+    return SIGV4_OK;
+}
+
+/* The trailer "x-amz-checksum-<id>:<base64>": kept for chunk_checksums_ok. */
+static int chunk_checksum_read(struct chunk_dec *d, int id, const char *v, size_t n)
+{
+    size_t size = hy_cksum_len(id);
+    unsigned char tmp[48];
+    if (!(d->ck_want & 1u << id) || (d->ck_seen & 1u << id))
+        return SIGV4_INCOMPLETE_BODY; /* undeclared, or twice */
+    d->ck_seen |= 1u << id;
+    if (n > 4 * ((size + 2) / 3) || base64_decode(tmp, v, n) != (long)size)
+        return SIGV4_INCOMPLETE_BODY;
+    memcpy(d->ck_value[id], tmp, size);
+    return SIGV4_OK;
+}
+
+/* Every declared checksum was sent and matches the payload. */
+static int chunk_checksums_ok(struct chunk_dec *d)
+{
+    if (d->ck_seen != d->ck_want)
+        return SIGV4_INCOMPLETE_BODY;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++) {
+        unsigned char got[32];
+        size_t size = hy_cksum_len(id);
+        if (!(d->ck_want & 1u << id))
+            continue;
+        if (hy_cksum_final(&d->ck[id], got) != HY_OK)
+            return SIGV4_INTERNAL;
+        if (memcmp(d->ck_value[id], got, size) != 0)
+            return SIGV4_BAD_CHECKSUM;
+    }
+    return SIGV4_OK;
+}
+
+static void chunk_dec_free(struct chunk_dec *d)
+{
+    EVP_MD_CTX_free(d->md);
+    EVP_MD_CTX_free(d->mac);
+    d->md = d->mac = NULL;
+    for (int id = 0; id < HY_CKSUM_COUNT; id++)
+        hy_cksum_free(&d->ck[id]);
+    buf_free(&d->trailers);
+}
+
+static int chunk_dec_init(struct chunk_dec *d, const struct sigv4_auth *auth,
+                          const char *trailer_decl, chunk_emit_fn emit, void *emit_ctx)
+{
+    memset(d, 0, sizeof *d);
+    buf_init(&d->trailers, CHUNK_TRAILERS_MAX);
+    const char *mode = auth->payload_hash;
+    if (!known_streaming(mode))
+        return SIGV4_INTERNAL; /* verify let no other STREAMING-* through */
+    d->auth = auth;
+    d->is_signed = strncmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", 34) == 0;
+    d->trailer = strcmp(mode, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") == 0 ||
+                 strcmp(mode, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0;
+    d->state = CD_HEADER;
+    d->emit = emit;
+    d->emit_ctx = emit_ctx;
+    snprintf(d->scope, sizeof d->scope, "%s/%s/%s/aws4_request", auth->scope_date,
+             auth->region, auth->service);
+    memcpy(d->prev, auth->signature, 65);
+    d->md = EVP_MD_CTX_new();
+    d->mac = EVP_MD_CTX_new();
+    if (!d->md || !d->mac) {
+        chunk_dec_free(d);
+        return SIGV4_INTERNAL;
+    }
+    int rc = d->trailer ? chunk_declare(d, trailer_decl) : SIGV4_OK;
+    if (rc)
+        chunk_dec_free(d);
+    return rc;
+}
+
+/* Checks sig (64 hex) against the signature of the string to sign
+ * "<algo>\n<date>\n<scope>\n<prev>\n<tail>"; on success it becomes prev. */
+static int chunk_sig_check(struct chunk_dec *d, const char *algo, const char *tail,
+                           const char *sig)
+{
+    char sts[400], expect[65];
+    unsigned char mac[32];
+    int len = snprintf(sts, sizeof sts, "%s\n%s\n%s\n%s\n%s", algo,
+                       d->auth->amz_date, d->scope, d->prev, tail);
+    if (len < 0 || (size_t)len >= sizeof sts)
+        return SIGV4_INTERNAL;
+    if (!hmac256(d->mac, d->auth->signing_key, 32, sts, (size_t)len, mac))
+        return SIGV4_INTERNAL;
+    hex_encode(expect, mac, 32);
+    if (CRYPTO_memcmp(expect, sig, 64) != 0)
+        return SIGV4_MISMATCH;
+    memcpy(d->prev, sig, 65);
+    return SIGV4_OK;
+}
+
+/* The data of the current chunk is complete: its signature. */
+static int chunk_data_end(struct chunk_dec *d)
+{
+    if (!d->is_signed)
+        return SIGV4_OK;
+    unsigned char h[32];
+    unsigned int n = 0;
+    char tail[65 + 65];
+    if (!EVP_DigestFinal_ex(d->md, h, &n) || n != 32)
+        return SIGV4_INTERNAL;
+    memcpy(tail, SIGV4_EMPTY_SHA256 "\n", 65);
+    hex_encode(tail + 65, h, 32);
+    return chunk_sig_check(d, "AWS4-HMAC-SHA256-PAYLOAD", tail, d->sig);
+}
+
+/* "<hex>[;chunk-signature=<64 hex>]" */
+static int chunk_header(struct chunk_dec *d, const char *s, size_t n)
+{
+    size_t nd = 0;
+    uint64_t size = 0;
+    int v;
+    while (nd < n && (v = sigv4__hexval((unsigned char)s[nd])) >= 0) {
+        if (++nd > CHUNK_SIZE_DIGITS)
+            return SIGV4_INCOMPLETE_BODY;
+        size = size * 16 + (uint64_t)v;
+    }
+    if (nd == 0 || (s[0] == '0' && nd > 1))
+        return SIGV4_INCOMPLETE_BODY;
+    const char *ext = s + nd;
+    size_t ext_len = n - nd, tl = sizeof CHUNK_SIG_TAG - 1;
+    if (d->is_signed) {
+        if (ext_len != tl + 64 || memcmp(ext, CHUNK_SIG_TAG, tl) != 0 ||
+            !is_hex64(ext + tl, 64))
+            return SIGV4_INCOMPLETE_BODY;
+        memcpy(d->sig, ext + tl, 64);
+        d->sig[64] = 0;
+    } else if (ext_len != 0) {
+        return SIGV4_INCOMPLETE_BODY;
+    }
+    if (size > 0) {
+        if (d->is_signed && !EVP_DigestInit_ex(d->md, hy_evp_sha256(), NULL))
+            return SIGV4_INTERNAL;
+        d->left = size;
+        d->state = CD_DATA;
+        return SIGV4_OK;
+    }
+    /* the final chunk: its (empty) data is signed too */
+    int rc = SIGV4_OK;
+    if (d->is_signed) {
+        rc = chunk_sig_check(d, "AWS4-HMAC-SHA256-PAYLOAD",
+                             SIGV4_EMPTY_SHA256 "\n" SIGV4_EMPTY_SHA256, d->sig);
+    }
+    d->state = d->trailer ? CD_TRAILER : CD_END;
+    return rc;
+}
+
+/* One trailer line, or the empty line that ends them. */
+static int chunk_trailer(struct chunk_dec *d, const char *s, size_t n)
+{
+    if (n == 0) {
+        if (d->is_signed && !d->have_tsig)
+            return SIGV4_INCOMPLETE_BODY;
+        d->state = CD_DONE;
+        return chunk_checksums_ok(d); /* after the trailer signature */
+    }
+    if (d->have_tsig)
+        return SIGV4_INCOMPLETE_BODY; /* the signature comes last */
+    const char *colon = memchr(s, ':', n);
+    if (!colon || colon == s)
+        return SIGV4_INCOMPLETE_BODY;
+    size_t nlen = (size_t)(colon - s), vlen = n - nlen - 1;
+    for (size_t i = 0; i < nlen; i++)
+        if (!header_name_char((unsigned char)s[i]))
+            return SIGV4_INCOMPLETE_BODY;
+    if (nlen == sizeof CHUNK_TRAILER_SIG - 1 &&
+        strncasecmp(s, CHUNK_TRAILER_SIG, nlen) == 0) {
+        if (!d->is_signed || !is_hex64(colon + 1, vlen))
+            return SIGV4_INCOMPLETE_BODY;
+        char tsig[65], th[65];
+        memcpy(tsig, colon + 1, 64);
+        tsig[64] = 0;
+        sha256_hex(th, d->trailers.data ? d->trailers.data : "", d->trailers.len);
+        d->have_tsig = true;
+        return chunk_sig_check(d, "AWS4-HMAC-SHA256-TRAILER", th, tsig);
+    }
+    int id = hy_cksum_alg(s, nlen), rc;
+    if (id == -2)
+        return SIGV4_INCOMPLETE_BODY; /* a checksum hydrant cannot check */
+    if (id >= 0 && (rc = chunk_checksum_read(d, id, colon + 1, vlen)))
+        return rc;
+    if (!d->is_signed)
+        return SIGV4_OK; /* unsigned trailers: the checksums are all there is */
+    if (buf_append(&d->trailers, s, n) != HY_OK || buf_append(&d->trailers, "\n", 1) != HY_OK)
+        return SIGV4_INCOMPLETE_BODY;
+    return SIGV4_OK;
+}
+
+static int chunk_line(struct chunk_dec *d, const char *s, size_t n)
+{
+    switch (d->state) {
+    case CD_HEADER: return chunk_header(d, s, n);
+    case CD_TRAILER: return chunk_trailer(d, s, n);
+    case CD_END:
+        if (n != 0)
+            return SIGV4_INCOMPLETE_BODY;
+        d->state = CD_DONE;
+        return SIGV4_OK;
+    default: return SIGV4_INTERNAL;
+    }
+}
+
+/* Feeds the next n bytes of the body. */
+static int chunk_dec_feed(struct chunk_dec *d, const char *p, size_t n)
+{
+    int rc;
+    while (n > 0) {
+        switch (d->state) {
+        case CD_DATA: {
+            size_t k = d->left < n ? (size_t)d->left : n;
+            if (d->is_signed && !EVP_DigestUpdate(d->md, p, k))
+                return SIGV4_INTERNAL;
+            if (d->ck_want && (rc = chunk_checksum_update(d, p, k)))
+                return rc;
+            if ((rc = d->emit(d->emit_ctx, p, k)))
+                return rc;
+            d->decoded += k;
+            d->left -= k;
+            p += k;
+            n -= k;
+            if (d->left == 0) {
+                if ((rc = chunk_data_end(d)))
+                    return rc;
+                d->state = CD_DATA_CR;
+            }
+            break;
+        }
+        case CD_DATA_CR:
+        case CD_DATA_LF:
+            if (*p != (d->state == CD_DATA_CR ? '\r' : '\n'))
+                return SIGV4_INCOMPLETE_BODY;
+            d->state = d->state == CD_DATA_CR ? CD_DATA_LF : CD_HEADER;
+            p++;
+            n--;
+            break;
+        case CD_DONE:
+            return SIGV4_INCOMPLETE_BODY; /* bytes after the end */
+        default: { /* a line: header, trailer or the final empty one */
+            char c = *p++;
+            n--;
+            bool after_cr = d->line_len > 0 && d->line[d->line_len - 1] == '\r';
+            if (c == '\n') {
+                if (!after_cr)
+                    return SIGV4_INCOMPLETE_BODY;
+                size_t len = d->line_len - 1;
+                d->line_len = 0;
+                if ((rc = chunk_line(d, d->line, len)))
+                    return rc;
+            } else if (after_cr || d->line_len >= CHUNK_LINE_MAX) {
+                return SIGV4_INCOMPLETE_BODY;
+            } else {
+                d->line[d->line_len++] = c;
+            }
+            break;
+        }
+        }
+    }
+    return SIGV4_OK;
+}
+
+static int chunk_dec_finish(struct chunk_dec *d, int64_t decoded_len)
+{
+    if (d->state != CD_DONE)
+        return SIGV4_INCOMPLETE_BODY; /* the body stopped short */
+    if (decoded_len >= 0 && d->decoded != (uint64_t)decoded_len)
+        return SIGV4_INCOMPLETE_BODY;
+    return SIGV4_OK;
+}
+
+static int emit_buf(void *ctx, const char *p, size_t n)
+{
+    int rc = buf_append(ctx, p, n);
+    return rc == HY_OK ? SIGV4_OK : rc == HY_ETOOBIG ? SIGV4_TOO_LARGE : SIGV4_INTERNAL;
+}
+
+int sigv4_decode_chunked(const struct sigv4_auth *auth, const char *trailer_decl,
+                         const char *body, size_t len, int64_t decoded_len,
+                         struct buf *out)
+{
+    struct chunk_dec d;
+    int rc = chunk_dec_init(&d, auth, trailer_decl, emit_buf, out);
+    if (rc == SIGV4_OK)
+        rc = chunk_dec_feed(&d, body, len);
+    if (rc == SIGV4_OK)
+        rc = chunk_dec_finish(&d, decoded_len);
+    chunk_dec_free(&d);
+    return rc;
+}
+
+/* In memory: the payload goes to arena memory no larger than the body. */
+struct emit_mem {
+    char *p;
+    size_t len, cap;
+};
+
+static int emit_mem(void *ctx, const char *p, size_t n)
+{
+    struct emit_mem *m = ctx;
+    if (n > m->cap - m->len)
+        return SIGV4_INTERNAL; /* cannot happen: a payload is shorter than its framing */
+    memcpy(m->p + m->len, p, n);
+    m->len += n;
+    return SIGV4_OK;
+}
+
+/* Spooled: the payload goes to a new file, hashed on the way. */
+struct emit_file {
+    int fd;
+    EVP_MD_CTX *md5, *sha256;
+    uint64_t len;
+    int err;                  /* HY_* of a failed write, for the log */
+};
+
+static int emit_file(void *ctx, const char *p, size_t n)
+{
+    struct emit_file *f = ctx;
+    if (!EVP_DigestUpdate(f->md5, p, n) || !EVP_DigestUpdate(f->sha256, p, n))
+        return SIGV4_INTERNAL;
+    if ((f->err = write_all(f->fd, p, n)) != HY_OK)
+        return SIGV4_INTERNAL;
+    f->len += n;
+    return SIGV4_OK;
+}
+
+#define DECHUNK_BLOCK (256u << 10)
+
+static int dechunk_file(struct http_req *req, const struct sigv4_auth *auth,
+                        int64_t decoded_len)
+{
+    struct emit_file f = {-1, EVP_MD_CTX_new(), EVP_MD_CTX_new(), 0, HY_OK};
+    struct chunk_dec d;
+    char out_path[4096], *block = malloc(DECHUNK_BLOCK);
+    int in = -1, rc;
+    out_path[0] = 0;
+    if ((rc = chunk_dec_init(&d, auth, http_header(req, "x-amz-trailer"), emit_file, &f)))
+        goto out_free;
+    rc = SIGV4_INTERNAL;
+    if (!block || !f.md5 || !f.sha256 || !EVP_DigestInit_ex(f.md5, EVP_md5(), NULL) ||
+        !EVP_DigestInit_ex(f.sha256, hy_evp_sha256(), NULL))
+        goto out_free;
+    /* the new file sits next to the spool file, named like one */
+    const char *slash = strrchr(req->body_path, '/');
+    unsigned char id[8];
+    char hex[17];
+    int dir_len = slash ? (int)(slash - req->body_path) : 1;
+    if (hy_random(id, sizeof id) != HY_OK)
+        goto out_free;
+    hex_encode(hex, id, sizeof id);
+    int pn = snprintf(out_path, sizeof out_path, "%.*s/spool-%s.tmp", dir_len,
+                      slash ? req->body_path : ".", hex);
+    if (pn < 0 || (size_t)pn >= sizeof out_path) {
+        out_path[0] = 0;
+        goto out_free;
+    }
+    in = open(req->body_path, O_RDONLY | O_CLOEXEC);
+    f.fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f.fd < 0)
+        out_path[0] = 0;
+    if (in < 0 || f.fd < 0) {
+        log_error("sigv4", "dechunk %s: %s", req->body_path, strerror(errno));
+        goto out_free;
+    }
+    uint64_t total = 0;
+    rc = SIGV4_OK;
+    while (rc == SIGV4_OK) {
+        ssize_t r = read(in, block, DECHUNK_BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            log_error("sigv4", "read %s: %s", req->body_path, strerror(errno));
+            rc = SIGV4_INTERNAL;
+        } else if (r == 0) {
+            break;
+        } else {
+            total += (uint64_t)r;
+            rc = chunk_dec_feed(&d, block, (size_t)r);
+        }
+    }
+    if (rc == SIGV4_OK && total != req->body_file_len)
+        rc = SIGV4_INTERNAL; /* the spool file is not what http.c wrote */
+    if (rc == SIGV4_OK)
+        rc = chunk_dec_finish(&d, decoded_len);
+    if (f.err != HY_OK)
+        log_error("sigv4", "write %s: %s", out_path, hy_strerror(f.err));
+    unsigned char md5[16], sha[32];
+    unsigned int ml = 0, sl = 0;
+    if (rc == SIGV4_OK &&
+        (!EVP_DigestFinal_ex(f.md5, md5, &ml) || !EVP_DigestFinal_ex(f.sha256, sha, &sl)))
+        rc = SIGV4_INTERNAL;
+    if (close(f.fd) != 0 && rc == SIGV4_OK)
+        rc = SIGV4_INTERNAL;
+    f.fd = -1;
+    if (rc == SIGV4_OK && rename(out_path, req->body_path) != 0) {
+        log_error("sigv4", "rename %s: %s", out_path, strerror(errno));
+        rc = SIGV4_INTERNAL;
+    }
+    if (rc == SIGV4_OK) {
+        out_path[0] = 0; /* it is the spool file now */
+        req->body_file_len = f.len;
+        memcpy(req->body_md5, md5, 16);
+        memcpy(req->body_sha256, sha, 32);
+    }
+out_free:
+    if (f.fd >= 0)
+        close(f.fd);
+    if (out_path[0])
+        unlink(out_path);
+    if (in >= 0)
+        close(in);
+    chunk_dec_free(&d);
+    EVP_MD_CTX_free(f.md5);
+    EVP_MD_CTX_free(f.sha256);
+    free(block);
+    return rc;
+}
+
+int sigv4_dechunk_request(struct http_req *req, const struct sigv4_auth *auth,
+                          int64_t decoded_len)
+{
+    if (req->body_rc)
+        return SIGV4_INTERNAL;
+    if (req->body_too_large)
+        return SIGV4_TOO_LARGE;
+    int rc;
+    if (req->body_path) {
+        rc = dechunk_file(req, auth, decoded_len);
+    } else {
+        struct emit_mem m = {arena_alloc(req->arena, req->body_len + 1), 0, req->body_len};
+        struct chunk_dec d;
+        if (!m.p)
+            return SIGV4_INTERNAL;
+        rc = chunk_dec_init(&d, auth, http_header(req, "x-amz-trailer"), emit_mem, &m);
+        if (rc == SIGV4_OK)
+            rc = chunk_dec_feed(&d, req->body ? req->body : "", req->body_len);
+        if (rc == SIGV4_OK)
+            rc = chunk_dec_finish(&d, decoded_len);
+        chunk_dec_free(&d);
+        if (rc == SIGV4_OK) {
+            m.p[m.len] = 0;
+            req->body = m.p;
+            req->body_len = m.len;
+        }
+    }
+    if (rc == SIGV4_OK)
+        req->body_dechunked = true;
+    return rc;
 }
 
 /* ---- AWS errors ------------------------------------------------------
@@ -1654,6 +2081,14 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
             set_err(err, "EntityTooLarge", 400,
                     "Your proposed upload exceeds the maximum allowed size");
             return;
+        case SIGV4_BAD_CHECKSUM: /* [b] S3 names the algorithm */
+            set_err(err, "BadDigest", 400,
+                    "The checksum in the aws-chunked trailer did not match the "
+                    "calculated checksum.");
+            return;
+        case SIGV4_INCOMPLETE_BODY: /* [v] what S3 answers a torn aws-chunked body */
+            set_err(err, "IncompleteBody", 400, "The request body terminated unexpectedly");
+            return;
         default:
             set_err(err, "InternalError", 500,
                     "We encountered an internal error. Please try again.");
@@ -1707,6 +2142,14 @@ void sigv4_error(int rc, enum sigv4_proto proto, const struct sigv4_auth *auth,
     case SIGV4_TOO_LARGE: /* [b] only S3 has aws-chunked bodies */
         set_err(err, json ? "SerializationException" : "InvalidParameterValue",
                 400, "The request body is too large.");
+        return;
+    case SIGV4_BAD_CHECKSUM: /* [b] only S3 has aws-chunked bodies */
+        set_err(err, json ? "SerializationException" : "InvalidParameterValue",
+                400, "The checksum of the request body did not match.");
+        return;
+    case SIGV4_INCOMPLETE_BODY: /* [b] only S3 has aws-chunked bodies */
+        set_err(err, json ? "SerializationException" : "InvalidParameterValue",
+                400, "The request body terminated unexpectedly.");
         return;
     case SIGV4_INVALID_CONTENT_SHA256: /* [b] */
         set_err(err, json ? "InvalidSignatureException" : "IncompleteSignature",

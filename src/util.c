@@ -1,6 +1,10 @@
 /* util.c -- small helpers every subsystem uses: result strings, logging,
  * the request arena, growable buffers with ceilings, clocks, randomness,
- * URL and base64 coding, hashes and date formats.
+ * URL and base64 coding, hashes and date formats. Where a rule must hold
+ * the same everywhere, its one implementation lives here: the percent
+ * decoder (url_decode) and query lookup (url_query_get), the UTF-8
+ * validator (utf8_char_len), the XML escaper (buf_xml_escape) and S3's
+ * checksum algorithms (hy_cksum_*).
  *
  * Threading: everything here is safe to call from any thread; logging
  * writes whole lines with one fprintf so lines never interleave.
@@ -17,7 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <strings.h>
 #include <unistd.h>
+#include <zlib.h>
 
 const char *hy_strerror(int rc)
 {
@@ -220,9 +226,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p)
+/* ---- UTF-8 and XML text ------------------------------------------------ */
+size_t utf8_char_len(const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     unsigned c = p[0];
     size_t n;
     unsigned min;
@@ -234,7 +241,7 @@ static size_t utf8_seq(const unsigned char *p)
     else return 0;
     unsigned cp = c & (0xff >> (n + 1));
     for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
+        if ((p[i] & 0xc0) != 0x80) /* a NUL stops here too */
             return 0;
         cp = cp << 6 | (p[i] & 0x3f);
     }
@@ -245,9 +252,11 @@ static size_t utf8_seq(const unsigned char *p)
 
 int buf_xml_escape(struct buf *b, const char *s)
 {
-    /* XML 1.0 text: markup characters escaped; control characters other
-     * than tab and newline, and bytes that are not UTF-8, cannot appear
-     * at all and become U+FFFD, so any input makes well-formed XML. */
+    /* XML 1.0 text: markup characters escaped; what XML cannot carry at
+     * all -- control characters other than tab, LF and CR, bytes that are
+     * not UTF-8, U+FFFE and U+FFFF -- becomes U+FFFD, one per byte, so
+     * any input (keys, prefixes, messages echoed from the client) makes
+     * well-formed XML. CR is written &#13; so parsers keep it. */
     int rc = HY_OK;
     const unsigned char *p = (const unsigned char *)s, *run = p;
     while (*p && rc == HY_OK) {
@@ -266,8 +275,9 @@ int buf_xml_escape(struct buf *b, const char *s)
             if (*p < 0x20) {
                 rep = "\xef\xbf\xbd";
             } else if (*p >= 0x80) {
-                adv = utf8_seq(p);
-                if (adv == 0) {
+                adv = utf8_char_len((const char *)p);
+                /* U+FFFE, U+FFFF: EF BF BE, EF BF BF */
+                if (adv == 0 || (adv == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe)) {
                     rep = "\xef\xbf\xbd";
                     adv = 1;
                 }
@@ -365,6 +375,39 @@ long url_decode(char *out, const char *in, size_t in_len, bool plus_is_space)
         }
     }
     return (long)o;
+}
+
+const char *url_query_get(struct arena *a, const char *query, const char *name,
+                          bool *present)
+{
+    size_t nlen = strlen(name);
+    bool dummy;
+    if (!present)
+        present = &dummy;
+    *present = false;
+    for (const char *q = query ? query : ""; *q;) {
+        size_t seg = strcspn(q, "&");
+        const char *eq = memchr(q, '=', seg);
+        size_t klen = eq ? (size_t)(eq - q) : seg;
+        char key[256];
+        /* a name's encoded form is at most three bytes per byte */
+        long kd = klen >= nlen && klen <= 3 * nlen && klen < sizeof key
+                      ? url_decode(key, q, klen, true) : -1;
+        if (kd >= 0 && (size_t)kd == nlen && memcmp(key, name, nlen) == 0) {
+            *present = true;
+            size_t vlen = eq ? seg - klen - 1 : 0;
+            char *v = arena_alloc(a, vlen + 1);
+            long vd = !v ? -1 : eq ? url_decode(v, eq + 1, vlen, true) : 0;
+            if (vd < 0)
+                return NULL;
+            v[vd] = 0;
+            return v;
+        }
+        q += seg;
+        if (*q == '&')
+            q++;
+    }
+    return NULL;
 }
 
 int url_encode(struct buf *b, const char *s, size_t n, bool keep_slash)
@@ -533,6 +576,125 @@ uint32_t hy_crc32c(uint32_t crc, const void *p, size_t n)
         return crc32c_sse42(crc, p, n);
 #endif
     return hy_crc32c_sw(crc, p, n);
+}
+
+/* ---- CRC-64/NVME -----------------------------------------------------
+ * The CRC S3 calls CRC64NVME (x-amz-checksum-crc64nvme): reflected
+ * polynomial 0x9A6C9329AC4BC9B5, init and xorout all ones; check value of
+ * "123456789" 0xAE8B14860A799888. A byte at a time from a table: it only
+ * checks aws-chunked trailers. */
+static uint64_t crc64_table[256];
+static pthread_once_t crc64_once = PTHREAD_ONCE_INIT;
+
+static void crc64_init(void)
+{
+    for (uint64_t i = 0; i < 256; i++) {
+        uint64_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? c >> 1 ^ 0x9A6C9329AC4BC9B5ull : c >> 1;
+        crc64_table[i] = c;
+    }
+}
+
+uint64_t hy_crc64nvme(uint64_t crc, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    pthread_once(&crc64_once, crc64_init);
+    crc = ~crc;
+    while (n--)
+        crc = crc64_table[(crc ^ *b++) & 0xff] ^ crc >> 8;
+    return ~crc;
+}
+
+/* ---- S3's checksums (x-amz-checksum-<alg>) -----------------------------
+ * The value on the wire is base64 of the big-endian CRC or of the digest.
+ * One engine for the aws-chunked trailers (sigv4.c) and the request
+ * headers (s3_wire.c). */
+static const struct {
+    const char *name;
+    size_t len;
+} cksums[HY_CKSUM_COUNT] = {
+    [HY_CKSUM_CRC32] = {"x-amz-checksum-crc32", 4},
+    [HY_CKSUM_CRC32C] = {"x-amz-checksum-crc32c", 4},
+    [HY_CKSUM_CRC64NVME] = {"x-amz-checksum-crc64nvme", 8},
+    [HY_CKSUM_SHA1] = {"x-amz-checksum-sha1", 20},
+    [HY_CKSUM_SHA256] = {"x-amz-checksum-sha256", 32},
+};
+
+int hy_cksum_alg(const char *name, size_t n)
+{
+    static const char prefix[] = "x-amz-checksum-";
+    for (int i = 0; i < HY_CKSUM_COUNT; i++)
+        if (strlen(cksums[i].name) == n && strncasecmp(name, cksums[i].name, n) == 0)
+            return i;
+    return n >= sizeof prefix - 1 && strncasecmp(name, prefix, sizeof prefix - 1) == 0 ? -2
+                                                                                     : -1;
+}
+
+const char *hy_cksum_name(int alg)
+{
+    return alg >= 0 && alg < HY_CKSUM_COUNT ? cksums[alg].name : "";
+}
+
+size_t hy_cksum_len(int alg)
+{
+    return alg >= 0 && alg < HY_CKSUM_COUNT ? cksums[alg].len : 0;
+}
+
+int hy_cksum_init(struct hy_cksum *c, int alg)
+{
+    memset(c, 0, sizeof *c);
+    c->alg = alg;
+    if (alg != HY_CKSUM_SHA1 && alg != HY_CKSUM_SHA256)
+        return alg >= 0 && alg < HY_CKSUM_COUNT ? HY_OK : HY_EINVAL;
+    c->md = EVP_MD_CTX_new();
+    if (!c->md || !EVP_DigestInit_ex(c->md, alg == HY_CKSUM_SHA1 ? EVP_sha1()
+                                                                 : hy_evp_sha256(), NULL)) {
+        hy_cksum_free(c);
+        return HY_ENOMEM;
+    }
+    return HY_OK;
+}
+
+int hy_cksum_update(struct hy_cksum *c, const void *p, size_t n)
+{
+    switch (c->alg) {
+    case HY_CKSUM_CRC32:
+        for (size_t off = 0; off < n; off += 1u << 30)
+            c->crc = crc32(c->crc, (const Bytef *)p + off,
+                           (uInt)(n - off < (1u << 30) ? n - off : 1u << 30));
+        return HY_OK;
+    case HY_CKSUM_CRC32C:
+        c->crc = hy_crc32c((uint32_t)c->crc, p, n);
+        return HY_OK;
+    case HY_CKSUM_CRC64NVME:
+        c->crc = hy_crc64nvme(c->crc, p, n);
+        return HY_OK;
+    default:
+        return c->md && EVP_DigestUpdate(c->md, p, n) ? HY_OK : HY_ENOMEM;
+    }
+}
+
+int hy_cksum_final(struct hy_cksum *c, unsigned char out[32])
+{
+    unsigned int len = 0;
+    size_t n = hy_cksum_len(c->alg);
+    int rc = HY_OK;
+    if (c->md)
+        rc = EVP_DigestFinal_ex(c->md, out, &len) && len == n ? HY_OK : HY_ENOMEM;
+    else
+        for (size_t i = 0; i < n; i++)
+            out[i] = (unsigned char)(c->crc >> (8 * (n - 1 - i)));
+    hy_cksum_free(c);
+    return rc;
+}
+
+void hy_cksum_free(struct hy_cksum *c)
+{
+    if (c) {
+        EVP_MD_CTX_free(c->md);
+        c->md = NULL;
+    }
 }
 
 /* ---- hashes and formats ---------------------------------------------- */

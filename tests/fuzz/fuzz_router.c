@@ -131,46 +131,15 @@ void http_reply_fd(struct http_req *req, int status, const char *content_type, i
     http_reply(req, status, content_type, "", 0);
 }
 
-static const char *query_find(const struct http_req *req, const char *name, bool *present)
-{
-    const char *q = req->query;
-    size_t nlen = strlen(name);
-    *present = false;
-    while (*q) {
-        size_t n = strcspn(q, "&");
-        const char *eq = memchr(q, '=', n);
-        size_t klen = eq ? (size_t)(eq - q) : n;
-        char key[256];
-        long kd = klen < sizeof key ? url_decode(key, q, klen, true) : -1;
-        if (kd >= 0 && (size_t)kd == nlen && memcmp(key, name, nlen) == 0) {
-            *present = true;
-            if (!eq)
-                return "";
-            size_t vlen = n - klen - 1;
-            char *val = arena_alloc(req->arena, vlen + 1);
-            long vd = val ? url_decode(val, eq + 1, vlen, true) : -1;
-            if (vd < 0)
-                return NULL;
-            val[vd] = 0;
-            return val;
-        }
-        q += n;
-        if (*q == '&')
-            q++;
-    }
-    return NULL;
-}
-
 const char *http_query_get(const struct http_req *req, const char *name)
 {
-    bool present;
-    return query_find(req, name, &present);
+    return url_query_get(req->arena, req->query, name, NULL);
 }
 
 bool http_query_has(const struct http_req *req, const char *name)
 {
-    bool present;
-    query_find(req, name, &present);
+    bool present = false;
+    url_query_get(req->arena, req->query, name, &present);
     return present;
 }
 
@@ -396,11 +365,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     snprintf(spool_path, sizeof spool_path, "%s/spool.tmp", tmp_root);
     atexit(cleanup);
-    char store[96];
-    snprintf(store, sizeof store, "%s/store", tmp_root);
-    if (objstore_open(store, &hy_store) != HY_OK ||
+    if (objstore_open(tmp_root, &hy_store) != HY_OK ||
         objstore_bucket_create(hy_store, "fuzz-bucket", "us-east-1") != HY_OK) {
-        fprintf(stderr, "fuzz_router: cannot open a store in %s\n", store);
+        fprintf(stderr, "fuzz_router: cannot open a store in %s\n", tmp_root);
         abort();
     }
     if (getenv("HYDRANT_FUZZ_SELFTEST"))

@@ -11,8 +11,12 @@
  *   mismatch there means canonicalization disagrees with itself: trap.
  * flags bits 1-2: the clock (the vectors' date, +16 min, -16 min, +8 days).
  * Every request also runs sigv4_canonical_request with the given list,
- * sigv4_error for every protocol, and sigv4_decode_chunked when the
- * request verified and is aws-chunked.
+ * sigv4_error for every protocol, sigv4_scope_parse (trap: it disagrees
+ * with a successful verification's scope), the SigV2 presigned check
+ * when the query has that form (flags bit 7: a virtual-host bucket), and,
+ * when the request verified (or flags bit 5) and is aws-chunked, both
+ * entry points of the one chunked decoder (trap: sigv4_decode_chunked and
+ * sigv4_dechunk_request disagree, or a failed decode changed the body).
  *
  * Build (from the repo root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
@@ -66,50 +70,6 @@ static char *next_line(char **p, char *end)
     *nl = 0;
     *p = nl + 1;
     return s;
-}
-
-/* http.c is not linked: the query lookups sigv4.c uses for SigV2
- * presigned URLs, written plainly (name match after decoding). */
-static const char *query_find(const struct http_req *req, const char *name, bool *present)
-{
-    const char *q = req->query;
-    size_t nlen = strlen(name);
-    *present = false;
-    while (q && *q) {
-        const char *amp = strchr(q, '&');
-        size_t seg = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', seg);
-        size_t klen = eq ? (size_t)(eq - q) : seg;
-        char key[256];
-        long kd = klen < sizeof key ? url_decode(key, q, klen, true) : -1;
-        if (kd >= 0 && (size_t)kd == nlen && memcmp(key, name, nlen) == 0) {
-            *present = true;
-            if (!eq)
-                return "";
-            size_t vlen = seg - klen - 1;
-            char *v = arena_alloc(req->arena, vlen + 1);
-            long vd = v ? url_decode(v, eq + 1, vlen, true) : -1;
-            if (vd < 0)
-                return NULL;
-            v[vd] = 0;
-            return v;
-        }
-        q = amp ? amp + 1 : NULL;
-    }
-    return NULL;
-}
-
-const char *http_query_get(const struct http_req *req, const char *name)
-{
-    bool present;
-    return query_find(req, name, &present);
-}
-
-bool http_query_has(const struct http_req *req, const char *name)
-{
-    bool present;
-    query_find(req, name, &present);
-    return present;
 }
 
 static void self_sign(struct http_req *req, struct http_header *hdrs,
@@ -226,13 +186,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int proto = SIGV4_PROTO_JSON; proto <= SIGV4_PROTO_QUERY; proto++)
         sigv4_error(rc, (enum sigv4_proto)proto, &auth, now, &e);
 
+    /* the one scope parser agrees with what verification read */
+    struct sigv4_scope scope;
+    int src = sigv4_scope_parse(&req, &scope);
+    if (rc == SIGV4_OK &&
+        (src != SIGV4_OK || strcmp(scope.access_key, auth.access_key) != 0 ||
+         strcmp(scope.date, auth.scope_date) != 0 || strcmp(scope.region, auth.region) != 0 ||
+         strcmp(scope.service, auth.service) != 0))
+        __builtin_trap();
+
     if ((rc == SIGV4_OK || (flags & 32)) && auth.payload_hash[0] &&
         sigv4_is_chunked(&auth)) {
+        /* both entry points of the one decoder: same verdict, same bytes */
         struct buf out;
         buf_init(&out, 1 << 20);
-        (void)sigv4_decode_chunked(&auth, req.body, req.body_len,
-                                   (flags & 64) ? (int64_t)req.body_len : -1, &out);
+        int64_t dlen = (flags & 64) ? (int64_t)req.body_len : -1;
+        int crc = sigv4_decode_chunked(&auth, http_header(&req, "x-amz-trailer"), req.body, req.body_len, dlen, &out);
+        const char *raw = req.body;
+        size_t raw_len = req.body_len;
+        int rrc = sigv4_dechunk_request(&req, &auth, dlen);
+        if (crc != SIGV4_TOO_LARGE &&
+            (rrc != crc || (rrc == SIGV4_OK && (req.body_len != out.len ||
+                                                 memcmp(req.body, out.data ? out.data : "",
+                                                        out.len) != 0))))
+            __builtin_trap();
+        if (rrc != SIGV4_OK && (req.body != raw || req.body_len != raw_len))
+            __builtin_trap(); /* a failed decode must leave the body alone */
         buf_free(&out);
+    }
+
+    /* SigV2 presigned, path-style and for a virtual-host bucket */
+    if (sigv4_is_v2_presigned(&req)) {
+        (void)sigv4_verify_v2_presigned(&req, (flags & 128) ? "fuzz-bucket" : NULL, lookup,
+                                        NULL, now, &auth);
+        sigv4_error(rc, SIGV4_PROTO_S3, &auth, now, &e);
     }
 out:
     arena_free(a);

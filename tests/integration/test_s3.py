@@ -684,6 +684,87 @@ def test_aws_chunked_upload(hydrant):
     assert status in (400, 403)
 
 
+def test_aws_chunked_replay_with_new_framing(hydrant):
+    """A captured, validly signed aws-chunked PUT replayed with its chunks
+    re-framed (a signature extension spoiled, the bytes swapped for
+    others): the one decoder refuses it, and the stored object is the one
+    the owner wrote. Before, a framing the signature check called
+    malformed went on to s3.c, whose own decoder skipped the signatures."""
+    c = s3(hydrant)
+    c.create_bucket(Bucket="replay")
+    payload = b"A" * 9000
+    for spooled in (False, True):
+        key = "big" if spooled else "small"
+        data = payload * (200 if spooled else 2)  # 1.8 MB: spooled to disk
+        hdrs, body = aws_chunked(hydrant, "/replay/" + key, data, chunk=8192)
+        status, _, _ = raw(hydrant, "PUT", "/replay/" + key, body, hdrs, sign=False)
+        assert status == 200
+        # chunk 2: ";chunk-signature=<sig>" replaced, its data replaced
+        first = body.index(b"\r\n", body.index(b"\r\n") + 2 + 8192) + 2
+        head_end = body.index(b"\r\n", first)
+        forged = (body[:first] + b"2000;chunk-signature=zz" + b" " * 62 + b"\r\n" +
+                  b"B" * 8192 + body[head_end + 2 + 8192:])
+        assert len(forged) == len(body)
+        status, _, resp = raw(hydrant, "PUT", "/replay/" + key, forged, hdrs, sign=False)
+        assert status == 400, resp
+        assert ET.fromstring(resp).find("Code").text == "IncompleteBody"
+        # the same bytes with the framing intact: the chunk signature says no
+        forged = body[:head_end + 2] + b"B" * 8192 + body[head_end + 2 + 8192:]
+        status, _, resp = raw(hydrant, "PUT", "/replay/" + key, forged, hdrs, sign=False)
+        assert status == 403
+        assert ET.fromstring(resp).find("Code").text == "SignatureDoesNotMatch"
+        assert c.get_object(Bucket="replay", Key=key)["Body"].read() == data
+    # aws-chunked framing under an ordinary payload hash: nobody decodes it,
+    # so it is refused instead of stored with its framing
+    status, _, resp = raw(hydrant, "PUT", "/replay/plain", b"5\r\nhello\r\n0\r\n\r\n",
+                          {"Content-Encoding": "aws-chunked"})
+    assert status == 400
+    assert ET.fromstring(resp).find("Code").text == "InvalidArgument"
+    assert b"STREAMING" in resp
+    with pytest.raises(ClientError):
+        c.head_object(Bucket="replay", Key="plain")
+
+
+def test_aws_chunked_unsigned_trailer_checksum(hydrant):
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER (what newer SDKs send over TLS):
+    the chunks carry no signatures, so the declared checksum trailer is
+    the payload's integrity; it is computed and compared, in memory and
+    spooled, and a payload that does not match it is refused."""
+    import base64
+    import zlib
+    c = s3(hydrant)
+    c.create_bucket(Bucket="trail")
+
+    def body_of(data, chunk, crc):
+        out = b""
+        for i in range(0, len(data), chunk):
+            piece = data[i:i + chunk]
+            out += b"%x\r\n%s\r\n" % (len(piece), piece)
+        return out + b"0\r\nx-amz-checksum-crc32:%s\r\n\r\n" % base64.b64encode(
+            crc.to_bytes(4, "big"))
+
+    for key, data in (("small", b"trailer " * 1000), ("big", os.urandom(2 << 20))):
+        crc = zlib.crc32(data)
+        hdrs = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                "Content-Encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
+                "x-amz-decoded-content-length": str(len(data))}
+        status, _, resp = raw(hydrant, "PUT", "/trail/" + key, body_of(data, 65536, crc), hdrs)
+        assert status == 200, resp
+        assert c.get_object(Bucket="trail", Key=key)["Body"].read() == data
+        # one payload byte changed in transit, the trailer as sent
+        bad = bytes([data[0] ^ 1]) + data[1:]
+        status, _, resp = raw(hydrant, "PUT", "/trail/" + key, body_of(bad, 65536, crc), hdrs)
+        assert status == 400, resp
+        assert ET.fromstring(resp).find("Code").text == "BadDigest"
+        # the checksum left out
+        body = body_of(data, 65536, crc)
+        body = body[:body.index(b"x-amz-checksum")] + b"\r\n"
+        status, _, resp = raw(hydrant, "PUT", "/trail/" + key, body, hdrs)
+        assert status == 400, resp
+        assert ET.fromstring(resp).find("Code").text == "IncompleteBody"
+        assert c.get_object(Bucket="trail", Key=key)["Body"].read() == data
+
+
 def test_concurrent_writers(make_hydrant):
     """Several HTTP threads writing, overwriting and listing at once."""
     import concurrent.futures

@@ -10,8 +10,10 @@ import os
 import subprocess
 import xml.etree.ElementTree as ET
 
+import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import aws_chunked, signed_request, wait_for
@@ -519,3 +521,106 @@ def test_large_xml_bodies_are_read_back_from_the_spool(hydrant):
     assert len(r["Deleted"]) == 1000
     assert c.list_objects_v2(Bucket="bulk")["KeyCount"] == 0
     assert spool_empty(hydrant)
+
+
+def get_url(h, url, host=None):
+    """GETs a presigned URL from 127.0.0.1:port with the URL's own path and
+    query, and the Host header given (default: the URL's); (status, body)."""
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=10)
+    conn.request("GET", u.path + "?" + u.query, headers={"Host": host or u.netloc})
+    r = conn.getresponse()
+    out = r.status, r.read()
+    conn.close()
+    return out
+
+
+def test_sigv2_presigned_path_and_virtual_host(hydrant):
+    """Debian's boto3 1.26 presigns S3 URLs with SigV2 by default. Path-style
+    and virtual-host style (Host: bucket.localhost:port) both work; the
+    signed resource binds the bucket that is served, so a URL signed for
+    one bucket does not open another by a change of Host; an Expires more
+    than seven days ahead is refused."""
+    c = s3(hydrant)
+    for b in ("sigv2-a", "sigv2-b"):
+        c.create_bucket(Bucket=b)
+        c.put_object(Bucket=b, Key="k", Body=b"in " + b.encode())
+    url = c.generate_presigned_url("get_object", Params={"Bucket": "sigv2-a", "Key": "k"},
+                                   ExpiresIn=300)
+    assert "AWSAccessKeyId=" in url and "Signature=" in url  # SigV2, not SigV4
+    assert get_url(hydrant, url) == (200, b"in sigv2-a")
+    # virtual-host style, as boto3 makes it for a localhost endpoint
+    vc = boto3.client("s3", endpoint_url="http://localhost:%d" % hydrant.port,
+                      region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test",
+                      config=Config(s3={"addressing_style": "virtual"}))
+    vurl = vc.generate_presigned_url("get_object", Params={"Bucket": "sigv2-a", "Key": "k"},
+                                     ExpiresIn=300)
+    assert "//sigv2-a.localhost:%d/k?" % hydrant.port in vurl, vurl
+    assert get_url(hydrant, vurl) == (200, b"in sigv2-a")
+    # the same signature sent to bucket b's virtual host: refused
+    status, body = get_url(hydrant, vurl, host="sigv2-b.localhost:%d" % hydrant.port)
+    assert status == 403
+    assert ET.fromstring(body).find("Code").text == "SignatureDoesNotMatch"
+    # a path-style URL for "/sigv2-a/k" sent to a virtual host would serve
+    # bucket b's key "sigv2-a/k": refused, not a NoSuchKey from bucket b
+    status, body = get_url(hydrant, url, host="sigv2-b.localhost:%d" % hydrant.port)
+    assert status == 403
+    assert ET.fromstring(body).find("Code").text == "SignatureDoesNotMatch"
+    # far-future Expires, validly signed: refused with the bound named
+    far = c.generate_presigned_url("get_object", Params={"Bucket": "sigv2-a", "Key": "k"},
+                                   ExpiresIn=8 * 86400)
+    status, body = get_url(hydrant, far)
+    assert status == 400
+    root = ET.fromstring(body)
+    assert root.find("Code").text == "AuthorizationQueryParametersError"
+    assert "seven days" in root.find("Message").text
+    week = c.generate_presigned_url("get_object", Params={"Bucket": "sigv2-a", "Key": "k"},
+                                    ExpiresIn=7 * 86400 - 60)
+    assert get_url(hydrant, week) == (200, b"in sigv2-a")
+
+
+def test_checksum_headers(hydrant):
+    """x-amz-checksum-<alg> request headers are computed and compared, as
+    S3 does, in memory and for a spooled body; boto3's flexible checksums
+    (ChecksumAlgorithm) pass; an unknown algorithm is refused, not
+    ignored."""
+    import base64
+    import zlib
+    c = s3(hydrant)
+    c.create_bucket(Bucket="sums")
+    for alg in ("CRC32", "SHA1", "SHA256"):
+        r = c.put_object(Bucket="sums", Key="boto-" + alg, Body=b"checked " * 100,
+                         ChecksumAlgorithm=alg)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
+    for size in (1000, 3 * MIB):
+        data = os.urandom(size)
+        good = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        bad = base64.b64encode(((zlib.crc32(data) ^ 1)).to_bytes(4, "big")).decode()
+        sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        status, _, resp = signed_request(hydrant, "PUT", "/sums/k%d" % size, body=data,
+                                         service="s3",
+                                         headers={"x-amz-checksum-crc32": good,
+                                                  "x-amz-checksum-sha256": sha})
+        assert status == 200, resp
+        assert c.get_object(Bucket="sums", Key="k%d" % size)["Body"].read() == data
+        status, _, resp = signed_request(hydrant, "PUT", "/sums/bad%d" % size, body=data,
+                                         service="s3", headers={"x-amz-checksum-crc32": bad})
+        assert status == 400
+        root = ET.fromstring(resp)
+        assert root.find("Code").text == "BadDigest"
+        assert "CRC32" in root.find("Message").text
+        with pytest.raises(ClientError):
+            c.head_object(Bucket="sums", Key="bad%d" % size)
+    for hdrs, code in (({"x-amz-checksum-crc32": "not base64!"}, "InvalidRequest"),
+                       ({"x-amz-checksum-crc32": "AAAAAAAA"}, "InvalidRequest"),  # 6 bytes
+                       ({"x-amz-checksum-md7": "AAAA"}, "InvalidRequest")):
+        status, _, resp = signed_request(hydrant, "PUT", "/sums/x", body=b"x", service="s3",
+                                         headers=hdrs)
+        assert status == 400, hdrs
+        assert ET.fromstring(resp).find("Code").text == code
+    # not checksums: x-amz-checksum-mode (GET) and -type ride along
+    status, _, resp = signed_request(hydrant, "PUT", "/sums/y", body=b"y", service="s3",
+                                     headers={"x-amz-checksum-type": "FULL_OBJECT"})
+    assert status == 200, resp

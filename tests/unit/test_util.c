@@ -41,7 +41,100 @@ static void test_xml_escape(void **s)
     /* invalid UTF-8 and control characters cannot appear in XML */
     assert_int_equal(buf_xml_escape(&b, "a\xff\x01" "b\xc3\xa9\xe2\x82"), HY_OK);
     assert_string_equal(b.data, "a\xef\xbf\xbd\xef\xbf\xbd" "b\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
+    buf_reset(&b);
+    /* XML 1.0 has no U+FFFE / U+FFFF (each is three bytes it cannot
+     * carry); U+FFFD itself, tab, LF and the top code point pass; CR is a
+     * reference; a surrogate is three bad bytes */
+    assert_int_equal(buf_xml_escape(&b, "\xef\xbf\xbe|\xef\xbf\xbf|\xef\xbf\xbd|\t\n\r|"
+                                        "\xf4\x8f\xbf\xbf|\xed\xa0\x80"), HY_OK);
+    assert_string_equal(b.data, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
+                                "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd|\t\n&#13;|"
+                                "\xf4\x8f\xbf\xbf|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     buf_free(&b);
+}
+
+static void test_utf8(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *in;
+        size_t want;
+    } cases[] = {
+        {"a", 1}, {"\x7f", 1}, {"\xc2\x80", 2}, {"\xdf\xbf", 2}, {"\xe0\xa0\x80", 3},
+        {"\xef\xbf\xbf", 3}, {"\xf0\x90\x80\x80", 4}, {"\xf4\x8f\xbf\xbf", 4},
+        {"\xc0\x80", 0},          /* overlong NUL */
+        {"\xc1\xbf", 0},          /* overlong */
+        {"\xe0\x9f\xbf", 0},      /* overlong 3-byte */
+        {"\xf0\x8f\xbf\xbf", 0},  /* overlong 4-byte */
+        {"\xed\xa0\x80", 0},      /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 0},  /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 0}, {"\x80", 0}, {"\xbf", 0},
+        {"\xe2\x82", 0},          /* truncated by the NUL */
+        {"\xe2\x82(", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (utf8_char_len(cases[i].in) != cases[i].want)
+            fail_msg("case %zu: %zu, want %zu", i, utf8_char_len(cases[i].in), cases[i].want);
+}
+
+/* S3's checksum engine on "123456789": the catalogue check values (big-
+ * endian, as S3 sends them) and the well-known digests; chained updates;
+ * the names. */
+static void test_cksum(void **s)
+{
+    (void)s;
+    static const char *const want[HY_CKSUM_COUNT] = {
+        [HY_CKSUM_CRC32] = "cbf43926",
+        [HY_CKSUM_CRC32C] = "e3069283",
+        [HY_CKSUM_CRC64NVME] = "ae8b14860a799888",
+        [HY_CKSUM_SHA1] = "f7c3bc1d808e04732adf679965ccc34ca7ae3441",
+        [HY_CKSUM_SHA256] = "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
+    };
+    for (int alg = 0; alg < HY_CKSUM_COUNT; alg++) {
+        struct hy_cksum c;
+        unsigned char out[32];
+        char hex[65];
+        assert_int_equal(hy_cksum_init(&c, alg), HY_OK);
+        assert_int_equal(hy_cksum_update(&c, "1234", 4), HY_OK);
+        assert_int_equal(hy_cksum_update(&c, "56789", 5), HY_OK);
+        assert_int_equal(hy_cksum_final(&c, out), HY_OK);
+        hex_encode(hex, out, hy_cksum_len(alg));
+        assert_string_equal(hex, want[alg]);
+        hy_cksum_free(&c); /* again: harmless */
+        const char *name = hy_cksum_name(alg);
+        assert_int_equal(hy_cksum_alg(name, strlen(name)), alg);
+    }
+    assert_int_equal(hy_cksum_alg("X-Amz-Checksum-CRC32C", 21), HY_CKSUM_CRC32C);
+    assert_int_equal(hy_cksum_alg("x-amz-checksum-md7", 18), -2);
+    assert_int_equal(hy_cksum_alg("x-amz-checksum-crc32", 19), -2); /* "...crc3" */
+    assert_int_equal(hy_cksum_alg("content-md5", 11), -1);
+    struct hy_cksum c;
+    assert_int_not_equal(hy_cksum_init(&c, HY_CKSUM_COUNT), HY_OK);
+}
+
+static void test_query_get(void **s)
+{
+    (void)s;
+    struct arena *a = arena_new();
+    bool present;
+    const char *q = "a=1&b&c=x+y%2Bz&X%2DAmz=enc&bad=%zz&a=2&nul=p%00q&&e=";
+    assert_string_equal(url_query_get(a, q, "a", &present), "1"); /* the first wins */
+    assert_true(present);
+    assert_string_equal(url_query_get(a, q, "b", &present), "");
+    assert_true(present);
+    assert_string_equal(url_query_get(a, q, "c", NULL), "x y+z");
+    assert_string_equal(url_query_get(a, q, "X-Amz", NULL), "enc"); /* names decode too */
+    assert_null(url_query_get(a, q, "bad", &present)); /* there, but unreadable */
+    assert_true(present);
+    assert_string_equal(url_query_get(a, q, "nul", NULL), "p"); /* a NUL ends it */
+    assert_string_equal(url_query_get(a, q, "e", &present), "");
+    assert_true(present);
+    assert_null(url_query_get(a, q, "missing", &present));
+    assert_false(present);
+    assert_null(url_query_get(a, "", "a", &present));
+    assert_false(present);
+    assert_null(url_query_get(a, NULL, "a", &present));
+    arena_free(a);
 }
 
 static void test_base64(void **s)
@@ -118,6 +211,10 @@ static void test_crc32c(void **s)
 {
     (void)s;
     /* the check value of CRC-32C (RFC 3720 B.4 and the usual catalogue) */
+    /* CRC-64/NVME's catalogue check value, and chaining */
+    assert_true(hy_crc64nvme(0, "123456789", 9) == 0xAE8B14860A799888ull);
+    assert_true(hy_crc64nvme(hy_crc64nvme(0, "1234", 4), "56789", 5) == 0xAE8B14860A799888ull);
+    assert_true(hy_crc64nvme(0, "", 0) == 0);
     assert_int_equal(hy_crc32c(0, "123456789", 9), 0xE3069283u);
     assert_int_equal(hy_crc32c_sw(0, "123456789", 9), 0xE3069283u);
     unsigned char zeros[32] = {0};
@@ -226,6 +323,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_ceiling),
         cmocka_unit_test(test_xml_escape),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_query_get),
+        cmocka_unit_test(test_cksum),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_base64_against_reference),
         cmocka_unit_test(test_crc32c),
