@@ -141,8 +141,9 @@ def test_sigterm_drains_and_exits_zero(tmp_path):
 
 
 def test_undeliverable_records_survive_restart(tmp_path):
-    """The bucket is missing at shutdown: the records stay in the log and
-    are delivered after the next start, once the bucket exists."""
+    """The bucket is missing at shutdown: the failed batch is parked in a
+    spill file (off the log), handed out again after the next start, and
+    delivered once the bucket exists."""
     data = str(tmp_path / "data")
     h = Hydrant(data).start()
     fh = h.client("firehose")
@@ -151,7 +152,8 @@ def test_undeliverable_records_survive_restart(tmp_path):
     wait_for(lambda: "does not exist" in h.read_log(), timeout=10)
     assert h.stop() == 0
     h.start()
-    assert "recovered 1 undelivered records" in h.read_log()
+    assert glob.glob(os.path.join(data, "spill", "*.spill"))
+    assert "recovery: 1 parked batches" in h.read_log()
     s3 = h.client("s3")
     s3.create_bucket(Bucket="later-bucket")
     got = wait_for(lambda: delivered_lines(s3, "later-bucket"), timeout=40)
