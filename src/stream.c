@@ -1273,7 +1273,7 @@ static void rec_hand_out(struct stream_batch *b)
 
 /* A new batch for stream s (catalog lock held). */
 static struct stream_batch *rec_batch_new(const struct stream *s, uint64_t first,
-                                          int64_t arrival)
+                                          int64_t arrival, bool key_known)
 {
     struct stream_batch *b = calloc(1, sizeof *b);
     if (!b)
@@ -1286,6 +1286,14 @@ static struct stream_batch *rec_batch_new(const struct stream *s, uint64_t first
     b->first_lsn = first;
     b->oldest_ms = arrival;
     b->loaded = true;
+    /* an open batch is cut at SizeInMBs: its memory in one allocation of
+     * the same size each time, so that it never grows by copying and
+     * malloc returns it to the system when it is freed (an allocation of
+     * a size freed before stays above glibc's moving mmap threshold) */
+    if (!key_known && buf_reserve(&b->data, (size_t)s->snap.size_mb * MIB + STREAM_MAX_RECORD)) {
+        stream_batch_free(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -1394,7 +1402,8 @@ static void rec_frame(void *ctx, const struct wal_frame *f)
         pthread_rwlock_rdlock(&cat.lock);
         struct stream *s = stream_find_id(f->stream_id);
         if (s)
-            b = rec_batch_new(s, si >= 0 ? R.seals[si].first : f->lsn, f->arrival_ms);
+            b = rec_batch_new(s, si >= 0 ? R.seals[si].first : f->lsn, f->arrival_ms,
+                              si >= 0);
         pthread_rwlock_unlock(&cat.lock);
         if (!s) {
             recov.orphan_records++;
