@@ -1593,13 +1593,16 @@ static int rec_list_segments(void)
         if (n != 20 || strcmp(de->d_name + 16, ".wal") != 0 ||
             strspn(de->d_name, "0123456789abcdef") != 16)
             continue;
-        char *p = malloc(strlen(dir) + n + 2);
+        size_t plen = strlen(dir) + n + 2;
+        char *p = malloc(plen);
         if (!p || rec_grow((void **)&R.segs, &cap, R.nsegs + 1, sizeof *R.segs)) {
             free(p);
             rc = HY_ENOMEM;
             break;
         }
-        sprintf(p, "%s/%s", dir, de->d_name);
+        memcpy(p, dir, plen - n - 2);
+        p[plen - n - 2] = '/';
+        memcpy(p + plen - n - 1, de->d_name, n + 1);
         R.segs[R.nsegs++] = p;
     }
     closedir(d);
@@ -1620,7 +1623,7 @@ static void rec_load_spills(void)
         return;
     struct dirent *de;
     while ((de = readdir(d))) {
-        char path[4400];
+        char path[4200 + 256 + 2];
         size_t n = strlen(de->d_name);
         if (n < 6)
             continue;
