@@ -1687,9 +1687,11 @@ static void rec_load_spills(void)
 void stream_recover_finish(struct stream_recovery *st)
 {
     R.t0 = hy_mono_ms();
-    qsort(R.done, R.ndone, sizeof *R.done, rec_cmp_range);
+    if (R.ndone)
+        qsort(R.done, R.ndone, sizeof *R.done, rec_cmp_range);
     rec_load_spills(); /* single-threaded still: no catalog lock needed */
-    qsort(R.parked, R.nparked, sizeof *R.parked, rec_cmp_range);
+    if (R.nparked)
+        qsort(R.parked, R.nparked, sizeof *R.parked, rec_cmp_range);
     /* a SEAL whose range is delivered or parked needs nothing more */
     size_t k = 0;
     for (size_t i = 0; i < R.nseals; i++) {
@@ -1702,7 +1704,8 @@ void stream_recover_finish(struct stream_recovery *st)
         R.seals[k++] = *s;
     }
     R.nseals = k;
-    qsort(R.seals, R.nseals, sizeof *R.seals, rec_cmp_seal);
+    if (R.nseals)
+        qsort(R.seals, R.nseals, sizeof *R.seals, rec_cmp_seal);
     R.active = true;
     R.sync = true;
     if (rec_list_segments() != HY_OK)
