@@ -570,9 +570,11 @@ static struct pending *queue_pop_runnable(void)
         bool blocked = false;
         for (struct pending *q = D.busy; q && !blocked; q = q->next)
             blocked = q->batch->stream_id == p->batch->stream_id;
-        /* nor behind an earlier queued batch of its stream (FIFO per stream) */
-        for (struct pending *q = D.queue; q != p && !blocked; q = q->next)
-            blocked = q->batch->stream_id == p->batch->stream_id;
+        /* nor before an older queued batch of its stream (take order per
+         * stream: a retry queued after a newer batch still goes first) */
+        for (struct pending *q = D.queue; q && !blocked; q = q->next)
+            blocked = q != p && q->batch->stream_id == p->batch->stream_id &&
+                      q->seq < p->seq;
         if (!blocked) {
             *pp = p->next;
             p->next = NULL;
