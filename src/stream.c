@@ -1087,20 +1087,25 @@ int stream_spill_remove(struct stream_batch *b)
  *                              when it reaches SizeInMBs
  * Ranges, not the order of frames, decide: a SEAL that overtook another
  * SEAL of its stream, or a record that never made it into its buffer,
- * recovers the same. A complete sealed batch is handed out as soon as its
+ * recovers the same. An open batch ends before a sealed, delivered or
+ * parked range of its stream, so the SEAL its delivery writes never spans
+ * another range; ranges nested by older logs are still found (maxlast). A complete sealed batch is handed out as soon as its
  * last record is read. Pass 2 keeps the buffered total under --max-buffered:
  * when the next record does not fit, the largest open batch is handed out,
  * and pass 2 stops (before delivery runs) or waits until delivery frees
  * memory (in its thread, after). While records are still unread,
  * stream_min_lsn reports the lowest of them, so their segments stay. */
+/* A range of one stream's LSNs; arrays of them are sorted by (id, first),
+ * and maxlast is the highest last of the stream's ranges up to this one
+ * (logs written before this version may hold nested ranges). */
 struct rec_range {
     uint32_t id;
-    uint64_t first, last;
+    uint64_t first, last, maxlast;
 };
 
 struct rec_seal {
     uint32_t id;
-    uint64_t first, last;
+    uint64_t first, last, maxlast; /* as struct rec_range */
     char bucket[64];
     char *key;
     struct stream_batch *b; /* filled by pass 2; NULL before its first record */
@@ -1186,10 +1191,45 @@ static long rec_find(const void *v, size_t n, size_t elem, uint32_t id, uint64_t
         else
             hi = mid;
     }
-    if (lo == 0)
-        return -1;
-    const struct rec_range *r = (const void *)((const char *)v + (lo - 1) * elem);
-    return r->id == id && r->first <= lsn && lsn <= r->last ? (long)(lo - 1) : -1;
+    /* back over the ranges that may still reach lsn: one, unless nested */
+    for (size_t i = lo; i-- > 0;) {
+        const struct rec_range *r = (const void *)((const char *)v + i * elem);
+        if (r->id != id || r->maxlast < lsn)
+            break;
+        if (r->first <= lsn && lsn <= r->last)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Whether a range of stream id starts after lsn `after` and before `before`:
+ * an open batch must not span it (its SEAL's range would nest). */
+static bool rec_range_between(const void *v, size_t n, size_t elem, uint32_t id,
+                              uint64_t after, uint64_t before)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct rec_range *r = (const void *)((const char *)v + mid * elem);
+        if (r->id < id || (r->id == id && r->first <= after))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == n)
+        return false;
+    const struct rec_range *r = (const void *)((const char *)v + lo * elem);
+    return r->id == id && r->first < before;
+}
+
+/* Sets maxlast over a sorted array. */
+static void rec_fill_maxlast(void *v, size_t n, size_t elem)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct rec_range *r = (void *)((char *)v + i * elem);
+        const struct rec_range *p = i ? (const void *)((char *)v + (i - 1) * elem) : NULL;
+        r->maxlast = p && p->id == r->id && p->maxlast > r->last ? p->maxlast : r->last;
+    }
 }
 
 void stream_recover_frame(void *ctx, const struct wal_frame *f)
@@ -1229,7 +1269,7 @@ void stream_recover_frame(void *ctx, const struct wal_frame *f)
             log_error("stream", "out of memory recovering a DELIVERED range");
             return;
         }
-        R.done[R.ndone++] = (struct rec_range){f->stream_id, r.first_lsn, r.last_lsn};
+        R.done[R.ndone++] = (struct rec_range){f->stream_id, r.first_lsn, r.last_lsn, 0};
     }
 }
 
@@ -1398,6 +1438,21 @@ static void rec_frame(void *ctx, const struct wal_frame *f)
         b = R.seals[si].b;
     else if (si < 0 && oi < R.nopen)
         b = R.open[oi].b;
+    if (b && si < 0 &&
+        (rec_range_between(R.seals, R.nseals, sizeof *R.seals, f->stream_id, b->first_lsn,
+                           f->lsn) ||
+         rec_range_between(R.done, R.ndone, sizeof *R.done, f->stream_id, b->first_lsn,
+                           f->lsn) ||
+         rec_range_between(R.parked, R.nparked, sizeof *R.parked, f->stream_id,
+                           b->first_lsn, f->lsn))) {
+        /* a sealed, delivered or parked range of the stream lies between
+         * the open batch and this record: the batch ends before it */
+        rec_hand_out(b);
+        pthread_mutex_lock(&R.lock);
+        R.open[oi] = R.open[--R.nopen];
+        pthread_mutex_unlock(&R.lock);
+        b = NULL;
+    }
     if (!b) {
         pthread_rwlock_rdlock(&cat.lock);
         struct stream *s = stream_find_id(f->stream_id);
@@ -1678,7 +1733,7 @@ static void rec_load_spills(void)
             stream_batch_free(b);
             continue;
         }
-        R.parked[R.nparked++] = (struct rec_range){b->stream_id, b->first_lsn, b->last_lsn};
+        R.parked[R.nparked++] = (struct rec_range){b->stream_id, b->first_lsn, b->last_lsn, 0};
         recov.parked_batches++;
     }
     closedir(d);
@@ -1689,9 +1744,14 @@ void stream_recover_finish(struct stream_recovery *st)
     R.t0 = hy_mono_ms();
     if (R.ndone)
         qsort(R.done, R.ndone, sizeof *R.done, rec_cmp_range);
+    rec_fill_maxlast(R.done, R.ndone, sizeof *R.done);
+    if (R.nseals) /* sorted before the spills look their keys up */
+        qsort(R.seals, R.nseals, sizeof *R.seals, rec_cmp_seal);
+    rec_fill_maxlast(R.seals, R.nseals, sizeof *R.seals);
     rec_load_spills(); /* single-threaded still: no catalog lock needed */
     if (R.nparked)
         qsort(R.parked, R.nparked, sizeof *R.parked, rec_cmp_range);
+    rec_fill_maxlast(R.parked, R.nparked, sizeof *R.parked);
     /* a SEAL whose range is delivered or parked needs nothing more */
     size_t k = 0;
     for (size_t i = 0; i < R.nseals; i++) {
@@ -1703,9 +1763,8 @@ void stream_recover_finish(struct stream_recovery *st)
         }
         R.seals[k++] = *s;
     }
-    R.nseals = k;
-    if (R.nseals)
-        qsort(R.seals, R.nseals, sizeof *R.seals, rec_cmp_seal);
+    R.nseals = k; /* still sorted */
+    rec_fill_maxlast(R.seals, R.nseals, sizeof *R.seals);
     R.active = true;
     R.sync = true;
     if (rec_list_segments() != HY_OK)
