@@ -444,3 +444,82 @@ def test_a_failed_batch_is_not_overtaken_by_its_stream(tmp_path):
         delivered_lines(s3, "fifo-bucket")), timeout=60, interval=0.5)
     assert got == {k: 1 for k in want}
     h.stop()
+
+
+FAIL_REALLOC_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+/* Every other realloc of 6 MiB or more fails: a buffer growing past 4 MiB
+ * (SizeInMBs 5) meets it each time it fills. Each failure is noted. */
+static atomic_uint calls;
+void *realloc(void *p, size_t n)
+{
+    static void *(*real)(void *, size_t);
+    if (!real)
+        real = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    if (n >= ((size_t)6 << 20) && atomic_fetch_add(&calls, 1) % 2 == 0) {
+        const char *path = getenv("FAIL_REALLOC_LOG");
+        int fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+        if (fd >= 0) {
+            (void)!write(fd, "x", 1);
+            close(fd);
+        }
+        return NULL;
+    }
+    return real(p, n);
+}
+"""
+
+
+def test_out_of_memory_never_acknowledges_an_unkept_record(tmp_path):
+    """Allocations of a stream buffer's growth fail (an LD_PRELOAD shim):
+    a put whose record cannot be given room is refused ("Slow down."),
+    never acknowledged and then dropped; after a kill -9 and a restart
+    without the shim every acknowledged record is delivered exactly once."""
+    src, lib = tmp_path / "failrealloc.c", tmp_path / "failrealloc.so"
+    src.write_text(FAIL_REALLOC_C)
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot build the allocation-failure shim: %s" % r.stderr.decode())
+    if b"libasan" in subprocess.run(["ldd", BIN], capture_output=True).stdout:
+        pytest.skip("ASan replaces realloc itself")
+    fails = tmp_path / "fails"
+    data = str(tmp_path / "data")
+    h = Hydrant(data)
+    h.env["LD_PRELOAD"] = str(lib)
+    h.env["FAIL_REALLOC_LOG"] = str(fails)
+    h.start()
+    h.client("s3").create_bucket(Bucket="oom-bucket")
+    fh = h.client("firehose")
+    make_stream(fh, "oom-stream", "oom-bucket", size_mb=5, interval=1)
+    acked, seq, refused = set(), 0, 0
+    while len(acked) < 30000:
+        recs = [b"oom-%07d-" % (seq + i) for i in range(500)]
+        recs = [x + b"z" * (999 - len(x)) for x in recs]
+        seq += 500
+        r = fh.put_record_batch(DeliveryStreamName="oom-stream",
+                                Records=[{"Data": x + b"\n"} for x in recs])
+        for x, rr in zip(recs, r["RequestResponses"]):
+            if "RecordId" in rr:
+                acked.add(x)
+            else:
+                assert rr["ErrorCode"] == "ServiceUnavailableException"
+                refused += 1
+    assert fails.exists() and len(fails.read_bytes()) > 0, "the shim failed no allocation"
+    time.sleep(1.5)
+    h.stop(signal.SIGKILL)
+    del h.env["LD_PRELOAD"]
+    h.start()
+    s3 = h.client("s3")
+    got = wait_for(lambda: (lambda g: g if acked <= set(g) else None)(
+        delivered_lines(s3, "oom-bucket")), timeout=90, interval=1)
+    assert acked <= set(got)
+    assert all(got[k] == 1 for k in acked)
+    print("allocation failures %d, records refused %d, acknowledged %d"
+          % (len(fails.read_bytes()), refused, len(acked)))
+    h.stop()
