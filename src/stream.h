@@ -96,15 +96,17 @@ int stream_spill_remove(struct stream_batch *b);
  * the buffered ceiling: they are reserved), then appended to the WAL, and
  * applied to the buffer only once the log is fsynced. */
 
-/* Reserves len bytes for a record of the stream. HY_ENOTFOUND, HY_ESTATE
- * (not ACTIVE), HY_EBUSY (ceiling reached). *id gets the stream id,
+/* Reserves len bytes for a record of the stream: under the buffered
+ * ceiling and in the buffer's memory, so that stream_apply never needs
+ * to allocate. HY_ENOTFOUND, HY_ESTATE (not ACTIVE), HY_EBUSY (ceiling
+ * reached, or no memory for the room). *id gets the stream id,
  * *encrypted whether server-side encryption is on (both may be NULL). */
 int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted);
 /* Gives a reservation back (the WAL append failed). */
 void stream_unadmit(uint32_t id, size_t len);
 struct wal_frame;
-/* Appends durable WAL_RECORD frames to their streams' buffers; their
- * bytes were reserved by stream_admit. Frames of a stream deleted
+/* Appends durable WAL_RECORD frames to their streams' buffers, into the
+ * room stream_admit reserved (no allocation). Frames of a stream deleted
  * meanwhile are dropped. Called on the WAL writer thread. */
 void stream_apply(const struct wal_frame *frames, size_t n);
 /* The lowest LSN held in any buffer or undelivered recovered batch (not
