@@ -1523,7 +1523,7 @@ static void rec_frame(void *ctx, const struct wal_frame *f)
 static bool rec_read_segments(void)
 {
     for (; R.seg_i < R.nsegs; R.seg_i++) {
-        int rc = wal_scan_file(R.segs[R.seg_i], rec_frame, NULL, NULL, NULL);
+        int rc = wal_scan_segment(R.segs[R.seg_i], rec_frame, NULL);
         if (rc && rc != HY_EINVAL)
             log_error("stream", "recovery: cannot read %s again: %s; its records are "
                       "delivered at the next start", R.segs[R.seg_i], hy_strerror(rc));

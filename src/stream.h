@@ -122,7 +122,7 @@ const unsigned char *stream_node_id(void);
 /* Recovery, in two passes over the log. wal_replay hands every frame to
  * stream_recover_frame (ctx unused), which keeps only the SEAL and
  * DELIVERED ranges (no record bytes). stream_recover_finish then loads the
- * spill files and reads the segments again (wal_scan_file), putting each
+ * spill files and reads the segments again (wal_scan_segment), putting each
  * record that is neither delivered nor parked into its sealed batch, or
  * into batches of SizeInMBs; it stops at --max-buffered and, if the log is
  * not read to its end by then, goes on in a thread of its own, waiting for

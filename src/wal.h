@@ -119,4 +119,11 @@ typedef void (*wal_bad_fn)(void *ctx, uint64_t offset, uint64_t len, const char 
 int wal_scan_file(const char *path, wal_replay_fn fn, wal_bad_fn bad_fn, void *ctx,
                   uint64_t *valid_end);
 
+/* ---- added by the stuck-stream work (issue 12) ---------------------------
+ * Reads one segment (mapped) and calls fn per valid frame, with no repair
+ * and no reports: recovery's second pass in stream.c, after wal_replay
+ * has repaired and reported. HY_EIO (cannot read), HY_EINVAL (not a
+ * segment). */
+int wal_scan_segment(const char *path, wal_replay_fn fn, void *ctx);
+
 #endif
