@@ -14,12 +14,34 @@
  * the SEAL without its DELIVERED and rewrites the same records under the
  * same key: the object is overwritten, never duplicated. After each
  * delivery, WAL segments below the lowest undelivered position are
- * released. A write that fails -- the bucket does not exist, the
- * disk is full -- keeps the batch in a retry list with exponential backoff
- * (1 s doubling to 30 s) and is logged once per attempt with what is kept;
- * nothing is dropped. The dispatcher sleeps until the next interval falls
- * due or a retry is due, or until stream.c wakes it because a buffer
- * filled, or a worker finished a batch.
+ * released. The dispatcher sleeps until the next interval falls due or a
+ * retry is due, or until stream.c wakes it because a buffer filled, or a
+ * worker finished a batch.
+ *
+ * Failures, and one stuck stream among healthy ones: a write that fails
+ * -- the bucket does not exist, the prefix cannot be evaluated, the disk
+ * is full -- keeps the batch in a retry list (sorted by take order) with
+ * exponential backoff (1 s doubling to 30 s, +-25% jitter), logged once
+ * per attempt with what the stream holds ("stream X is stuck since ...:
+ * N batches, M records, B bytes held"; delivery_stuck_get/_list give the
+ * same numbers to callers). The failed batch is parked: written to a
+ * spill file (stream.c, stream_spill_write: fsynced, directory fsynced)
+ * and its memory freed, and a parked batch no longer counts for the log's
+ * low water, so the stuck stream keeps only its own records, on disk, and
+ * every other stream's segments are released. Later batches of a stuck
+ * stream are parked behind it without an attempt: only the oldest batch
+ * of a stream is retried, and a stream's batches are written in the order
+ * they were taken. A parked batch is read back for each attempt; its key
+ * is made durable by writing it into its spill file (not a SEAL: its
+ * records may be gone from the log), and once written, its DELIVERED is
+ * waited for before the spill file is deleted. After --retry-window
+ * (hy_cfg.retry_window_s; AWS retries S3 delivery for 24 h, then drops
+ * the data) the batch goes to the dead-letter bucket instead
+ * (DELIVERY_DEAD_LETTER_BUCKET; key and format in delivery.h), then its
+ * DELIVERED; nothing is dropped silently. Crash windows: between the
+ * dead-letter write and its DELIVERED, the next start retries it (a
+ * second dead-letter write overwrites the same key; if the destination
+ * works by then, the records are in both places).
  *
  * Two batches are written at once: writing an object is CPU work (copying
  * it into the page cache, its MD5) followed by a wait for the disk (fsync),
@@ -31,11 +53,12 @@
  * buffers keep filling while the store is busy, as with one thread.
  *
  * Order within a stream: a worker never starts a batch while another
- * batch of the same stream is being written, and the queue is first in,
- * first out, so a stream's SEALs reach the WAL in LSN order, the order
- * recovery (stream.c, recover_seal) cuts them out of the buffer in.
- * Batches of different streams are independent: their ranges, keys and
- * SEALs never overlap.
+ * batch of the same stream is being written or waits in the retry list
+ * (it is parked behind it instead), and the queue is first in, first out,
+ * so a stream's SEALs reach the WAL in take order. Recovery no longer
+ * depends on that order (stream.c sorts records by the SEAL ranges), but
+ * objects keep arriving in order. Batches of different streams are
+ * independent: their ranges, keys and SEALs never overlap.
  *
  * Releasing the log: a batch taken from stream.c is no longer counted by
  * stream_min_lsn(), so the take and its entry in the queue happen under
@@ -43,8 +66,9 @@
  * water: no release can see a batch in neither place.
  *
  * Stop: one last forced pass delivers every non-empty buffer and tries
- * each pending retry once more; what still cannot be written is reported
- * (the write-ahead log keeps it for the next start).
+ * each pending retry still in memory once more; what still cannot be
+ * written is reported (the write-ahead log or its spill file keeps it for
+ * the next start).
  *
  * Threading: the dispatcher thread and the workers share the queue, the
  * busy list and the retry list under `lock` (a batch is on exactly one of
@@ -72,11 +96,14 @@
 struct pending {
     struct pending *next;
     struct stream_batch *batch;
+    uint64_t seq;           /* take order: a stream's batches go in this order */
     char *key;              /* fixed at the first attempt; NULL until prepared */
-    struct buf body;        /* compressed bytes, made once */
-    bool sealed;            /* its SEAL is durable in the WAL */
+    struct buf body;        /* compressed bytes, made once per load */
+    bool sealed;            /* its key is durable (SEAL in the WAL, or its spill) */
     int attempts;
     int64_t next_try_mono;
+    const char *err_code;   /* last failure, AWS-style ("S3.NoSuchBucket") */
+    char why[200];          /* last failure, for the log and delivery_stuck */
 };
 
 static struct {
@@ -90,8 +117,10 @@ static struct {
     bool running, stop, kick, quit;
     struct pending *queue;  /* taken, not started; FIFO */
     struct pending *busy;   /* being prepared or written by a worker */
-    struct pending *retry;  /* failed, waiting for next_try_mono */
+    struct pending *retry;  /* failed (or behind a failed batch of its
+                               stream), waiting; sorted by seq */
     size_t njobs;           /* on queue + busy */
+    uint64_t seq;
     struct delivery_stats stats;
 } D = {.lock = PTHREAD_MUTEX_INITIALIZER, .release_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -193,12 +222,20 @@ static void noop_done(void *arg, int rc, const struct wal_frame *f, size_t n)
     (void)n;
 }
 
-/* Makes the SEAL durable: from now on these records go under this key. */
+/* Makes the key durable: from now on these records go under this key. A
+ * parked batch's spill file is rewritten with the key (its records may be
+ * gone from the log, and with them a SEAL's range); any other gets a SEAL. */
 static int seal(struct pending *p)
 {
     struct stream_batch *b = p->batch;
     if (!hy_wal || !b->first_lsn || p->sealed)
         return HY_OK;
+    if (b->spill) {
+        int rc = b->spill_keyed ? HY_OK : stream_spill_write(b, p->key);
+        if (rc == HY_OK)
+            p->sealed = true;
+        return rc;
+    }
     unsigned char payload[WAL_SEAL_MAX];
     struct wal_range r = {b->first_lsn, b->last_lsn};
     size_t n = wal_seal_encode(payload, &r, b->dest.bucket, p->key);
@@ -209,8 +246,10 @@ static int seal(struct pending *p)
     return rc;
 }
 
-/* Notes the delivery in the WAL (no wait: a lost DELIVERED only means the
- * same object is rewritten after a crash) and frees what it covered. */
+/* Notes the delivery in the WAL and frees what it covered. No wait for
+ * a batch from the log: a lost DELIVERED only means the same object is
+ * rewritten after a crash. A parked batch waits for it, then deletes its
+ * spill file: the DELIVERED is what tells recovery the spill is done. */
 static void mark_delivered(struct pending *p)
 {
     struct stream_batch *b = p->batch;
@@ -220,13 +259,24 @@ static void mark_delivered(struct pending *p)
     struct wal_range r = {b->first_lsn, b->last_lsn};
     wal_range_encode(payload, &r);
     struct wal_frame f = {WAL_DELIVERED, b->stream_id, 0, hy_now_ms(), payload, 16};
-    wal_append(hy_wal, &f, 1, noop_done, NULL);
+    if (!b->spill) {
+        wal_append(hy_wal, &f, 1, noop_done, NULL);
+        return;
+    }
+    int rc = wal_append_sync(hy_wal, &f, 1);
+    if (rc == HY_OK)
+        stream_spill_remove(b);
+    else
+        log_warn("delivery", "stream %s: cannot log the delivery of parked batch %s (%s); "
+                 "it is kept and written again (same key) at the next start", b->dest.name,
+                 b->spill, hy_strerror(rc));
 }
 
+/* Parked batches do not count: their records are in their spill files. */
 static uint64_t list_min_lsn(const struct pending *p, uint64_t m)
 {
     for (; p; p = p->next)
-        if (p->batch && p->batch->first_lsn && p->batch->first_lsn < m)
+        if (p->batch && p->batch->first_lsn && !p->batch->spill && p->batch->first_lsn < m)
             m = p->batch->first_lsn;
     return m;
 }
@@ -250,66 +300,226 @@ static void release_log(void)
     pthread_mutex_unlock(&D.release_lock);
 }
 
-/* The wait before the next attempt, after p->attempts failures. */
+/* The wait before the next attempt, after p->attempts failures: 1 s
+ * doubling to 30 s, each with +-25% jitter so that many stuck batches do
+ * not retry in step. */
 static int64_t backoff_ms(const struct pending *p)
 {
     int64_t backoff = RETRY_FIRST_MS;
     for (int i = 1; i < p->attempts && backoff < RETRY_MAX_MS; i++)
         backoff *= 2;
-    return backoff > RETRY_MAX_MS ? RETRY_MAX_MS : backoff;
+    if (backoff > RETRY_MAX_MS)
+        backoff = RETRY_MAX_MS;
+    uint32_t r = 0;
+    hy_random(&r, sizeof r);
+    return backoff * 3 / 4 + (int64_t)(r % (uint32_t)(backoff / 2 + 1));
 }
 
-/* One attempt; HY_OK when the object is written. Worker thread. */
+/* The dead-letter object of a batch: AWS's error-output record shape, one
+ * JSON line per record, the record in rawData (base64). */
+static int dead_letter_body(const struct pending *p, int64_t now_ms, struct buf *out)
+{
+    const struct stream_batch *b = p->batch;
+    const uint32_t *lens = (const uint32_t *)(b->lens.data ? b->lens.data : "");
+    size_t off = 0;
+    int rc = HY_OK;
+    char *b64 = NULL;
+    size_t b64_cap = 0;
+    for (size_t i = 0; i < b->nrecords && rc == HY_OK; i++) {
+        uint32_t len = lens[i];
+        if (len > b->data.len - off) {
+            rc = HY_EINVAL; /* lengths and bytes disagree: never write half of it */
+            break;
+        }
+        size_t need = base64_encoded_len(len) + 1;
+        if (need > b64_cap) {
+            char *nb = realloc(b64, need);
+            if (!nb) {
+                rc = HY_ENOMEM;
+                break;
+            }
+            b64 = nb;
+            b64_cap = need;
+        }
+        base64_encode(b64, b->data.data + off, len);
+        off += len;
+        rc = buf_printf(out,
+                        "{\"attemptsMade\":%d,\"arrivalTimestamp\":%lld,\"errorCode\":\"%s\","
+                        "\"errorMessage\":\"",
+                        p->attempts, (long long)b->oldest_ms, p->err_code);
+        if (rc == HY_OK) {
+            /* why is ours, but may quote a key or prefix: escape it */
+            for (const char *c = p->why; *c && rc == HY_OK; c++) {
+                if (*c == '"' || *c == '\\')
+                    rc = buf_printf(out, "\\%c", *c);
+                else if ((unsigned char)*c < 0x20)
+                    rc = buf_printf(out, "\\u%04x", (unsigned char)*c);
+                else
+                    rc = buf_append(out, c, 1);
+            }
+        }
+        if (rc == HY_OK)
+            rc = buf_printf(out,
+                            "\",\"attemptEndingTimestamp\":%lld,\"deliveryStreamName\":\"%s\","
+                            "\"rawData\":\"%s\"}\n",
+                            (long long)now_ms, b->dest.name, b64);
+    }
+    free(b64);
+    return rc;
+}
+
+/* After the retry window: the batch goes to the dead-letter bucket, keyed
+ * like AWS's error output, <stream>/yyyy/MM/dd/HH/<stream>-<version>-
+ * yyyy-MM-dd-HH-mm-ss-<id> (the oldest record's arrival, UTC; the id as
+ * in the object key, so a second try after a crash rewrites the same
+ * object), and its DELIVERED is logged. HY_OK when it is there. */
+static int dead_letter(struct pending *p)
+{
+    struct stream_batch *b = p->batch;
+    char id[37], key[1024];
+    struct buf body;
+    int64_t now = hy_now_ms();
+    time_t t = (time_t)(b->oldest_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    batch_object_id(b, id);
+    snprintf(key, sizeof key, "%s/%04d/%02d/%02d/%02d/%s-%u-%04d-%02d-%02d-%02d-%02d-%02d-%s",
+             b->dest.name, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             b->dest.name, b->dest.version, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, id);
+    buf_init(&body, (size_t)1 << 34);
+    int rc = dead_letter_body(p, now, &body);
+    if (rc == HY_OK) {
+        rc = objstore_bucket_create(hy_store, DELIVERY_DEAD_LETTER_BUCKET, NULL);
+        if (rc == HY_EEXIST)
+            rc = HY_OK;
+    }
+    if (rc == HY_OK)
+        rc = objstore_put(hy_store, DELIVERY_DEAD_LETTER_BUCKET, key,
+                          body.data ? body.data : "", body.len, "application/x-ndjson", NULL);
+    buf_free(&body);
+    if (rc) {
+        log_error("delivery", "stream %s: cannot write %zu records to the dead-letter bucket "
+                  "%s: %s; kept, tried again", b->dest.name, b->nrecords,
+                  DELIVERY_DEAD_LETTER_BUCKET, hy_strerror(rc));
+        return rc;
+    }
+    log_warn("delivery", "stream %s: %zu records (%zu bytes) not delivered within the retry "
+             "window (%d s, %d attempts; last error: %s): moved to s3://%s/%s",
+             b->dest.name, b->nrecords, b->nbytes, hy_cfg.retry_window_s, p->attempts,
+             p->why, DELIVERY_DEAD_LETTER_BUCKET, key);
+    pthread_mutex_lock(&D.lock);
+    D.stats.dead_lettered++;
+    D.stats.dead_lettered_records += b->nrecords;
+    pthread_mutex_unlock(&D.lock);
+    mark_delivered(p);
+    return HY_OK;
+}
+
+/* One attempt; HY_OK when the object is written (or, after the retry
+ * window, is in the dead-letter bucket). Worker thread. */
 static int attempt(struct pending *p)
 {
     struct stream_batch *b = p->batch;
-    if (!p->key) {
-        int rc = prepare(p);
-        if (rc) {
-            /* cannot even name or compress it: keep it and try later */
-            log_error("delivery", "stream %s: %zu records kept for a later attempt",
-                      b->dest.name, b->nrecords);
-            p->next_try_mono = hy_mono_ms() + (p->attempts ? RETRY_MAX_MS : RETRY_FIRST_MS);
-            p->attempts++;
-            return rc;
-        }
+    int rc = HY_OK;
+    size_t len = 0;
+    p->err_code = "S3.InternalError";
+    if (b->spill && !b->loaded && (rc = stream_spill_load(b))) {
+        snprintf(p->why, sizeof p->why, "cannot read its spill file %s: %s", b->spill,
+                 hy_strerror(rc));
+        goto out_failed;
+    }
+    if (!p->key && (rc = prepare(p))) {
+        /* cannot even name or compress it: keep it and try later */
+        p->err_code = "Hydrant.KeyNamingFailed";
+        snprintf(p->why, sizeof p->why, "cannot name or compress the object (%s); prefix '%.100s'",
+                 hy_strerror(rc), b->dest.prefix);
+        goto out_failed;
     }
     const void *data = b->dest.compression == COMP_UNCOMPRESSED
                            ? (const void *)(b->data.data ? b->data.data : "")
                            : (const void *)(p->body.data ? p->body.data : "");
-    size_t len = b->dest.compression == COMP_UNCOMPRESSED ? b->data.len : p->body.len;
-    int rc = seal(p);
-    if (rc == HY_OK)
-        rc = objstore_put(hy_store, b->dest.bucket, p->key, data, len,
-                          "application/octet-stream", NULL);
+    len = b->dest.compression == COMP_UNCOMPRESSED ? b->data.len : p->body.len;
+    rc = seal(p);
+    if (rc) {
+        snprintf(p->why, sizeof p->why, "cannot make its key durable: %s", hy_strerror(rc));
+        goto out_failed;
+    }
+    rc = objstore_put(hy_store, b->dest.bucket, p->key, data, len,
+                      "application/octet-stream", NULL);
+    if (rc) {
+        if (rc == HY_ENOTFOUND)
+            p->err_code = "S3.NoSuchBucket";
+        snprintf(p->why, sizeof p->why, "cannot write s3://%s/%.80s: %s%s", b->dest.bucket,
+                 p->key, hy_strerror(rc),
+                 rc == HY_ENOTFOUND ? " (the bucket does not exist)" : "");
+        goto out_failed;
+    }
     p->attempts++;
+    b->attempts = p->attempts;
     pthread_mutex_lock(&D.lock);
-    if (rc == HY_OK) {
-        D.stats.objects++;
-        D.stats.records += b->nrecords;
-        D.stats.bytes += b->data.len;
-    } else {
-        D.stats.failures++;
-    }
+    D.stats.objects++;
+    D.stats.records += b->nrecords;
+    D.stats.bytes += b->data.len;
     pthread_mutex_unlock(&D.lock);
-    if (rc == HY_OK) {
-        log_debug("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s",
-                  b->dest.name, b->nrecords, len, b->dest.bucket, p->key);
-        mark_delivered(p);
+    log_debug("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
+              b->nrecords, len, b->dest.bucket, p->key);
+    mark_delivered(p);
+    return HY_OK;
+
+out_failed:
+    p->attempts++;
+    b->attempts = p->attempts;
+    pthread_mutex_lock(&D.lock);
+    D.stats.failures++;
+    pthread_mutex_unlock(&D.lock);
+    if (b->loaded && hy_now_ms() - b->taken_ms >= (int64_t)hy_cfg.retry_window_s * 1000 &&
+        dead_letter(p) == HY_OK)
         return HY_OK;
-    }
     int64_t backoff = backoff_ms(p);
     p->next_try_mono = hy_mono_ms() + backoff;
-    log_warn("delivery",
-             "stream %s: cannot write s3://%s/%s: %s%s; %zu records (%zu bytes) kept, "
-             "attempt %d, next in %lld ms",
-             b->dest.name, b->dest.bucket, p->key, hy_strerror(rc),
-             rc == HY_ENOTFOUND ? " (the bucket does not exist)"
-             : p->sealed      ? ""
-                              : " (sealing it in the write-ahead log failed)",
-             b->nrecords,
-             b->data.len, p->attempts, (long long)backoff);
+    log_warn("delivery", "stream %s: %s; %zu records (%zu bytes) kept, attempt %d, next in "
+             "%lld ms", b->dest.name, p->why, b->nrecords, b->nbytes, p->attempts,
+             (long long)backoff);
     return rc;
+}
+
+/* Parks a batch that failed (or waits behind one that failed) in its
+ * spill file, so that it no longer holds back the log, and frees its
+ * memory; the next attempt reads it back. Without a log it stays in
+ * memory. Worker thread, p not on any list. */
+static void park(struct pending *p)
+{
+    struct stream_batch *b = p->batch;
+    if (!hy_wal || !b->first_lsn || !b->loaded)
+        return;
+    if (!b->spill && stream_spill_write(b, p->key) != HY_OK)
+        return; /* stays in memory and in the log; tried again next time */
+    if (p->key && !b->key)
+        b->key = strdup(p->key); /* its spill names it; NULL: named again */
+    stream_spill_unload(b);
+    buf_free(&p->body);
+    free(p->key);
+    p->key = NULL; /* prepare() again on load, from b->key */
+    p->sealed = false;
+}
+
+/* Logs what a stuck stream holds. Takes D.lock. */
+static void log_stuck(uint32_t stream_id)
+{
+    struct delivery_stuck st;
+    if (delivery_stuck_get(stream_id, &st) != HY_OK)
+        return;
+    char since[32];
+    time_t t = (time_t)(st.since_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    log_warn("delivery", "stream %s is stuck since %s: %zu batches, %zu records, %llu bytes "
+             "held (%zu parked in spill files, off the log); last error: %s; after the retry "
+             "window (%d s) they go to s3://%s/%s/", st.stream, since, st.batches, st.records,
+             (unsigned long long)st.bytes, st.parked, st.reason, hy_cfg.retry_window_s,
+             DELIVERY_DEAD_LETTER_BUCKET, st.stream);
 }
 
 /* Appends p to *list (keeps arrival order). Caller holds D.lock. */
@@ -330,6 +540,27 @@ static void list_remove(struct pending **list, struct pending *p)
     p->next = NULL;
 }
 
+/* Inserts p into the retry list in seq order. Caller holds D.lock. */
+static void retry_insert(struct pending *p)
+{
+    struct pending **pp = &D.retry;
+    while (*pp && (*pp)->seq < p->seq)
+        pp = &(*pp)->next;
+    p->next = *pp;
+    *pp = p;
+}
+
+/* Whether an earlier batch of p's stream waits in the retry list: then p
+ * must wait behind it (a stream's batches are written in take order).
+ * Caller holds D.lock. */
+static bool behind_retry(const struct pending *p)
+{
+    for (const struct pending *q = D.retry; q && q->seq < p->seq; q = q->next)
+        if (q->batch->stream_id == p->batch->stream_id)
+            return true;
+    return false;
+}
+
 /* The first queued job whose stream has no batch being written, removed
  * from the queue; NULL when none. Caller holds D.lock. */
 static struct pending *queue_pop_runnable(void)
@@ -339,9 +570,11 @@ static struct pending *queue_pop_runnable(void)
         bool blocked = false;
         for (struct pending *q = D.busy; q && !blocked; q = q->next)
             blocked = q->batch->stream_id == p->batch->stream_id;
-        /* nor behind an earlier queued batch of its stream (FIFO per stream) */
-        for (struct pending *q = D.queue; q != p && !blocked; q = q->next)
-            blocked = q->batch->stream_id == p->batch->stream_id;
+        /* nor before an older queued batch of its stream (take order per
+         * stream: a retry queued after a newer batch still goes first) */
+        for (struct pending *q = D.queue; q && !blocked; q = q->next)
+            blocked = q != p && q->batch->stream_id == p->batch->stream_id &&
+                      q->seq < p->seq;
         if (!blocked) {
             *pp = p->next;
             p->next = NULL;
@@ -365,24 +598,38 @@ static void *delivery_worker(void *arg)
         }
         p->next = D.busy;
         D.busy = p;
+        bool behind = behind_retry(p);
         pthread_mutex_unlock(&D.lock);
 
-        int rc = attempt(p);
+        int rc;
+        if (behind) {
+            /* an earlier batch of its stream failed: wait behind it, parked */
+            rc = HY_EBUSY;
+            p->next_try_mono = 0;
+            snprintf(p->why, sizeof p->why, "waiting behind an earlier batch of its stream");
+        } else {
+            rc = attempt(p);
+        }
+        if (rc != HY_OK)
+            park(p);
 
         pthread_mutex_lock(&D.lock);
         list_remove(&D.busy, p);
         if (rc != HY_OK)
-            list_append(&D.retry, p);
+            retry_insert(p);
         D.njobs--;
         D.kick = true;
         pthread_cond_signal(&D.cond);
         pthread_cond_broadcast(&D.work); /* a batch of p's stream may wait */
-        if (rc == HY_OK) {
-            pthread_mutex_unlock(&D.lock);
+        uint32_t sid = p->batch->stream_id;
+        pthread_mutex_unlock(&D.lock);
+        if (rc == HY_OK)
             pending_free(p);
-            release_log();
-            pthread_mutex_lock(&D.lock);
-        }
+        else if (!behind)
+            log_stuck(sid);
+        /* also after a failure: a batch parked stops holding back the log */
+        release_log();
+        pthread_mutex_lock(&D.lock);
     }
     pthread_mutex_unlock(&D.lock);
     return NULL;
@@ -409,7 +656,11 @@ static int take_one(bool force)
     int rc = stream_take_due(hy_now_ms(), force, &b);
     if (rc == HY_OK) {
         p->batch = b;
+        p->attempts = b->attempts;
+        if (!b->taken_ms)
+            b->taken_ms = hy_now_ms();
         pthread_mutex_lock(&D.lock);
+        p->seq = ++D.seq;
         queue_push_locked(p);
         pthread_mutex_unlock(&D.lock);
     }
@@ -419,16 +670,33 @@ static int take_one(bool force)
     return rc;
 }
 
-/* Queues the retries whose time has come (all, when force) while a worker
- * slot is free (regardless, when force); returns ms until the next one is
- * due, 0 when one is due but waits for a slot, -1 when none is pending.
- * Caller holds D.lock. */
+/* Queues the retries whose time has come while a worker slot is free;
+ * only the oldest batch of each stream is tried (the others wait behind
+ * it). With force (the last pass at stop): every batch still in memory,
+ * regardless of slots; parked ones stay in their spill files for the next
+ * start. Returns ms until the next one is due, 0 when one is due but waits
+ * for a slot, -1 when none is pending. Caller holds D.lock. */
 static int64_t queue_retries_locked(bool force)
 {
     int64_t now = hy_mono_ms(), next = -1;
     struct pending **pp = &D.retry;
+    uint32_t seen[64];
+    size_t nseen = 0;
+    bool overflow = false;
     while (*pp) {
         struct pending *p = *pp;
+        uint32_t sid = p->batch->stream_id;
+        bool head = true;
+        for (size_t i = 0; i < nseen && head; i++)
+            head = seen[i] != sid;
+        if (head && nseen < sizeof seen / sizeof *seen)
+            seen[nseen++] = sid;
+        else if (head)
+            overflow = true; /* more stuck streams than slots: try them later */
+        if (overflow || !head || (force && p->batch->spill)) {
+            pp = &p->next;
+            continue;
+        }
         bool due = force || p->next_try_mono <= now;
         if (due && (force || D.njobs < DELIVERY_WORKERS)) {
             *pp = p->next;
@@ -594,6 +862,51 @@ void delivery_stop(void)
     pthread_join(D.thread, NULL);
     D.running = false;
     stream_set_wakeup(NULL);
+}
+
+/* Sums up the batches of one stream in the retry list. Caller holds D.lock. */
+static void stuck_sum(uint32_t stream_id, struct delivery_stuck *st)
+{
+    memset(st, 0, sizeof *st);
+    for (const struct pending *p = D.retry; p; p = p->next) {
+        const struct stream_batch *b = p->batch;
+        if (b->stream_id != stream_id)
+            continue;
+        if (!st->batches) {
+            snprintf(st->stream, sizeof st->stream, "%s", b->dest.name);
+            snprintf(st->reason, sizeof st->reason, "%s", p->why);
+            st->since_ms = b->taken_ms;
+        }
+        st->batches++;
+        st->records += b->nrecords;
+        st->bytes += b->nbytes;
+        st->parked += b->spill != NULL;
+        if (b->taken_ms && b->taken_ms < st->since_ms)
+            st->since_ms = b->taken_ms;
+    }
+}
+
+int delivery_stuck_get(uint32_t stream_id, struct delivery_stuck *st)
+{
+    pthread_mutex_lock(&D.lock);
+    stuck_sum(stream_id, st);
+    pthread_mutex_unlock(&D.lock);
+    return st->batches ? HY_OK : HY_ENOTFOUND;
+}
+
+size_t delivery_stuck_list(struct delivery_stuck *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&D.lock);
+    for (const struct pending *p = D.retry; p && n < max; p = p->next) {
+        bool seen = false;
+        for (const struct pending *q = D.retry; q != p && !seen; q = q->next)
+            seen = q->batch->stream_id == p->batch->stream_id;
+        if (!seen)
+            stuck_sum(p->batch->stream_id, &out[n++]);
+    }
+    pthread_mutex_unlock(&D.lock);
+    return n;
 }
 
 void delivery_get_stats(struct delivery_stats *st)

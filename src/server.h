@@ -78,6 +78,8 @@ struct hy_config {
     size_t max_buffered;       /* backpressure ceiling on buffered bytes */
     bool fsync;                /* --durability=fsync (true) or os (false) */
     size_t wal_segment_bytes;  /* WAL segment size */
+    int retry_window_s;        /* S3 delivery retried this long, then the
+                                  dead-letter bucket (--retry-window) */
 };
 extern struct hy_config hy_cfg;
 

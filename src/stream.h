@@ -33,13 +33,24 @@ struct stream_dest {
 struct stream_batch {
     struct stream_dest dest;
     struct buf data;          /* the records concatenated exactly as sent */
+    struct buf lens;          /* nrecords uint32_t: each record's length, in order */
     size_t nrecords;
+    size_t nbytes;            /* data.len, also while the data is parked out */
     int64_t oldest_ms;        /* arrival time (wall clock) of the oldest record */
+    int64_t taken_ms;         /* wall clock when delivery first took it: the
+                                 retry window runs from here */
     uint32_t stream_id;       /* the stream's numeric id (WAL frames carry it) */
     uint64_t first_lsn, last_lsn; /* WAL positions of its records; 0 without a WAL */
-    char *key;                /* malloc'd; set when recovery found its SEAL:
-                                 deliver to dest.bucket under exactly this key */
+    char *key;                /* malloc'd; set when its key is fixed durably
+                                 (recovery found its SEAL, or its spill names
+                                 it): deliver to dest.bucket under exactly this key */
     size_t accounted;         /* bytes counted in the buffered total until freed */
+    char *spill;              /* malloc'd path of its spill file once parked
+                                 (see stream_spill_write); NULL before */
+    bool spill_keyed;         /* the spill file holds the key */
+    bool loaded;              /* data and lens are in memory */
+    bool recovered;           /* handed out by recovery (see stream_recover_finish) */
+    int attempts;             /* delivery attempts so far (kept in the spill) */
 };
 
 /* Loads the catalog from dir (streams.db), creating it if needed. */
@@ -59,24 +70,48 @@ int stream_put(const char *name, const void *data, size_t len, int64_t now_ms,
 int stream_take_due(int64_t now_ms, bool force, struct stream_batch **out);
 void stream_batch_free(struct stream_batch *b); /* accepts NULL */
 
+/* ---- parking a batch that cannot be delivered (delivery.c) -------------
+ * A batch whose delivery failed is written to a spill file in
+ * <data-dir>/spill/ (temp file, fsync, rename, directory fsync; format at
+ * the top of stream.c) so that it no longer holds back the write-ahead
+ * log: one stuck stream keeps only its own records, on disk, not every
+ * stream's segments. Recovery hands spilled batches out again before
+ * anything else (parked: data not loaded). All need a WAL (first_lsn). */
+
+/* Writes (or rewrites, e.g. once its key is known: key may be NULL) b's
+ * spill file durably; sets b->spill and b->spill_keyed. b must be loaded. */
+int stream_spill_write(struct stream_batch *b, const char *key);
+/* Frees b's data and lens (they are in the spill file) and its share of
+ * the buffered total. */
+void stream_spill_unload(struct stream_batch *b);
+/* Reads b's records back from its spill file (checksum verified); counts
+ * them in the buffered total again. HY_EIO / HY_EINVAL (damaged file). */
+int stream_spill_load(struct stream_batch *b);
+/* Deletes b's spill file (after its DELIVERED is durable) and syncs the
+ * directory. */
+int stream_spill_remove(struct stream_batch *b);
+
 /* ---- the write-ahead path (firehose.c, wal.c's writer thread) ----------
  * A put is admitted first (the stream takes data and the bytes fit under
  * the buffered ceiling: they are reserved), then appended to the WAL, and
  * applied to the buffer only once the log is fsynced. */
 
-/* Reserves len bytes for a record of the stream. HY_ENOTFOUND, HY_ESTATE
- * (not ACTIVE), HY_EBUSY (ceiling reached). *id gets the stream id,
+/* Reserves len bytes for a record of the stream: under the buffered
+ * ceiling and in the buffer's memory, so that stream_apply never needs
+ * to allocate. HY_ENOTFOUND, HY_ESTATE (not ACTIVE), HY_EBUSY (ceiling
+ * reached, or no memory for the room). *id gets the stream id,
  * *encrypted whether server-side encryption is on (both may be NULL). */
 int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted);
 /* Gives a reservation back (the WAL append failed). */
 void stream_unadmit(uint32_t id, size_t len);
 struct wal_frame;
-/* Appends durable WAL_RECORD frames to their streams' buffers; their
- * bytes were reserved by stream_admit. Frames of a stream deleted
+/* Appends durable WAL_RECORD frames to their streams' buffers, into the
+ * room stream_admit reserved (no allocation). Frames of a stream deleted
  * meanwhile are dropped. Called on the WAL writer thread. */
 void stream_apply(const struct wal_frame *frames, size_t n);
-/* The lowest LSN held in any buffer or undelivered recovered batch;
- * UINT64_MAX when none. */
+/* The lowest LSN held in any buffer or undelivered recovered batch (not
+ * counting parked ones: their records are in spill files), or not yet read
+ * back by a recovery still under way; UINT64_MAX when none. */
 uint64_t stream_min_lsn(void);
 /* A RecordId for a record (unique per process and restart). */
 void stream_record_id(char out[129], int64_t now_ms);
@@ -84,16 +119,25 @@ void stream_record_id(char out[129], int64_t now_ms);
  * keys of different nodes never collide. */
 const unsigned char *stream_node_id(void);
 
-/* Recovery: wal_replay hands every frame to stream_recover_frame (ctx
- * unused); stream_recover_finish then turns what is left into buffers and
- * sealed batches that stream_take_due hands out first. Single-threaded,
- * before the WAL writer and delivery start. */
+/* Recovery, in two passes over the log. wal_replay hands every frame to
+ * stream_recover_frame (ctx unused), which keeps only the SEAL and
+ * DELIVERED ranges (no record bytes). stream_recover_finish then loads the
+ * spill files and reads the segments again (wal_scan_segment), putting each
+ * record that is neither delivered nor parked into its sealed batch, or
+ * into batches of SizeInMBs; it stops at --max-buffered and, if the log is
+ * not read to its end by then, goes on in a thread of its own, waiting for
+ * delivery to free memory (stream_take_due hands out what it loads first).
+ * Call both before wal_start and delivery_start; stream_catalog_close
+ * stops that thread. */
 void stream_recover_frame(void *ctx, const struct wal_frame *f);
 struct stream_recovery {
-    uint64_t records, bytes;       /* records put back in buffers or batches */
+    uint64_t records, bytes;       /* records put back in buffers or batches
+                                      (so far, when background is set) */
     uint64_t sealed_batches;       /* objects to rewrite under their sealed keys */
     uint64_t delivered_skipped;    /* records already delivered */
     uint64_t orphan_records;       /* records of streams deleted since */
+    uint64_t parked_batches;       /* spill files handed out again */
+    bool background;               /* the rest is read as memory frees */
 };
 void stream_recover_finish(struct stream_recovery *st);
 

@@ -1399,3 +1399,25 @@ int wal_close(struct wal *w)
     free(w);
     return rc;
 }
+
+/* ---- a second read for stream.c's recovery (issue 12) ------------------
+ * Added by the stuck-stream work, kept apart from the rest: recovery's
+ * second pass reads every segment again. Like wal_scan_file, with no
+ * repair and no reports, but the segment is mapped (image_load) rather
+ * than copied: the copy made the second pass cost as much as the first. */
+int wal_scan_segment(const char *path, wal_replay_fn fn, void *ctx)
+{
+    struct seg_image im;
+    if (image_load(path, &im) != HY_OK)
+        return HY_EIO;
+    struct seg_fmt fmt;
+    seg_format(im.p, im.size, &fmt);
+    if (!fmt.version) {
+        image_free(&im);
+        return HY_EINVAL;
+    }
+    struct scan_result r;
+    scan_image(im.p, im.size, &fmt, 0, fn, NULL, ctx, &r);
+    image_free(&im);
+    return HY_OK;
+}

@@ -164,4 +164,11 @@ struct wal_io {
 };
 extern struct wal_io wal_io;
 
+/* ---- added by the stuck-stream work (issue 12) ---------------------------
+ * Reads one segment (mapped) and calls fn per valid frame, with no repair
+ * and no reports: recovery's second pass in stream.c, after wal_replay
+ * has repaired and reported. HY_EIO (cannot read), HY_EINVAL (not a
+ * segment). */
+int wal_scan_segment(const char *path, wal_replay_fn fn, void *ctx);
+
 #endif
