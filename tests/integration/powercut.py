@@ -11,6 +11,7 @@ drains everything, and the check is: every record whose put was
 acknowledged is delivered exactly once, no record is delivered twice, and
 every object PUT acknowledged to an S3 client is there with its bytes.
 """
+import atexit
 import os
 import random
 import signal
@@ -37,6 +38,17 @@ def client(port, service):
                                       read_timeout=5, retries={"max_attempts": 1}))
 
 
+LIVE = set()  # every process started here, stopped at exit whatever happens
+
+
+@atexit.register
+def _kill_live():
+    for p in list(LIVE):
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Server:
     def __init__(self, data_dir, log_path, env=None, args=()):
         self.data_dir, self.log_path = data_dir, log_path
@@ -51,9 +63,14 @@ class Server:
         self.proc = subprocess.Popen(
             [BIN, "--port", "0", "--data-dir", self.data_dir, "--create-delay-ms", "100",
              *self.args], stdout=subprocess.PIPE, stderr=self.log, env=self.env)
+        LIVE.add(self.proc)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("listening "):
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
             return False
         self.port = int(line.split()[2])
         return True
