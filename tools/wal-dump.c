@@ -9,6 +9,11 @@
  * tails are printed as such; nothing is modified. After each segment's
  * frames a line gives its format (HYDRWAL1..3), sequence number, salt
  * (HYDRWAL3) and where its valid frames end.
+ *
+ * It only reads (segments are opened read-only and never locked), so it is
+ * safe on the directory of a running server; when a server holds the data
+ * directory (its LOCK, see datadir.c), wal-dump says so first, since the
+ * active segment may grow while it is read.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -16,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datadir.h"
 #include "wal.h"
 
 struct hy_config hy_cfg;
@@ -132,6 +138,13 @@ int main(int argc, char **argv)
             perror(argv[i]);
             rc = 1;
         } else if (S_ISDIR(st.st_mode)) {
+            /* DATA_DIR/wal: the lock lives in DATA_DIR */
+            char data_dir[4096];
+            snprintf(data_dir, sizeof data_dir, "%s/..", argv[i]);
+            pid_t pid = 0;
+            if (datadir_holder(data_dir, &pid) == HY_OK && pid > 0)
+                printf("# %s is in use by PID %d: reading it read-only, the active "
+                       "segment may still grow\n", argv[i], (int)pid);
             rc |= dump_dir(argv[i]);
         } else {
             rc |= dump_file(argv[i]);

@@ -195,3 +195,13 @@ def test_existing_store_is_narrowed(tmp_path):
         assert a.client("s3").list_buckets()["Buckets"][0]["Name"] == "narrow"
     finally:
         a.stop()
+
+
+def test_wal_dump_reads_a_live_directory_and_says_so(hydrant):
+    """wal-dump on a running server's log: read-only, and it names the holder."""
+    tool = os.path.join(os.path.dirname(BIN), "wal-dump")
+    out = subprocess.run([tool, os.path.join(hydrant.data_dir, "wal")], capture_output=True,
+                         check=True).stdout.decode()
+    assert "in use by PID %d: reading it read-only" % hydrant.proc.pid in out
+    assert "HYDRWAL3" in out
+    assert hydrant.client("s3").list_buckets()["Buckets"] == []  # the server goes on
