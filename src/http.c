@@ -149,6 +149,7 @@ struct req_priv {
     enum req_state state;
     bool dispatched;        /* the handler has it: a reply is owed */
     bool was_suspended;     /* counted in the server's nsuspended */
+    bool active;            /* counted in the server's nactive */
     int64_t start_mono;     /* when the headers were in */
     uint64_t received;      /* body bytes so far */
     uint64_t reserved;      /* counted in the server's in-flight budget */
@@ -179,6 +180,7 @@ struct req_priv {
 struct http_server {
     struct MHD_Daemon *daemon;
     int nsuspended;          /* connections suspended for a deferred reply */
+    int nactive;             /* requests past their headers, not completed */
     bool stopping;           /* http_stop began: new requests get 503 */
     http_handler_fn handler;
     http_admit_fn admit;
@@ -380,6 +382,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!p)
         return;
     *req_cls = NULL;
+    if (p->active) {
+        p->active = false;
+        __atomic_sub_fetch(&p->server->nactive, 1, __ATOMIC_SEQ_CST);
+    }
     /* the request is over for the budget even when a deferred reply is
      * still to come: that put's bytes are under the WAL's own ceiling */
     inflight_release(p);
@@ -839,6 +845,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             p->req.headers_too_many = true;
             n = HTTP_MAX_REQ_HEADERS;
         }
+        /* counted before stopping is read, and http_stop sets stopping
+         * before it reads the count (both seq_cst): a request either sees
+         * stopping and is refused, or http_stop waits for it to complete,
+         * so none is suspended after MHD_stop_daemon (which aborts then) */
+        __atomic_add_fetch(&s->nactive, 1, __ATOMIC_SEQ_CST);
+        p->active = true;
         if (__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
             return reply_now(p, 503, "Service Unavailable: hydrant is shutting down\n");
         struct hdr_collect c = {arena_alloc(p->req.arena, (n + 1) * sizeof *c.h),
@@ -1099,8 +1111,10 @@ void http_stop(struct http_server *s)
     if (!s)
         return;
     /* libmicrohttpd must not be stopped with a suspended connection: stop
-     * accepting, refuse new requests, and wait until every put waiting
-     * for its fsync has been answered */
+     * accepting, refuse new requests, and wait until every request already
+     * past its headers has completed (a put reading its body now would be
+     * suspended for its fsync later) and every put waiting for its fsync
+     * has been answered */
     __atomic_store_n(&s->stopping, true, __ATOMIC_SEQ_CST);
     /* the listen socket is closed only after MHD_stop_daemon: its worker
      * threads may still be taking it out of their epoll sets (closing it
@@ -1108,10 +1122,12 @@ void http_stop(struct http_server *s)
      * from epoll set") */
     MHD_socket lfd = MHD_quiesce_daemon(s->daemon);
     int64_t deadline = hy_mono_ms() + 30000;
-    while (__atomic_load_n(&s->nsuspended, __ATOMIC_SEQ_CST) > 0) {
+    while (__atomic_load_n(&s->nsuspended, __ATOMIC_SEQ_CST) > 0 ||
+           __atomic_load_n(&s->nactive, __ATOMIC_SEQ_CST) > 0) {
         if (hy_mono_ms() > deadline) {
-            log_error("http", "%d requests still waiting after 30 s; exiting without "
-                      "closing their connections", s->nsuspended);
+            log_error("http", "%d requests still waiting (%d in progress) after 30 s; "
+                      "exiting without closing their connections", s->nsuspended,
+                      s->nactive);
             return;
         }
         usleep(2000);
