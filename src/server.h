@@ -273,5 +273,8 @@ int mkdir_p(const char *path, int mode);
 char *hy_read_file(const char *path, size_t max, size_t *len);
 /* write(2) until done; fsync and atomic rename helpers for the store. */
 int write_all(int fd, const void *p, size_t n);
+/* Grows the array *p of *cap elements of elem bytes to hold need, doubling
+ * (64 at first); HY_OK or HY_ENOMEM (then *p and *cap are unchanged). */
+int hy_grow(void **p, size_t *cap, size_t need, size_t elem);
 
 #endif

@@ -1158,21 +1158,6 @@ static struct {
 
 static struct stream_recovery recov;
 
-static int rec_grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return HY_OK;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(*p, ncap * elem);
-    if (!np)
-        return HY_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return HY_OK;
-}
-
 static int rec_cmp_range(const void *a, const void *b)
 {
     const struct rec_range *x = a, *y = b;
@@ -1258,7 +1243,7 @@ void stream_recover_frame(void *ctx, const struct wal_frame *f)
                       (unsigned long long)f->lsn);
             return;
         }
-        if (rec_grow((void **)&R.seals, &R.cap_seals, R.nseals + 1, sizeof *R.seals) ||
+        if (hy_grow((void **)&R.seals, &R.cap_seals, R.nseals + 1, sizeof *R.seals) ||
             !(R.seals[R.nseals].key = strdup(key))) {
             log_error("stream", "out of memory recovering the SEAL at lsn %llu; its "
                       "records are delivered again under a new key",
@@ -1276,7 +1261,7 @@ void stream_recover_frame(void *ctx, const struct wal_frame *f)
         struct wal_range r;
         if (wal_range_decode(f, &r) != HY_OK)
             return;
-        if (rec_grow((void **)&R.done, &R.cap_done, R.ndone + 1, sizeof *R.done)) {
+        if (hy_grow((void **)&R.done, &R.cap_done, R.ndone + 1, sizeof *R.done)) {
             /* without it the range is delivered again: a rewrite, not a loss */
             log_error("stream", "out of memory recovering a DELIVERED range");
             return;
@@ -1288,7 +1273,7 @@ void stream_recover_frame(void *ctx, const struct wal_frame *f)
 static int rec_push(struct stream_batch *b)
 {
     pthread_rwlock_wrlock(&cat.lock);
-    int rc = rec_grow((void **)&cat.recovered, &cat.cap_recovered, cat.nrecovered + 1,
+    int rc = hy_grow((void **)&cat.recovered, &cat.cap_recovered, cat.nrecovered + 1,
                       sizeof *cat.recovered);
     if (rc == HY_OK) {
         /* stream_take_due pops from the end: keep the oldest there */
@@ -1486,7 +1471,7 @@ static void rec_frame(void *ctx, const struct wal_frame *f)
         pthread_mutex_lock(&R.lock);
         if (b && si >= 0) {
             R.seals[si].b = b;
-        } else if (b && rec_grow((void **)&R.open, &R.cap_open, R.nopen + 1,
+        } else if (b && hy_grow((void **)&R.open, &R.cap_open, R.nopen + 1,
                                  sizeof *R.open) == HY_OK) {
             R.open[R.nopen++] = (struct rec_open){f->stream_id, b};
             oi = R.nopen - 1;
@@ -1662,7 +1647,7 @@ static int rec_list_segments(void)
             continue;
         size_t plen = strlen(dir) + n + 2;
         char *p = malloc(plen);
-        if (!p || rec_grow((void **)&R.segs, &cap, R.nsegs + 1, sizeof *R.segs)) {
+        if (!p || hy_grow((void **)&R.segs, &cap, R.nsegs + 1, sizeof *R.segs)) {
             free(p);
             rc = HY_ENOMEM;
             break;
@@ -1738,7 +1723,7 @@ static void rec_load_spills(void)
                 b->key = strdup(R.seals[si].key);
         }
         if (!b->spill || (key[0] && !b->key) ||
-            rec_grow((void **)&R.parked, &R.cap_parked, R.nparked + 1, sizeof *R.parked) ||
+            hy_grow((void **)&R.parked, &R.cap_parked, R.nparked + 1, sizeof *R.parked) ||
             rec_push(b) != HY_OK) {
             log_error("stream", "out of memory loading spill file %s; it is loaded at the "
                       "next start", path);

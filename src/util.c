@@ -811,6 +811,23 @@ char *hy_read_file(const char *path, size_t max, size_t *len)
     return buf_detach(&b, len); /* HY_ETOOBIG: the first max bytes */
 }
 
+int hy_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return HY_OK;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > SIZE_MAX / elem)
+        return HY_ENOMEM;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return HY_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return HY_OK;
+}
+
 int write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;

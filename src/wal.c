@@ -343,21 +343,6 @@ static void batch_free(struct batch *b)
     free(b->waiters);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return HY_OK;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    while (ncap < need)
-        ncap *= 2;
-    void *np = realloc(*p, ncap * elem);
-    if (!np)
-        return HY_ENOMEM;
-    *p = np;
-    *cap = ncap;
-    return HY_OK;
-}
-
 /* ---- segments --------------------------------------------------------- */
 static void seg_path(const struct wal *w, uint64_t seq, char *out, size_t n)
 {
@@ -780,9 +765,9 @@ int wal_append(struct wal *w, struct wal_frame *frames, size_t n, wal_done_fn do
     struct batch *b = &w->pending;
     int rc = buf_reserve(&b->bytes, bytes);
     if (rc == HY_OK)
-        rc = grow((void **)&b->refs, &b->cap_refs, b->nrefs + n, sizeof *b->refs);
+        rc = hy_grow((void **)&b->refs, &b->cap_refs, b->nrefs + n, sizeof *b->refs);
     if (rc == HY_OK)
-        rc = grow((void **)&b->waiters, &b->cap_waiters, b->nwaiters + 1,
+        rc = hy_grow((void **)&b->waiters, &b->cap_waiters, b->nwaiters + 1,
                   sizeof *b->waiters);
     if (rc) {
         pthread_mutex_unlock(&w->lock);
@@ -1199,7 +1184,7 @@ int wal_replay(struct wal *w, wal_replay_fn fn, void *ctx, struct wal_replay_sta
         uint64_t seq;
         if (!parse_seg_name(de->d_name, &seq))
             continue;
-        if (grow((void **)&seqs, &cap, nseq + 1, sizeof *seqs)) {
+        if (hy_grow((void **)&seqs, &cap, nseq + 1, sizeof *seqs)) {
             closedir(d);
             free(seqs);
             return HY_ENOMEM;

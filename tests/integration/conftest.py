@@ -223,3 +223,36 @@ def wait_active(fh, name, timeout=10.0):
         d = fh.describe_delivery_stream(DeliveryStreamName=name)
         return d["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE"
     wait_for(active, timeout)
+
+
+def delivered_lines(s3, bucket):
+    """Every line of every object in the bucket, with its count."""
+    counts = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            for line in body.split(b"\n"):
+                if line:
+                    counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), as the WAL frames carry it."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF

@@ -14,7 +14,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from conftest import BIN, ROOT, Hydrant, wait_active, wait_for
+from conftest import BIN, ROOT, Hydrant, crc32c, delivered_lines, wait_active, wait_for
 
 ROLE = "arn:aws:iam::000000000000:role/FirehoseDeliveryRole"
 
@@ -28,16 +28,6 @@ def make_stream(fh, name, bucket, size_mb=1, interval=1):
     wait_active(fh, name)
 
 
-def delivered_lines(s3, bucket):
-    """Every line of every object in the bucket, with its count."""
-    counts = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-            for line in body.split(b"\n"):
-                if line:
-                    counts[line] = counts.get(line, 0) + 1
-    return counts
 
 
 def wal_files(data_dir):
@@ -334,24 +324,10 @@ def test_wal_dump_prints_frames(tmp_path):
     assert "# 3 frames, 3 records" in out
 
 
-def _crc32c_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
 
 
-_CRC32C = _crc32c_table()
 
 
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
 
 
 def wal_frame(ftype, stream_id, lsn, payload, arrival_ms):

@@ -20,30 +20,16 @@ import signal
 import struct
 import zlib
 
-from conftest import Hydrant, wait_active
+from conftest import Hydrant, crc32c, delivered_lines, wait_active
 
 ROLE = "arn:aws:iam::000000000000:role/FirehoseDeliveryRole"
 FORGED_LSN = 1000
 
 
-def _crc32c_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
 
 
-_T = _crc32c_table()
 
 
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _T[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
 
 
 def frame(version, ftype, stream, lsn, payload, salt=0):
@@ -79,15 +65,6 @@ def attack(k, forged):
     return b"ATTACK%d:" % k + forged + b"--padding--padding--"
 
 
-def delivered_lines(s3, bucket):
-    counts = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-            for line in body.split(b"\n"):
-                if line:
-                    counts[line] = counts.get(line, 0) + 1
-    return counts
 
 
 def segment(data):
