@@ -1761,6 +1761,13 @@ int iam_open(const char *dir)
         src = sqlite3_exec(db, iam_schema, NULL, NULL, &err);
     if (src != SQLITE_OK)
         goto out_close_db;
+    /* SQLite ignores a failed sync of the directory after making iam.db-wal */
+    int rc = hy_fsync_dir(dir);
+    if (rc) {
+        log_error("iam", "fsync of %s failed: %s", dir, hy_strerror(rc));
+        sqlite3_close(db);
+        return rc;
+    }
     pthread_mutex_lock(&iam_lock);
     iam_db = db;
     pthread_mutex_unlock(&iam_lock);

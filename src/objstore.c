@@ -207,12 +207,7 @@ static void objstore_unlink_file(struct objstore *os, const char *name)
 
 static int objstore_fsync_dir(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return objstore_errno_rc(errno);
-    int rc = fsync(fd) == 0 ? HY_OK : objstore_errno_rc(errno);
-    close(fd);
-    return rc;
+    return hy_fsync_dir(path);
 }
 
 static void objstore_clean_tmp(struct objstore *os)
@@ -449,6 +444,13 @@ int objstore_open(const char *dir, struct objstore **out)
         log_error(OBJSTORE_TAG, "cannot set up %s: %s", path, err ? err : "?");
         sqlite3_free(err);
         rc = src == SQLITE_FULL ? HY_ENOSPC : HY_EDB;
+        goto out_close_db;
+    }
+    /* SQLite syncs store/ after making catalog.db-wal but ignores a
+     * failure of that sync; without this one a power cut could take the
+     * -wal file, and every commit in it, away */
+    if ((rc = objstore_fsync_dir(os->root))) {
+        log_error(OBJSTORE_TAG, "fsync of %s failed: %s", os->root, hy_strerror(rc));
         goto out_close_db;
     }
     if (pthread_mutex_init(&os->lock, NULL) != 0) {

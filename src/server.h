@@ -273,6 +273,11 @@ int mkdir_p(const char *path, int mode);
 char *hy_read_file(const char *path, size_t max, size_t *len);
 /* write(2) until done; fsync and atomic rename helpers for the store. */
 int write_all(int fd, const void *p, size_t n);
+/* fsync(2) of a directory, so the names made or removed in it are
+ * durable: HY_OK, HY_EIO or HY_ENOSPC (EINVAL, a file system that cannot
+ * sync directories, counts as done). The one directory sync of the store,
+ * the catalogs and the spill files. */
+int hy_fsync_dir(const char *path);
 /* Grows the array *p of *cap elements of elem bytes to hold need, doubling
  * (64 at first); HY_OK or HY_ENOMEM (then *p and *cap are unchanged). */
 int hy_grow(void **p, size_t *cap, size_t need, size_t elem);

@@ -580,6 +580,12 @@ int stream_catalog_open(const char *dir)
         (rc = stream_db_node_id()) ||
         (rc = stream_db_exec("UPDATE streams SET status='ACTIVE' WHERE status<>'ACTIVE'")))
         goto out_close;
+    /* SQLite ignores a failed sync of the directory after making
+     * streams.db-wal; this one is checked */
+    if ((rc = hy_fsync_dir(cat.dir))) {
+        log_error("stream", "fsync of %s failed: %s", cat.dir, hy_strerror(rc));
+        goto out_close;
+    }
     if ((rc = stream_db_load())) {
         stream_clear();
         goto out_close;
@@ -872,12 +878,9 @@ static void spill_sync_dir(void)
 {
     char dir[4200];
     spill_dir(dir, sizeof dir);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0)
-            log_error("stream", "fsync of %s failed: %s", dir, strerror(errno));
-        close(dfd);
-    }
+    int rc = hy_fsync_dir(dir);
+    if (rc)
+        log_error("stream", "fsync of %s failed: %s", dir, hy_strerror(rc));
 }
 
 int stream_spill_write(struct stream_batch *b, const char *key)

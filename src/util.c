@@ -12,6 +12,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/md5.h>
 #include <openssl/rand.h>
@@ -809,6 +810,19 @@ char *hy_read_file(const char *path, size_t max, size_t *len)
         return NULL;
     }
     return buf_detach(&b, len); /* HY_ETOOBIG: the first max bytes */
+}
+
+int hy_fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOSPC || errno == EDQUOT ? HY_ENOSPC : HY_EIO;
+    int rc = HY_OK;
+    /* EINVAL: a file system that cannot sync a directory at all */
+    if (fsync(fd) != 0 && errno != EINVAL)
+        rc = errno == ENOSPC || errno == EDQUOT ? HY_ENOSPC : HY_EIO;
+    close(fd);
+    return rc;
 }
 
 int hy_grow(void **p, size_t *cap, size_t need, size_t elem)

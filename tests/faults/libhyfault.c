@@ -19,6 +19,7 @@
  *                       HYFAULT_STICKY=1 fails every call from N on
  *   HYFAULT_MODE=cut    at call HYFAULT_N, power is lost: see below; the
  *                       process exits with status 86 (HYFAULT_EXIT_CUT)
+ *   HYFAULT_VERBOSE=1   name the faulty call (op and path) on stderr; 2: every call
  *   HYFAULT_CUT_AT_EXIT=1  lose power when the process exits normally too
  *                       (so "acknowledged" can be checked against what an
  *                       fsync really made durable after a clean stop)
@@ -139,6 +140,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static enum mode mode;
 static enum errkind errkind;
 static bool sticky, cut_at_exit;
+static int verbose; /* HYFAULT_VERBOSE: 1 the faulty call, 2 every call */
 static long target_n, ncalls;
 static char root[2 * PATH_MAX + 2];
 static size_t root_len;
@@ -518,10 +520,13 @@ static void write_count(void)
 /* ---- the decision at each call --------------------------------------------- */
 enum verdict { GO, FAIL, SHORT };
 
-/* One more tracked call; with mu held. May not return (a cut). */
-static enum verdict step(void)
+/* One more tracked call (op on path, for HYFAULT_VERBOSE); with mu held.
+ * May not return (a cut). */
+static enum verdict step(const char *op, const char *path)
 {
     ncalls++;
+    if (verbose && (ncalls == target_n || verbose > 1))
+        fprintf(stderr, "libhyfault: call %ld: %s %s\n", ncalls, op, path ? path : "?");
     if (mode == M_CUT && ncalls == target_n) {
         lose_power();
         write_count();
@@ -569,7 +574,7 @@ static int do_open(int dirfd, const char *path, int flags, mode_t m, bool at)
     bool is_dir = existed && S_ISDIR(st.st_mode);
     bool mutating = (flags & O_CREAT && !existed) || (flags & O_TRUNC && existed);
     if (mutating) {
-        enum verdict v = step();
+        enum verdict v = step("open", abs);
         if (v != GO) {
             if (v == SHORT)
                 errno = EIO;
@@ -658,7 +663,7 @@ static ssize_t do_write(int fd, const void *buf, size_t n, off_t off, bool posit
         UNLOCK();
         return positioned ? real(fd, buf, n, off) : real_write(fd, buf, n);
     }
-    enum verdict v = step();
+    enum verdict v = step("write", f->path);
     if (v == FAIL) {
         UNLOCK();
         return -1;
@@ -739,7 +744,7 @@ static int do_ftruncate(int fd, off_t len, int (*real)(int, off_t))
         UNLOCK();
         return real(fd, len);
     }
-    if (step() != GO) {
+    if (step("ftruncate", f->path) != GO) {
         errno = errno == ENOSPC ? ENOSPC : EIO;
         UNLOCK();
         return -1;
@@ -767,7 +772,7 @@ int fallocate(int fd, int m, off_t off, off_t len)
 {
     LOCK();
     struct ufile *f = file_of_fd(fd);
-    if (f && step() != GO) {
+    if (f && step("fallocate", f->path) != GO) {
         UNLOCK();
         return -1;
     }
@@ -782,7 +787,7 @@ int sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
 {
     LOCK();
     struct ufile *f = file_of_fd(fd);
-    if (f && step() != GO) {
+    if (f && step("sync_file_range", f->path) != GO) {
         UNLOCK();
         return -1;
     }
@@ -799,7 +804,7 @@ static int do_sync(int fd, int (*real)(int))
         UNLOCK();
         return real(fd);
     }
-    enum verdict v = step();
+    enum verdict v = step(f->is_dir ? "fsync(dir)" : "fsync", f->path);
     if (v != GO) {
         /* what was pending is gone for good, whatever a later sync says:
          * the bytes written since the last good sync revert to what the
@@ -879,7 +884,7 @@ static int do_rename(int ofd, const char *from, int nfd, const char *to, bool at
         return at ? real_renameat(ofd, from, nfd, to) : real_rename(from, to);
     }
     LOCK();
-    if (step() != GO) {
+    if (step("rename", b) != GO) {
         UNLOCK();
         free(a);
         free(b);
@@ -918,7 +923,7 @@ static int do_unlink(int dirfd, const char *path, int flags, bool at)
     if (!a)
         return at ? real_unlinkat(dirfd, path, flags) : real_unlink(path);
     LOCK();
-    if (step() != GO) {
+    if (step("unlink", a) != GO) {
         UNLOCK();
         free(a);
         return -1;
@@ -954,7 +959,7 @@ int mkdir(const char *path, mode_t m)
     if (!a)
         return real_mkdir(path, m);
     LOCK();
-    if (step() != GO) {
+    if (step("mkdir", a) != GO) {
         UNLOCK();
         free(a);
         return -1;
@@ -973,7 +978,7 @@ int link(const char *from, const char *to)
     if (!b)
         return real_link(from, to);
     LOCK();
-    if (step() != GO) {
+    if (step("link", b) != GO) {
         UNLOCK();
         free(b);
         return -1;
@@ -1034,6 +1039,7 @@ __attribute__((constructor)) static void hyfault_init(void)
     sticky = getenv("HYFAULT_STICKY") && !strcmp(getenv("HYFAULT_STICKY"), "1");
     cut_at_exit = getenv("HYFAULT_CUT_AT_EXIT") && !strcmp(getenv("HYFAULT_CUT_AT_EXIT"), "1");
     count_file = getenv("HYFAULT_COUNT_FILE");
+    verbose = getenv("HYFAULT_VERBOSE") ? atoi(getenv("HYFAULT_VERBOSE")) : 0;
     if (dir[0] == '/') {
         snprintf(root, sizeof root, "%s", dir);
     } else {
