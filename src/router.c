@@ -27,7 +27,9 @@
  *   once what the headers already condemn: too many headers (http.c keeps
  *   100), no credentials, an unknown key, a credential scope for another
  *   service, a payload hash the API does not allow, an unsigned
- *   X-Amz-Target, a declared length over the ceiling. S3 requests are
+ *   X-Amz-Target, a declared length over the ceiling, an S3 path that
+ *   cannot be parsed (InvalidURI, answered before anything else, as S3
+ *   does). S3 requests are
  *   signed over their headers (the payload hash is the
  *   x-amz-content-sha256 header, or UNSIGNED-PAYLOAD when presigned), so
  *   their signature is verified here in full: an S3 upload is spooled to
@@ -35,8 +37,10 @@
  * - router_handle(), once the body is in. Firehose and IAM/STS sign a
  *   hash of their body, so they are verified now; every S3 body is
  *   checked against the payload hash that was signed; aws-chunked bodies
- *   have every chunk signature checked. Then, and only then, the API
- *   handler runs.
+ *   have every chunk signature checked. A body that grew past its ceiling
+ *   while arriving (413) or did not fit http.c's in-flight budget (503)
+ *   is answered here too, in the API's shape. Then, and only then, the
+ *   API handler runs.
  *
  * Payload rules: UNSIGNED-PAYLOAD and STREAMING-* only for S3 (S3 allows
  * them; the JSON and query APIs sign their body), STREAMING-* only for
