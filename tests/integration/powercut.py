@@ -406,3 +406,17 @@ def count_calls(data_dir, log_path):
     assert s.stop() == 0
     with open(count_file) as f:
         return int(f.read())
+
+
+def dir_syncs_at_start(data_dir, log_path):
+    """The call indices of the directory fsyncs a fresh start makes (the
+    start is the same every time, so these indices name the same calls)."""
+    s = Server(data_dir, log_path, fault_env(data_dir, mode="count", verbose=2))
+    assert s.start()
+    assert s.stop() == 0
+    calls = []
+    with open(log_path) as f:
+        for line in f:
+            if "libhyfault: call " in line and " fsync(dir) " in line:
+                calls.append(int(line.split("libhyfault: call ")[1].split(":")[0]))
+    return calls
