@@ -76,9 +76,11 @@
  *     ..     D     the records, concatenated
  *     ..     4     CRC-32C of every byte before
  *
- *   Written to <name>.tmp, fsynced, renamed, the directory fsynced, so a
- *   spill file is whole or absent (a .tmp left by a crash is deleted at
- *   start: the log still has those records). A spill file without a key
+ *   Written to <name>.tmp, fsynced, renamed, the directory fsynced (and
+ *   spill/'s own entry in the data directory), so a spill file is whole
+ *   or absent (a .tmp left by a crash is deleted at start: the log still
+ *   has those records); if a directory fsync fails the batch is not
+ *   parked (it stays in memory and in the log). A spill file without a key
  *   is rewritten with the key before its object is written, so a
  *   redelivery after a crash keeps the key. It is deleted only after its
  *   DELIVERED frame is durable.
@@ -874,13 +876,14 @@ static void spill_dir(char *out, size_t n)
     snprintf(out, n, "%s/spill", cat.dir);
 }
 
-static void spill_sync_dir(void)
+static int spill_sync_dir(void)
 {
     char dir[4200];
     spill_dir(dir, sizeof dir);
     int rc = hy_fsync_dir(dir);
     if (rc)
         log_error("stream", "fsync of %s failed: %s", dir, hy_strerror(rc));
+    return rc;
 }
 
 int stream_spill_write(struct stream_batch *b, const char *key)
@@ -892,7 +895,9 @@ int stream_spill_write(struct stream_batch *b, const char *key)
     if (!b->first_lsn || !b->loaded)
         return HY_EINVAL;
     spill_dir(dir, sizeof dir);
-    if ((rc = mkdir_p(dir, 0755)))
+    /* spill/ itself must survive a power cut: its entry in the data
+     * directory is synced too (parking is rare: a failing destination) */
+    if ((rc = mkdir_p(dir, 0700)) || (rc = hy_fsync_dir(cat.dir)))
         return rc;
     snprintf(path, sizeof path, "%s/%08x-%016llx.spill", dir, b->stream_id,
              (unsigned long long)b->first_lsn);
@@ -947,7 +952,12 @@ int stream_spill_write(struct stream_batch *b, const char *key)
         rc = HY_EIO;
         goto out_unlink;
     }
-    spill_sync_dir();
+    if ((rc = spill_sync_dir())) {
+        /* its name may not survive a power cut: not parked (the batch
+         * stays in memory and in the log, and is parked again later) */
+        unlink(path);
+        goto out_log;
+    }
     if (!b->spill && !(b->spill = strdup(path)))
         return HY_ENOMEM; /* the file is whole: recovery finds it */
     b->spill_keyed = kl > 0;
@@ -1084,7 +1094,8 @@ int stream_spill_remove(struct stream_batch *b)
                   strerror(errno));
         return HY_EIO;
     }
-    spill_sync_dir();
+    (void)spill_sync_dir(); /* a spill file back after a power cut is done:
+                               its DELIVERED says so */
     free(b->spill);
     b->spill = NULL;
     return HY_OK;
