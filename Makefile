@@ -27,9 +27,11 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow \
            -Wno-unused-parameter -pthread $(SANFLAGS) $(EXTRA_CFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  = $(PKG_LIBS) -lm -pthread $(SANFLAGS)
+LDLIBS  = $(PKG_LIBS) -ljq -lonig -lm -pthread $(SANFLAGS)
 
-SRCS    := $(wildcard src/*.c)
+# the core is flat; processors and sinks are one file each in their folder
+SRCS    := $(wildcard src/*.c src/processors/*.c src/sinks/*.c)
+HDRS    := $(wildcard src/*.h src/processors/*.h src/sinks/*.h)
 OBJS    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -44,16 +46,17 @@ all: $(BUILD)/hydrant $(TOOL_BINS)
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -c $< -o $@
 
 $(BUILD)/hydrant: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard src/*.h) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS) -lcmocka
 
-$(BUILD)/%: tools/%.c $(LIBOBJS) $(wildcard src/*.h)
+$(BUILD)/%: tools/%.c $(LIBOBJS) $(HDRS)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests:

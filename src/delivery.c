@@ -78,6 +78,7 @@
 #include "delivery.h"
 #include "compress.h"
 #include "objstore.h"
+#include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
 #include "wal.h"
@@ -445,16 +446,14 @@ static int attempt(struct pending *p)
         snprintf(p->why, sizeof p->why, "cannot make its key durable: %s", hy_strerror(rc));
         goto out_failed;
     }
-    rc = objstore_put(hy_store, b->dest.bucket, p->key, data, len,
-                      "application/octet-stream", NULL);
-    if (rc) {
-        if (rc == HY_ENOTFOUND)
-            p->err_code = "S3.NoSuchBucket";
-        snprintf(p->why, sizeof p->why, "cannot write s3://%s/%.80s: %s%s", b->dest.bucket,
-                 p->key, hy_strerror(rc),
-                 rc == HY_ENOTFOUND ? " (the bucket does not exist)" : "");
+    const struct sink *sink = sink_for(&b->dest, b->dest.bucket);
+    struct sink_put put = {.dest = &b->dest, .bucket = b->dest.bucket, .key = p->key,
+                           .data = data, .len = len,
+                           .content_type = "application/octet-stream"};
+    bool retryable = true;
+    rc = sink->put(&put, &p->err_code, &retryable, p->why, sizeof p->why);
+    if (rc)
         goto out_failed;
-    }
     p->attempts++;
     b->attempts = p->attempts;
     pthread_mutex_lock(&D.lock);

@@ -515,6 +515,8 @@ static int stream_db_load(void)
             rc = HY_EDB;
             break;
         }
+        s->snap.config = s->dest;
+        snprintf(s->snap.arn, sizeof s->snap.arn, "%s", s->arn ? s->arn : "");
         s->active_mono = 0; /* it finished creating before the restart */
         s->data.max = stream_size_bytes(s) + STREAM_BUF_SLACK;
         if ((rc = stream_insert_at(cat.n, s))) {
@@ -1332,6 +1334,7 @@ static struct stream_batch *rec_batch_new(const struct stream *s, uint64_t first
     buf_init(&b->data, (size_t)-1 / 2);
     buf_init(&b->lens, (size_t)-1 / 2);
     b->dest = s->snap;
+    json_incref(b->dest.config);
     b->dest.version = s->version;
     b->stream_id = s->id;
     b->first_lsn = first;
@@ -1725,6 +1728,7 @@ static void rec_load_spills(void)
         char bucket[64];
         snprintf(bucket, sizeof bucket, "%s", b->dest.bucket);
         b->dest = s->snap;
+        json_incref(b->dest.config);
         b->dest.version = s->version;
         snprintf(b->dest.bucket, sizeof b->dest.bucket, "%s", bucket);
         b->spill = strdup(path);
@@ -1906,6 +1910,7 @@ int stream_take_due(int64_t now_ms, bool force, struct stream_batch **out)
                               buf_reserve(&nl, s->reserved_recs * sizeof(uint32_t)) ==
                                   HY_OK))) {
             b->dest = s->snap;
+            json_incref(b->dest.config);
             b->dest.version = s->version;
             b->data = s->data;
             b->lens = s->lens;
@@ -1954,6 +1959,7 @@ void stream_batch_free(struct stream_batch *b)
         pthread_cond_broadcast(&R.cond);
         pthread_mutex_unlock(&R.lock);
     }
+    json_decref(b->dest.config);
     buf_free(&b->data);
     buf_free(&b->lens);
     free(b->key);
@@ -2029,6 +2035,8 @@ int stream_create(const struct stream_new *sn, int64_t now_ms)
     }
     if ((rc = stream_parse_dest(s->name, s->version, s->dest, &s->snap)))
         goto out_free;
+    s->snap.config = s->dest; /* the stream's reference; batches take their own */
+    snprintf(s->snap.arn, sizeof s->snap.arn, "%s", s->arn);
     s->data.max = stream_size_bytes(s) + STREAM_BUF_SLACK;
     if ((rc = stream_db_next_id(&s->id)) || (rc = stream_db_save(s)))
         goto out_free;
@@ -2106,6 +2114,8 @@ int stream_update_dest(const char *name, unsigned expect_version, json_t *dest,
         goto out_unlock;
     }
     json_decref(old);
+    snap.config = s->dest;
+    snprintf(snap.arn, sizeof snap.arn, "%s", s->arn);
     pthread_mutex_lock(&s->lock);
     s->snap = snap;
     s->data.max = stream_size_bytes(s) + STREAM_BUF_SLACK;

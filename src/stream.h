@@ -7,6 +7,8 @@
 
 #include "server.h"
 
+#include <jansson.h>
+
 enum compression {
     COMP_UNCOMPRESSED = 0,
     COMP_GZIP,
@@ -27,6 +29,12 @@ struct stream_dest {
     int compression;          /* enum compression */
     int size_mb;              /* BufferingHints.SizeInMBs */
     int interval_s;           /* BufferingHints.IntervalInSeconds */
+    char arn[192];            /* DeliveryStreamARN */
+    /* The destination configuration as stored (AWS spelling): processors,
+     * partitioning, backup, ... are read from it by the pipeline. A
+     * batch's snapshot holds a reference (json_incref when copied,
+     * released by stream_batch_free); never modified once stored. */
+    json_t *config;
 };
 
 /* A buffer detached for delivery. */

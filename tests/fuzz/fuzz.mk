@@ -28,7 +28,7 @@ FUZZ_ARGS    ?=
 # The server sources a target links. Default: all of src/ except main.c
 # (the harness defines hy_cfg) and http.c (the harness implements the
 # http_* functions the code path calls).
-FUZZ_SRCS_DEFAULT := $(filter-out src/main.c src/http.c,$(wildcard src/*.c))
+FUZZ_SRCS_DEFAULT := $(filter-out src/main.c src/http.c,$(wildcard src/*.c src/processors/*.c src/sinks/*.c))
 FUZZ_SRCS_sigv4   := src/sigv4.c src/util.c
 FUZZ_SRCS_wal     := src/wal.c src/util.c
 FUZZ_SRCS_fhscan  := src/fhscan.c src/util.c
@@ -45,13 +45,14 @@ fuzz-deps:
 fuzz-build: fuzz-deps
 	$(MAKE) $(FUZZ_BINS)
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_DIR)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -D_GNU_SOURCE -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h) | $(FUZZ_DIR)/obj
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -D_GNU_SOURCE -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -Isrc -c $< -o $@
 
 define FUZZ_TARGET_RULE
 $(FUZZ_DIR)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(call fuzz_objs,$(1)) $(wildcard src/*.h) | $(FUZZ_DIR)/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $$@ $$< \
-	    $(call fuzz_objs,$(1)) $(FUZZ_LDFLAGS_$(1)) $(PKG_LIBS) -lm
+	    $(call fuzz_objs,$(1)) $(FUZZ_LDFLAGS_$(1)) $(PKG_LIBS) -ljq -lonig -lm
 endef
 $(foreach t,$(FUZZ_ALL),$(eval $(call FUZZ_TARGET_RULE,$(t))))
 

@@ -1,0 +1,23 @@
+/* processors.c -- the table of processors, in AWS's execution order.
+ *
+ * Firehose runs a stream's processors in a fixed order whatever order the
+ * configuration lists them in: RecordDeAggregation, Decompression,
+ * CloudWatchLogProcessing, Lambda, MetadataExtraction,
+ * AppendDelimiterToRecord. delivery.c walks this table in order and runs
+ * the ones a stream configures; each entry is one file of this folder.
+ */
+#include "pipeline.h"
+
+/* One line each, in AWS's order (the files that define them):
+ *   &processor_deaggregation     deaggregation.c    RecordDeAggregation
+ *   &processor_decompression     decompression.c    Decompression
+ *   &processor_cloudwatch_logs   cloudwatch_logs.c  CloudWatchLogProcessing
+ *   &processor_lambda            lambda.c           Lambda
+ *   &processor_metadata          metadata_extraction.c  MetadataExtraction
+ *   &processor_delimiter         append_delimiter.c AppendDelimiterToRecord
+ * Each is declared extern here and added to the table as its file lands. */
+
+const struct processor *const processor_table[] = {
+    NULL, /* placeholder until the first processor lands; processor_count excludes it */
+};
+const size_t processor_count = 0;

@@ -1,0 +1,32 @@
+/* sinks/store.c -- the embedded store as a sink: objects go into
+ * objstore.c (temp file, fsync, rename; SQLite catalog), which replaces an
+ * object of the same key, so a second put of a key is idempotent.
+ *
+ * Errors: a missing bucket is S3.NoSuchBucket (AWS retries it for the
+ * retry window, a bucket may appear), a full disk S3.InternalError; all
+ * are retryable: the store may recover, nothing here is permanent.
+ */
+#include "objstore.h"
+#include "pipeline.h"
+
+#include <stdio.h>
+
+static int store_put(const struct sink_put *req, const char **error_code, bool *retryable,
+                     char *why, size_t why_len)
+{
+    int rc = objstore_put(hy_store, req->bucket, req->key, req->len ? req->data : "", req->len,
+                          req->content_type ? req->content_type : "application/octet-stream",
+                          NULL);
+    if (rc == HY_OK)
+        return HY_OK;
+    *retryable = true;
+    *error_code = rc == HY_ENOTFOUND ? "S3.NoSuchBucket" : "S3.InternalError";
+    snprintf(why, why_len, "cannot write s3://%s/%.80s: %s%s", req->bucket, req->key,
+             hy_strerror(rc), rc == HY_ENOTFOUND ? " (the bucket does not exist)" : "");
+    return rc;
+}
+
+const struct sink sink_store = {
+    .name = "store",
+    .put = store_put,
+};
