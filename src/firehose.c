@@ -31,16 +31,18 @@
  *   implemented; other destinations and sources are refused with
  *   InvalidArgumentException rather than stored and never delivered.
  *   So is every member of a destination that hydrant would store but not
- *   honour (fh_check_features): ProcessingConfiguration with Enabled true
- *   (or processors and no Enabled), DynamicPartitioningConfiguration with
- *   Enabled true, DataFormatConversionConfiguration unless Enabled false,
- *   S3BackupMode Enabled, CloudWatchLoggingOptions with Enabled true,
- *   EncryptionConfiguration.KMSEncryptionConfig, a CustomTimeZone other
- *   than UTC. Each message names the feature; Enabled false / Disabled /
- *   absent are accepted and described as given. The same checks run on
- *   the merged destination of UpdateDestination.
- * - Prefix and ErrorOutputPrefix are checked by prefix_check_config
- *   (prefix.c), the same parser delivery evaluates them with: every
+ *   honour (fh_check_features): DataFormatConversionConfiguration unless
+ *   Enabled false, CloudWatchLoggingOptions with Enabled true,
+ *   EncryptionConfiguration.KMSEncryptionConfig. Each message names the
+ *   feature; Enabled false / absent are accepted and described as given.
+ *   The same checks run on the merged destination of UpdateDestination.
+ * - ProcessingConfiguration (each processor's own check), dynamic
+ *   partitioning, S3 backup and CustomTimeZone are checked by
+ *   pipeline_check (pipeline.c), which runs them; dynamic partitioning is
+ *   set at create only (UpdateDestination can neither enable nor disable
+ *   it, as AWS).
+ * - Prefix and ErrorOutputPrefix are checked by prefix_check_config_env
+ *   (prefix.c, from pipeline_check), the same parser delivery evaluates them with: every
  *   pattern letter it accepts evaluates, the longest evaluation fits 512
  *   characters and the whole key 1024 bytes, and AWS's rules between the
  *   two prefixes hold (its messages, "Ths supplied prefix(es) do not
@@ -77,6 +79,7 @@
  */
 #include "api.h"
 #include "fhscan.h"
+#include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
 #include "wal.h"
@@ -690,73 +693,22 @@ static void fh_verr_record(struct fh_ctx *c, size_t len, size_t index)
                 "Member must have length less than or equal to %d", STREAM_MAX_RECORD);
 }
 
-/* The extension of the destination's objects: FileExtension, else the
- * compression's (as prefix_object_key names them). */
-static const char *fh_object_ext(const json_t *dest)
-{
-    const char *ext = fh_str(dest, "FileExtension");
-    const char *comp = fh_str(dest, "CompressionFormat");
-    if (ext && *ext)
-        return ext;
-    if (!comp)
-        return "";
-    return prefix_compression_ext(!strcmp(comp, "GZIP") ? COMP_GZIP
-                                  : !strcmp(comp, "ZIP") ? COMP_ZIP
-                                  : !strcmp(comp, "Snappy") ? COMP_SNAPPY
-                                  : !strcmp(comp, "HADOOP_SNAPPY") ? COMP_HADOOP_SNAPPY
-                                                                   : COMP_UNCOMPRESSED);
-}
-
 /* Members hydrant stores but cannot honour: refused by name, never stored
  * and silently ignored (a user whose processors are ignored gets wrong
  * data with no error). Enabled false, "Disabled" and absent stay accepted
  * and are described as given. */
 static int fh_check_features(struct fh_ctx *c, const json_t *dest)
 {
-    const json_t *proc = json_object_get(dest, "ProcessingConfiguration");
-    const json_t *dyn = json_object_get(dest, "DynamicPartitioningConfiguration");
     const json_t *dfc = json_object_get(dest, "DataFormatConversionConfiguration");
     const json_t *cw = json_object_get(dest, "CloudWatchLoggingOptions");
     const json_t *enc = json_object_get(dest, "EncryptionConfiguration");
-    const char *backup = fh_str(dest, "S3BackupMode");
-    const char *tz = fh_str(dest, "CustomTimeZone");
 
-    if (json_is_object(proc)) {
-        const json_t *on = json_object_get(proc, "Enabled");
-        const json_t *procs = json_object_get(proc, "Processors");
-        /* without Enabled, processors given mean processing wanted */
-        if (json_is_true(on) || (!json_is_boolean(on) && json_array_size(procs) > 0)) {
-            char types[256] = "";
-            size_t i, used = 0;
-            const json_t *pr;
-            json_array_foreach(procs, i, pr) {
-                const char *type = fh_str(pr, "Type");
-                if (type && used < sizeof types)
-                    used += (size_t)snprintf(types + used, sizeof types - used, "%s%s",
-                                             used ? ", " : "; processors ", type);
-            }
-            return fh_fail(c, "InvalidArgumentException",
-                           "Data processing (ProcessingConfiguration with Enabled true%s) is "
-                           "not supported by this server: records would be delivered "
-                           "unprocessed. Set ProcessingConfiguration.Enabled to false or "
-                           "leave it out.", types);
-        }
-    }
-    if (json_is_true(json_object_get(dyn, "Enabled")))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Dynamic partitioning (DynamicPartitioningConfiguration with Enabled "
-                       "true) is not supported by this server: records would not be "
-                       "partitioned by key. Leave it out or set Enabled to false.");
     /* AWS: Enabled defaults to true when the configuration is given */
     if (json_is_object(dfc) && !json_is_false(json_object_get(dfc, "Enabled")))
         return fh_fail(c, "InvalidArgumentException",
                        "Record format conversion (DataFormatConversionConfiguration, to "
                        "Parquet or ORC) is not supported by this server: records would be "
                        "delivered unconverted. Set Enabled to false or leave it out.");
-    if (backup && !strcmp(backup, "Enabled"))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Source record backup (S3BackupMode Enabled) is not supported by this "
-                       "server: no backup copy would be written. Use S3BackupMode Disabled.");
     if (json_is_true(json_object_get(cw, "Enabled")))
         return fh_fail(c, "InvalidArgumentException",
                        "CloudWatch error logging (CloudWatchLoggingOptions with Enabled true) "
@@ -768,11 +720,6 @@ static int fh_check_features(struct fh_ctx *c, const json_t *dest)
                        "(EncryptionConfiguration.KMSEncryptionConfig) is not supported by "
                        "this server: it has no KMS, objects would be stored unencrypted. "
                        "Use NoEncryptionConfig NoEncryption.");
-    if (tz && *tz && strcmp(tz, "UTC") != 0)
-        return fh_fail(c, "InvalidArgumentException",
-                       "CustomTimeZone %s is not supported by this server: object keys and "
-                       "prefixes are evaluated in UTC. Leave CustomTimeZone out or use UTC.",
-                       tz);
     return HY_OK;
 }
 
@@ -792,10 +739,12 @@ static int fh_check_destination(struct fh_ctx *c, const json_t *dest)
                        "arn:aws:s3:::<bucket-name>", bucket_arn ? bucket_arn : "null");
     if ((rc = fh_check_features(c, dest)))
         return rc;
-    /* the one prefix validator: the same parser delivery evaluates with */
-    if (prefix_check_config(c->name, fh_str(dest, "Prefix"), fh_str(dest, "ErrorOutputPrefix"),
-                            fh_object_ext(dest), why, sizeof why) != HY_OK)
+    /* processors, partitioning, the zone, and the prefixes with the one
+     * prefix validator (the same parser delivery evaluates with) */
+    if ((rc = pipeline_check(dest, c->name, why, sizeof why)) == HY_EINVAL)
         return fh_fail(c, "InvalidArgumentException", "%s", why);
+    if (rc)
+        return rc;
     const json_t *backup = json_object_get(dest, "S3BackupConfiguration");
     if (json_is_object(backup)) {
         const char *barn = fh_str(backup, "BucketARN");
@@ -1465,6 +1414,14 @@ static int fh_update(struct fh_ctx *c)
         if (want_dyn && !was_dyn) {
             rc = fh_fail(c, "InvalidArgumentException",
                          "Dynamic partitioning can be enabled only when a Firehose is created.");
+            goto out_free;
+        }
+        const json_t *dyn_upd = json_object_get(
+            json_object_get(upd, "DynamicPartitioningConfiguration"), "Enabled");
+        if (was_dyn && json_is_false(dyn_upd)) {
+            rc = fh_fail(c, "InvalidArgumentException",
+                         "Dynamic partitioning cannot be disabled on a Firehose that was "
+                         "created with it.");
             goto out_free;
         }
         if ((rc = fh_merge_update(dest, upd)))

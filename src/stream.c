@@ -266,6 +266,11 @@ static int stream_parse_dest(const char *name, unsigned version, const json_t *d
                               json_str_member(dest, "FileExtension"))))
         return rc;
     out->version = version;
+    out->dynamic = json_is_true(json_object_get(
+        json_object_get(dest, "DynamicPartitioningConfiguration"), "Enabled"));
+    const char *tz = json_str_member(dest, "CustomTimeZone");
+    if (strcmp(tz, "UTC") && (rc = stream_copy_str(out->time_zone, sizeof out->time_zone, tz)))
+        return rc;
     if (!strcmp(comp, "GZIP"))
         out->compression = COMP_GZIP;
     else if (!strcmp(comp, "ZIP"))

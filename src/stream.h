@@ -30,6 +30,8 @@ struct stream_dest {
     int size_mb;              /* BufferingHints.SizeInMBs */
     int interval_s;           /* BufferingHints.IntervalInSeconds */
     char arn[192];            /* DeliveryStreamARN */
+    bool dynamic;             /* DynamicPartitioningConfiguration.Enabled */
+    char time_zone[64];       /* CustomTimeZone; "" or "UTC": UTC */
     /* The destination configuration as stored (AWS spelling): processors,
      * partitioning, backup, ... are read from it by the pipeline. A
      * batch's snapshot holds a reference (json_incref when copied,
