@@ -50,15 +50,13 @@
  * - firehose_exec() runs an operation and hands back status and body
  *   without touching HTTP; firehose_handle() only adds the headers and
  *   replies. Unit tests and fuzzers drive firehose_exec().
- * - Puts and the write-ahead log: with a WAL open (hy_wal), PutRecord and
- *   PutRecordBatch admit their records (stream_admit reserves the bytes
- *   under the buffered ceiling), append them to the log and return
- *   without answering; the HTTP layer suspends the connection. After the
- *   group commit's fsync, fh_put_done runs on the WAL writer thread: it
- *   applies the durable records to their stream's buffer and only then
- *   answers. A record is thus acknowledged only once it is on disk, and
- *   delivered only once it is acknowledged. A failed log write (disk
- *   full) gives the reservation back and answers
+ * - Puts go through stream_ingest (stream.c owns ingest: admit -> WAL
+ *   append -> group commit -> apply -> ack); firehose.c never touches the
+ *   log. With a WAL the call returns without answering (the HTTP layer
+ *   suspends the connection) and fh_put_done answers on the WAL writer
+ *   thread once the records are durable and buffered. A record is thus
+ *   acknowledged only once it is on disk, and delivered only once it is
+ *   acknowledged. A failed log write (disk full) answers
  *   ServiceUnavailableException. Without a WAL (unit tests, fuzzers) the
  *   records go straight into the buffers.
  * - The hot path: PutRecord and PutRecordBatch bodies go to fhscan.c
@@ -82,7 +80,6 @@
 #include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
-#include "wal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -991,14 +988,11 @@ static int fh_list(struct fh_ctx *c)
 }
 
 /* A put waiting for the WAL: what its answer needs, owned by the callback. */
+/* A put waiting for its records to be durable (stream_ingest). */
 struct fh_put {
+    struct stream_ingest in; /* first: done gets it back */
     struct http_req *req;
-    bool batch, encrypted;
-    uint32_t stream_id;
-    int64_t now;
-    size_t n;                /* records in the request */
-    int *prc;                /* per record: HY_OK (in the log) or why not */
-    size_t *lens;
+    bool batch;
 };
 
 static void fh_send(struct http_req *req, int status, char *body, const char *error_type);
@@ -1082,89 +1076,29 @@ out_free:
     return NULL;
 }
 
-/* WAL writer thread: the records of one put are durable (rc HY_OK) or not. */
-static void fh_put_done(void *arg, int rc, const struct wal_frame *frames, size_t nframes)
+/* WAL writer thread: the records of one put are durable and buffered,
+ * or not (their prc say why): answer now. */
+static void fh_put_done(struct stream_ingest *in)
 {
-    struct fh_put *p = arg;
+    struct fh_put *p = (struct fh_put *)(void *)in;
     char *body;
 
-    if (rc == HY_OK) {
-        stream_apply(frames, nframes);
-    } else {
-        for (size_t i = 0; i < p->n; i++)
-            if (p->prc[i] == HY_OK) {
-                stream_unadmit(p->stream_id, p->lens[i]);
-                p->prc[i] = rc;
-            }
-    }
-    if (!p->batch && p->prc[0] != HY_OK) {
+    if (!p->batch && in->prc[0] != HY_OK) {
         json_t *out = json_pack("{s:s, s:s}", "__type", "ServiceUnavailableException",
                                 "message",
-                                p->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
+                                in->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
         body = out ? json_dumps(out, JSON_COMPACT) : NULL;
         json_decref(out);
         fh_send(p->req, 500, body, "ServiceUnavailableException");
         free(body);
         goto out_free;
     }
-    body = fh_put_answer(p->batch, p->encrypted, p->prc, p->n, NULL, p->now, true);
+    body = fh_put_answer(p->batch, in->encrypted, in->prc, in->n, NULL, in->now_ms, true);
     fh_send(p->req, body ? 200 : 500, body, body ? NULL : "ServiceUnavailableException");
     free(body);
 out_free:
-    free(p->prc);
-    free(p->lens);
+    free(in->prc);
     free(p);
-}
-
-/* Admits the records and appends the admitted ones to the WAL; the answer
- * comes from fh_put_done. data/lens are borrowed (the WAL copies). */
-static int fh_put_logged(struct fh_ctx *c, bool batch, unsigned char *const *data,
-                         const size_t *lens, size_t n)
-{
-    struct fh_put *p = calloc(1, sizeof *p);
-    struct wal_frame *frames = calloc(n ? n : 1, sizeof *frames);
-    int rc = HY_OK;
-    size_t nf = 0;
-
-    if (!p || !frames || !(p->prc = calloc(n, sizeof *p->prc)) ||
-        !(p->lens = calloc(n, sizeof *p->lens))) {
-        rc = HY_ENOMEM;
-        goto out_free;
-    }
-    p->req = c->req;
-    p->batch = batch;
-    p->n = n;
-    p->now = hy_now_ms();
-    for (size_t i = 0; i < n; i++) {
-        p->lens[i] = lens[i];
-        p->prc[i] = stream_admit(c->name, lens[i], &p->stream_id, &p->encrypted);
-        if (p->prc[i] != HY_OK)
-            continue;
-        frames[nf++] = (struct wal_frame){WAL_RECORD, p->stream_id, 0, p->now, data[i],
-                                          (uint32_t)lens[i]};
-    }
-    if (!batch && p->prc[0] != HY_OK) {
-        rc = fh_put_error(c, p->prc[0]);
-        goto out_free;
-    }
-    rc = wal_append(hy_wal, frames, nf, fh_put_done, p);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            if (p->prc[i] == HY_OK)
-                stream_unadmit(p->stream_id, lens[i]);
-        rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
-        goto out_free;
-    }
-    free(frames);
-    return FH_DEFERRED;
-out_free:
-    free(frames);
-    if (p) {
-        free(p->prc);
-        free(p->lens);
-        free(p);
-    }
-    return rc;
 }
 
 static int fh_put_state(struct fh_ctx *c, bool *encrypted)
@@ -1191,8 +1125,9 @@ static int fh_put_error(struct fh_ctx *c, int rc)
 }
 
 /* Stores the records of a valid put (data[i], lens[i]: borrowed) and
- * answers, whichever parser read them: through the WAL (FH_DEFERRED), or
- * straight into the buffers with the answer in c->answer. */
+ * answers, whichever parser read them: stream_ingest logs them and the
+ * answer follows from fh_put_done (FH_DEFERRED), or, without a log, they
+ * went straight into the buffers and the answer is in c->answer. */
 static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *data,
                           const size_t *lens, size_t n)
 {
@@ -1201,28 +1136,34 @@ static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *da
 
     if ((rc = fh_put_state(c, &encrypted)))
         return rc;
-    if (hy_wal)
-        return fh_put_logged(c, batch, data, lens, n);
-    int *prc = malloc(n * sizeof *prc);
-    char *ids = malloc(n * 129);
-    if (!prc || !ids) {
+    struct fh_put *p = calloc(1, sizeof *p);
+    int *prc = calloc(n ? n : 1, sizeof *prc);
+    if (!p || !prc) {
         rc = HY_ENOMEM;
         goto out_free;
     }
-    int64_t now = hy_now_ms();
-    for (size_t i = 0; i < n; i++) {
-        prc[i] = stream_put(c->name, data[i], lens[i], now, ids + i * 129);
-        if (!batch && prc[i] != HY_OK) {
-            rc = fh_put_error(c, prc[i]);
-            goto out_free;
-        }
+    p->req = c->req;
+    p->batch = batch;
+    p->in = (struct stream_ingest){.name = c->name, .data = data, .lens = lens, .n = n,
+                                   .now_ms = hy_now_ms(), .stop_at_refusal = !batch,
+                                   .prc = prc, .encrypted = encrypted, .done = fh_put_done};
+    rc = stream_ingest(&p->in);
+    if (rc == STREAM_DEFERRED)
+        return FH_DEFERRED;
+    if (rc) {
+        rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
+        goto out_free;
+    }
+    if (!batch && prc[0] != HY_OK) {
+        rc = fh_put_error(c, prc[0]);
+        goto out_free;
     }
     /* a batch answers 200 all the same: the client resends the failed ones */
-    c->answer = fh_put_answer(batch, encrypted, prc, n, ids, now, false);
+    c->answer = fh_put_answer(batch, p->in.encrypted, prc, n, NULL, p->in.now_ms, false);
     rc = c->answer ? HY_OK : HY_ENOMEM;
 out_free:
     free(prc);
-    free(ids);
+    free(p);
     return rc;
 }
 

@@ -764,7 +764,7 @@ int pipeline_check(const json_t *dest, const char *stream, char *msg, size_t msg
         const char *type = json_string_value(json_object_get(pr, "Type"));
         if (!type)
             return pl_msg(msg, msg_len, "Processors[%zu] has no Type.", i);
-        for (size_t j = 0; j < i; j++) {
+        for (size_t j = i + 1; j < json_array_size(list); j++) {
             const char *other = json_string_value(
                 json_object_get(json_array_get(list, j), "Type"));
             if (other && !strcmp(other, type))

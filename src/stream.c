@@ -728,6 +728,82 @@ const unsigned char *stream_node_id(void)
     return cat.node_id;
 }
 
+/* The WAL's answer for one ingest: apply (or give the room back), then done. */
+struct ingest_wait {
+    struct stream_ingest *in;
+    uint32_t stream_id;
+};
+
+static void ingest_logged(void *arg, int rc, const struct wal_frame *frames, size_t nframes)
+{
+    struct ingest_wait *w = arg;
+    struct stream_ingest *in = w->in;
+    if (rc == HY_OK) {
+        stream_apply(frames, nframes);
+    } else {
+        for (size_t i = 0; i < in->n; i++)
+            if (in->prc[i] == HY_OK) {
+                stream_unadmit(w->stream_id, in->lens[i]);
+                in->prc[i] = rc;
+            }
+    }
+    free(w);
+    in->done(in);
+}
+
+int stream_ingest(struct stream_ingest *in)
+{
+    struct wal_frame *frames = NULL;
+    struct ingest_wait *w = NULL;
+    size_t nf = 0;
+    uint32_t id = 0;
+    int rc = HY_OK;
+
+    if (!hy_wal) {
+        /* no log (unit tests, fuzzers): straight into the buffer */
+        char rid[129];
+        for (size_t i = 0; i < in->n; i++) {
+            in->prc[i] = stream_put(in->name, in->data[i], in->lens[i], in->now_ms, rid);
+            if (in->prc[i] == HY_OK)
+                stream_accepts(in->name, &in->encrypted);
+            if (in->stop_at_refusal && in->prc[i] != HY_OK)
+                break;
+        }
+        return HY_OK;
+    }
+    if (!(frames = calloc(in->n ? in->n : 1, sizeof *frames)) ||
+        !(w = calloc(1, sizeof *w))) {
+        rc = HY_ENOMEM;
+        goto out_free;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        in->prc[i] = stream_admit(in->name, in->lens[i], &id, &in->encrypted);
+        if (in->prc[i] != HY_OK) {
+            if (in->stop_at_refusal)
+                goto out_free; /* rc HY_OK: finished, prc[0] says why */
+            continue;
+        }
+        frames[nf++] = (struct wal_frame){WAL_RECORD, id, 0, in->now_ms, in->data[i],
+                                          (uint32_t)in->lens[i]};
+    }
+    if (!nf)
+        goto out_free;
+    w->in = in;
+    w->stream_id = id;
+    if ((rc = wal_append(hy_wal, frames, nf, ingest_logged, w))) {
+        for (size_t i = 0; i < in->n; i++)
+            if (in->prc[i] == HY_OK)
+                stream_unadmit(id, in->lens[i]);
+        goto out_free;
+    }
+    free(frames);
+    return STREAM_DEFERRED;
+out_free:
+    free(frames);
+    free(w);
+    return rc;
+}
+
 int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted)
 {
     int rc = HY_OK;

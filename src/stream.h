@@ -106,6 +106,33 @@ int stream_spill_remove(struct stream_batch *b);
  * the buffered ceiling: they are reserved), then appended to the WAL, and
  * applied to the buffer only once the log is fsynced. */
 
+/* Ingest, the one path of a put: admit every record (stream_admit),
+ * append the admitted ones to the WAL, apply them to the buffer once the
+ * log is fsynced, then call done -- the answer is sent only then, so a
+ * record is acknowledged only once it is on disk. The caller owns `in`
+ * and its prc array (n entries) until done has run. */
+struct stream_ingest {
+    const char *name;
+    unsigned char *const *data;   /* borrowed; the WAL copies */
+    const size_t *lens;
+    size_t n;
+    int64_t now_ms;
+    bool stop_at_refusal;         /* PutRecord: a refused record ends it */
+    /* per record: HY_OK (durable and buffered) or why it was not taken
+     * (HY_ENOTFOUND, HY_ESTATE, HY_EBUSY, HY_ENOSPC, HY_EIO) */
+    int *prc;
+    bool encrypted;               /* server-side encryption on */
+    /* WAL writer thread, once the admitted records are durable (or the
+     * log write failed: their prc say so) */
+    void (*done)(struct stream_ingest *in);
+};
+#define STREAM_DEFERRED 1000 /* stream_ingest: done will be called */
+/* STREAM_DEFERRED: done follows. HY_OK: finished now (no WAL, or nothing
+ * admitted: prc say why; with stop_at_refusal prc[0] is the refusal);
+ * done is not called. Another rc: nothing was taken (the log append
+ * failed), done is not called. Thread-safe. */
+int stream_ingest(struct stream_ingest *in);
+
 /* Reserves len bytes for a record of the stream: under the buffered
  * ceiling and in the buffer's memory, so that stream_apply never needs
  * to allocate. HY_ENOTFOUND, HY_ESTATE (not ACTIVE), HY_EBUSY (ceiling

@@ -236,15 +236,15 @@ static void test_create_refusals(void **state)
     "{\"RoleARN\":\"arn:r\",\"BucketARN\":\"arn:aws:s3:::b\"," members "}}"
     expect_error("CreateDeliveryStream",
                  EXT("r1", "\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":"
-                           "[{\"Type\":\"Lambda\"}]}"),
+                           "[{\"Type\":\"Lambda\"},{\"Type\":\"Lambda\"}]}"),
                  400, "InvalidArgumentException",
-                 "Data processing (ProcessingConfiguration with Enabled true; processors "
-                 "Lambda) is not supported by this server");
+                 "Processor type Lambda is specified more than once");
     expect_error("CreateDeliveryStream",
                  EXT("r2", "\"DynamicPartitioningConfiguration\":{\"Enabled\":true},"
+                           "\"BufferingHints\":{\"SizeInMBs\":64,\"IntervalInSeconds\":60},"
                            "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
                            "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
-                 400, "InvalidArgumentException", "Dynamic partitioning");
+                 400, "InvalidArgumentException", "needs an enabled MetadataExtraction");
     expect_error("CreateDeliveryStream",
                  EXT("r3", "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
                            "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
