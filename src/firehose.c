@@ -822,7 +822,8 @@ static int fh_create(struct fh_ctx *c)
     }
     const char *arn = arena_printf(c->req->arena,
                                    "arn:aws:firehose:%s:%s:deliverystream/%s",
-                                   router_region(c->req), HY_ACCOUNT_ID, c->name);
+                                   c->req->region ? c->req->region : hy_cfg.region, HY_ACCOUNT_ID,
+                                   c->name);
     struct stream_new sn = {
         .name = c->name,
         .arn = arn,

@@ -689,7 +689,9 @@ void router_handle(struct http_req *req)
         return;
     }
 
-    /* authenticated: only now does API code see the request */
+    /* authenticated: only now does API code see the request, with the
+     * region it was signed for (APIs never call back into the router) */
+    req->region = router_region(req);
     switch (r->api) {
     case ROUTER_FIREHOSE:
         if (!r->op) {

@@ -160,6 +160,10 @@ struct http_req {
      * (in memory or in body_path) with its verified payload; an API that
      * finds a STREAMING-* body without it refuses to read it. */
     bool body_dechunked;
+    /* The region of the request's credential scope (else hy_cfg.region),
+     * set by router.c once the request is authenticated; NULL before
+     * (and for requests that never went through the router: tests). */
+    const char *region;
     void *priv;               /* http.c's */
     void *route;              /* router.c's per-request state (arena) */
 };
