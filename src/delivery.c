@@ -35,7 +35,8 @@
  * is made durable by writing it into its spill file (not a SEAL: its
  * records may be gone from the log), and once written, its DELIVERED is
  * waited for before the spill file is deleted. After --retry-window
- * (hy_cfg.retry_window_s; AWS retries S3 delivery for 24 h, then drops
+ * (hy_cfg.retry_window_s, or a dynamically partitioned stream's
+ * RetryOptions.DurationInSeconds; AWS retries S3 delivery for 24 h, then drops
  * the data) the batch goes to the dead-letter bucket instead
  * (DELIVERY_DEAD_LETTER_BUCKET; key and format in delivery.h), then its
  * DELIVERED; nothing is dropped silently. Crash windows: between the
@@ -537,6 +538,19 @@ static int64_t backoff_ms(const struct pending *p)
     return backoff * 3 / 4 + (int64_t)(r % (uint32_t)(backoff / 2 + 1));
 }
 
+/* How long a batch is retried before it goes to the dead-letter bucket:
+ * --retry-window, or for a stream with dynamic partitioning its
+ * RetryOptions.DurationInSeconds (AWS: 300 s by default, 0..7200). */
+static int retry_window_s(const struct stream_batch *b)
+{
+    if (!b->dest.dynamic)
+        return hy_cfg.retry_window_s;
+    const json_t *d = json_object_get(json_object_get(json_object_get(
+        b->dest.config, "DynamicPartitioningConfiguration"), "RetryOptions"),
+        "DurationInSeconds");
+    return json_is_integer(d) ? (int)json_integer_value(d) : 300;
+}
+
 /* The dead-letter object of a batch: AWS's error-output record shape, one
  * JSON line per record, the record in rawData (base64). */
 static int dead_letter_body(const struct pending *p, int64_t now_ms, struct buf *out)
@@ -595,7 +609,7 @@ static int dead_letter(struct pending *p)
     }
     log_warn("delivery", "stream %s: %zu records (%zu bytes) not delivered within the retry "
              "window (%d s, %d attempts; last error: %s): moved to s3://%s/%s",
-             b->dest.name, b->nrecords, b->nbytes, hy_cfg.retry_window_s, p->attempts,
+             b->dest.name, b->nrecords, b->nbytes, retry_window_s(b), p->attempts,
              p->why, DELIVERY_DEAD_LETTER_BUCKET, key);
     pthread_mutex_lock(&D.lock);
     D.stats.dead_lettered++;
@@ -741,7 +755,7 @@ out_failed:
     pthread_mutex_lock(&D.lock);
     D.stats.failures++;
     pthread_mutex_unlock(&D.lock);
-    if (b->loaded && hy_now_ms() - b->taken_ms >= (int64_t)hy_cfg.retry_window_s * 1000 &&
+    if (b->loaded && hy_now_ms() - b->taken_ms >= (int64_t)retry_window_s(b) * 1000 &&
         dead_letter(p) == HY_OK)
         return HY_OK;
     int64_t backoff = backoff_ms(p);
