@@ -102,6 +102,8 @@ struct fh_ctx {
     json_t *out;             /* the response object on success */
     char *answer;            /* or a put's answer, written by hand (malloc'd) */
     const char *name;        /* DeliveryStreamName, when the op has one */
+    char key[STREAM_KEY_MAX]; /* "<region>/<name>": the catalog's key (stream.h) */
+    const char *region;      /* the request's region: streams are per region */
     /* the error, when a handler names it (else derived from rc) */
     const char *err_type;
     const char *err_msg;
@@ -113,6 +115,17 @@ struct fh_ctx {
 
 static int fh_fail(struct fh_ctx *c, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Names the stream the request is about: its catalog key is the
+ * request's region and the name (names are validated before: 1-64 of
+ * [a-zA-Z0-9_.-], so the key always fits). */
+static void fh_set_name(struct fh_ctx *c, const char *name)
+{
+    c->name = name;
+    c->key[0] = 0;
+    if (name && stream_key(c->key, c->region, name) != HY_OK)
+        c->key[0] = 0;
+}
 
 static int fh_fail(struct fh_ctx *c, const char *type, const char *fmt, ...)
 {
@@ -822,9 +835,9 @@ static int fh_create(struct fh_ctx *c)
     }
     const char *arn = arena_printf(c->req->arena,
                                    "arn:aws:firehose:%s:%s:deliverystream/%s",
-                                   c->req->region ? c->req->region : hy_cfg.region, HY_ACCOUNT_ID,
-                                   c->name);
+                                   c->region, HY_ACCOUNT_ID, c->name);
     struct stream_new sn = {
+        .region = c->region,
         .name = c->name,
         .arn = arn,
         .type = type,
@@ -857,7 +870,7 @@ static int fh_create(struct fh_ctx *c)
 
 static int fh_delete(struct fh_ctx *c)
 {
-    int rc = stream_delete(c->name);
+    int rc = stream_delete(c->key);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc == HY_ESTATE)
@@ -932,7 +945,7 @@ static json_t *fh_timestamp(int64_t ms)
 static int fh_describe(struct fh_ctx *c)
 {
     json_t *st = NULL;
-    int rc = stream_describe(c->name, &st);
+    int rc = stream_describe(c->key, &st);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
@@ -977,7 +990,7 @@ static int fh_list(struct fh_ctx *c)
     const json_t *limit = json_object_get(c->in, "Limit");
     json_t *names = NULL;
     bool more = false;
-    int rc = stream_list(fh_str(c->in, "DeliveryStreamType"),
+    int rc = stream_list(c->region, fh_str(c->in, "DeliveryStreamType"),
                          fh_str(c->in, "ExclusiveStartDeliveryStreamName"),
                          json_is_integer(limit) ? (size_t)json_integer_value(limit) : 10,
                          &names, &more);
@@ -1104,7 +1117,7 @@ out_free:
 
 static int fh_put_state(struct fh_ctx *c, bool *encrypted)
 {
-    int rc = stream_accepts(c->name, encrypted);
+    int rc = stream_accepts(c->key, encrypted);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc == HY_ESTATE)
@@ -1145,7 +1158,7 @@ static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *da
     }
     p->req = c->req;
     p->batch = batch;
-    p->in = (struct stream_ingest){.name = c->name, .data = data, .lens = lens, .n = n,
+    p->in = (struct stream_ingest){.name = c->key, .data = data, .lens = lens, .n = n,
                                    .now_ms = hy_now_ms(), .stop_at_refusal = !batch,
                                    .prc = prc, .encrypted = encrypted, .done = fh_put_done};
     rc = stream_ingest(&p->in);
@@ -1179,7 +1192,8 @@ static int fh_put_scanned(struct fh_ctx *c, bool batch)
     if (rc)
         return rc;
     /* the name outlives scan: firehose_error may log it */
-    if (!(c->name = arena_strdup(c->req->arena, scan.name))) {
+    fh_set_name(c, arena_strdup(c->req->arena, scan.name));
+    if (!c->name) {
         rc = HY_ENOMEM;
         goto out_free;
     }
@@ -1318,7 +1332,7 @@ static int fh_update(struct fh_ctx *c)
     if (json_is_object(s3) && json_is_object(ext))
         return fh_fail(c, "InvalidArgumentException",
                        "Exactly one destination update is supported for a Firehose");
-    if ((rc = stream_describe(c->name, &st)) == HY_ENOTFOUND)
+    if ((rc = stream_describe(c->key, &st)) == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
         return rc;
@@ -1371,7 +1385,7 @@ static int fh_update(struct fh_ctx *c)
     }
     if ((rc = fh_check_destination(c, dest)))
         goto out_free;
-    rc = stream_update_dest(c->name, (unsigned)version, dest, hy_now_ms());
+    rc = stream_update_dest(c->key, (unsigned)version, dest, hy_now_ms());
     if (rc == HY_ENOTFOUND) {
         rc = fh_not_found(c);
     } else if (rc == HY_EINVAL) {
@@ -1403,7 +1417,7 @@ static int fh_tag(struct fh_ctx *c)
         const char *value = fh_str(tag, "Value");
         json_object_set_new(tags, fh_str(tag, "Key"), json_string(value ? value : ""));
     }
-    int rc = stream_tag(c->name, tags);
+    int rc = stream_tag(c->key, tags);
     json_decref(tags);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
@@ -1419,7 +1433,7 @@ static int fh_tag(struct fh_ctx *c)
 
 static int fh_untag(struct fh_ctx *c)
 {
-    int rc = stream_untag(c->name, json_object_get(c->in, "TagKeys"));
+    int rc = stream_untag(c->key, json_object_get(c->in, "TagKeys"));
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
@@ -1441,7 +1455,7 @@ static int fh_list_tags(struct fh_ctx *c)
     json_t *st = NULL, *list = NULL;
     const char **keys = NULL;
     bool more = false;
-    int rc = stream_describe(c->name, &st);
+    int rc = stream_describe(c->key, &st);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
@@ -1502,14 +1516,14 @@ static int fh_start_encryption(struct fh_ctx *c)
     int rc;
     if (json_is_object(sse) && (rc = fh_check_sse(c, sse)))
         return rc;
-    rc = stream_set_encryption(c->name, true, type ? type : "AWS_OWNED_CMK", arn,
+    rc = stream_set_encryption(c->key, true, type ? type : "AWS_OWNED_CMK", arn,
                                hy_now_ms());
     return fh_encryption_result(c, rc);
 }
 
 static int fh_stop_encryption(struct fh_ctx *c)
 {
-    return fh_encryption_result(c, stream_set_encryption(c->name, false, NULL, NULL,
+    return fh_encryption_result(c, stream_set_encryption(c->key, false, NULL, NULL,
                                                          hy_now_ms()));
 }
 
@@ -1595,7 +1609,7 @@ static void firehose_error(struct fh_ctx *c, int rc, int *status, char **body,
 void firehose_exec(struct http_req *req, const char *op, int *status, char **body,
                    const char **error_type)
 {
-    struct fh_ctx c = {.req = req};
+    struct fh_ctx c = {.req = req, .region = req->region ? req->region : hy_cfg.region};
     const struct fh_op *o = NULL;
     json_error_t jerr;
     int rc;
@@ -1643,7 +1657,7 @@ void firehose_exec(struct http_req *req, const char *op, int *status, char **bod
     }
     if ((rc = fh_validate(&c, o->input)))
         goto out_reply;
-    c.name = fh_str(c.in, "DeliveryStreamName");
+    fh_set_name(&c, fh_str(c.in, "DeliveryStreamName"));
     rc = o->fn(&c);
     if (rc == FH_DEFERRED) {
         *status = 0; /* fh_put_done answers */

@@ -63,6 +63,13 @@ struct stream_batch {
     int attempts;             /* delivery attempts so far (kept in the spill) */
 };
 
+/* Streams are per region, as in AWS: the catalog is keyed by
+ * "<region>/<name>" (STREAM_KEY_MAX bytes with its NUL), and every
+ * function below that takes a stream's `name` takes that key, made by
+ * stream_key. HY_EINVAL when region is empty or holds '/'. */
+#define STREAM_KEY_MAX 100
+int stream_key(char out[STREAM_KEY_MAX], const char *region, const char *name);
+
 /* Loads the catalog from dir (streams.db), creating it if needed. */
 int stream_catalog_open(const char *dir);
 void stream_catalog_close(void);
@@ -198,7 +205,8 @@ void stream_set_wakeup(void (*fn)(void));
  * tags an object Key -> Value (or NULL); encryption NULL or an object
  * {"KeyType":..., "KeyARN":...} meaning server-side encryption is on. */
 struct stream_new {
-    const char *name;
+    const char *region;       /* its namespace (the request's region) */
+    const char *name;         /* DeliveryStreamName */
     const char *arn;
     const char *type;         /* "DirectPut" */
     const char *dest_kind;    /* "ExtendedS3" or "S3" */
@@ -207,7 +215,8 @@ struct stream_new {
     json_t *encryption;
 };
 
-/* HY_EEXIST (name taken), HY_ELIMIT (hy_cfg.max_streams reached),
+/* HY_EEXIST (name taken in the region), HY_ELIMIT (hy_cfg.max_streams
+ * reached in the region),
  * HY_EINVAL (BucketARN not arn:aws:s3:::NAME), HY_EDB. The stream is
  * CREATING for hy_cfg.create_delay_ms, then ACTIVE. */
 int stream_create(const struct stream_new *sn, int64_t now_ms);
@@ -229,9 +238,10 @@ int stream_update_dest(const char *name, unsigned expect_version,
  * CREATING (AWS deletes only streams that finished creating). */
 int stream_delete(const char *name);
 
-/* Names in byte order after `after` (NULL: from the start), at most limit,
- * only of type (NULL: any). *names is a new JSON array of strings. */
-int stream_list(const char *type, const char *after, size_t limit,
+/* Names (bare) of the region's streams in byte order after `after`
+ * (a bare name; NULL: from the start), at most limit, only of type (NULL:
+ * any). *names is a new JSON array of strings. */
+int stream_list(const char *region, const char *type, const char *after, size_t limit,
                 json_t **names, bool *has_more);
 
 #define STREAM_MAX_TAGS 50

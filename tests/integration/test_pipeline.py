@@ -273,3 +273,114 @@ def test_file_extension_validation(hydrant):
         if not ok:  # the model's pattern and length: AWS's ValidationException
             assert out["__type"] == "ValidationException", out
             assert "fileExtension" in out["message"], out
+
+
+# ---- a Lambda transform, run by hydrant itself ----------------------------------------
+TRANSFORM = b'''
+import base64, json
+
+def handler(event, context):
+    out = []
+    for r in event["records"]:
+        d = json.loads(base64.b64decode(r["data"]))
+        if d["kind"] == "drop":
+            out.append({"recordId": r["recordId"], "result": "Dropped"})
+        elif d["kind"] == "bad":
+            out.append({"recordId": r["recordId"], "result": "ProcessingFailed",
+                        "data": r["data"]})
+        else:
+            d["seen_by"] = context.function_name
+            d["stream"] = event["deliveryStreamArn"].rsplit("/", 1)[1]
+            line = (json.dumps(d, sort_keys=True) + "\\n").encode()
+            out.append({"recordId": r["recordId"], "result": "Ok",
+                        "data": base64.b64encode(line).decode(),
+                        "metadata": {"partitionKeys": {"kind": d["kind"]}}})
+    return {"records": out}
+'''
+
+
+def make_function(hydrant, name, code, handler="fn.handler", runtime="python3.11"):
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(handler.split(".")[0] + (".py" if runtime.startswith("python") else ".js"),
+                   code)
+    lam = hydrant.client("lambda")
+    return lam.create_function(FunctionName=name, Runtime=runtime, Handler=handler,
+                               Role="arn:aws:iam::000000000000:role/lambda-role",
+                               Code={"ZipFile": buf.getvalue()}, Timeout=30)["FunctionArn"]
+
+
+def test_lambda_transform_ok_dropped_failed(hydrant):
+    fh, s3 = hydrant.client("firehose"), hydrant.client("s3")
+    s3.create_bucket(Bucket="xf")
+    arn = make_function(hydrant, "transform", TRANSFORM)
+    create(fh, "xf", ext_dest(
+        "xf", Prefix="ok/", ErrorOutputPrefix=ERR,
+        ProcessingConfiguration={"Enabled": True, "Processors": [
+            {"Type": "Lambda", "Parameters": [
+                {"ParameterName": "LambdaArn", "ParameterValue": arn},
+                {"ParameterName": "NumberOfRetries", "ParameterValue": "1"}]}]}))
+    recs = []
+    for i in range(60):
+        kind = ("keep", "drop", "bad")[i % 3]
+        recs.append(json.dumps({"i": i, "kind": kind}).encode())
+    put_all(fh, "xf", recs)
+
+    def done():
+        ok = all_objects(s3, "xf", "ok/")
+        bad = all_objects(s3, "xf", "errors/")
+        return (ok, bad) if ok and bad else None
+    ok, bad = wait_for(done, timeout=30)
+    kept = [json.loads(line) for o in ok for line in read(s3, "xf", o["Key"]).splitlines()]
+    assert sorted(d["i"] for d in kept) == list(range(0, 60, 3))
+    assert all(d["seen_by"] == "transform" and d["stream"] == "xf" for d in kept)
+    errs = error_records(s3, "xf", "errors/processing-failed/")
+    assert sorted(json.loads(base64.b64decode(e["rawData"]))["i"] for e in errs) == \
+        list(range(2, 60, 3))
+    for e in errs:
+        assert e["errorCode"] == "Lambda.ProcessingFailedStatus", e
+        assert e["lambdaArn"] == arn
+        assert e["attemptsMade"] >= 1
+        assert e["arrivalTimestamp"] <= e["attemptEndingTimestamp"]
+    # nothing else: the dropped records are nowhere
+    assert {o["Key"].split("/")[1] for o in bad} == {"processing-failed"}
+
+
+def test_lambda_partition_keys(hydrant):
+    fh, s3 = hydrant.client("firehose"), hydrant.client("s3")
+    s3.create_bucket(Bucket="lk")
+    arn = make_function(hydrant, "keys", TRANSFORM)
+    create(fh, "lk", ext_dest(
+        "lk", BufferingHints=DP_HINTS, Prefix="kind=!{partitionKeyFromLambda:kind}/",
+        ErrorOutputPrefix=ERR, DynamicPartitioningConfiguration={"Enabled": True},
+        ProcessingConfiguration={"Enabled": True, "Processors": [
+            {"Type": "Lambda", "Parameters": [
+                {"ParameterName": "LambdaArn", "ParameterValue": arn}]}]}))
+    put_all(fh, "lk", [json.dumps({"i": i, "kind": "keep" if i % 2 else "also"}).encode()
+                       for i in range(40)])
+    fh, s3 = drain(hydrant)
+    kinds = {}
+    for o in all_objects(s3, "lk", "kind="):
+        k = o["Key"].split("/")[0].split("=")[1]
+        kinds[k] = kinds.get(k, 0) + len(read(s3, "lk", o["Key"]).splitlines())
+    assert kinds == {"keep": 20, "also": 20}
+
+
+def test_lambda_that_fails_sends_its_records_to_the_error_output(hydrant):
+    """A function that raises: retried NumberOfRetries times, then every
+    record of the invocation is a processing-failed error record."""
+    fh, s3 = hydrant.client("firehose"), hydrant.client("s3")
+    s3.create_bucket(Bucket="lf")
+    arn = make_function(hydrant, "boom", b"def handler(e, c):\n    raise ValueError('boom')\n")
+    create(fh, "lf", ext_dest(
+        "lf", Prefix="ok/", ErrorOutputPrefix=ERR,
+        ProcessingConfiguration={"Enabled": True, "Processors": [
+            {"Type": "Lambda", "Parameters": [
+                {"ParameterName": "LambdaArn", "ParameterValue": arn},
+                {"ParameterName": "NumberOfRetries", "ParameterValue": "2"}]}]}))
+    put_all(fh, "lf", [b"r%d" % i for i in range(5)])
+    errs = wait_for(lambda: error_records(s3, "lf", "errors/processing-failed/"), timeout=60)
+    assert sorted(base64.b64decode(e["rawData"]) for e in errs) == [b"r%d" % i for i in range(5)]
+    assert all(e["errorCode"].startswith("Lambda.") and e["attemptsMade"] == 3 for e in errs), errs
+    assert all_objects(s3, "lf", "ok/") == []
