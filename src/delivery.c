@@ -681,10 +681,21 @@ static int attempt_objects(struct pending *p)
         if ((rc = sink->put(&put, &p->err_code, &retryable, p->why, sizeof p->why)))
             return rc;
         o->written = true;
-        log_debug("delivery", "stream %s: %s object, %zu records, %zu bytes -> s3://%s/%s",
+        log_info("delivery", "stream %s: %s object, %zu records, %zu bytes -> s3://%s/%s",
                   b->dest.name, o->kind, o->nrecords, o->body.len, o->bucket, o->key);
     }
     return HY_OK;
+}
+
+/* A batch that failed before and is now written: the operator sees the
+ * stream recover, not only fail. */
+static void note_recovered(const struct pending *p)
+{
+    const struct stream_batch *b = p->batch;
+    if (p->attempts > 1)
+        log_info("delivery", "stream %s recovered: %zu records delivered after %d attempts "
+                 "(%.1f s after delivery first took them)", b->dest.name, b->nrecords,
+                 p->attempts, (double)(hy_now_ms() - b->taken_ms) / 1000.0);
 }
 
 /* One attempt; HY_OK when the object is written (or, after the retry
@@ -710,6 +721,7 @@ static int attempt(struct pending *p)
         D.stats.records += b->nrecords;
         D.stats.bytes += b->data.len;
         pthread_mutex_unlock(&D.lock);
+        note_recovered(p);
         mark_delivered(p);
         return HY_OK;
     }
@@ -744,8 +756,9 @@ static int attempt(struct pending *p)
     D.stats.records += b->nrecords;
     D.stats.bytes += b->data.len;
     pthread_mutex_unlock(&D.lock);
-    log_debug("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
+    log_info("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
               b->nrecords, len, b->dest.bucket, p->key);
+    note_recovered(p);
     mark_delivered(p);
     return HY_OK;
 
