@@ -189,13 +189,14 @@ const struct processor *processor_find(const char *type)
 
 /* ---- the run ------------------------------------------------------------ */
 
-/* AWS's limit of active partitions per stream (raisable to 5,000 by
- * request); records of partitions past it go to the error output, type
- * activePartitionExceeded (developer guide, "Buffer data for dynamic
- * partitioning"). A run is one batch: hydrant's partitions are those of
- * the batch (see docs/ARCHITECTURE.md). */
-#define PIPELINE_MAX_PARTITIONS 500
-#define PIPELINE_SLOTS 1024 /* hash slots, a power of two above the limit */
+/* AWS's limit of active partitions per stream is 500 (raisable to 5,000
+ * by request: --max-active-partitions); records of partitions past it go
+ * to the error output, type activePartitionExceeded (developer guide,
+ * "Buffer data for dynamic partitioning"). A run is one batch: hydrant's
+ * partitions are those of the batch (see docs/ARCHITECTURE.md). */
+#define PIPELINE_MAX_PARTITIONS                                                            \
+    (hy_cfg.max_active_partitions > 0 ? hy_cfg.max_active_partitions : 500)
+#define PIPELINE_SLOTS 8192 /* hash slots, a power of two above 5,000 */
 
 void pl_objects_free(struct pl_objects *o)
 {
@@ -553,12 +554,16 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
     const struct pl_batch *cur = &src;
     struct pl_group *groups = NULL;
     size_t ngroups = 0, gcap = 0;
-    int32_t slots[PIPELINE_SLOTS];
+    int32_t *slots = malloc(PIPELINE_SLOTS * sizeof *slots);
     struct tz *tz = NULL;
     char region[64];
     int rc;
 
     memset(out, 0, sizeof *out);
+    if (!slots) {
+        snprintf(why, why_len, "out of memory running the pipeline");
+        return HY_ENOMEM;
+    }
     pl_batch_init(&src, ceiling);
     pl_batch_init(&stage[0], ceiling);
     pl_batch_init(&stage[1], ceiling);
@@ -623,7 +628,7 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
             }
             s = (s + 1) & (PIPELINE_SLOTS - 1);
         }
-        if (g < 0 && ngroups >= PIPELINE_MAX_PARTITIONS) {
+        if (g < 0 && ngroups >= (size_t)PIPELINE_MAX_PARTITIONS) {
             rc = pl_fail_add(fin, recs[i].src, "DynamicPartitioning.ActivePartitionsLimitExceeded",
                              "activePartitionExceeded", 1, NULL,
                              "The number of active partitions exceeds the limit of %d for the "
@@ -715,6 +720,7 @@ out_free:
     for (size_t g = 0; g < ngroups; g++)
         free(groups[g].idx);
     free(groups);
+    free(slots);
     tz_free(tz);
     pl_batch_free(&src);
     pl_batch_free(&stage[0]);

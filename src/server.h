@@ -80,6 +80,8 @@ struct hy_config {
     size_t wal_segment_bytes;  /* WAL segment size */
     int retry_window_s;        /* S3 delivery retried this long, then the
                                   dead-letter bucket (--retry-window) */
+    int max_active_partitions; /* partitions of one dynamically partitioned
+                                  batch (--max-active-partitions, AWS: 500) */
 };
 extern struct hy_config hy_cfg;
 
