@@ -622,7 +622,10 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
         int32_t g = -1;
         while (slots[s] >= 0) {
             struct pl_group *gr = &groups[slots[s]];
-            if (gr->hash == h && pl_same_keys(fin, &recs[gr->idx[0]], &recs[i])) {
+            /* without dynamic partitioning every record is in one object,
+             * whatever keys a processor gave it */
+            if (!d->dynamic ||
+                (gr->hash == h && pl_same_keys(fin, &recs[gr->idx[0]], &recs[i]))) {
                 g = slots[s];
                 break;
             }
@@ -668,19 +671,23 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
             buf_append(&body, pl_data(fin, &recs[gr->idx[j]]), recs[gr->idx[j]].len);
         env.key_arg = &kc;
         const struct pl_rec *r0 = &recs[gr->idx[0]];
-        size_t klen = (size_t)r0->query.len + r0->lambda.len;
-        char *kbuf = malloc(klen + 2);
+        /* the object's id depends on its partition's keys (query keys,
+         * 0xff, Lambda keys); without dynamic partitioning on nothing */
+        size_t klen = d->dynamic ? (size_t)r0->query.len + 1 + r0->lambda.len : 0;
+        char *kbuf = malloc(klen + 1);
         if (!kbuf) {
             buf_free(&body);
             goto out_nomem;
         }
-        memcpy(kbuf, fin->keys.data ? fin->keys.data + r0->query.off : "", r0->query.len);
-        kbuf[r0->query.len] = (char)0xff;
-        memcpy(kbuf + r0->query.len + 1,
-               fin->keys.data ? fin->keys.data + r0->lambda.off : "", r0->lambda.len);
+        if (d->dynamic) {
+            memcpy(kbuf, fin->keys.data ? fin->keys.data + r0->query.off : "", r0->query.len);
+            kbuf[r0->query.len] = (char)0xff;
+            memcpy(kbuf + r0->query.len + 1,
+                   fin->keys.data ? fin->keys.data + r0->lambda.off : "", r0->lambda.len);
+        }
         ewhy[0] = 0;
         rc = pl_add_object(out, b, node_id, d->bucket, d->prefix, NULL, d->compression,
-                           d->file_ext, "data", kbuf, klen + 1, &env, body.data, body.len,
+                           d->file_ext, "data", kbuf, klen, &env, body.data, body.len,
                            gr->n, "data", ewhy, sizeof ewhy);
         free(kbuf);
         buf_free(&body);
