@@ -380,6 +380,25 @@ static int pl_add_object(struct pl_objects *objs, const struct stream_batch *b,
     return HY_OK;
 }
 
+/* A JSON string of s with every byte that is not valid UTF-8 replaced by
+ * U+FFFD: messages come from functions and from records' bytes. */
+static json_t *pl_json_text(const char *s)
+{
+    struct buf b;
+    buf_init(&b, (size_t)-1 / 2);
+    for (s = s ? s : ""; *s;) {
+        size_t n = utf8_char_len(s);
+        if (buf_append(&b, n ? s : "\xef\xbf\xbd", n ? n : 3)) {
+            buf_free(&b);
+            return NULL;
+        }
+        s += n ? n : 1;
+    }
+    json_t *j = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return j;
+}
+
 int pl_error_record(struct buf *out, const struct pl_error_rec *r)
 {
     json_t *o = json_object();
@@ -390,12 +409,12 @@ int pl_error_record(struct buf *out, const struct pl_error_rec *r)
     base64_encode(b64, r->raw_len ? r->raw : "", r->raw_len);
     if (json_object_set_new(o, "attemptsMade", json_integer(r->attempts)) ||
         json_object_set_new(o, "arrivalTimestamp", json_integer(r->arrival_ms)) ||
-        json_object_set_new(o, "errorCode", json_string(r->error_code ? r->error_code : "")) ||
-        json_object_set_new(o, "errorMessage", json_string(r->message ? r->message : "")) ||
+        json_object_set_new(o, "errorCode", pl_json_text(r->error_code)) ||
+        json_object_set_new(o, "errorMessage", pl_json_text(r->message)) ||
         json_object_set_new(o, "attemptEndingTimestamp", json_integer(r->ending_ms)) ||
-        (r->stream && json_object_set_new(o, "deliveryStreamName", json_string(r->stream))) ||
+        (r->stream && json_object_set_new(o, "deliveryStreamName", pl_json_text(r->stream))) ||
         json_object_set_new(o, "rawData", json_string(b64)) ||
-        (r->lambda_arn && json_object_set_new(o, "lambdaArn", json_string(r->lambda_arn))))
+        (r->lambda_arn && json_object_set_new(o, "lambdaArn", pl_json_text(r->lambda_arn))))
         goto out_free;
     /* messages are ours or a function's: not always valid UTF-8 */
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
