@@ -1013,6 +1013,7 @@ static int shred(struct pq_writer *w, const struct pq_node *n, json_t *v, int re
 }
 
 static int flush_group(struct pq_writer *w);
+static int bit_width(uint32_t max);
 
 int pq_write_row(struct pq_writer *w, json_t *row, char *msg, size_t msg_len)
 {
@@ -1050,9 +1051,15 @@ int pq_write_row(struct pq_writer *w, json_t *row, char *msg, size_t msg_len)
     }
     w->rows_group++;
     w->rows_total++;
+    /* the row group's size as written without compression: PLAIN values
+     * plus the levels at their bit widths */
     size_t bytes = 0;
-    for (size_t i = 0; i < w->nleaves; i++)
-        bytes += w->leaves[i].vals.len + w->leaves[i].def.len + w->leaves[i].rep.len;
+    for (size_t i = 0; i < w->nleaves; i++) {
+        const struct pq_leaf *l = &w->leaves[i];
+        size_t lv_bits = l->nlevels * (size_t)(bit_width((uint32_t)l->max_def) +
+                                               bit_width((uint32_t)l->max_rep));
+        bytes += (l->ptype == T_BOOLEAN ? l->nvals / 8 : l->vals.len) + lv_bits / 8;
+    }
     w->group_bytes = bytes;
     if (bytes >= w->opt.block_size && (rc = flush_group(w))) {
         w->broken = true;
