@@ -402,7 +402,8 @@ static int leaves_fill(struct pq_writer *w, const struct pq_node *n, const char 
     if (npath + nm > GLUE_MAX_DEPTH * 3)
         return HY_EINVAL;
     const char *p[GLUE_MAX_DEPTH * 3 + 4];
-    memcpy(p, path, npath * sizeof *p);
+    if (npath)
+        memcpy(p, path, npath * sizeof *p);
     memcpy(p + npath, mine, nm * sizeof *p);
     if (n->leaf >= 0) {
         struct pq_leaf *l = &w->leaves[n->leaf];
@@ -1580,7 +1581,8 @@ static int write_chunk(struct pq_writer *w, struct pq_leaf *l, struct pq_chunk *
                 rc = buf_append(&w->page, &acc, 1);
             if (rc)
                 goto out_free_dict;
-        } else if ((rc = buf_append(&w->page, l->vals.data + voff, voff_end - voff))) {
+        } else if (voff_end > voff &&
+                   (rc = buf_append(&w->page, l->vals.data + voff, voff_end - voff))) {
             goto out_free_dict;
         }
         int enc = use_dict ? (v1 ? ENC_PLAIN_DICTIONARY : ENC_RLE_DICTIONARY) : ENC_PLAIN;
