@@ -68,4 +68,9 @@ int format_run(const json_t *dfc, const struct pl_batch *in, struct buf *out,
  * destination when set (dest may be NULL), else none (""). */
 const char *format_extension(const json_t *dest);
 
+/* Fuzzing aid: parses the first JSON value of data with the scanner
+ * format_convert uses and with jansson; 0 when they agree (both refuse,
+ * or the same tree and the same end), -1 when they do not. */
+int format_scan_check(const char *data, size_t len);
+
 #endif

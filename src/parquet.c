@@ -625,20 +625,27 @@ int pq_parse_timestamp(const char *s, int64_t *ms)
     return HY_OK;
 }
 
+const struct pq_jv *pq_jv_get(const struct pq_jv *o, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = o->len; i-- > 0;)
+        if (o->key_lens[i] == n && memcmp(o->keys[i], name, n) == 0)
+            return &o->kids[i];
+    return NULL;
+}
+
 /* A JSON value as an integer in [lo, hi]: integers, integral reals and
  * decimal strings (Hive's JSON readers parse numbers out of strings). */
-static int as_int(json_t *v, int64_t lo, int64_t hi, int64_t *out)
+static int as_int(const struct pq_jv *v, int64_t lo, int64_t hi, int64_t *out)
 {
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
+    char *end;
+    if (v->type == PQ_JNUM && !v->is_int) {
+        double d = strtod(v->s, &end);
         if (d != floor(d) || d < -9.2e18 || d > 9.2e18)
             return HY_EINVAL;
         *out = (int64_t)d;
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
+    } else if (v->type == PQ_JNUM || v->type == PQ_JSTR) {
+        const char *s = v->s;
         errno = 0;
         while (*s == ' ')
             s++;
@@ -654,22 +661,16 @@ static int as_int(json_t *v, int64_t lo, int64_t hi, int64_t *out)
     return *out < lo || *out > hi ? HY_EINVAL : HY_OK;
 }
 
-static int as_double(json_t *v, double *out)
+static int as_double(const struct pq_jv *v, double *out)
 {
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return HY_OK;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        errno = 0;
-        *out = strtod(s, &end);
-        if (end == s || *end)
-            return HY_EINVAL;
-        return HY_OK;
-    }
-    return HY_EINVAL;
+    if (v->type != PQ_JNUM && v->type != PQ_JSTR)
+        return HY_EINVAL;
+    char *end;
+    errno = 0;
+    *out = strtod(v->s, &end);
+    if (end == v->s || *end)
+        return HY_EINVAL;
+    return HY_OK;
 }
 
 typedef __int128 pq_i128;
@@ -778,21 +779,66 @@ static void put_le(unsigned char *p, uint64_t v, int n)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Text of a non-string JSON scalar or container for a string column. */
-static int value_text(json_t *v, struct buf *tmp, const char **s, size_t *n)
+/* Compact JSON text of v (for a string column given another value). */
+static int jv_dump(const struct pq_jv *v, struct buf *b, int depth)
 {
-    if (json_is_string(v)) {
-        *s = json_string_value(v);
-        *n = json_string_length(v);
+    static const char hex[] = "0123456789abcdef";
+    int rc = HY_OK;
+    if (depth > GLUE_MAX_DEPTH * 8)
+        return HY_EINVAL;
+    switch (v->type) {
+    case PQ_JNULL: return buf_append(b, "null", 4);
+    case PQ_JFALSE: return buf_append(b, "false", 5);
+    case PQ_JTRUE: return buf_append(b, "true", 4);
+    case PQ_JNUM: return buf_append(b, v->s, v->len);
+    case PQ_JSTR: {
+        rc = buf_append(b, "\"", 1);
+        for (uint32_t i = 0; i < v->len && !rc; i++) {
+            unsigned char c = (unsigned char)v->s[i];
+            if (c == '"' || c == '\\') {
+                char e[2] = {'\\', (char)c};
+                rc = buf_append(b, e, 2);
+            } else if (c < 0x20) {
+                char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                rc = buf_append(b, e, 6);
+            } else {
+                rc = buf_append(b, &v->s[i], 1);
+            }
+        }
+        return rc ? rc : buf_append(b, "\"", 1);
+    }
+    case PQ_JARR:
+    case PQ_JOBJ: {
+        bool obj = v->type == PQ_JOBJ;
+        rc = buf_append(b, obj ? "{" : "[", 1);
+        for (uint32_t i = 0; i < v->len && !rc; i++) {
+            if (i)
+                rc = buf_append(b, ",", 1);
+            if (!rc && obj) {
+                struct pq_jv k = {.type = PQ_JSTR, .s = v->keys[i], .len = v->key_lens[i]};
+                rc = jv_dump(&k, b, depth + 1);
+                if (!rc)
+                    rc = buf_append(b, ":", 1);
+            }
+            if (!rc)
+                rc = jv_dump(&v->kids[i], b, depth + 1);
+        }
+        return rc ? rc : buf_append(b, obj ? "}" : "]", 1);
+    }
+    }
+    return HY_EINVAL;
+}
+
+static int value_text(const struct pq_jv *v, struct buf *tmp, const char **s, size_t *n)
+{
+    if (v->type == PQ_JSTR || v->type == PQ_JNUM) {
+        *s = v->s;
+        *n = v->len;
         return HY_OK;
     }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    if (!text)
-        return HY_ENOMEM;
     buf_reset(tmp);
-    int rc = buf_append(tmp, text, strlen(text));
-    free(text);
-    *s = tmp->data;
+    int rc = jv_dump(v, tmp, 0);
+    *s = tmp->data ? tmp->data : "";
     *n = tmp->len;
     return rc;
 }
@@ -803,7 +849,8 @@ static int fail(char *msg, size_t msg_len, const struct pq_node *n, const char *
     return HY_EINVAL;
 }
 
-static int emit_value(struct pq_writer *w, const struct pq_node *n, json_t *v, int rep,
+static int emit_value(struct pq_writer *w, const struct pq_node *n, const struct pq_jv *v,
+                      int rep,
                       char *msg, size_t msg_len)
 {
     struct pq_leaf *l = &w->leaves[n->leaf];
@@ -816,11 +863,11 @@ static int emit_value(struct pq_writer *w, const struct pq_node *n, json_t *v, i
     int rc;
     switch (t->kind) {
     case GLUE_BOOLEAN:
-        if (json_is_boolean(v))
-            tmp[0] = json_is_true(v);
-        else if (json_is_string(v) && !strcasecmp(json_string_value(v), "true"))
+        if (v->type == PQ_JTRUE || v->type == PQ_JFALSE)
+            tmp[0] = v->type == PQ_JTRUE;
+        else if (v->type == PQ_JSTR && !strcasecmp(v->s, "true"))
             tmp[0] = 1;
-        else if (json_is_string(v) && !strcasecmp(json_string_value(v), "false"))
+        else if (v->type == PQ_JSTR && !strcasecmp(v->s, "false"))
             tmp[0] = 0;
         else
             return fail(msg, msg_len, n, "Cannot convert the value of '%s' to boolean.");
@@ -863,16 +910,9 @@ static int emit_value(struct pq_writer *w, const struct pq_node *n, json_t *v, i
         len = 8;
         break;
     case GLUE_DECIMAL: {
-        char text[64];
-        const char *s = text;
+        const char *s = v->s;
         pq_i128 d;
-        if (json_is_integer(v))
-            snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
-        else if (json_is_real(v))
-            snprintf(text, sizeof text, "%.17g", json_real_value(v));
-        else if (json_is_string(v))
-            s = json_string_value(v);
-        else
+        if (v->type != PQ_JNUM && v->type != PQ_JSTR)
             return fail(msg, msg_len, n, "Cannot convert the value of '%s' to decimal.");
         if (parse_decimal(s, t->precision, t->scale, &d))
             return fail(msg, msg_len, n,
@@ -892,10 +932,13 @@ static int emit_value(struct pq_writer *w, const struct pq_node *n, json_t *v, i
     }
     case GLUE_DATE: {
         int64_t days;
-        if (json_is_integer(v)) {
-            days = json_integer_value(v);
+        if (v->type == PQ_JNUM) {
+            int64_t nd;
+            if (as_int(v, INT32_MIN, INT32_MAX, &nd))
+                return fail(msg, msg_len, n, "Cannot convert the value of '%s' to date.");
+            days = nd;
         } else {
-            const char *s = json_string_value(v);
+            const char *s = v->type == PQ_JSTR ? v->s : NULL;
             if (!s || parse_date_at(&s, &days) || *s)
                 return fail(msg, msg_len, n, "Cannot convert the value of '%s' to date.");
         }
@@ -909,10 +952,10 @@ static int emit_value(struct pq_writer *w, const struct pq_node *n, json_t *v, i
         int64_t ms;
         if (w->rd.timestamp)
             rc = w->rd.timestamp(w->rd.ctx, v, &ms);
-        else if (json_is_integer(v))
-            ms = json_integer_value(v), rc = HY_OK;
+        else if (v->type == PQ_JNUM && v->is_int)
+            rc = as_int(v, INT64_MIN, INT64_MAX, &ms);
         else
-            rc = json_is_string(v) ? pq_parse_timestamp(json_string_value(v), &ms) : HY_EINVAL;
+            rc = v->type == PQ_JSTR ? pq_parse_timestamp(v->s, &ms) : HY_EINVAL;
         if (rc)
             return fail(msg, msg_len, n, "Cannot convert the value of '%s' to timestamp.");
         put_le(tmp, (uint64_t)ms, 8);
@@ -951,25 +994,26 @@ static int emit_value(struct pq_writer *w, const struct pq_node *n, json_t *v, i
     return push_level(w, l, rep, n->def);
 }
 
-static json_t *find_field(struct pq_writer *w, json_t *obj, const struct pq_node *f, int depth)
+static const struct pq_jv *find_field(struct pq_writer *w, const struct pq_jv *obj,
+                                      const struct pq_node *f, int depth)
 {
     if (w->rd.field)
         return w->rd.field(w->rd.ctx, obj, f->t, depth);
-    return json_object_get(obj, f->name);
+    return pq_jv_get(obj, f->name);
 }
 
-static int shred(struct pq_writer *w, const struct pq_node *n, json_t *v, int rep, int depth,
-                 char *msg, size_t msg_len)
+static int shred(struct pq_writer *w, const struct pq_node *n, const struct pq_jv *v, int rep,
+                 int depth, char *msg, size_t msg_len)
 {
     int rc;
-    if (!v || json_is_null(v)) {
+    if (!v || v->type == PQ_JNULL) {
         if (n->required)
             return fail(msg, msg_len, n, "A map key of '%s' is null.");
         return emit_nulls(w, n, rep, n->def - 1);
     }
     switch (n->t->kind) {
     case GLUE_STRUCT:
-        if (!json_is_object(v))
+        if (v->type != PQ_JOBJ)
             return fail(msg, msg_len, n, "The value of '%s' is not a JSON object.");
         for (size_t i = 0; i < n->nchild; i++)
             if ((rc = shred(w, &n->child[i], find_field(w, v, &n->child[i], depth + 1), rep,
@@ -977,33 +1021,27 @@ static int shred(struct pq_writer *w, const struct pq_node *n, json_t *v, int re
                 return rc;
         return HY_OK;
     case GLUE_ARRAY: {
-        if (!json_is_array(v))
+        if (v->type != PQ_JARR)
             return fail(msg, msg_len, n, "The value of '%s' is not a JSON array.");
-        size_t cnt = json_array_size(v);
+        size_t cnt = v->len;
         if (cnt == 0)
             return emit_nulls(w, n, rep, n->def);
         for (size_t i = 0; i < cnt; i++)
-            if ((rc = shred(w, &n->child[0], json_array_get(v, i), i ? n->rep : rep, depth + 1,
+            if ((rc = shred(w, &n->child[0], &v->kids[i], i ? n->rep : rep, depth + 1,
                             msg, msg_len)))
                 return rc;
         return HY_OK;
     }
     case GLUE_MAP: {
-        if (!json_is_object(v))
+        if (v->type != PQ_JOBJ)
             return fail(msg, msg_len, n, "The value of '%s' is not a JSON object.");
-        if (json_object_size(v) == 0)
+        if (v->len == 0)
             return emit_nulls(w, n, rep, n->def);
-        const char *key;
-        json_t *val;
-        size_t i = 0;
-        json_object_foreach(v, key, val) {
-            json_t *k = json_string(key);
-            if (!k)
-                return HY_ENOMEM;
-            int r = i++ ? n->rep : rep;
-            rc = shred(w, &n->child[0], k, r, depth + 1, msg, msg_len);
-            json_decref(k);
-            if (rc || (rc = shred(w, &n->child[1], val, r, depth + 1, msg, msg_len)))
+        for (size_t i = 0; i < v->len; i++) {
+            struct pq_jv k = {.type = PQ_JSTR, .s = v->keys[i], .len = v->key_lens[i]};
+            int r = i ? n->rep : rep;
+            if ((rc = shred(w, &n->child[0], &k, r, depth + 1, msg, msg_len)) ||
+                (rc = shred(w, &n->child[1], &v->kids[i], r, depth + 1, msg, msg_len)))
                 return rc;
         }
         return HY_OK;
@@ -1016,12 +1054,12 @@ static int shred(struct pq_writer *w, const struct pq_node *n, json_t *v, int re
 static int flush_group(struct pq_writer *w);
 static int bit_width(uint32_t max);
 
-int pq_write_row(struct pq_writer *w, json_t *row, char *msg, size_t msg_len)
+int pq_write_row(struct pq_writer *w, const struct pq_jv *row, char *msg, size_t msg_len)
 {
     int rc = HY_OK;
     if (w->broken)
         return HY_EINVAL;
-    if (!json_is_object(row)) {
+    if (row->type != PQ_JOBJ) {
         snprintf(msg, msg_len, "The record is not a JSON object.");
         return HY_EINVAL;
     }

@@ -7,9 +7,24 @@
 #include "glue.h"
 #include "server.h"
 
-#include <jansson.h>
-
 enum pq_codec { PQ_UNCOMPRESSED = 0, PQ_SNAPPY = 1, PQ_GZIP = 2 }; /* Parquet's ids */
+
+/* A parsed JSON value, as format.c's scanner gives it (its memory is the
+ * scanner's arena; the writer only reads it). */
+enum pq_jtype { PQ_JNULL, PQ_JFALSE, PQ_JTRUE, PQ_JNUM, PQ_JSTR, PQ_JARR, PQ_JOBJ };
+struct pq_jv {
+    uint8_t type;            /* enum pq_jtype */
+    bool is_int;             /* PQ_JNUM: an integer literal (no '.', no exponent) */
+    uint32_t len;            /* PQ_JSTR: bytes of s; PQ_JNUM: of s; containers: members */
+    const char *s;           /* PQ_JSTR: the unescaped text, PQ_JNUM: the literal,
+                                both NUL-terminated; NULL otherwise */
+    struct pq_jv *kids;      /* PQ_JARR: elements; PQ_JOBJ: member values */
+    const char **keys;       /* PQ_JOBJ: member names (unescaped, NUL-terminated) */
+    uint32_t *key_lens;
+};
+/* The member of object o named name (the last one, as JSON parsers that
+ * keep one value do), or NULL. */
+const struct pq_jv *pq_jv_get(const struct pq_jv *o, const char *name);
 
 struct pq_options {
     enum pq_codec codec;
@@ -23,11 +38,12 @@ struct pq_options {
 struct pq_reader {
     /* The member of JSON object obj for struct field / column f (depth 0:
      * a top-level column), or NULL when it has none. */
-    json_t *(*field)(void *ctx, json_t *obj, const struct glue_type *f, int depth);
+    const struct pq_jv *(*field)(void *ctx, const struct pq_jv *obj, const struct glue_type *f,
+                                 int depth);
     /* A timestamp value as milliseconds since the epoch: HY_OK or
      * HY_EINVAL. NULL: ISO-8601 / java.sql.Timestamp text and epoch
      * milliseconds (parquet.c's default). */
-    int (*timestamp)(void *ctx, json_t *v, int64_t *ms);
+    int (*timestamp)(void *ctx, const struct pq_jv *v, int64_t *ms);
     void *ctx;
 };
 
@@ -44,7 +60,7 @@ void pq_writer_free(struct pq_writer *w);   /* accepts NULL */
 /* Adds the JSON object row as one row. HY_EINVAL with a sentence in msg
  * when it does not fit the schema: nothing of it is kept, the writer goes
  * on. HY_ENOMEM / HY_ETOOBIG: the writer is unusable. */
-int pq_write_row(struct pq_writer *w, json_t *row, char *msg, size_t msg_len);
+int pq_write_row(struct pq_writer *w, const struct pq_jv *row, char *msg, size_t msg_len);
 
 /* Writes what is buffered and the footer. HY_OK, HY_ENOMEM, HY_ETOOBIG. */
 int pq_finish(struct pq_writer *w);

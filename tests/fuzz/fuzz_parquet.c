@@ -16,7 +16,9 @@
  *                   the first line is the schema itself, a Hive type string
  *                   (fuzzing glue_type_parse; used when it is a struct).
  *
- * Oracle: never a crash, leak or UB (ASan + UBSan); every record is either
+ * Oracle: never a crash, leak or UB (ASan + UBSan); format.c's JSON
+ * scanner and jansson agree on every record (format_scan_check: both
+ * refuse it, or the same tree ending at the same byte); every record is either
  * kept as rows or listed in the failures with format-conversion-failed;
  * when rows were kept, the output is a Parquet file whose structure an
  * independent walk accepts: "PAR1" at both ends, a footer length that fits,
@@ -250,6 +252,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *nl = memchr(text + off, '\n', len - off);
         size_t l = nl ? (size_t)(nl - (text + off)) : len - off;
         like.src = (uint32_t)in.n;
+        if (format_scan_check(text + off, l))
+            abort();
         if (pl_add(&in, &in, &like, text + off, l))
             break;
         off += l + 1;
