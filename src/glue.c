@@ -44,7 +44,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <regex.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1052,46 +1051,142 @@ static int glue_get_table(struct gcall *c)
     return HY_OK;
 }
 
+/* Glue's GetTables Expression: a regular expression the whole table name
+ * must match (case-insensitive). A small matcher of its own, not POSIX
+ * regcomp: libonig (linked for libjq) exports regcomp/regexec symbols of
+ * its own that take glibc's place at run time. Supported: literals, '.',
+ * [classes] with ranges and ^, the quantifiers * + ?, '|' between whole
+ * alternatives, '\\' escapes. HY_EINVAL for anything else. */
+struct rx_atom {
+    const char *p;   /* the atom's text */
+    size_t n;
+    char quant;      /* 0, '*', '+', '?' */
+};
+
+static int rx_atom_len(const char *p, size_t *n)
+{
+    if (*p == '\\') {
+        if (!p[1])
+            return HY_EINVAL;
+        *n = 2;
+        return HY_OK;
+    }
+    if (*p == '[') {
+        const char *q = p + 1;
+        if (*q == '^')
+            q++;
+        if (*q == ']')
+            q++;
+        while (*q && *q != ']')
+            q++;
+        if (!*q)
+            return HY_EINVAL;
+        *n = (size_t)(q - p) + 1;
+        return HY_OK;
+    }
+    if (strchr("*+?(){}^$", *p))
+        return HY_EINVAL;
+    *n = 1;
+    return HY_OK;
+}
+
+static bool rx_atom_match(const char *a, size_t n, char c)
+{
+    c = (char)tolower((unsigned char)c);
+    if (n == 1)
+        return *a == '.' || tolower((unsigned char)*a) == c;
+    if (*a == '\\')
+        return tolower((unsigned char)a[1]) == c;
+    /* [class] */
+    const char *q = a + 1, *end = a + n - 1;
+    bool neg = *q == '^', hit = false;
+    if (neg)
+        q++;
+    for (; q < end; q++) {
+        char lo = (char)tolower((unsigned char)*q), hi = lo;
+        if (q + 2 < end && q[1] == '-') {
+            hi = (char)tolower((unsigned char)q[2]);
+            q += 2;
+        }
+        if (c >= lo && c <= hi)
+            hit = true;
+    }
+    return hit != neg;
+}
+
+static bool rx_match_here(const struct rx_atom *at, size_t na, const char *s)
+{
+    if (na == 0)
+        return *s == 0;
+    const struct rx_atom *a = &at[0];
+    if (a->quant == 0)
+        return *s && rx_atom_match(a->p, a->n, *s) && rx_match_here(at + 1, na - 1, s + 1);
+    size_t min = a->quant == '+' ? 1 : 0, max = a->quant == '?' ? 1 : (size_t)-1, k = 0;
+    while (k < max && s[k] && rx_atom_match(a->p, a->n, s[k]))
+        k++;
+    for (;;) { /* greedy, backing off */
+        if (k >= min && rx_match_here(at + 1, na - 1, s + k))
+            return true;
+        if (k == 0 || k <= min)
+            return false;
+        k--;
+    }
+}
+
+/* HY_OK and *match, or HY_EINVAL for a pattern outside the subset. */
+static int rx_match(const char *pat, const char *name, bool *match)
+{
+    struct rx_atom at[256];
+    *match = false;
+    const char *p = pat;
+    while (true) {
+        size_t na = 0;
+        while (*p && *p != '|') {
+            size_t n;
+            if (na == sizeof at / sizeof at[0] || rx_atom_len(p, &n))
+                return HY_EINVAL;
+            at[na] = (struct rx_atom){p, n, 0};
+            p += n;
+            if (*p == '*' || *p == '+' || *p == '?')
+                at[na].quant = *p++;
+            na++;
+        }
+        if (!*match && rx_match_here(at, na, name))
+            *match = true;
+        if (!*p)
+            return HY_OK;
+        p++; /* '|' */
+    }
+}
+
 static int glue_get_tables(struct gcall *c)
 {
     char db[GLUE_MAX_NAME + 1];
     long off, max;
-    regex_t re;
-    bool have_re = false;
     int rc;
     if ((rc = get_name(c, c->in, "DatabaseName", "databaseName", true, db)) ||
         (rc = page_args(c, &off, &max)) || (rc = db_exists(c, db)))
         return rc;
     const char *expr = json_string_value(json_object_get(c->in, "Expression"));
-    if (expr && *expr) {
-        /* Glue's Expression: a regular expression over table names */
-        char *anchored = malloc(strlen(expr) + 3);
-        if (!anchored)
-            return HY_ENOMEM;
-        sprintf(anchored, "^%s$", expr);
-        int e = regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB | REG_ICASE);
-        free(anchored);
-        if (e)
-            return gfail(c, "InvalidInputException", "Expression is not a valid pattern.");
-        have_re = true;
-    }
+    bool m;
+    if (expr && *expr && rx_match(expr, "", &m))
+        return gfail(c, "InvalidInputException", "Expression is not a valid pattern.");
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(glue_db,
                                  "SELECT v.doc, t.name FROM tables t JOIN table_versions v ON "
                                  "v.catalog=t.catalog AND v.db=t.db AND v.name=t.name AND "
                                  "v.version=t.latest WHERE t.catalog=?1 AND t.db=?2 ORDER BY "
                                  "t.name", -1, &st, NULL);
-    if (src != SQLITE_OK) {
-        rc = db_rc(src);
-        goto out_free_re;
-    }
+    if (src != SQLITE_OK)
+        return db_rc(src);
     sqlite3_bind_text(st, 1, c->catalog, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, db, -1, SQLITE_STATIC);
     json_t *list = json_array();
     long seen = 0, n = 0;
     rc = list ? HY_OK : HY_ENOMEM;
     while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (have_re && regexec(&re, (const char *)sqlite3_column_text(st, 1), 0, NULL, 0))
+        if (expr && *expr &&
+            (rx_match(expr, (const char *)sqlite3_column_text(st, 1), &m) || !m))
             continue;
         if (seen++ < off)
             continue;
@@ -1110,9 +1205,6 @@ static int glue_get_tables(struct gcall *c)
     sqlite3_finalize(st);
     if (list)
         json_object_set_new(c->out, "TableList", list);
-out_free_re:
-    if (have_re)
-        regfree(&re);
     return rc;
 }
 

@@ -138,14 +138,17 @@ int main(int argc, char **argv)
         rc = format_convert(&schema, &p, &in, &out, &fails, &rows);
         snprintf(msg, sizeof msg, "%s", hy_strerror(rc));
     }
+    int status = 0;
     if (rc) {
         fprintf(stderr, "hydrant-parquet: %s\n", msg);
-        return 2;
+        status = 2;
+        goto out_free;
     }
     FILE *f = fopen(outpath, "wb");
     if (!f || (out.len && fwrite(out.data, 1, out.len, f) != out.len) || fclose(f)) {
         perror(outpath);
-        return 2;
+        status = 2;
+        goto out_free;
     }
     json_t *failed = json_array();
     const struct pl_fail *fl = (const struct pl_fail *)(void *)fails.fails.data;
@@ -160,10 +163,11 @@ int main(int argc, char **argv)
     printf("%s\n", text);
     free(text);
     json_decref(res);
+out_free:
     json_decref(dfc);
     buf_free(&out);
     pl_batch_free(&in);
     pl_batch_free(&fails);
     glue_type_free(&top);
-    return 0;
+    return status;
 }

@@ -138,6 +138,12 @@ def test_table_lifecycle_and_versions(glue):
     names = [x["Name"] for x in glue.get_tables(DatabaseName="fleet",
                                                 Expression="events.*")["TableList"]]
     assert names == ["events", "events_raw"]
+    names = [x["Name"] for x in glue.get_tables(DatabaseName="fleet",
+                                                Expression="EVENTS|tele[a-m]+tics")["TableList"]]
+    assert names == ["events", "telematics"]
+    with pytest.raises(ClientError) as e:
+        glue.get_tables(DatabaseName="fleet", Expression="(unclosed")
+    assert err(e) == "InvalidInputException"
     r = glue.get_tables(DatabaseName="fleet", MaxResults=2)
     assert len(r["TableList"]) == 2 and r["NextToken"]
     r2 = glue.get_tables(DatabaseName="fleet", MaxResults=2, NextToken=r["NextToken"])
