@@ -31,3 +31,6 @@ $(BUILD)/parquet_rate: bench/parquet_rate.c $(LIBOBJS) $(HDRS)
 .PHONY: bench-parquet
 bench-parquet: $(BUILD)/parquet_rate
 	./$(BUILD)/parquet_rate $(PARQUET_MB) 3
+
+# `make bench` runs it too (firehose.mk's bench target; a prerequisite added here)
+bench: bench-parquet

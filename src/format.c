@@ -32,6 +32,12 @@
  *   convert to its column's type goes to the error output as
  *   format-conversion-failed; a missing table is the batch's error.
  *
+ * Reading the JSON: not jansson but the scanner below (an arena, emptied
+ * after each row; jansson's allocations were most of a conversion's CPU),
+ * checked against jansson by fuzz_parquet. Its tree (struct pq_jv) goes
+ * to parquet.c with two callbacks that carry the SerDe's rules (which
+ * member a field reads, how a timestamp parses).
+ *
  * Threading: pure functions of their arguments plus the Glue catalog
  * (glue.c locks it); safe on several delivery threads at once.
  */

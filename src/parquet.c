@@ -8,6 +8,10 @@
  * reason many use Firehose. Every file it writes is read back in the tests
  * by independent readers (DuckDB, hyparquet), never by this code.
  *
+ * Input: rows as struct pq_jv trees (parquet.h), the JSON values format.c's
+ * scanner builds; a struct pq_reader says how a field finds its member and
+ * how a timestamp reads (the SerDe's rules live in format.c, not here).
+ *
  * Design. A writer keeps, per leaf column, the definition levels, the
  * repetition levels and the PLAIN bytes of the non-null values of the row
  * group being built (Dremel's shredding: each optional node on the path
@@ -83,6 +87,10 @@
  *             (group (LIST) { repeated group list { optional T element } })
  *   map<K,V>  group (MAP) { repeated group key_value { required K key;
  *             optional V value } }
+ *
+ * Memory: every buffer is bounded by the output's ceiling (out->max); a
+ * row group is held until block_size, so a writer holds at most about
+ * block_size + one row of column data plus the file being built.
  *
  * Threading: a writer belongs to one thread; writers share nothing.
  */
