@@ -563,8 +563,10 @@ static int dead_letter_body(const struct pending *p, int64_t now_ms, struct buf 
         uint32_t len = lens[i];
         if (len > b->data.len - off)
             return HY_EINVAL; /* lengths and bytes disagree: never write half of it */
-        struct pl_error_rec er = {p->attempts, b->oldest_ms, p->err_code, p->why, now_ms,
-                                  b->data.data + off, len, NULL, b->dest.name};
+        struct pl_error_rec er = {.attempts = p->attempts, .arrival_ms = b->oldest_ms,
+                                  .error_code = p->err_code, .message = p->why,
+                                  .ending_ms = now_ms, .raw = b->data.data + off,
+                                  .raw_len = len, .stream = b->dest.name};
         rc = pl_error_record(out, &er);
         off += len;
     }

@@ -77,6 +77,7 @@
  */
 #include "api.h"
 #include "fhscan.h"
+#include "format.h"
 #include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
@@ -713,12 +714,11 @@ static int fh_check_features(struct fh_ctx *c, const json_t *dest)
     const json_t *cw = json_object_get(dest, "CloudWatchLoggingOptions");
     const json_t *enc = json_object_get(dest, "EncryptionConfiguration");
 
-    /* AWS: Enabled defaults to true when the configuration is given */
-    if (json_is_object(dfc) && !json_is_false(json_object_get(dfc, "Enabled")))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Record format conversion (DataFormatConversionConfiguration, to "
-                       "Parquet or ORC) is not supported by this server: records would be "
-                       "delivered unconverted. Set Enabled to false or leave it out.");
+    /* record format conversion (format.c): AWS's rules, ORC refused */
+    char why[1024];
+    (void)dfc;
+    if (format_check_destination(dest, why, sizeof why) != HY_OK)
+        return fh_fail(c, "InvalidArgumentException", "%s", why);
     if (json_is_true(json_object_get(cw, "Enabled")))
         return fh_fail(c, "InvalidArgumentException",
                        "CloudWatch error logging (CloudWatchLoggingOptions with Enabled true) "

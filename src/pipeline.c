@@ -12,6 +12,7 @@
  */
 #include "pipeline.h"
 #include "compress.h"
+#include "format.h"
 #include "prefix.h"
 #include "tz.h"
 
@@ -228,7 +229,8 @@ static bool pl_backup_on(const json_t *config)
 bool pipeline_wanted(const struct stream_dest *d)
 {
     return json_array_size(pl_processing(d->config)) > 0 || d->dynamic ||
-           pl_backup_on(d->config) || d->time_zone[0];
+           pl_backup_on(d->config) || d->time_zone[0] ||
+           format_enabled(json_object_get(d->config, "DataFormatConversionConfiguration"));
 }
 
 /* The configured processor entry of type, or NULL. */
@@ -409,13 +411,33 @@ int pl_error_record(struct buf *out, const struct pl_error_rec *r)
     base64_encode(b64, r->raw_len ? r->raw : "", r->raw_len);
     if (json_object_set_new(o, "attemptsMade", json_integer(r->attempts)) ||
         json_object_set_new(o, "arrivalTimestamp", json_integer(r->arrival_ms)) ||
-        json_object_set_new(o, "errorCode", pl_json_text(r->error_code)) ||
-        json_object_set_new(o, "errorMessage", pl_json_text(r->message)) ||
+        json_object_set_new(o, r->schema_config ? "ErrorCode" : "errorCode",
+                            pl_json_text(r->error_code)) ||
+        json_object_set_new(o, r->schema_config ? "ErrorMessage" : "errorMessage",
+                            pl_json_text(r->message)) ||
         json_object_set_new(o, "attemptEndingTimestamp", json_integer(r->ending_ms)) ||
         (r->stream && json_object_set_new(o, "deliveryStreamName", pl_json_text(r->stream))) ||
         json_object_set_new(o, "rawData", json_string(b64)) ||
         (r->lambda_arn && json_object_set_new(o, "lambdaArn", pl_json_text(r->lambda_arn))))
         goto out_free;
+    if (r->schema_config) {
+        /* AWS's record-format-conversion error record */
+        const json_t *sc = r->schema_config;
+        const char *cat = json_string_value(json_object_get(sc, "CatalogId"));
+        const char *reg = json_string_value(json_object_get(sc, "Region"));
+        const char *ver = json_string_value(json_object_get(sc, "VersionId"));
+        char arn[128];
+        snprintf(arn, sizeof arn, "arn:aws:glue:%s:%s:catalog", reg ? reg : r->region,
+                 cat ? cat : HY_ACCOUNT_ID);
+        json_t *t = json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s}", "catalogId",
+                              cat ? cat : HY_ACCOUNT_ID, "databaseName",
+                              json_string_value(json_object_get(sc, "DatabaseName")),
+                              "tableName", json_string_value(json_object_get(sc, "TableName")),
+                              "region", reg ? reg : r->region, "versionId",
+                              ver ? ver : "LATEST", "catalogArn", arn);
+        if (!t || json_object_set_new(o, "dataCatalogTable", t))
+            goto out_free;
+    }
     /* messages are ours or a function's: not always valid UTF-8 */
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (!line)
@@ -472,8 +494,8 @@ static bool pl_same_keys(const struct pl_batch *b, const struct pl_rec *x, const
 /* The error objects: one per error-output type, AWS's error records. */
 static int pl_error_objects(struct pl_objects *objs, const struct stream_batch *b,
                             const unsigned char *node, const struct pl_batch *src,
-                            const struct pl_batch *fin, struct prefix_env *env, char *why,
-                            size_t why_len)
+                            const struct pl_batch *fin, struct prefix_env *env,
+                            const char *region, char *why, size_t why_len)
 {
     const struct pl_fail *f = (const struct pl_fail *)(const void *)fin->fails.data;
     const struct pl_rec *srec = pl_recs(src);
@@ -495,7 +517,12 @@ static int pl_error_objects(struct pl_objects *objs, const struct stream_batch *
                 continue;
             done[j] = true;
             const struct pl_rec *r = f[j].src < src->n ? &srec[f[j].src] : NULL;
+            const json_t *dfc = json_object_get(b->dest.config,
+                                                "DataFormatConversionConfiguration");
             struct pl_error_rec er = {
+                .schema_config = !strcmp(type, "format-conversion-failed")
+                                     ? json_object_get(dfc, "SchemaConfiguration") : NULL,
+                .region = region,
                 .attempts = f[j].attempts > 0 ? f[j].attempts : 1,
                 .arrival_ms = r ? r->arrival_ms : b->oldest_ms,
                 .error_code = f[j].error_code,
@@ -576,9 +603,12 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
     int32_t *slots = malloc(PIPELINE_SLOTS * sizeof *slots);
     struct tz *tz = NULL;
     char region[64];
+    const json_t *dfc = json_object_get(d->config, "DataFormatConversionConfiguration");
     int rc;
 
     memset(out, 0, sizeof *out);
+    if (!format_enabled(dfc))
+        dfc = NULL;
     if (!slots) {
         snprintf(why, why_len, "out of memory running the pipeline");
         return HY_ENOMEM;
@@ -684,10 +714,36 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
         struct buf body;
         char ewhy[300];
         buf_init(&body, (size_t)1 << 34);
-        if ((rc = buf_reserve(&body, gr->bytes)))
-            goto out_nomem;
-        for (size_t j = 0; j < gr->n; j++)
-            buf_append(&body, pl_data(fin, &recs[gr->idx[j]]), recs[gr->idx[j]].len);
+        if (dfc) {
+            /* the format stage: the partition's records as one Parquet file
+             * (the schema read from the Glue catalog now); records that do
+             * not fit it go to the error output */
+            struct pl_batch part;
+            uint64_t rows = 0;
+            pl_batch_init(&part, ceiling);
+            for (size_t j = 0; j < gr->n && rc == HY_OK; j++)
+                rc = pl_add(&part, fin, &recs[gr->idx[j]], pl_data(fin, &recs[gr->idx[j]]),
+                            recs[gr->idx[j]].len);
+            if (rc == HY_OK)
+                rc = format_run(dfc, &part, &body, fin, &rows, why, why_len);
+            recs = pl_recs(fin);
+            pl_batch_free(&part);
+            if (rc) {
+                buf_free(&body);
+                if (rc == HY_ENOMEM)
+                    goto out_nomem;
+                goto out_free; /* a missing table: the batch is tried again */
+            }
+            if (!rows) {
+                buf_free(&body);
+                continue; /* every record failed: no object */
+            }
+        } else {
+            if ((rc = buf_reserve(&body, gr->bytes)))
+                goto out_nomem;
+            for (size_t j = 0; j < gr->n; j++)
+                buf_append(&body, pl_data(fin, &recs[gr->idx[j]]), recs[gr->idx[j]].len);
+        }
         env.key_arg = &kc;
         const struct pl_rec *r0 = &recs[gr->idx[0]];
         /* the object's id depends on its partition's keys (query keys,
@@ -732,7 +788,8 @@ int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
     out->records_failed = fin->nfail;
     out->records_dropped = out->records_in >= out->records_out + fin->nfail
                                ? out->records_in - out->records_out - fin->nfail : 0;
-    if (fin->nfail && (rc = pl_error_objects(out, b, node_id, &src, fin, &env, why, why_len)))
+    if (fin->nfail &&
+        (rc = pl_error_objects(out, b, node_id, &src, fin, &env, region, why, why_len)))
         goto out_free;
     if (pl_backup_on(d->config) && (rc = pl_backup_object(out, b, node_id, &env, why, why_len)))
         goto out_free;

@@ -234,6 +234,11 @@ struct pl_error_rec {
     size_t raw_len;
     const char *lambda_arn;
     const char *stream;
+    /* format-conversion-failed records are shaped differently by AWS:
+     * ErrorCode / ErrorMessage and the dataCatalogTable they were checked
+     * against (this SchemaConfiguration); NULL for every other type */
+    const json_t *schema_config;
+    const char *region;
 };
 int pl_error_record(struct buf *out, const struct pl_error_rec *r);
 

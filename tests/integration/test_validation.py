@@ -189,11 +189,6 @@ def test_quarter_is_evaluated_and_delivered(hydrant):
 
 # ---- features hydrant does not honour ------------------------------------------
 FEATURES = [
-    ("format-conversion", {"DataFormatConversionConfiguration": {"Enabled": True}},
-     "DataFormatConversionConfiguration"),
-    ("format-conversion-default-on", {"DataFormatConversionConfiguration": {
-        "SchemaConfiguration": {"DatabaseName": "d", "TableName": "t"}}},
-     "DataFormatConversionConfiguration"),
     ("cloudwatch", {"CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": "g",
                                                  "LogStreamName": "s"}},
      "CloudWatchLoggingOptions"),
@@ -208,6 +203,28 @@ def test_unhonoured_feature_refused_at_create(hydrant, label, extra, named):
     code, msg = refused(fh, ExtendedS3DestinationConfiguration=dest(**extra))
     assert code == "InvalidArgumentException"
     assert named in msg and "not supported by this server" in msg
+
+
+def test_format_conversion_needs_its_configuration(hydrant):
+    """Conversion on (Enabled true, or the configuration given without
+    Enabled) needs its schema, input and output configurations; ORC is
+    refused by name (no ORC writer)."""
+    fh = hydrant.client("firehose")
+    for dfc in ({"Enabled": True}, {"SchemaConfiguration": {"DatabaseName": "d",
+                                                             "TableName": "t"}}):
+        code, msg = refused(fh, ExtendedS3DestinationConfiguration=dest(
+            BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+            DataFormatConversionConfiguration=dfc))
+        assert code == "InvalidArgumentException", msg
+        assert "Configuration" in msg, msg
+    full = {"Enabled": True,
+            "SchemaConfiguration": {"DatabaseName": "d", "TableName": "t", "RoleARN": ROLE},
+            "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+            "OutputFormatConfiguration": {"Serializer": {"OrcSerDe": {}}}}
+    code, msg = refused(fh, ExtendedS3DestinationConfiguration=dest(
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        DataFormatConversionConfiguration=full))
+    assert code == "InvalidArgumentException" and "OrcSerDe is not supported" in msg, msg
 
 
 @pytest.mark.parametrize("extra,named", [
@@ -291,8 +308,7 @@ def test_update_refuses_what_create_refuses(hydrant):
         ({"ProcessingConfiguration": {"Enabled": True, "Processors": [
             {"Type": "AppendDelimiterToRecord"}, {"Type": "AppendDelimiterToRecord"}]}},
          "more than once"),
-        ({"DataFormatConversionConfiguration": {"Enabled": True}},
-         "DataFormatConversionConfiguration"),
+        ({"DataFormatConversionConfiguration": {"Enabled": True}}, "SchemaConfiguration"),
         ({"S3BackupMode": "Enabled"}, "S3BackupConfiguration is required"),
         ({"CloudWatchLoggingOptions": {"Enabled": True}}, "CloudWatchLoggingOptions"),
         ({"EncryptionConfiguration": {"KMSEncryptionConfig": {
