@@ -76,7 +76,8 @@ static void mx_error_cb(void *data, jv msg)
         const char *s = jv_get_kind(f) == JV_KIND_STRING ? jv_string_value(f) : "error";
         if (!strncmp(s, "jq: error: ", 11))
             s += 11;
-        snprintf(e->text, sizeof e->text, "%s", s);
+        /* one line: the next ones quote the program with our prelude */
+        snprintf(e->text, sizeof e->text, "%.*s", (int)strcspn(s, "\n"), s);
         e->set = true;
         jv_free(f);
     } else {
@@ -88,6 +89,15 @@ static void mx_quiet_cb(void *data, jv msg)
 {
     (void)data;
     jv_free(msg);
+}
+
+/* `input` / `inputs`: there is no further input. Without a callback
+ * libjq 1.6 reads an uninitialized one (valgrind; a crash here). */
+static jv mx_no_input_cb(jq_state *jq, void *data)
+{
+    (void)jq;
+    (void)data;
+    return jv_invalid();
 }
 
 /* True when the query reads $ENV: '$', then blanks or comments, then the
@@ -142,6 +152,7 @@ static int mx_compile(const char *query, jq_state **out, char *msg, size_t msg_l
     struct mx_err err = {.set = false};
     jq_set_error_cb(jq, mx_error_cb, &err);
     jq_set_debug_cb(jq, mx_quiet_cb, NULL);
+    jq_set_input_cb(jq, mx_no_input_cb, NULL);
     jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
     int ok = jq_compile(jq, prog.data);
     buf_free(&prog);
