@@ -32,7 +32,9 @@
  * Not AWS's: `env` and `$ENV` would hand the server's environment (its
  * credentials) to whoever configures a query, into object keys; `env` is
  * redefined as {} and a query naming $ENV is refused. Modules are off
- * (JQ_LIBRARY_PATH is empty: `import` fails to compile).
+ * (JQ_LIBRARY_PATH is empty: `import` fails to compile). Builtins that
+ * make libjq 1.6 abort on some record values are guarded (MX_PRELUDE):
+ * such a record fails instead of taking the server down.
  *
  * Design: a jq_state is not thread-safe, so each run() compiles its own
  * (one compile per batch, never shared) and tears it down at the end;
@@ -58,7 +60,30 @@
 #define MX_ERROR_CODE "DynamicPartitioning.MetadataExtractionFailed"
 #define MX_OUTPUT_TYPE "partitioning-failed"
 #define MX_MAX_KEYS 50
-#define MX_PRELUDE "def env: {}; "
+/* Put before every query, on one line (so jq's line numbers and $__loc__
+ * stay the user's). env is {} (see above). The time builtins and implode
+ * get guards, because libjq 1.6 aborts the whole process (an assert) for
+ * some record values: strftime/strflocaltime/todate of a number gmtime
+ * cannot take (1e300: found by fuzz_processors), implode of a non-number
+ * or out-of-range element. Each guarded builtin is captured under a _hy_
+ * name first, then redefined to check its input and call the capture;
+ * todate, todateiso8601 and date are redefined because builtin.jq binds
+ * them to the original strftime. */
+#define MX_PRELUDE                                                                            \
+    "def env: {}; "                                                                           \
+    "def _hy_gmtime: gmtime; def _hy_localtime: localtime; "                                  \
+    "def _hy_strftime(f): strftime(f); def _hy_strflocaltime(f): strflocaltime(f); "          \
+    "def _hy_implode: implode; "                                                              \
+    "def _hy_t: if type == \"number\" and (. < -62135596800 or . > 253402300799 or . != .) "  \
+    "then error(\"time out of range\") else . end; "                                          \
+    "def gmtime: _hy_t | _hy_gmtime; def localtime: _hy_t | _hy_localtime; "                  \
+    "def strftime(f): _hy_t | _hy_strftime(f); "                                              \
+    "def strflocaltime(f): _hy_t | _hy_strflocaltime(f); "                                    \
+    "def todateiso8601: strftime(\"%Y-%m-%dT%H:%M:%SZ\"); def todate: todateiso8601; "        \
+    "def date: todate; "                                                                      \
+    "def implode: if type == \"array\" and all(.[]; type == \"number\" and . >= 0 and "       \
+    ". <= 1114111) then _hy_implode else error(\"implode input must be an array of "          \
+    "codepoints\") end; "
 
 static const char *const mx_names[] = {"MetadataExtractionQuery", "JsonParsingEngine"};
 
@@ -267,6 +292,31 @@ static int mx_keys(jv obj, struct buf *kv, const char **names, const char **valu
     return HY_OK;
 }
 
+/* True when a string starts right after a complete value (no ',' or ':'
+ * between), as in {"a":1 "b":2}. No JSON text has one, and libjq 1.6's
+ * parser leaks that string when it refuses the text (jv_parse.c value():
+ * "Expected separator between values" returns without freeing it; found by
+ * fuzz_processors). Such records are refused before jv_parse sees them,
+ * with the verdict jq would give. */
+static bool mx_string_after_value(const unsigned char *p, size_t len)
+{
+    unsigned char prev = 0; /* the last significant byte outside strings */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (c == '"') {
+            if (prev && prev != ',' && prev != ':' && prev != '[' && prev != '{')
+                return true;
+            for (i++; i < len && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+            prev = '"';
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            prev = c;
+        }
+    }
+    return false;
+}
+
 /* Evaluates one record: HY_OK with the keys, HY_EINVAL with why. */
 static int mx_eval(jq_state *jq, const unsigned char *data, size_t len, struct buf *kv,
                    const char **names, const char **values, size_t *nkeys, char *why,
@@ -274,6 +324,11 @@ static int mx_eval(jq_state *jq, const unsigned char *data, size_t len, struct b
 {
     if (len > INT_MAX) {
         snprintf(why, why_len, "the record is too large to parse");
+        return HY_EINVAL;
+    }
+    if (mx_string_after_value(data, len)) {
+        snprintf(why, why_len,
+                 "Non JSON record provided (Expected separator between values)");
         return HY_EINVAL;
     }
     jv in = jv_parse_sized((const char *)data, (int)len);

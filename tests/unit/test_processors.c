@@ -586,6 +586,19 @@ static void test_mx_results(void **s)
         {"[range(50)] | map({key:\"k\\(.)\", value:.}) | from_entries", "{}", NULL},
         {"{a: \"x\\u0000y\"}", "{}", "NUL"},
         {"{a: .a}", "12", "Cannot index number"},
+        /* values that make libjq 1.6 abort without the prelude's guards */
+        {"{y:(.t|strftime(\"%Y\"))}", "{\"t\":1e300}", "time out of range"},
+        {"{y:(.t|todate)}", "{\"t\":-1e300}", "time out of range"},
+        {"{y:(.t|strflocaltime(\"%Y\"))}", "{\"t\":1e300}", "time out of range"},
+        {"{y:(.t|gmtime|todate)}", "{\"t\":1e19}", "time out of range"},
+        {"{y:(.t|implode)}", "{\"t\":[\"a\"]}", "codepoints"},
+        {"{y:(.t|implode)}", "{\"t\":[-1]}", "codepoints"},
+        {"{y:(.t|implode), d:(.t|implode|explode|implode)}", "{\"t\":[65,66]}", NULL},
+        {"{y:(.t|todate), z:(.t|strftime(\"%H\"))}", "{\"t\":1565382027}", NULL},
+        /* refused before libjq's parser, which leaks the string */
+        {"{a:.a}", "{\"a\":1 \"b\":2}", "Non JSON record provided"},
+        {"{a:.a}", "[\"x\" \"y\"]", "Non JSON record provided"},
+        {"{a:.a}", "{\"a\":\"q\\\" \\\\\"}", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct pl_param p[] = {{"MetadataExtractionQuery", cases[i].query}};
@@ -610,6 +623,13 @@ static void test_mx_results(void **s)
         }
         if (i == 7)
             assert_string_equal(pl_key_get(&out, &pl_recs(&out)[0], false, "k49", NULL), "49");
+        if (i == 16)
+            assert_string_equal(pl_key_get(&out, &pl_recs(&out)[0], false, "y", NULL), "AB");
+        if (i == 17) {
+            assert_string_equal(pl_key_get(&out, &pl_recs(&out)[0], false, "y", NULL),
+                                "2019-08-09T20:20:27Z");
+            assert_string_equal(pl_key_get(&out, &pl_recs(&out)[0], false, "z", NULL), "20");
+        }
         pl_batch_free(&in);
         pl_batch_free(&out);
     }
