@@ -4,6 +4,7 @@
 #   make bench-s3                 PutObject/GetObject 1 KiB and 1 MiB, and a
 #                                 listing of 100,000 keys (median of 3 runs)
 #   make bench-s3 BENCH_KEYS=1000000   the same listing with a million keys
+#   make bench-processors         records/s of each processor (bench/processors_rate.c)
 #   make bench-attack             slowloris and memory-hold against the
 #                                 limits before authentication, a normal
 #                                 client's latency meanwhile (bench/attack.py;
@@ -18,3 +19,14 @@ bench-s3: $(BUILD)/hydrant
 .PHONY: bench-attack
 bench-attack: $(BUILD)/hydrant
 	HYDRANT_BIN=$(CURDIR)/$(BUILD)/hydrant $(PYTHON) bench/attack.py $(ATTACK_ARGS)
+
+# the processors of src/processors/, in-process, records per second on one
+# core (bench/processors_rate.c); BENCH_PROC_BATCH records per run()
+BENCH_PROC_BATCH ?= 100000
+
+$(BUILD)/bench/processors_rate: bench/processors_rate.c $(LIBOBJS) $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+.PHONY: bench-processors
+bench-processors: $(BUILD)/bench/processors_rate
+	./$(BUILD)/bench/processors_rate $(BENCH_PROC_BATCH)

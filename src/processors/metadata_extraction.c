@@ -40,7 +40,10 @@
  * (one compile per batch, never shared) and tears it down at the end;
  * per record: jv_parse_sized, jq_start, one jq_next (the first output is
  * the keys). libjq 1.6 keeps its dtoa state per thread (pthread_once +
- * TLS), so runs on different threads do not race. libjq aborts on out of
+ * TLS), so runs on different threads do not race; Oniguruma's lazy
+ * initialization is done once up front (mx_warm_up). A query that reads
+ * the clock (now) makes the keys depend on when the batch runs: the
+ * processor is declared deterministic for every other query. libjq aborts on out of
  * memory (jv_mem_alloc); that is the one path here that cannot return
  * HY_ENOMEM. A query can loop or build huge values from a record's
  * contents (`[range(.n)]`): libjq 1.6 has no step or memory limit to
@@ -53,6 +56,7 @@
 #include <jq.h>
 #include <jv.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -149,10 +153,29 @@ static bool mx_reads_env(const char *q)
     return false;
 }
 
+/* Oniguruma (jq's regex engine) sets up its encoding tables on first use
+ * without a lock; one regex run here, once per process, does that before
+ * two delivery threads can race to it. */
+static void mx_warm_up(void)
+{
+    jq_state *jq = jq_init();
+    if (!jq)
+        return;
+    jq_set_error_cb(jq, mx_quiet_cb, NULL);
+    if (jq_compile(jq, "\"a\" | test(\"a\")")) {
+        jq_start(jq, jv_null(), 0);
+        jv_free(jq_next(jq));
+    }
+    jq_teardown(&jq);
+}
+
+static pthread_once_t mx_once = PTHREAD_ONCE_INIT;
+
 /* A compiled query, or HY_EINVAL with jq's message in msg. */
 static int mx_compile(const char *query, jq_state **out, char *msg, size_t msg_len)
 {
     *out = NULL;
+    pthread_once(&mx_once, mx_warm_up);
     if (mx_reads_env(query)) {
         snprintf(msg, msg_len,
                  "MetadataExtractionQuery cannot use $ENV: the server's environment is not "

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -646,6 +647,63 @@ static void test_mx_results(void **s)
     pl_batch_free(&out);
 }
 
+/* one jq_state per run: runs on several threads at once give each the
+ * same keys (ASan/UBSan would see a shared state's corruption) */
+struct mx_thread {
+    const struct pl_batch *in;
+    struct pl_batch out;
+    int rc;
+};
+
+static void *mx_thread_main(void *arg)
+{
+    struct mx_thread *t = arg;
+    struct pl_param p[] = {{"MetadataExtractionQuery",
+                            "{c:.c, day:(.t|strftime(\"%Y-%m-%d\")), m:(.c|test(\"^c[0-9]+$\")|tostring)}"}};
+    struct pl_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    pl_batch_init(&t->out, BIG);
+    t->rc = find("MetadataExtraction")->run(p, 1, &ctx, t->in, &t->out);
+    return NULL;
+}
+
+static void test_mx_threads(void **s)
+{
+    (void)s;
+    struct pl_batch in;
+    pl_batch_init(&in, BIG);
+    for (uint32_t i = 0; i < 3000; i++) {
+        char rec[128];
+        int n = snprintf(rec, sizeof rec, "{\"c\":\"c%u\",\"t\":%u}", i % 37, 1700000000u + i * 86400u);
+        struct pl_rec like = {.src = i};
+        assert_int_equal(pl_add(&in, &in, &like, rec, (size_t)n), HY_OK);
+    }
+    struct mx_thread t[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        t[i].in = &in;
+        assert_int_equal(pthread_create(&th[i], NULL, mx_thread_main, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(t[i].rc, HY_OK);
+        assert_int_equal(t[i].out.n, 3000);
+        assert_int_equal(t[i].out.nfail, 0);
+        for (size_t r = 0; r < 3000; r += 97) {
+            const struct pl_rec *a = &pl_recs(&t[0].out)[r], *b = &pl_recs(&t[i].out)[r];
+            assert_string_equal(pl_key_get(&t[0].out, a, false, "day", NULL),
+                                pl_key_get(&t[i].out, b, false, "day", NULL));
+            assert_string_equal(pl_key_get(&t[i].out, b, false, "m", NULL), "true");
+        }
+    }
+    assert_string_equal(pl_key_get(&t[2].out, &pl_recs(&t[2].out)[1], false, "day", NULL),
+                        "2023-11-15");
+    for (int i = 0; i < 4; i++)
+        pl_batch_free(&t[i].out);
+    pl_batch_free(&in);
+}
+
 /* ---- AppendDelimiterToRecord ---------------------------------------------- */
 
 static void test_delimiter(void **s)
@@ -742,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_mx_check),
         cmocka_unit_test(test_mx_keys),
         cmocka_unit_test(test_mx_results),
+        cmocka_unit_test(test_mx_threads),
         cmocka_unit_test(test_delimiter),
         cmocka_unit_test(test_chain),
     };
