@@ -25,7 +25,8 @@
  * goes into one scratch buffer per run whose ceiling is the room left
  * under the output batch's ceiling, so a gzip bomb fails its record with
  * "too large" as soon as it passes the room and never takes more memory
- * than the batch may hold.
+ * than the batch may hold (the scratch buffer doubles as it grows, so at
+ * most about twice the room, once per run).
  *
  * Threading: no state outside a run; runs concurrently on any threads.
  */
