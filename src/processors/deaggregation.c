@@ -34,7 +34,9 @@
  *
  * Design: JSON objects are found with jansson (json_loadb with
  * JSON_DISABLE_EOF_CHECK stops after one object and reports the bytes it
- * read), so a sub-record is always a whole, valid JSON object. Every
+ * read), so a sub-record is always a whole, valid JSON object (\u0000 in
+ * strings allowed, as JSON allows it; invalid UTF-8 is not JSON and fails
+ * the record). Every
  * sub-record keeps its source record's src, arrival and keys (pl_add).
  * A record whose sub-records pass the output's ceiling fails whole
  * (rolled back with proc_rollback).
@@ -153,7 +155,8 @@ static int deagg_json(struct pl_batch *out, const struct pl_batch *in, const str
             return HY_EINVAL;
         }
         json_error_t err;
-        json_t *obj = json_loadb((const char *)p + off, len - off, JSON_DISABLE_EOF_CHECK, &err);
+        json_t *obj = json_loadb((const char *)p + off, len - off,
+                                 JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &err);
         if (!obj) {
             *why = "the record is not consecutive JSON objects";
             snprintf(detail, detail_len, "at byte %zu: %s", off + (size_t)(err.position > 0 ? err.position : 0),

@@ -183,14 +183,17 @@ static void test_deagg_json(void **s)
         "{\"a\":1},{\"a\":2}",
         "",
         "{\"only\":true}",
+        "{\"nul\":\"a\\u0000b\"}{\"x\":1}",
     };
     struct pl_batch in, out;
-    batch(&in, recs, NULL, 7);
+    batch(&in, recs, NULL, 8);
     /* keys on record 6 are carried to its sub-record */
     const char *kn[] = {"k"}, *kv[] = {"v"};
     assert_int_equal(pl_set_keys(&in, &pl_recs(&in)[6], true, kn, kv, 1), HY_OK);
     assert_int_equal(run("RecordDeAggregation", p, 1, &in, &out, BIG), HY_OK);
-    assert_int_equal(out.n, 6);
+    assert_int_equal(out.n, 8);
+    assert_rec_str(&out, 6, "{\"nul\":\"a\\u0000b\"}");
+    assert_rec_str(&out, 7, "{\"x\":1}");
     assert_rec_str(&out, 0, "{\"a\":1}");
     assert_rec_str(&out, 1, "{\"a\":2}");
     assert_rec_str(&out, 2, "{\"a\":3}");
