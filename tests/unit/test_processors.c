@@ -114,16 +114,28 @@ static size_t gz(const void *data, size_t len, unsigned char *out, size_t cap)
 static void test_table_in_aws_order(void **s)
 {
     (void)s;
+    /* AWS's order; Lambda (lambda.c, another file) may or may not be in
+     * the table yet, the five of this folder's files must be */
     const char *order[] = {"RecordDeAggregation", "Decompression", "CloudWatchLogProcessing",
-                           "MetadataExtraction", "AppendDelimiterToRecord"};
-    assert_int_equal(processor_count, 5);
+                           "Lambda", "MetadataExtraction", "AppendDelimiterToRecord"};
+    size_t next = 0, mine = 0;
     for (size_t i = 0; i < processor_count; i++) {
-        assert_string_equal(processor_table[i]->type, order[i]);
-        assert_ptr_equal(processor_find(order[i]), processor_table[i]);
-        assert_true(processor_table[i]->deterministic);
+        const char *type = processor_table[i]->type;
+        while (next < 6 && strcmp(order[next], type))
+            next++;
+        if (next == 6)
+            fail_msg("processor %s out of AWS's order (or unknown)", type);
+        assert_ptr_equal(processor_find(type), processor_table[i]);
+        if (strcmp(type, "Lambda")) {
+            assert_true(processor_table[i]->deterministic);
+            mine++;
+        }
+        next++;
     }
-    assert_null(processor_find("Lambda")); /* lambda.c is another file */
+    assert_int_equal(mine, 5);
+    assert_true(processor_count == 5 || processor_count == 6);
     assert_null(processor_find("recorddeaggregation"));
+    assert_null(processor_find("Transform"));
     assert_null(processor_find(NULL));
 }
 
