@@ -655,6 +655,27 @@ int pipeline_check(const json_t *dest, const char *stream, char *msg, size_t msg
     bool has_meta = processing && pl_configured(pl_processing(dest), "MetadataExtraction");
     bool has_lambda = processing && pl_configured(pl_processing(dest), "Lambda");
 
+    /* the prefixes first (their syntax), in the stream's zone and with
+     * partition keys allowed */
+    if (tzname && *tzname && strcmp(tzname, "UTC") != 0 && tz_load(tzname, &tz) != HY_OK)
+        return pl_msg(msg, msg_len,
+                      "CustomTimeZone %s is not a valid time zone: use an IANA name such as "
+                      "Asia/Tokyo or UTC.", tzname);
+    const char *ext = json_string_value(json_object_get(dest, "FileExtension"));
+    const char *comp = json_string_value(json_object_get(dest, "CompressionFormat"));
+    if (!ext || !*ext)
+        ext = prefix_compression_ext(!comp ? COMP_UNCOMPRESSED
+                                     : !strcmp(comp, "GZIP") ? COMP_GZIP
+                                     : !strcmp(comp, "ZIP") ? COMP_ZIP
+                                     : !strcmp(comp, "Snappy") || !strcmp(comp, "HADOOP_SNAPPY")
+                                         ? COMP_SNAPPY
+                                         : COMP_UNCOMPRESSED);
+    struct prefix_env env = {.tz = tz, .tz_name = tzname, .dynamic = dynamic};
+    rc = prefix_check_config_env(stream, prefix, eprefix, ext, &env, msg, msg_len);
+    tz_free(tz);
+    if (rc)
+        return rc;
+
     if (json_is_object(dyn)) {
         const json_t *retry = json_object_get(json_object_get(dyn, "RetryOptions"),
                                               "DurationInSeconds");
@@ -711,22 +732,5 @@ int pipeline_check(const json_t *dest, const char *stream, char *msg, size_t msg
         return pl_msg(msg, msg_len,
                       "S3BackupConfiguration is required when S3BackupMode is Enabled.");
 
-    /* the prefixes, in the stream's zone and with partition keys allowed */
-    if (tzname && *tzname && strcmp(tzname, "UTC") != 0 && tz_load(tzname, &tz) != HY_OK)
-        return pl_msg(msg, msg_len,
-                      "CustomTimeZone %s is not a valid time zone: use an IANA name such as "
-                      "Asia/Tokyo or UTC.", tzname);
-    const char *ext = json_string_value(json_object_get(dest, "FileExtension"));
-    const char *comp = json_string_value(json_object_get(dest, "CompressionFormat"));
-    if (!ext || !*ext)
-        ext = prefix_compression_ext(!comp ? COMP_UNCOMPRESSED
-                                     : !strcmp(comp, "GZIP") ? COMP_GZIP
-                                     : !strcmp(comp, "ZIP") ? COMP_ZIP
-                                     : !strcmp(comp, "Snappy") || !strcmp(comp, "HADOOP_SNAPPY")
-                                         ? COMP_SNAPPY
-                                         : COMP_UNCOMPRESSED);
-    struct prefix_env env = {.tz = tz, .tz_name = tzname, .dynamic = dynamic};
-    rc = prefix_check_config_env(stream, prefix, eprefix, ext, &env, msg, msg_len);
-    tz_free(tz);
-    return rc;
+    return HY_OK;
 }
