@@ -29,11 +29,17 @@ void iam_handle(struct http_req *req);
  * HY_EDB when the store is not open. Thread-safe. */
 int iam_role_exists(const char *role_arn);
 
+/* s3_policy.c: GetBucketPolicy / PutBucketPolicy / DeleteBucketPolicy, and
+ * the bucket and key a request names (for the router's resource ARN). */
+void s3_policy_handle(struct http_req *req, const char *op);
+int s3_policy_target(struct http_req *req, const char **bucket, const char **key);
+
 /* router.c: the operation table and the trust boundary */
 enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
                   ROUTER_JSON /* a JSON service hydrant does not serve */ };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
-                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE };
+                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_USER, ROUTER_RES_GROUP,
+                  ROUTER_RES_POLICY };
 enum router_body { ROUTER_BODY_NONE, ROUTER_BODY_SMALL, /* parsed in memory */
                    ROUTER_BODY_UPLOAD /* object bytes: may be spooled */ };
 enum router_s3_level { ROUTER_S3_SERVICE, ROUTER_S3_BUCKET, ROUTER_S3_OBJECT };

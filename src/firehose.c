@@ -77,6 +77,7 @@
  */
 #include "api.h"
 #include "fhscan.h"
+#include "iam.h"
 #include "prefix.h"
 #include "stream.h"
 #include "wal.h"
@@ -791,6 +792,11 @@ static int fh_check_destination(struct fh_ctx *c, const json_t *dest)
                        "BucketARN %s is not a valid S3 bucket ARN: expected "
                        "arn:aws:s3:::<bucket-name>", bucket_arn ? bucket_arn : "null");
     if ((rc = fh_check_features(c, dest)))
+        return rc;
+    /* Firehose assumes RoleARN: it must exist and trust firehose (iam.c) */
+    if ((rc = iam_delivery_role_check(fh_str(dest, "RoleARN"), why, sizeof why)) == HY_EINVAL)
+        return fh_fail(c, "InvalidArgumentException", "%s", why);
+    if (rc)
         return rc;
     /* the one prefix validator: the same parser delivery evaluates with */
     if (prefix_check_config(c->name, fh_str(dest, "Prefix"), fh_str(dest, "ErrorOutputPrefix"),
