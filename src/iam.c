@@ -203,6 +203,8 @@ static void iam_reply_error(struct iam_call *c, int rc)
     }
     if (!msg)
         msg = hy_strerror(rc);
+    if (strcmp(code, "AccessDenied") == 0)
+        status = 403; /* IAM and STS answer AccessDenied with 403 */
 
     struct buf b;
     buf_init(&b, 64 * 1024);
