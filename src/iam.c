@@ -3934,8 +3934,11 @@ static int sim_policies(struct iam_call *c, struct policy ***pols, size_t *n, si
     return HY_OK;
 }
 
+/* who names the principal; its context keys (aws:username, ...) are added
+ * only when keys_from_who (SimulatePrincipalPolicy: the entity is known;
+ * SimulateCustomPolicy takes every key from ContextEntries, as AWS's). */
 static int sim_run(struct iam_call *c, struct policy **pols, size_t npols,
-                   const struct iam_principal *who, const char *caller_arn)
+                   const struct iam_principal *who, const char *caller_arn, bool keys_from_who)
 {
     struct policy *resource = NULL;
     const char *rdoc = iam_param(c, "ResourcePolicy");
@@ -3971,7 +3974,7 @@ static int sim_run(struct iam_call *c, struct policy **pols, size_t npols,
         nkeys++;
     }
     user_keys_at = nkeys;
-    if (who)
+    if (who && keys_from_who)
         nkeys += iam_context_keys(who, NULL, false, keys + nkeys, 96 - nkeys, scratch, vals + nv,
                                   96);
     (void)user_keys_at;
@@ -4044,7 +4047,7 @@ static int iam_simulate_custom_policy(struct iam_call *c)
             const char *slash = strrchr(caller, '/');
             snprintf(who.name, sizeof who.name, "%s", slash ? slash + 1 : caller);
         }
-        rc = sim_run(c, pols, n, caller ? &who : NULL, caller);
+        rc = sim_run(c, pols, n, caller ? &who : NULL, caller, false);
     }
     for (size_t i = 0; i < n; i++)
         policy_free(pols[i]);
@@ -4095,7 +4098,7 @@ static int iam_simulate_principal_policy(struct iam_call *c)
         } else {
             snprintf(who.arn, sizeof who.arn, "%s", id->arn);
         }
-        rc = sim_run(c, pols, n, &who, iam_param(c, "CallerArn"));
+        rc = sim_run(c, pols, n, &who, iam_param(c, "CallerArn"), true);
     }
     for (size_t i = own_from; i < n; i++)
         policy_free(pols[i]);
