@@ -33,6 +33,9 @@ int iam_role_exists(const char *role_arn);
  * the bucket and key a request names (for the router's resource ARN). */
 void s3_policy_handle(struct http_req *req, const char *op);
 int s3_policy_target(struct http_req *req, const char **bucket, const char **key);
+/* After DeleteBucket: the policy goes with the bucket (a new bucket of the
+ * same name starts without one, as in S3). */
+void s3_policy_bucket_gone(const char *bucket);
 
 /* router.c: the operation table and the trust boundary */
 enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,

@@ -221,6 +221,7 @@ struct route {
                                    HY_ESTATE (expired token) */
     struct iam_principal principal;
     char secret[256];
+    bool handed_off;            /* the API handler's caller holds the reference */
 };
 
 static enum sigv4_proto api_proto(enum router_api api)
@@ -402,7 +403,7 @@ static int resolve(struct route *r, const char *akid)
 
 static void release(struct route *r)
 {
-    if (r && r->resolved) {
+    if (r && r->resolved && !r->handed_off) {
         iam_principal_release(&r->principal);
         OPENSSL_cleanse(r->secret, sizeof r->secret);
         r->resolved = false;
@@ -427,10 +428,15 @@ const struct iam_principal *router_principal(const struct http_req *req)
 /* ---- answers in the API's shape --------------------------------------- */
 
 /* extra: more XML inside <Error> (S3 only), already escaped. */
+static void release(struct route *r);
+
 static void reply_error(struct http_req *req, enum router_api api, int status,
                         const char *code, const char *message, const char *extra)
 {
     char rid[37];
+    /* the principal's reference goes back before the answer: after
+     * http_reply the request is not ours any more */
+    release(req->route);
     struct buf b;
     hy_uuid4(rid);
     buf_init(&b, 64 * 1024);
@@ -932,27 +938,26 @@ static bool admit(struct http_req *req, struct http_admit *out)
 /* A refused request gives its principal back (the cache's reference). */
 bool router_admit(struct http_req *req, struct http_admit *out)
 {
-    bool ok = admit(req, out);
-    if (!ok)
-        release(req->route);
-    return ok;
+    return admit(req, out); /* a refusal released the principal (reply_error) */
 }
 
-static void handle(struct http_req *req);
+static void handle(struct http_req *req, struct iam_identity **held);
 
 void router_handle(struct http_req *req)
 {
-    handle(req);
-    release(req->route);
+    struct iam_identity *held = NULL;
+    handle(req, &held);
+    /* not req->route: once the API answered, the request is not ours */
+    iam_identity_put(held);
 }
 
-static void handle(struct http_req *req)
+static void handle(struct http_req *req, struct iam_identity **held)
 {
     struct route *r = req->route;
     if (!r) {
         /* called without admission (tests, fuzzing): admit now */
         struct http_admit adm;
-        if (!router_admit(req, &adm))
+        if (!admit(req, &adm))
             return;
         r = req->route;
     }
@@ -981,6 +986,13 @@ static void handle(struct http_req *req)
     /* authenticated; authorized (policy.c) before any API code runs */
     if (!authorize(req, r))
         return;
+    /* the handler may answer from another thread (a put waits for its
+     * fsync): the reference is router_handle's from here on */
+    if (r->resolved) {
+        *held = r->principal.ident;
+        r->handed_off = true;
+        OPENSSL_cleanse(r->secret, sizeof r->secret);
+    }
     switch (r->api) {
     case ROUTER_FIREHOSE:
         if (!r->op) {
@@ -996,10 +1008,20 @@ static void handle(struct http_req *req)
         iam_handle(req);
         break;
     case ROUTER_S3:
-        if (r->op && strstr(r->op->name, "BucketPolicy"))
+        if (r->op && strstr(r->op->name, "BucketPolicy")) {
             s3_policy_handle(req, r->op->name);
-        else
+        } else if (r->op && strcmp(r->op->name, "DeleteBucket") == 0) {
+            /* the bucket's policy goes with it (read before the answer) */
+            char bucket[64] = "";
+            const char *b = NULL, *k = NULL;
+            if (s3_policy_target(req, &b, &k) == HY_OK && b && strlen(b) < sizeof bucket)
+                strcpy(bucket, b);
             s3_handle(req);
+            if (bucket[0])
+                s3_policy_bucket_gone(bucket);
+        } else {
+            s3_handle(req);
+        }
         break;
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");

@@ -32,6 +32,12 @@ int s3_policy_target(struct http_req *req, const char **bucket, const char **key
     return HY_OK;
 }
 
+void s3_policy_bucket_gone(const char *bucket)
+{
+    if (objstore_bucket_exists(hy_store, bucket) == HY_ENOTFOUND)
+        (void)iam_bucket_policy_delete(bucket);
+}
+
 /* Every Resource must be the bucket or inside it. */
 static bool resources_in_bucket(const char *doc, const char *bucket)
 {

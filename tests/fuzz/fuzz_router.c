@@ -100,6 +100,12 @@ void __wrap_s3_handle(struct http_req *req)
     reached(req, "s3");
 }
 
+void __wrap_s3_policy_handle(struct http_req *req, const char *op)
+{
+    (void)op;
+    reached(req, "s3 bucket policy");
+}
+
 /* ---- the http_* functions the router calls ----------------------------- */
 const char *http_header(const struct http_req *req, const char *name)
 {

@@ -278,7 +278,8 @@ def test_aws_cli_profile_with_role_arn(h, tmp_path):
     sts_endpoint_rules(tmp_path / "data", h.endpoint)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=str(cfg), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-               AWS_PAGER="", AWS_DATA_PATH=str(tmp_path / "data"))
+               AWS_PAGER="", AWS_DATA_PATH=str(tmp_path / "data"),
+               HOME=str(tmp_path))  # the CLI caches assumed-role credentials in ~/.aws/cli
 
     def aws(*args):
         return subprocess.run(["/usr/bin/aws", "--profile", "assumed", *args], env=env,
