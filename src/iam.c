@@ -1,11 +1,10 @@
-/* iam.c -- the IAM and STS Query APIs: roles, their trust policies, inline
- * and attached managed policies, and STS GetCallerIdentity.
- *
- * What it is for: a Firehose lesson creates a role for Firehose to assume
- * (a trust policy naming firehose.amazonaws.com), gives it an inline or a
- * managed S3 policy and copies its ARN into the stream definition. This
- * file keeps those roles and policies; it does not enforce them (policy.c
- * will evaluate them).
+/* iam.c -- the IAM and STS Query APIs, and the identities the router
+ * authorizes with: users and their access keys, groups, roles with their
+ * trust policies, inline policies of users, groups and roles, managed
+ * policies with versions (the account's, and AWS's own by their real ARNs
+ * and documents), the policy simulators, and STS AssumeRole,
+ * GetSessionToken and GetCallerIdentity (sts.c mints and checks the
+ * session tokens). Policies are parsed and evaluated by policy.c.
  *
  * Wire format (AWS Query protocol): the request is form-encoded
  * `Action=CreateRole&Version=2010-05-08&RoleName=...` in a POST body (or
@@ -28,6 +27,8 @@
  * a result code becomes an XML error. Validation follows the botocore
  * model's constraints and reports them in AWS's words ("1 validation error
  * detected: Value 'x' at 'roleName' failed to satisfy constraint: ...").
+ * Users and groups share one set of functions (struct iam_kind); roles
+ * keep their own (their tables came first).
  *
  * Storage: SQLite <data_dir>/iam.db, WAL mode, synchronous=FULL so an
  * acknowledged change survives a crash.
@@ -37,21 +38,41 @@
  *   role_tags(role_id, key COLLATE NOCASE, value)      PK(role_id, key)
  *   role_policies(role_id, name, document, size)        PK(role_id, name)
  *   role_attached(role_id, arn, name, path)             PK(role_id, arn)
+ *   users(name PK COLLATE NOCASE, path, user_id UNIQUE, arn UNIQUE, create_ms)
+ *   user_tags(user_id, key COLLATE NOCASE, value)       PK(user_id, key)
+ *   access_keys(akid PK, user_id, secret, status, create_ms)
+ *   groups(name PK COLLATE NOCASE, path, group_id UNIQUE, arn UNIQUE, create_ms)
+ *   group_members(group_id, user_id)                    PK(both)
+ *   policies(arn PK, name UNIQUE NOCASE, path, policy_id, default_version,
+ *            next_version, description NULL, create_ms, update_ms)
+ *   policy_versions(arn, version_id, document, create_ms)  PK(arn, version_id)
+ *   entity_policies(kind 'user'|'group', entity_id, name, document, size)
+ *   entity_attached(kind, entity_id, arn, name, path)
+ *   bucket_policies(bucket PK, document)                (S3, s3_policy.c)
+ *   PRAGMA user_version = 2 (1: roles only; the new tables are added)
  *
- * Role names are unique regardless of case, like AWS ("PRODROLE" and
+ * Names are unique regardless of case, like AWS ("PRODROLE" and
  * "prodrole" cannot both exist); the stored spelling is what is returned.
  * `size` is a document's length without white space, the measure AWS's
  * policy-size quotas use. List markers are base64 of the first key of the
- * next page.
+ * next page. Access key secrets are stored as given out (the server must
+ * verify signatures with them); iam.db is in the 0700 data directory.
+ *
+ * The identity cache: every change (any successful action that is not a
+ * Get, List or Simulate, and bucket policy writes) bumps a generation
+ * counter. iam_identity_by_key / _by_arn build an identity (secret, tags,
+ * every applicable policy parsed) under iam_lock and keep it in a
+ * direct-mapped cache of 256 slots with the generation it was built at; a
+ * request takes a reference (atomic count) under iam_cache_lock and
+ * evaluates without SQLite. Bucket policies are cached the same way.
  *
  * Threading: iam_handle runs on several HTTP threads at once. The SQLite
  * connection is opened FULLMUTEX, and iam_lock serialises each whole
  * action so its read-check-write steps and transactions never interleave
- * with another's. IAM is a control-plane API; one action at a time is
- * plenty.
- *
- * Exported beyond api.h (the lead adds it there):
- *   int iam_role_exists(const char *role_arn);  HY_OK or HY_ENOTFOUND
+ * with another's (actions that need an identity load it directly, under
+ * the lock they hold). IAM is a control-plane API; one action at a time
+ * is plenty. iam_cache_lock guards only the cache slots and is never held
+ * while iam_lock is taken.
  */
 #include "api.h"
 #include "iam.h"

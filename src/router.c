@@ -39,8 +39,27 @@
  *   checked against the payload hash that was signed; aws-chunked bodies
  *   have every chunk signature checked. A body that grew past its ceiling
  *   while arriving (413) or did not fit http.c's in-flight budget (503)
- *   is answered here too, in the API's shape. Then, and only then, the
- *   API handler runs.
+ *   is answered here too, in the API's shape. Then the request is
+ *   authorized, and only then does the API handler run.
+ *
+ * Who signed: the access key is resolved once per request by
+ * iam_principal_resolve (iam.c): the root pair from the configuration, an
+ * IAM user's AKIA key, or temporary credentials (ASIA...) whose
+ * X-Amz-Security-Token sts.c verifies (a tampered token, or one for
+ * another key: UnrecognizedClientException / InvalidToken /
+ * InvalidClientTokenId; an expired one: ExpiredTokenException /
+ * ExpiredToken). The signature is then checked with that principal's
+ * secret. Authorization (authorize()): the operation's IAM action from
+ * the table, its resource ARN built from the request (stream name from the
+ * body, bucket and key from the target, user / group / role / policy from
+ * the form), the request's context keys, and for S3 the bucket's policy,
+ * go to policy.c's evaluator; a denial is AccessDeniedException (Firehose,
+ * 400) or AccessDenied (S3 and IAM/STS, 403) in AWS's words. The root,
+ * --iam=off, and the STS actions that decide for themselves (AssumeRole:
+ * the trust policy) pass. The principal holds a reference to its cached
+ * identity: it is given back before any refusal is answered, and across
+ * the API call router_handle holds it, so nothing reads the request once
+ * it is answered (an API may answer from another thread).
  *
  * Payload rules: UNSIGNED-PAYLOAD and STREAMING-* only for S3 (S3 allows
  * them; the JSON and query APIs sign their body), STREAMING-* only for
@@ -52,7 +71,8 @@
  * only its output.
  *
  * Threading: the table is constant; both entry points run on the HTTP
- * threads and keep their state in the request's arena (req->route).
+ * threads and keep their state in the request's arena (req->route); the
+ * identity cache they read is iam.c's (its own locks).
  */
 #include "api.h"
 #include "iam.h"
@@ -819,8 +839,20 @@ static bool authorize(struct http_req *req, struct route *r)
 {
     const struct iam_principal *p = &r->principal;
     if (!r->resolved || r->resolve_rc != HY_OK || p->kind == IAM_ROOT ||
-        hy_iam_mode == IAM_MODE_OFF || !r->op || r->api == ROUTER_STS)
-        return true;
+        hy_iam_mode == IAM_MODE_OFF || r->api == ROUTER_STS || r->api == ROUTER_JSON ||
+        (!r->op && r->api == ROUTER_FIREHOSE))
+        return true; /* (Firehose and JSON without an operation are refused
+                        before dispatch) */
+    if (!r->op) {
+        /* fail closed: no table row, no action to authorize -- whatever
+         * the API would make of it, a principal other than the root gets
+         * no further */
+        char msg[700];
+        snprintf(msg, sizeof msg, "User: %s is not authorized to perform this operation: "
+                                  "it has no IAM action on this server", p->arn);
+        access_denied(req, r, msg);
+        return false;
+    }
     const char *bucket = NULL;
     const char *arn = resource_arn(req, r, &bucket);
     if (!arn) {

@@ -434,3 +434,23 @@ def test_simulate_principal_policy_matches_real_decisions(make_hydrant):
     got = {(r["EvalActionName"], r["EvalDecision"]) for r in res}
     assert got == {("firehose:PutRecord", "allowed"), ("s3:GetObject", "implicitDeny"),
                    ("s3:ListBucket", "allowed")}
+
+
+def test_operations_without_an_action_fail_closed(make_hydrant):
+    """A request the operation table does not name has no IAM action to
+    authorize: an IAM user gets AccessDenied, never the API's handler."""
+    from conftest import signed_request
+    h = make_hydrant("--iam=default")
+    h.client("s3").create_bucket(Bucket=BUCKET)
+    admin = user_with_key(h, "admin2", managed=["arn:aws:iam::aws:policy/AdministratorAccess"])
+    status, _, body = signed_request(h, "GET", "/%s?acl" % BUCKET, service="s3",
+                                     access_key=admin[0], secret_key=admin[1])
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+    status, _, body = signed_request(
+        h, "POST", "/", b"Action=CreateLoginProfile&Version=2010-05-08&UserName=admin2",
+        {"Content-Type": "application/x-www-form-urlencoded"}, service="iam",
+        access_key=admin[0], secret_key=admin[1])
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+    # the root still gets the API's own answer
+    status, _, body = signed_request(h, "GET", "/%s?acl" % BUCKET, service="s3")
+    assert status == 501 and b"NotImplemented" in body
