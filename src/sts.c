@@ -172,6 +172,17 @@ int sts_token_check(const char *akid, const char *token, int64_t now_ms, char *k
     payload[plen] = 0;
     if (mac(payload, (size_t)plen, want) != HY_OK || CRYPTO_memcmp(got, want, 32) != 0)
         return STS_TOKEN_INVALID;
+    /* one spelling per token: base64 with other unused bits (or padding)
+     * would decode alike, and a token must not be malleable */
+    char canon[STS_MAX_TOKEN * 2];
+    size_t clen = base64_encoded_len((size_t)plen);
+    if (clen + 1 + base64_encoded_len(32) + 1 > sizeof canon)
+        return STS_TOKEN_INVALID;
+    base64_encode(canon, payload, (size_t)plen);
+    canon[clen] = '.';
+    base64_encode(canon + clen + 1, got, 32);
+    if (strcmp(canon, token) != 0)
+        return STS_TOKEN_INVALID;
     /* 1|AKID|EXPIRY|KIND|ARN|SESSION */
     char *f[6];
     char *p = payload;
