@@ -2261,6 +2261,86 @@ static int iam_delete_access_key(struct iam_call *c)
     return HY_OK;
 }
 
+/* Last use of each access key, in memory (not persisted: after a restart
+ * a key reads as never used until it signs again). Noted by the router
+ * at most once a second per key and HTTP thread. */
+#define KEY_USE_SLOTS 512
+struct key_use {
+    char akid[24];
+    int64_t ms;
+    char service[16];
+    char region[40];
+};
+static struct key_use key_uses[KEY_USE_SLOTS];
+static pthread_mutex_t key_use_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned key_use_slot(const char *akid)
+{
+    unsigned h = 5381;
+    for (; *akid; akid++)
+        h = h * 33 + (unsigned char)*akid;
+    return h % KEY_USE_SLOTS;
+}
+
+void iam_note_key_use(const char *akid, const char *service, const char *region)
+{
+    static __thread char last_akid[24];
+    static __thread int64_t last_s;
+    int64_t now = hy_now_ms();
+    if (last_s == now / 1000 && strcmp(last_akid, akid) == 0)
+        return;
+    snprintf(last_akid, sizeof last_akid, "%s", akid);
+    last_s = now / 1000;
+    struct key_use *u = &key_uses[key_use_slot(akid)];
+    pthread_mutex_lock(&key_use_lock);
+    snprintf(u->akid, sizeof u->akid, "%s", akid);
+    u->ms = now / 1000 * 1000;
+    snprintf(u->service, sizeof u->service, "%s", service ? service : "N/A");
+    snprintf(u->region, sizeof u->region, "%s", region ? region : "N/A");
+    pthread_mutex_unlock(&key_use_lock);
+}
+
+static int iam_get_access_key_last_used(struct iam_call *c)
+{
+    const char *akid = iam_param(c, "AccessKeyId");
+    int rc;
+    iam_check_str(c, "accessKeyId", akid, true, 16, 128, NULL, NULL);
+    if ((rc = iam_validation_result(c)))
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = iam_prepare(c, "SELECT u.name FROM access_keys a JOIN users u ON "
+                             "u.user_id = a.user_id WHERE a.akid = ?", &st)))
+        return rc;
+    iam_bind_text(st, 1, akid);
+    const char *user = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        user = iam_col(c, st, 0, false);
+    sqlite3_finalize(st);
+    if (!user)
+        return iam_fail(c, HY_ENOTFOUND, "NoSuchEntity",
+                        "The Access Key with id %s cannot be found.", akid);
+    struct key_use u = {0};
+    pthread_mutex_lock(&key_use_lock);
+    struct key_use *slot = &key_uses[key_use_slot(akid)];
+    if (strcmp(slot->akid, akid) == 0)
+        u = *slot;
+    pthread_mutex_unlock(&key_use_lock);
+    if ((rc = iam_put(c, "UserName", user)) || (rc = buf_puts(&c->out, "<AccessKeyLastUsed>")))
+        return rc;
+    if (u.ms) {
+        char date[32];
+        iam_fmt_date(date, u.ms);
+        rc = iam_put(c, "LastUsedDate", date);
+    }
+    if (!rc)
+        rc = iam_put(c, "ServiceName", u.ms ? u.service : "N/A");
+    if (!rc)
+        rc = iam_put(c, "Region", u.ms ? u.region : "N/A");
+    if (!rc)
+        rc = buf_puts(&c->out, "</AccessKeyLastUsed>");
+    return rc;
+}
+
 /* ---- group membership -------------------------------------------------------------- */
 
 static int iam_membership(struct iam_call *c, bool add)
@@ -3577,12 +3657,35 @@ int iam_role_allows(const char *role_arn, const char *action, const char *resour
     ctx.principal_arn = session_arn;
     ctx.role_arn = role_arn;
     ctx.principal_account = HY_ACCOUNT_ID;
+    /* an object's bucket policy applies to the role's session too */
+    struct policy *bp = NULL;
+    void *bp_ref = NULL;
+    char bucket[64] = "";
+    if (strncmp(resource_arn, "arn:aws:s3:::", 13) == 0) {
+        const char *b = resource_arn + 13, *slash = strchr(b, '/');
+        size_t n = slash ? (size_t)(slash - b) : strlen(b);
+        if (n < sizeof bucket) {
+            memcpy(bucket, b, n);
+            bucket[n] = 0;
+        }
+    }
+    if (bucket[0] && iam_bucket_policy_parsed(bucket, &bp, &bp_ref) != HY_OK) {
+        iam_identity_put(id);
+        return -1;
+    }
     struct policy_result res;
-    policy_evaluate(id->pols, id->npols, NULL, action, resource_arn, &ctx, &res);
+    policy_evaluate(id->pols, id->npols, bp, action, resource_arn, &ctx, &res);
+    iam_bucket_policy_release(bp_ref);
     iam_identity_put(id);
     if (res.decision == POLICY_ALLOW)
         return 1;
-    policy_denial_message(session_arn, action, resource_arn, &res, why, why_len);
+    /* for the delivery log, whose lines are short: the reason first */
+    snprintf(why, why_len, "S3.AccessDenied (%s): %s may not %s %s",
+             res.decision == POLICY_EXPLICIT_DENY
+                 ? (res.deny_in_resource ? "explicit deny in the bucket policy"
+                                         : "explicit deny in an identity-based policy")
+                 : "no identity-based policy allows it",
+             session_arn, action, resource_arn);
     return 0;
 }
 
@@ -4153,6 +4256,7 @@ static const struct iam_action iam_actions[] = {
     {"DetachGroupPolicy", iam_detach_group_policy, false},
     {"DetachRolePolicy", iam_detach_role_policy, false},
     {"DetachUserPolicy", iam_detach_user_policy, false},
+    {"GetAccessKeyLastUsed", iam_get_access_key_last_used, true},
     {"GetGroup", iam_get_group, true},
     {"GetGroupPolicy", iam_get_group_policy, true},
     {"GetPolicy", iam_get_policy, true},

@@ -82,6 +82,9 @@ int sts_secret(const char *akid, char secret[41]);
 int iam_principal_resolve(const char *akid, const char *token, struct iam_principal *out,
                           char *secret, size_t secret_len);
 void iam_principal_release(struct iam_principal *p);
+/* Records that an IAM user's access key signed a request for service in
+ * region (GetAccessKeyLastUsed); cheap enough for every request. */
+void iam_note_key_use(const char *akid, const char *service, const char *region);
 
 /* Decides action on resource_arn for p, with the request's context keys
  * (ctx->keys) and a resource policy (may be NULL). Root is always

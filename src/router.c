@@ -147,6 +147,7 @@ const struct router_op router_ops[] = {
     A(ROUTER_IAM, "DeleteUserPolicy", "iam:DeleteUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "DetachGroupPolicy", "iam:DetachGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "DetachUserPolicy", "iam:DetachUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetAccessKeyLastUsed", "iam:GetAccessKeyLastUsed", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "GetGroup", "iam:GetGroup", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "GetGroupPolicy", "iam:GetGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "GetPolicy", "iam:GetPolicy", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
@@ -1018,6 +1019,8 @@ static void handle(struct http_req *req, struct iam_identity **held)
     /* authenticated; authorized (policy.c) before any API code runs */
     if (!authorize(req, r))
         return;
+    if (r->resolved && r->principal.kind == IAM_USER && !r->principal.expires_ms)
+        iam_note_key_use(r->principal.akid, api_service(r->api), router_region(req));
     /* the handler may answer from another thread (a put waits for its
      * fsync): the reference is router_handle's from here on */
     if (r->resolved) {

@@ -266,7 +266,14 @@ def test_inactive_and_deleted_keys_stop_working(make_hydrant):
     iam = h.client("iam")
     key = user_with_key(h, "temp", managed=["arn:aws:iam::aws:policy/AmazonS3FullAccess"])
     s3 = as_user(h, "s3", key)
+    never = iam.get_access_key_last_used(AccessKeyId=key[0])["AccessKeyLastUsed"]
+    assert never == {"ServiceName": "N/A", "Region": "N/A"}
     s3.list_buckets()
+    used = iam.get_access_key_last_used(AccessKeyId=key[0])
+    assert used["UserName"] == "temp"
+    assert (used["AccessKeyLastUsed"]["ServiceName"], used["AccessKeyLastUsed"]["Region"]) == \
+        ("s3", "us-east-1")
+    assert "LastUsedDate" in used["AccessKeyLastUsed"]
     iam.update_access_key(UserName="temp", AccessKeyId=key[0], Status="Inactive")
     assert error(s3.list_buckets)[0] == "InvalidAccessKeyId"
     iam.update_access_key(UserName="temp", AccessKeyId=key[0], Status="Active")
@@ -363,8 +370,9 @@ def test_strict_mode_delivery_waits_for_the_role_policy(make_hydrant):
     sent = sorted(b"strict-%d" % i for i in range(25))
     for r in sent:
         fh.put_record(DeliveryStreamName="strict", Record={"Data": r + b"\n"})
-    needle = ("User: arn:aws:sts::%s:assumed-role/%s/firehose is not authorized to perform: "
-              "s3:PutObject on resource: arn:aws:s3:::%s/" % (ACCOUNT, ROLE, BUCKET))
+    needle = ("S3.AccessDenied (no identity-based policy allows it): arn:aws:sts::%s:"
+              "assumed-role/%s/firehose may not s3:PutObject arn:aws:s3:::%s/"
+              % (ACCOUNT, ROLE, BUCKET))
     wait_for(lambda: needle in h.read_log(), timeout=30)
     time.sleep(1)
     assert s3root.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
@@ -381,7 +389,26 @@ def test_strict_mode_role_with_policy_delivers_at_once(make_hydrant):
     wait_active(fh, "ok")
     fh.put_record(DeliveryStreamName="ok", Record={"Data": b"at-once\n"})
     wait_for(lambda: records_in_bucket(s3root) == [b"at-once"], timeout=30)
-    assert "is not authorized to perform: s3:PutObject" not in h.read_log()
+    assert "S3.AccessDenied" not in h.read_log()
+
+
+def test_strict_mode_bucket_policy_deny_holds_delivery(make_hydrant):
+    h = make_hydrant("--iam=strict")
+    s3root, fh = h.client("s3"), h.client("firehose")
+    s3root.create_bucket(Bucket=BUCKET)
+    make_role(h, permissions=ROLE_S3)
+    s3root.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": {"AWS": ROLE_ARN}, "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::%s/*" % BUCKET}]}))
+    fh.create_delivery_stream(DeliveryStreamName="bp", S3DestinationConfiguration=stream_config())
+    wait_active(fh, "bp")
+    fh.put_record(DeliveryStreamName="bp", Record={"Data": b"held\n"})
+    wait_for(lambda: "S3.AccessDenied (explicit deny in the bucket policy)" in h.read_log(),
+             timeout=30)
+    assert s3root.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0
+    s3root.delete_bucket_policy(Bucket=BUCKET)
+    wait_for(lambda: records_in_bucket(s3root) == [b"held"], timeout=60)
 
 
 def test_off_mode_authenticates_only(make_hydrant):

@@ -100,6 +100,7 @@ IAM_PARAMS = {
     "DeleteUserPolicy": "UserName=%s&PolicyName=inline" % USER,
     "DetachGroupPolicy": "GroupName=%s&PolicyArn=%s" % (GROUP, POLICY),
     "DetachUserPolicy": "UserName=%s&PolicyArn=%s" % (USER, POLICY),
+    "GetAccessKeyLastUsed": "AccessKeyId=AKIAAAAAAAAAAAAAAAAA",
     "GetGroup": "GroupName=" + GROUP,
     "GetGroupPolicy": "GroupName=%s&PolicyName=inline" % GROUP,
     "GetPolicy": "PolicyArn=" + POLICY,
