@@ -741,14 +741,32 @@ static int iam_load_role(struct iam_call *c, const char *name, struct iam_role *
     return rc;
 }
 
-static int iam_put_tags(struct iam_call *c, const char *role_id, bool always)
+/* Where an entity's tags live: roles and users have a table each. */
+struct iam_tag_table {
+    const char *table, *col;
+};
+static const struct iam_tag_table TT_ROLE = {"role_tags", "role_id"};
+static const struct iam_tag_table TT_USER = {"user_tags", "user_id"};
+
+static int iam_prepare_fmt(struct iam_call *c, sqlite3_stmt **st, const char *fmt,
+                           const struct iam_tag_table *tt)
+{
+    char *sql = sqlite3_mprintf(fmt, tt->table, tt->col);
+    if (!sql)
+        return HY_ENOMEM;
+    int rc = iam_prepare(c, sql, st);
+    sqlite3_free(sql);
+    return rc;
+}
+
+static int iam_put_tags(struct iam_call *c, const struct iam_tag_table *tt, const char *id,
+                        bool always)
 {
     sqlite3_stmt *st;
-    int rc = iam_prepare(c, "SELECT key, value FROM role_tags WHERE role_id = ? "
-                            "ORDER BY key", &st);
+    int rc = iam_prepare_fmt(c, &st, "SELECT key, value FROM %s WHERE %s = ? ORDER BY key", tt);
     if (rc)
         return rc;
-    iam_bind_text(st, 1, role_id);
+    iam_bind_text(st, 1, id);
     bool open = false;
     int src = SQLITE_DONE;
     while (rc == HY_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -801,7 +819,7 @@ static int iam_put_role(struct iam_call *c, const char *elem, const struct iam_r
     if (!rc)
         rc = iam_put(c, "CreateDate", date);
     if (!rc && tags)
-        rc = iam_put_tags(c, r->id, false);
+        rc = iam_put_tags(c, &TT_ROLE, r->id, false);
     if (!rc && last_used)
         rc = buf_puts(&c->out, "<RoleLastUsed/>");
     if (!rc)
@@ -889,19 +907,40 @@ static int iam_check_tag_dups(struct iam_call *c, const struct iam_tag *tags, si
     return HY_OK;
 }
 
-static int iam_store_tags(struct iam_call *c, const char *role_id,
+static int iam_store_tags(struct iam_call *c, const struct iam_tag_table *tt, const char *id,
                           const struct iam_tag *tags, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st;
-        int rc = iam_prepare(c, "INSERT OR REPLACE INTO role_tags(role_id, key, value) "
-                                "VALUES (?, ?, ?)", &st);
+        int rc = iam_prepare_fmt(c, &st, "INSERT OR REPLACE INTO %s(%s, key, value) "
+                                         "VALUES (?, ?, ?)", tt);
         if (rc)
             return rc;
-        iam_bind_text(st, 1, role_id);
+        iam_bind_text(st, 1, id);
         iam_bind_text(st, 2, tags[i].key);
         iam_bind_text(st, 3, tags[i].value);
         if ((rc = iam_step_done(c, st, "store tag")))
+            return rc;
+    }
+    return HY_OK;
+}
+
+/* UntagRole / UntagUser: TagKeys.member.N */
+static int iam_untag_keys(struct iam_call *c, const struct iam_tag_table *tt, const char *id)
+{
+    for (int i = 1; i <= IAM_MAX_TAGS; i++) {
+        char pname[32];
+        snprintf(pname, sizeof pname, "TagKeys.member.%d", i);
+        const char *key = iam_param(c, pname);
+        if (!key)
+            break;
+        sqlite3_stmt *st;
+        int rc = iam_prepare_fmt(c, &st, "DELETE FROM %s WHERE %s = ? AND key = ?", tt);
+        if (rc)
+            return rc;
+        iam_bind_text(st, 1, id);
+        iam_bind_text(st, 2, key);
+        if ((rc = iam_step_done(c, st, "untag")))
             return rc;
     }
     return HY_OK;
@@ -999,7 +1038,7 @@ static int iam_create_role(struct iam_call *c)
     iam_bind_text(st, 7, r.description);
     sqlite3_bind_int(st, 8, r.max_session);
     if ((rc = iam_step_done(c, st, "insert role")) ||
-        (rc = iam_store_tags(c, r.id, tags, ntags)) ||
+        (rc = iam_store_tags(c, &TT_ROLE, r.id, tags, ntags)) ||
         (rc = iam_exec(c, "COMMIT")))
         goto out_rollback;
     log_info("iam", "created role %s", r.arn);
@@ -1514,7 +1553,7 @@ static int iam_tag_role(struct iam_call *c)
                         "The number of tags has reached the maximum limit.");
     if ((rc = iam_exec(c, "BEGIN IMMEDIATE")))
         return rc;
-    if ((rc = iam_store_tags(c, r.id, tags, ntags)) || (rc = iam_exec(c, "COMMIT"))) {
+    if ((rc = iam_store_tags(c, &TT_ROLE, r.id, tags, ntags)) || (rc = iam_exec(c, "COMMIT"))) {
         sqlite3_exec(iam_db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
@@ -1530,21 +1569,7 @@ static int iam_untag_role(struct iam_call *c)
     iam_check_role_name(c, name);
     if ((rc = iam_validation_result(c)) || (rc = iam_load_role(c, name, &r)))
         return rc;
-    for (int i = 1; i <= IAM_MAX_TAGS; i++) {
-        char pname[32];
-        snprintf(pname, sizeof pname, "TagKeys.member.%d", i);
-        const char *key = iam_param(c, pname);
-        if (!key)
-            break;
-        sqlite3_stmt *st;
-        if ((rc = iam_prepare(c, "DELETE FROM role_tags WHERE role_id = ? AND key = ?", &st)))
-            return rc;
-        iam_bind_text(st, 1, r.id);
-        iam_bind_text(st, 2, key);
-        if ((rc = iam_step_done(c, st, "untag")))
-            return rc;
-    }
-    return HY_OK;
+    return iam_untag_keys(c, &TT_ROLE, r.id);
 }
 
 static int iam_list_role_tags(struct iam_call *c)
@@ -1557,7 +1582,7 @@ static int iam_list_role_tags(struct iam_call *c)
     if ((rc = iam_validation_result(c)) || (rc = iam_load_role(c, name, &r)))
         return rc;
     /* at most 50 tags: always one page */
-    if ((rc = iam_put_tags(c, r.id, true)))
+    if ((rc = iam_put_tags(c, &TT_ROLE, r.id, true)))
         return rc;
     return buf_puts(&c->out, "<IsTruncated>false</IsTruncated>");
 }
@@ -1731,24 +1756,6 @@ static int iam_put_entity(struct iam_call *c, const char *elem, const struct iam
     return rc;
 }
 
-static int iam_store_entity_tags(struct iam_call *c, const char *id, const struct iam_tag *tags,
-                                 size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st;
-        int rc = iam_prepare(c, "INSERT OR REPLACE INTO user_tags(user_id, key, value) "
-                                "VALUES (?, ?, ?)", &st);
-        if (rc)
-            return rc;
-        iam_bind_text(st, 1, id);
-        iam_bind_text(st, 2, tags[i].key);
-        iam_bind_text(st, 3, tags[i].value);
-        if ((rc = iam_step_done(c, st, "store user tag")))
-            return rc;
-    }
-    return HY_OK;
-}
-
 static int iam_create_entity(struct iam_call *c, const struct iam_kind *k)
 {
     const char *name = iam_param(c, k->param);
@@ -1803,7 +1810,7 @@ static int iam_create_entity(struct iam_call *c, const struct iam_kind *k)
     iam_bind_text(st, 4, e.arn);
     sqlite3_bind_int64(st, 5, e.create_ms);
     if ((rc = iam_step_done(c, st, "insert entity")) ||
-        (rc = iam_store_entity_tags(c, e.id, tags, ntags)) || (rc = iam_exec(c, "COMMIT")))
+        (rc = iam_store_tags(c, &TT_USER, e.id, tags, ntags)) || (rc = iam_exec(c, "COMMIT")))
         goto out_rollback;
     log_info("iam", "created %s %s", k->kind, e.arn);
     return iam_put_entity(c, k->Label, k, &e);
@@ -2055,7 +2062,7 @@ static int iam_tag_user(struct iam_call *c)
     if (existing + (long)ntags > IAM_MAX_TAGS)
         return iam_fail(c, HY_ELIMIT, "LimitExceeded",
                         "The number of tags has reached the maximum limit.");
-    return iam_store_entity_tags(c, e.id, tags, ntags);
+    return iam_store_tags(c, &TT_USER, e.id, tags, ntags);
 }
 
 static int iam_untag_user(struct iam_call *c)
@@ -2066,21 +2073,7 @@ static int iam_untag_user(struct iam_call *c)
     iam_check_entity_name(c, &K_USER, name);
     if ((rc = iam_validation_result(c)) || (rc = iam_load_entity(c, &K_USER, name, &e)))
         return rc;
-    for (int i = 1; i <= IAM_MAX_TAGS; i++) {
-        char pname[32];
-        snprintf(pname, sizeof pname, "TagKeys.member.%d", i);
-        const char *key = iam_param(c, pname);
-        if (!key)
-            break;
-        sqlite3_stmt *st;
-        if ((rc = iam_prepare(c, "DELETE FROM user_tags WHERE user_id = ? AND key = ?", &st)))
-            return rc;
-        iam_bind_text(st, 1, e.id);
-        iam_bind_text(st, 2, key);
-        if ((rc = iam_step_done(c, st, "untag user")))
-            return rc;
-    }
-    return HY_OK;
+    return iam_untag_keys(c, &TT_USER, e.id);
 }
 
 static int iam_list_user_tags(struct iam_call *c)
@@ -2089,27 +2082,10 @@ static int iam_list_user_tags(struct iam_call *c)
     struct iam_entity e;
     int rc;
     iam_check_entity_name(c, &K_USER, name);
-    if ((rc = iam_validation_result(c)) || (rc = iam_load_entity(c, &K_USER, name, &e)))
+    if ((rc = iam_validation_result(c)) || (rc = iam_load_entity(c, &K_USER, name, &e)) ||
+        (rc = iam_put_tags(c, &TT_USER, e.id, true)))
         return rc;
-    sqlite3_stmt *st;
-    if ((rc = iam_prepare(c, "SELECT key, value FROM user_tags WHERE user_id = ? ORDER BY key",
-                          &st)))
-        return rc;
-    iam_bind_text(st, 1, e.id);
-    rc = buf_puts(&c->out, "<Tags>");
-    while (rc == HY_OK && sqlite3_step(st) == SQLITE_ROW) {
-        rc = buf_puts(&c->out, "<member>");
-        if (!rc)
-            rc = iam_put(c, "Key", (const char *)sqlite3_column_text(st, 0));
-        if (!rc)
-            rc = iam_put(c, "Value", (const char *)sqlite3_column_text(st, 1));
-        if (!rc)
-            rc = buf_puts(&c->out, "</member>");
-    }
-    sqlite3_finalize(st);
-    if (!rc)
-        rc = buf_puts(&c->out, "</Tags><IsTruncated>false</IsTruncated>");
-    return rc;
+    return buf_puts(&c->out, "<IsTruncated>false</IsTruncated>");
 }
 
 /* ---- access keys ----------------------------------------------------------------- */

@@ -481,3 +481,22 @@ def test_operations_without_an_action_fail_closed(make_hydrant):
     # the root still gets the API's own answer
     status, _, body = signed_request(h, "GET", "/%s?acl" % BUCKET, service="s3")
     assert status == 501 and b"NotImplemented" in body
+
+
+def test_principal_tags_on_real_requests(make_hydrant):
+    h = make_hydrant("--iam=default")
+    s3root, iam = h.client("s3"), h.client("iam")
+    s3root.create_bucket(Bucket=BUCKET)
+    for k in ("blue/x", "red/y"):
+        s3root.put_object(Bucket=BUCKET, Key=k, Body=b"t")
+    key = user_with_key(h, "tagged", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::%s/${aws:PrincipalTag/team}/*" % BUCKET}]})
+    s3 = as_user(h, "s3", key)
+    assert error(s3.get_object, Bucket=BUCKET, Key="blue/x")[0] == "AccessDenied"  # no tag yet
+    iam.tag_user(UserName="tagged", Tags=[{"Key": "team", "Value": "blue"}])
+    assert iam.list_user_tags(UserName="tagged")["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert s3.get_object(Bucket=BUCKET, Key="blue/x")["Body"].read() == b"t"
+    assert error(s3.get_object, Bucket=BUCKET, Key="red/y")[0] == "AccessDenied"
+    iam.untag_user(UserName="tagged", TagKeys=["team"])
+    assert error(s3.get_object, Bucket=BUCKET, Key="blue/x")[0] == "AccessDenied"
