@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "stream.h"
+#include "policy.h"
 
 struct hy_config hy_cfg = {
     .region = "us-east-1",
@@ -511,6 +512,7 @@ static void test_concurrent_put_take(void **state)
 
 int main(void)
 {
+    hy_iam_mode = IAM_MODE_OFF; /* no IAM store here: RoleARNs are not looked up */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_name_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_too_long, setup, teardown),
