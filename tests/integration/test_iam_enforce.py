@@ -500,3 +500,61 @@ def test_principal_tags_on_real_requests(make_hydrant):
     assert error(s3.get_object, Bucket=BUCKET, Key="red/y")[0] == "AccessDenied"
     iam.untag_user(UserName="tagged", TagKeys=["team"])
     assert error(s3.get_object, Bucket=BUCKET, Key="blue/x")[0] == "AccessDenied"
+
+
+def test_cache_under_concurrent_changes(make_hydrant):
+    """Requests of several users while their policies change underneath:
+    every answer is an allow or an AccessDenied, the decisions follow the
+    changes, and the server survives (run it under ASan: the identity
+    cache's references are the point)."""
+    import threading
+    h = make_hydrant("--iam=default")
+    h.client("s3").create_bucket(Bucket=BUCKET)
+    make_role(h)
+    h.client("firehose").create_delivery_stream(DeliveryStreamName="c",
+                                                S3DestinationConfiguration=stream_config())
+    iam = h.client("iam")
+    arn = iam.create_policy(PolicyName="put", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "firehose:Put*",
+                                                 "Resource": "*"}]}))["Policy"]["Arn"]
+    keys = [user_with_key(h, "c%d" % i, managed=[arn]) for i in range(4)]
+    stop = threading.Event()
+    seen, bad = {"ok": 0, "denied": 0}, []
+
+    def producer(key):
+        fh = as_user(h, "firehose", key)
+        while not stop.is_set():
+            try:
+                fh.put_record(DeliveryStreamName="c", Record={"Data": b"x\n"})
+                seen["ok"] += 1
+            except ClientError as e:
+                if e.response["Error"]["Code"] == "AccessDeniedException":
+                    seen["denied"] += 1
+                else:
+                    bad.append(e.response["Error"])
+    threads = [threading.Thread(target=producer, args=(k,)) for k in keys]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(30):
+            name = "c%d" % (i % 4)
+            iam.detach_user_policy(UserName=name, PolicyArn=arn)
+            iam.attach_user_policy(UserName=name, PolicyArn=arn)
+            iam.put_user_policy(UserName=name, PolicyName="noise%d" % (i % 3),
+                                PolicyDocument=json.dumps(DC_POLICY))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not bad, bad[:3]
+    assert seen["ok"] > 0
+    # at rest every user is allowed again
+    for k in keys:
+        as_user(h, "firehose", k).put_record(DeliveryStreamName="c", Record={"Data": b"y\n"})
+    iam.detach_user_policy(UserName="c0", PolicyArn=arn)
+    iam.delete_user_policy(UserName="c0", PolicyName="noise0")
+    iam.delete_user_policy(UserName="c0", PolicyName="noise1")
+    iam.delete_user_policy(UserName="c0", PolicyName="noise2")
+    assert error(as_user(h, "firehose", keys[0]).put_record, DeliveryStreamName="c",
+                 Record={"Data": b"z"})[0] == "AccessDeniedException"
+    assert h.alive()
