@@ -513,6 +513,7 @@ def test_cache_under_concurrent_changes(make_hydrant):
     make_role(h)
     h.client("firehose").create_delivery_stream(DeliveryStreamName="c",
                                                 S3DestinationConfiguration=stream_config())
+    wait_active(h.client("firehose"), "c")
     iam = h.client("iam")
     arn = iam.create_policy(PolicyName="put", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "firehose:Put*",
