@@ -15,6 +15,7 @@
  */
 #include "api.h"
 #include "datadir.h"
+#include "policy.h"
 #include "delivery.h"
 #include "objstore.h"
 #include "stream.h"
@@ -101,6 +102,11 @@ static void usage(FILE *f)
 "  --max-active-partitions N  partitions a dynamically partitioned batch may\n"
 "                         have; the rest go to the error output (default 500,\n"
 "                         as AWS; AWS raises it to 5,000 on request)\n"
+"  --iam MODE             default: every principal but the root key is\n"
+"                         authorized by its IAM policies, and a stream's RoleARN\n"
+"                         must exist and trust firehose.amazonaws.com; strict:\n"
+"                         also the delivery role's permissions (s3:PutObject) at\n"
+"                         delivery, as AWS; off: authenticate only\n"
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
@@ -110,7 +116,8 @@ static void usage(FILE *f)
 /* The router's table, one JSON object a line, for tests and operators. */
 static void print_operations(void)
 {
-    static const char *const res[] = {"none", "stream", "bucket", "object", "role"};
+    static const char *const res[] = {"none", "stream", "bucket", "object", "role", "user",
+                                      "group", "policy"};
     static const char *const body[] = {"none", "small", "upload"};
     static const char *const level[] = {"service", "bucket", "object"};
     for (size_t i = 0; i < router_nops; i++) {
@@ -143,7 +150,7 @@ static void parse_flags(int argc, char **argv)
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS };
+           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -169,6 +176,7 @@ static void parse_flags(int argc, char **argv)
         {"retry-window", required_argument, 0, O_RETRYWIN},
         {"max-active-partitions", required_argument, 0, O_MAXPARTS},
         {"log-level", required_argument, 0, O_LOG},
+        {"iam", required_argument, 0, O_IAM},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -220,6 +228,16 @@ static void parse_flags(int argc, char **argv)
             else if (!strcmp(optarg, "error")) hy_log_level = HY_LOG_ERROR;
             else {
                 fprintf(stderr, "hydrant: --log-level is debug, info, warn or error\n");
+                exit(2);
+            }
+            break;
+        case O_IAM:
+            /* IAM enforcement (policy.h, docs/IAM.md) */
+            if (!strcmp(optarg, "default")) hy_iam_mode = IAM_MODE_DEFAULT;
+            else if (!strcmp(optarg, "strict")) hy_iam_mode = IAM_MODE_STRICT;
+            else if (!strcmp(optarg, "off")) hy_iam_mode = IAM_MODE_OFF;
+            else {
+                fprintf(stderr, "hydrant: --iam is default, strict or off\n");
                 exit(2);
             }
             break;
