@@ -10,7 +10,7 @@
 
 MAKEFLAGS += --no-print-directory
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl snappy
+PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl snappy inih libsystemd
 PYTHON  := /usr/bin/python3
 
 ifeq ($(SANITIZE),1)

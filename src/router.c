@@ -19,6 +19,14 @@
  *   anything else                                 S3 (REST + XML)
  * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML.
  *
+ * One exception to "every request authenticated": the operator endpoints
+ * under /_hydrant/ (GET /_hydrant/health, GET /_hydrant/ready), rows of
+ * api ROUTER_OPS in the table, answered unsigned by ops.c (no body kept).
+ * No bucket can take the prefix (bucket names have no '_'); any other
+ * request under it is a JSON 404, never S3's. Until main.c declares
+ * recovery done (ops_set_ready), every other request is refused with 503
+ * in its API's shape, after its credentials were checked.
+ *
  * Two moments (http.c calls both):
  * - router_admit(), once the request line and headers are in and before
  *   one body byte is read. It classifies the request, sets the body's
@@ -58,6 +66,7 @@
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -74,11 +83,18 @@
 /* ---- the operation table ------------------------------------------------ */
 
 #define A(api, name, action, res, body) \
-    {api, name, action, res, body, NULL, 0, NULL, 0}
+    {api, name, action, res, body, NULL, 0, NULL, 0, NULL}
 #define S3OP(name, action, res, body, method, level, sub, flags) \
-    {ROUTER_S3, name, action, res, body, method, level, sub, flags}
+    {ROUTER_S3, name, action, res, body, method, level, sub, flags, NULL}
+/* operator endpoints: no IAM action, no signature (ops.c answers them) */
+#define OPSOP(name, method, path) \
+    {ROUTER_OPS, name, "-", ROUTER_RES_NONE, ROUTER_BODY_NONE, method, 0, NULL, 0, path}
 
 const struct router_op router_ops[] = {
+    /* operator endpoints under /_hydrant/, a prefix no bucket can take
+     * (bucket names have no '_'): the only unsigned rows */
+    OPSOP("Health", "GET", OPS_PREFIX "health"),
+    OPSOP("Ready", "GET", OPS_PREFIX "ready"),
     /* Firehose: X-Amz-Target Firehose_20150804.<name> */
     A(ROUTER_FIREHOSE, "CreateDeliveryStream", "firehose:CreateDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
     A(ROUTER_FIREHOSE, "DeleteDeliveryStream", "firehose:DeleteDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
@@ -143,7 +159,7 @@ const struct router_op router_ops[] = {
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
-static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json"};
+static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "ops"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -280,8 +296,31 @@ static void query_classify(struct http_req *req, struct route *r)
     }
 }
 
+/* The operator endpoint of a path under OPS_PREFIX (or the prefix without
+ * its slash), NULL when there is none there. */
+static bool ops_classify(struct http_req *req, struct route *r)
+{
+    size_t n = strlen(OPS_PREFIX);
+    if (strncmp(req->path, OPS_PREFIX, n) != 0 && strncmp(req->path, OPS_PREFIX, n - 1) != 0)
+        return false;
+    if (req->path[n - 1] != '/' && req->path[n - 1] != 0)
+        return false; /* "/_hydrantx": an (invalid) bucket name, S3's */
+    r->api = ROUTER_OPS;
+    for (size_t i = 0; i < router_nops; i++) {
+        const struct router_op *o = &router_ops[i];
+        if (o->api == ROUTER_OPS && strcmp(o->path, req->path) == 0 &&
+            strcmp(o->method, req->method) == 0 && !*req->query) {
+            r->op = o;
+            break;
+        }
+    }
+    return true;
+}
+
 static void classify(struct http_req *req, struct route *r)
 {
+    if (ops_classify(req, r))
+        return;
     const char *target = http_header(req, "X-Amz-Target");
     struct sigv4_scope sc;
     r->scoped = sigv4_scope_parse(req, &sc) == SIGV4_OK && sc.service[0];
@@ -322,15 +361,43 @@ static void classify(struct http_req *req, struct route *r)
 
 /* ---- keys ---------------------------------------------------------------- */
 
+/* The root pair can be replaced at SIGHUP while requests verify: readers
+ * take the lock shared. The strings a reload replaced are freed. */
+static pthread_rwlock_t root_key_lock = PTHREAD_RWLOCK_INITIALIZER;
+static char *root_key_owned[2];
+
 static int router_secret(const char *akid, char *secret, size_t size, void *ctx)
 {
     (void)ctx;
+    int rc = -1;
+    pthread_rwlock_rdlock(&root_key_lock);
     if (hy_cfg.access_key_id && strcmp(akid, hy_cfg.access_key_id) == 0 &&
         strlen(hy_cfg.secret_access_key) < size) {
         strcpy(secret, hy_cfg.secret_access_key);
-        return 0;
+        rc = 0;
     }
-    return -1;
+    pthread_rwlock_unlock(&root_key_lock);
+    return rc;
+}
+
+int router_set_root_key(const char *access_key_id, const char *secret_access_key)
+{
+    char *akid = strdup(access_key_id), *secret = strdup(secret_access_key);
+    if (!akid || !secret) {
+        free(akid);
+        free(secret);
+        return HY_ENOMEM;
+    }
+    pthread_rwlock_wrlock(&root_key_lock);
+    char *old_akid = root_key_owned[0], *old_secret = root_key_owned[1];
+    hy_cfg.access_key_id = root_key_owned[0] = akid;
+    hy_cfg.secret_access_key = root_key_owned[1] = secret;
+    pthread_rwlock_unlock(&root_key_lock);
+    free(old_akid);
+    if (old_secret)
+        OPENSSL_cleanse(old_secret, strlen(old_secret));
+    free(old_secret);
+    return HY_OK;
 }
 
 /* ---- answers in the API's shape --------------------------------------- */
@@ -611,6 +678,15 @@ bool router_admit(struct http_req *req, struct http_admit *out)
         return false;
     }
     classify(req, r);
+    if (r->api == ROUTER_OPS) {
+        /* unsigned by design, nothing logged (probes come every few
+         * seconds); answered by router_handle so the connection stays
+         * open (an answer before the body would close it): no body is
+         * kept (a ceiling of 1 byte, never used) */
+        out->max_body = 1;
+        out->spool = false;
+        return true;
+    }
     if (r->api != ROUTER_S3)
         r->v2 = false; /* SigV2 is S3's only */
     out->max_body = body_ceiling(r);
@@ -644,6 +720,12 @@ bool router_admit(struct http_req *req, struct http_admit *out)
     }
     if (check_headers(req, r) != HY_OK)
         return false;
+    if (!ops_ready()) {
+        /* still recovering (or stopping): nothing is served yet */
+        deny(req, r, 503, r->api == ROUTER_S3 ? "SlowDown" : "ServiceUnavailableException",
+             "hydrant is starting: recovery has not finished (see GET /_hydrant/ready).");
+        return false;
+    }
     if (r->api == ROUTER_S3) {
         int rc = verify(req, r);
         if (rc == SIGV4_BAD_CONTENT_SHA256)
@@ -666,6 +748,10 @@ void router_handle(struct http_req *req)
         if (!router_admit(req, &adm))
             return;
         r = req->route;
+    }
+    if (r->api == ROUTER_OPS) {
+        ops_handle(req, r->op);
+        return;
     }
     if (r->api == ROUTER_IAM || r->api == ROUTER_STS)
         query_classify(req, r); /* the Action may be in the body */
@@ -710,5 +796,7 @@ void router_handle(struct http_req *req)
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
         return;
+    case ROUTER_OPS:
+        return; /* answered above, before any check */
     }
 }

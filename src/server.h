@@ -47,6 +47,13 @@ void hy_log(int level, const char *tag, const char *fmt, ...)
 #define log_info(tag, ...) hy_log(HY_LOG_INFO, tag, __VA_ARGS__)
 #define log_warn(tag, ...) hy_log(HY_LOG_WARN, tag, __VA_ARGS__)
 #define log_error(tag, ...) hy_log(HY_LOG_ERROR, tag, __VA_ARGS__)
+/* "debug", "info", "warn", "error" -> HY_LOG_*, -1 for anything else. */
+int hy_log_level_parse(const char *name);
+const char *hy_log_level_name(int level);
+/* Sends the log (stderr) to path, appending, opened anew: at start and at
+ * every SIGHUP, so a rotated file is let go. HY_OK, or HY_EIO with the
+ * log left where it was. */
+int hy_log_reopen(const char *path);
 
 /* ---- configuration (main.c fills it from flags and environment) ------ */
 struct hy_config {
@@ -80,6 +87,11 @@ struct hy_config {
     size_t wal_segment_bytes;  /* WAL segment size */
     int retry_window_s;        /* S3 delivery retried this long, then the
                                   dead-letter bucket (--retry-window) */
+    uint64_t min_free_bytes;   /* GET /_hydrant/ready is 503 at or below
+                                  this much free disk (--min-free-bytes) */
+    const char *log_file;      /* --log-file: the log goes there (reopened
+                                  at SIGHUP), else stderr */
+    const char *config_file;   /* --config / HYDRANT_CONFIG, or NULL */
 };
 extern struct hy_config hy_cfg;
 

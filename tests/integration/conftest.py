@@ -78,7 +78,7 @@ class Hydrant:
     def client(self, service, validate=False, **kw):
         """A boto3 client pointed at this server. Parameter validation is off
         by default because Debian's botocore still requires
-        IntervalInSeconds >= 60 (see aws-facts.md)."""
+        IntervalInSeconds >= 60 (README.md, "Intervals under 60 seconds")."""
         cfg = Config(parameter_validation=validate,
                      retries={"max_attempts": 1, "mode": "standard"},
                      **kw.pop("config_kw", {}))
