@@ -64,6 +64,10 @@ const struct router_op *router_find(enum router_api api, const char *name);
 bool router_admit(struct http_req *req, struct http_admit *out);
 /* http_handler_fn: authenticates with the body, then dispatches. */
 void router_handle(struct http_req *req);
+/* http_reply_hook_fn (main.c installs it): logs, at info, an API's
+ * refusal with its operation, stream/bucket/role, access key id and
+ * error type; refusals the router made itself it logged already. */
+void router_log_refusal(struct http_req *req, int status, const void *body, size_t len);
 /* The region of the request's SigV4 credential scope, else hy_cfg.region. */
 const char *router_region(const struct http_req *req);
 /* Replaces the root key pair (SIGHUP); both strings are copied. Requests

@@ -305,10 +305,19 @@ static void store_reply(struct http_req *req, int status, const char *ctype)
     pthread_mutex_unlock(&p->lock);
 }
 
+static http_reply_hook_fn reply_hook;
+
+void http_set_reply_hook(http_reply_hook_fn fn)
+{
+    reply_hook = fn;
+}
+
 void http_reply(struct http_req *req, int status, const char *content_type,
                 const void *body, size_t len)
 {
     struct req_priv *p = (struct req_priv *)req;
+    if (reply_hook && status >= 400)
+        reply_hook(req, status, body, len); /* before req may be gone */
     if (len > 0) {
         p->resp_body = malloc(len);
         if (p->resp_body) {

@@ -744,6 +744,7 @@ int main(int argc, char **argv)
      * every other request 503 in its API's shape */
     bool port0 = hy_cfg.port == 0;
     struct http_server *srv;
+    http_set_reply_hook(router_log_refusal);
     if ((rc = http_start(router_handle, router_admit, &srv)))
         return 1;
     log_info("main", "hydrant %s listening on %s://%s:%d, data in %s; recovering",

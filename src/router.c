@@ -179,6 +179,7 @@ struct route {
     char key[129];              /* its access key id */
     char region[65];            /* its region */
     char service[65];           /* its service */
+    bool logged;                /* the router logged its refusal itself */
     struct sigv4_auth auth;
 };
 
@@ -458,7 +459,9 @@ static void deny_sigv4(struct http_req *req, struct route *r, int rc)
     sigv4_error(rc, api_proto(r->api), &r->auth, hy_now_ms(), &e);
     log_info("auth", "%s %s %s from %s, key %s: %s (%s)", router_api_name(r->api),
              op_name(r), req->path, req->remote_addr ? req->remote_addr : "?",
-             r->auth.access_key[0] ? r->auth.access_key : "-", e.code, e.message);
+             r->auth.access_key[0] ? r->auth.access_key : r->key[0] ? r->key : "-", e.code,
+             e.message);
+    r->logged = true;
     reply_error(req, r->api, e.status, e.code, e.message, NULL);
 }
 
@@ -468,7 +471,9 @@ static void deny(struct http_req *req, struct route *r, int status, const char *
 {
     log_info("auth", "%s %s %s from %s, key %s: %s (%s)", router_api_name(r->api),
              op_name(r), req->path, req->remote_addr ? req->remote_addr : "?",
-             r->auth.access_key[0] ? r->auth.access_key : "-", code, message);
+             r->auth.access_key[0] ? r->auth.access_key : r->key[0] ? r->key : "-", code,
+             message);
+    r->logged = true;
     reply_error(req, r->api, status, code, message, NULL);
 }
 
@@ -605,6 +610,7 @@ static int check_s3_body(struct http_req *req, struct route *r)
             "<S3ComputedContentSHA256>%s</S3ComputedContentSHA256>", a->payload_hash, got);
         log_info("auth", "s3 %s %s from %s, key %s: XAmzContentSHA256Mismatch", op_name(r),
                  req->path, req->remote_addr ? req->remote_addr : "?", a->access_key);
+        r->logged = true;
         reply_error(req, ROUTER_S3, 400, "XAmzContentSHA256Mismatch",
                     "The provided 'x-amz-content-sha256' header does not match what was "
                     "computed.", extra);
@@ -641,6 +647,7 @@ static void too_large(struct http_req *req, struct route *r)
     if (r->api == ROUTER_S3 && r->op && r->op->body == ROUTER_BODY_UPLOAD) {
         unsigned long long max = hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30;
         log_info("auth", "s3 %s %s: body over %llu bytes", op_name(r), req->path, max);
+        r->logged = true;
         reply_error(req, ROUTER_S3, 400, "EntityTooLarge",
                     "Your proposed upload exceeds the maximum allowed size",
                     arena_printf(req->arena, "<MaxSizeAllowed>%llu</MaxSizeAllowed>", max));
@@ -654,6 +661,79 @@ static void too_large(struct http_req *req, struct route *r)
     else
         deny(req, r, 413, r->api == ROUTER_FIREHOSE ? "RequestEntityTooLargeException"
                                                     : "RequestEntityTooLarge", msg);
+}
+
+/* ---- the log line of a refusal by an API -------------------------------- */
+
+/* text of the first <tag>...</tag> in an XML answer, into out */
+static void xml_text(const char *body, size_t len, const char *tag, char *out, size_t size)
+{
+    char open[32];
+    snprintf(open, sizeof open, "<%s>", tag);
+    out[0] = 0;
+    const char *p = memmem(body, len, open, strlen(open));
+    if (!p)
+        return;
+    p += strlen(open);
+    const char *end = memchr(p, '<', len - (size_t)(p - body));
+    size_t n = end ? (size_t)(end - p) : 0;
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+}
+
+/* What the request acts on, as "stream NAME" / "bucket NAME" / "role
+ * NAME", or "-": read again from the request only on this error path. */
+static void refused_resource(struct http_req *req, struct route *r, char *out, size_t size)
+{
+    snprintf(out, size, "-");
+    if (r->api == ROUTER_FIREHOSE && req->body_len && !req->body_path) {
+        json_t *o = json_loadb(req->body, req->body_len, 0, NULL);
+        const char *name = json_string_value(json_object_get(o, "DeliveryStreamName"));
+        if (name)
+            snprintf(out, size, "stream %.64s", name);
+        json_decref(o);
+    } else if (r->api == ROUTER_S3) {
+        const char *bucket = s3_vhost_bucket(req);
+        const char *p = req->path + 1, *slash = strchr(p, '/');
+        size_t n = bucket ? strlen(bucket) : slash ? (size_t)(slash - p) : strlen(p);
+        if (n)
+            snprintf(out, size, "bucket %.*s", (int)(n < 64 ? n : 63), bucket ? bucket : p);
+    } else if (r->api == ROUTER_IAM && req->body_len) {
+        const char *role = url_query_get(req->arena, req->body, "RoleName", NULL);
+        if (role)
+            snprintf(out, size, "role %.64s", role);
+    }
+}
+
+/* http_reply_hook_fn: an answer >= 400 the router did not log itself is
+ * an API's refusal (no such stream, validation, a missing bucket...):
+ * one info line with the operation, what it names, the principal (the
+ * access key id) and AWS's error type. Operator endpoints are not
+ * logged. */
+void router_log_refusal(struct http_req *req, int status, const void *body, size_t len)
+{
+    struct route *r = req->route;
+    if (!r || r->logged || r->api == ROUTER_OPS || hy_log_level > HY_LOG_INFO)
+        return;
+    char code[96] = "", message[200] = "", what[96];
+    const char *b = body ? body : "";
+    if (api_proto(r->api) == SIGV4_PROTO_JSON) {
+        json_t *o = len ? json_loadb(b, len, 0, NULL) : NULL;
+        const char *t = json_string_value(json_object_get(o, "__type"));
+        const char *m = json_string_value(json_object_get(o, "message"));
+        if (!m)
+            m = json_string_value(json_object_get(o, "Message"));
+        snprintf(code, sizeof code, "%s", t ? (strchr(t, '#') ? strchr(t, '#') + 1 : t) : "");
+        snprintf(message, sizeof message, "%s", m ? m : "");
+        json_decref(o);
+    } else if (len) {
+        xml_text(b, len, "Code", code, sizeof code);
+        xml_text(b, len, "Message", message, sizeof message);
+    }
+    refused_resource(req, r, what, sizeof what);
+    const char *key = r->auth.access_key[0] ? r->auth.access_key : r->key[0] ? r->key : "-";
+    log_info("refused", "%s %s %s, key %s from %s: %d %s%s%s", router_api_name(r->api),
+             op_name(r), what, key, req->remote_addr ? req->remote_addr : "?", status,
+             code[0] ? code : "-", message[0] ? ": " : "", message);
 }
 
 /* ---- the two entry points --------------------------------------------- */

@@ -198,6 +198,13 @@ void http_reply_fd(struct http_req *req, int status, const char *content_type,
 const char *http_query_get(const struct http_req *req, const char *name);
 bool http_query_has(const struct http_req *req, const char *name);
 
+/* Called by http_reply for every answer with status >= 400, before it is
+ * sent, on the thread that answers (set once, before http_start): the
+ * router logs refusals with it. body/len are the answer's. */
+typedef void (*http_reply_hook_fn)(struct http_req *req, int status, const void *body,
+                                   size_t len);
+void http_set_reply_hook(http_reply_hook_fn fn);
+
 typedef void (*http_handler_fn)(struct http_req *req);
 /* What the admission hook decides once the request line and headers are
  * in, before any body byte is read (see http_admit_fn). */

@@ -444,3 +444,38 @@ def test_create_bucket_twice_us_east_1_and_elsewhere(tmp):
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
     finally:
         p.stop()
+
+
+# ---- log lines an operator can act on ----------------------------------------
+def test_refused_requests_are_logged_with_who_and_what(tmp):
+    p = Proc(tmp).start()
+    try:
+        fh, s3 = p.client("firehose"), p.client("s3")
+        with pytest.raises(ClientError):
+            fh.put_record(DeliveryStreamName="no-such-stream", Record={"Data": b"x"})
+        with pytest.raises(ClientError):
+            s3.get_object(Bucket="no-such-bucket", Key="k")
+        with pytest.raises(ClientError):
+            fh.create_delivery_stream(DeliveryStreamName="bad name!")
+        with pytest.raises(ClientError):
+            p.client("firehose", "AKIAUNKNOWN", "x").list_delivery_streams()
+        with pytest.raises(ClientError):
+            p.client("s3", "test", "wrong-secret").list_buckets()
+        time.sleep(0.2)
+        log = p.log()
+        lines = [l for l in log.splitlines() if "[refused]" in l or "[auth]" in l]
+
+        def line(*words):
+            hit = [l for l in lines if all(w in l for w in words)]
+            assert hit, "no log line with %r in:\n%s" % (words, "\n".join(lines))
+            return hit[0]
+        assert " info " in line("firehose PutRecord", "stream no-such-stream", "key test",
+                                "ResourceNotFoundException")
+        line("s3 GetObject", "bucket no-such-bucket", "key test", "404 NoSuchBucket")
+        line("firehose CreateDeliveryStream", "key test", "ValidationException")
+        # auth failures name the key id and the operation
+        line("[auth]", "firehose ListDeliveryStreams", "key AKIAUNKNOWN", "UnrecognizedClient")
+        line("[auth]", "s3 ListBuckets", "key test", "SignatureDoesNotMatch")
+        assert "wrong-secret" not in log
+    finally:
+        p.stop()
