@@ -22,6 +22,9 @@
  * the next run (endpoint away); 4 records dropped for good (see the
  * on_drop lines on stderr) or lost; 1 an error; 2 bad usage.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, getopt_long under -std=c11 */
+#endif
 #include "hydrant.h"
 
 #include <getopt.h>
