@@ -1,13 +1,20 @@
 /* main.c -- flags, configuration, start and stop.
  *
- * Start: parse flags (environment for credentials; limits that cannot be
- * honoured are refused here), raise the open-files limit to what the
+ * Start: parse flags -- the config file (--config / HYDRANT_CONFIG, read
+ * with inih) and HYDRANT_<FLAG> variables become --name=value arguments
+ * ahead of the command line's, so one parser applies one set of checks
+ * and flags > env > file > defaults; limits that cannot be honoured are
+ * refused here -- open --log-file, raise the open-files limit to what the
  * connection limit needs, make the data directory (0700) and lock it
  * (datadir.c: a second server on the same directory exits with status 2
  * and "data directory DIR in use by PID N" on stderr), open the store,
- * the stream catalog and IAM, start delivery, then the listener. Stop
- * (SIGTERM/SIGINT): stop the listener, let delivery make a last pass over
- * every buffer, close everything, exit 0.
+ * the stream catalog and IAM, start the listener (probes answer; every
+ * other request is 503 until ready), replay the log, start delivery, then
+ * declare readiness (ops_set_ready, sd_notify READY=1, and for --port 0
+ * "listening ADDR PORT" on stdout). SIGHUP: reload() (see there); the
+ * server keeps serving. Stop (SIGTERM/SIGINT): STOPPING=1, stop the
+ * listener, let delivery make a last pass over every buffer, close
+ * everything, exit 0.
  *
  * Threading: the main thread only waits for a signal; work happens on the
  * HTTP threads (http.c), the WAL writer (wal.c) and the delivery threads
@@ -60,7 +67,8 @@ static void usage(FILE *f)
 "A Firehose-compatible delivery stream server with an embedded S3 store.\n"
 "\n"
 "  --host ADDR            listen address (default 127.0.0.1)\n"
-"  --port N               listen port (default 4566; 0 picks a free one)\n"
+"  --port N               listen port (default 4566; 0 picks a free one and\n"
+"                         prints \"listening ADDR PORT\" on stdout once ready)\n"
 "  --data-dir DIR         where streams, buckets and objects live\n"
 "                         (default ./hydrant-data; made 0700); one server per\n"
 "                         directory: a second exits with status 2\n"
