@@ -260,7 +260,10 @@ static void cfg_die_oom(void)
 }
 
 /* argv becomes: argv[0], the file's settings, the environment's, then the
- * command line's (allocated once, for the life of the process). */
+ * command line's (allocated once, for the life of the process: hy_cfg's
+ * strings point into it). */
+static char **cfg_argv;
+
 static void cfg_expand(int *argc, char ***argv, const struct option *opts)
 {
     const char *path = NULL;
@@ -288,7 +291,7 @@ static void cfg_expand(int *argc, char ***argv, const struct option *opts)
     size_t nopts = 0;
     while (opts[nopts].name)
         nopts++;
-    char **v = calloc((size_t)*argc + cf.n + nopts + 1, sizeof *v);
+    char **v = cfg_argv = calloc((size_t)*argc + cf.n + nopts + 1, sizeof *v);
     if (!v)
         cfg_die_oom();
     int n = 0;
@@ -316,6 +319,17 @@ static void cfg_expand(int *argc, char ***argv, const struct option *opts)
     cfg_file_free(&cf);
     *argc = n;
     *argv = v;
+}
+
+/* At exit, once nothing reads hy_cfg: the arguments cfg_expand made. */
+static void cfg_argv_free(void)
+{
+    if (!cfg_argv)
+        return;
+    for (int i = 1; i < cfg_env_end; i++)
+        free(cfg_argv[i]);
+    free(cfg_argv);
+    cfg_argv = NULL;
 }
 
 /* getopt_long matched opts[li] at argv[at]: note where it came from. */
@@ -796,5 +810,6 @@ int main(int argc, char **argv)
     stream_catalog_close();
     objstore_close(hy_store);
     log_info("main", "stopped");
+    cfg_argv_free();
     return 0;
 }
