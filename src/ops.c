@@ -12,7 +12,10 @@
  *                          data directory's file system has more than
  *                          --min-free-bytes free; else 503
  *                          {"status":"not ready","reason":"..."} (take it
- *                          out of the load balancer)
+ *                          out of the load balancer): "recovering",
+ *                          "stopping" (SIGTERM received, draining), "wal
+ *                          failed: ...", "wal not writable: DIR", "disk
+ *                          headroom: ..."
  *
  * Anything else under the prefix is 404 {"__type":"NotFound",...}. The
  * answers carry Cache-Control: no-store and never write a log line:
@@ -31,10 +34,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-static atomic_bool ready;
+static atomic_bool ready, was_ready;
 
 void ops_set_ready(bool r)
 {
+    if (r)
+        atomic_store(&was_ready, true);
     atomic_store(&ready, r);
 }
 
@@ -53,7 +58,7 @@ static void reply_json(struct http_req *req, int status, const char *body)
 static const char *not_ready(char *reason, size_t size)
 {
     if (!ops_ready())
-        return "recovering";
+        return atomic_load(&was_ready) ? "stopping" : "recovering";
     if (!hy_wal)
         return "recovering";
     struct wal_stats ws;
