@@ -78,21 +78,27 @@ def test_example_reports_dropped_records(hydrant, tmp_path):
     assert "close: records rejected for good by the service (7 dropped" in r.stderr
 
 
-def drain_and_check(tmp_path, port, stream, spool, acked):
+def drain(tmp_path, port, stream, spool, acked, timeout=60):
+    """Starts the server, lets a producer send what the spool holds, and
+    returns the acknowledged records that were not delivered."""
     h = Hydrant(str(tmp_path / "data"), args=["--port", str(port)])
     h.start()
     try:
         r = run(h.endpoint, "--stream", stream, "--count", "0", "--spool", spool,
                 "--close-ms", "60000")
         assert r.returncode == 0, r.stderr
-        got = wait_numbers(h, stream, acked)
-        missing = acked - got
-        assert not missing, "%d acknowledged records lost, e.g. %r" % (
-            len(missing), sorted(missing)[:10])
+        got = wait_numbers(h, stream, acked, timeout)
         assert os.listdir(spool) == [] or not any(
             os.listdir(os.path.join(spool, d)) for d in os.listdir(spool))
+        return acked - got
     finally:
         h.stop()
+
+
+def drain_and_check(tmp_path, port, stream, spool, acked):
+    missing = drain(tmp_path, port, stream, spool, acked)
+    assert not missing, "%d acknowledged records lost, e.g. %r" % (
+        len(missing), sorted(missing)[:10])
 
 
 def test_kill_9_at_random_points_while_the_server_is_down(tmp_path):
@@ -121,7 +127,10 @@ def test_kill_9_at_random_points_while_the_server_is_down(tmp_path):
     drain_and_check(tmp_path, port, "k9-stream", spool, acked)
 
 
-def test_power_cuts_in_the_spool_lose_no_acknowledged_record(tmp_path):
+def power_cuts(tmp_path, sync):
+    """Eight power cuts at random I/O calls of producers putting into the
+    spool while the server is down; returns (records acknowledged, port,
+    spool)."""
     assert os.path.exists(LIB), "%s is missing: make builds it" % LIB
     port = free_port()
     h = Hydrant(str(tmp_path / "data"), args=["--port", str(port)])
@@ -139,14 +148,14 @@ def test_power_cuts_in_the_spool_lose_no_acknowledged_record(tmp_path):
         return subprocess.run(
             [EXAMPLE, "--endpoint", endpoint, "--stream", "pc-spool", "--count", str(count),
              "--start", str(start), "--size", "80", "--spool", spool, "--print-puts",
-             "--close-ms", "0"], capture_output=True, text=True, env=env, timeout=120)
+             "--close-ms", "0", "--sync", sync], capture_output=True, text=True, env=env,
+            timeout=120)
 
     # how many tracked I/O calls a run makes, so cuts land anywhere in one
     count_file = str(tmp_path / "count")
     r = producer(10000000, 300, {"HYFAULT_MODE": "count", "HYFAULT_COUNT_FILE": count_file})
     assert r.returncode == 3, r.stderr  # endpoint away: all kept in the spool
     total = int(open(count_file).read().split()[0])
-    assert total > 600  # a write and an fdatasync per put at least
     acked = {int(l.split()[1]) for l in r.stdout.splitlines() if l.startswith("put ")}
     assert len(acked) == 300
 
@@ -159,4 +168,19 @@ def test_power_cuts_in_the_spool_lose_no_acknowledged_record(tmp_path):
         cuts += r.returncode == EXIT_CUT
         acked |= {int(l.split()[1]) for l in r.stdout.splitlines() if l.startswith("put ")}
     assert cuts >= 4, "the cuts did not land: %d of 8" % cuts
+    return acked, port, spool, total
+
+
+def test_power_cuts_in_the_spool_lose_no_acknowledged_record(tmp_path):
+    acked, port, spool, total = power_cuts(tmp_path, "put")
+    assert total > 600  # a write and an fdatasync per put at least
     drain_and_check(tmp_path, port, "pc-spool", spool, acked)
+
+
+def test_power_cut_oracle_sees_loss_without_sync(tmp_path):
+    """The control: the same cuts with HYDRANT_SYNC_IDLE (the old
+    behaviour: nothing fsynced before a put returns) do lose acknowledged
+    records, so the test above could fail."""
+    acked, port, spool, _ = power_cuts(tmp_path, "idle")
+    missing = drain(tmp_path, port, "pc-spool", spool, acked, timeout=5)
+    assert missing, "no loss without fdatasync: the power-cut model is not biting"
