@@ -6,11 +6,13 @@
 #   make test          unit tests (cmocka) then integration tests (pytest)
 #   make test SANITIZE=1   the same under ASan + UBSan (build in build-san/)
 #   make unit          unit tests only
+#   make install       PREFIX=/usr/local, DESTDIR (packaging/packaging.mk)
+#   make deb           Debian packages in build-deb/ (debhelper)
 #   make clean
 
 MAKEFLAGS += --no-print-directory
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl snappy
+PKGS    := libmicrohttpd jansson sqlite3 openssl zlib expat libcurl snappy inih libsystemd
 PYTHON  := /usr/bin/python3
 
 ifeq ($(SANITIZE),1)
@@ -79,7 +81,7 @@ test: deps
 	$(MAKE) integration
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-deb
 
 # Fragments owned by their directories: the producer library and its tools
 # (client/client.mk), benchmarks (bench/bench.mk), fuzzers (tests/fuzz/fuzz.mk),
@@ -88,3 +90,4 @@ clean:
 -include $(wildcard bench/*.mk)
 -include tests/fuzz/fuzz.mk
 -include tests/faults/faults.mk
+-include packaging/packaging.mk

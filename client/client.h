@@ -28,7 +28,7 @@ struct hydrant__rec *hydrant__rec_new(const void *data, size_t len); /* NULL: EN
 struct hydrant__rec_result {
     bool failed;
     char code[64];     /* ErrorCode, "" when accepted */
-    char message[160]; /* ErrorMessage */
+    char message[256]; /* ErrorMessage */
 };
 
 /* Builds the PutRecordBatch body for n records. *body is malloc'd (caller
@@ -64,7 +64,7 @@ struct hydrant__response {
     char *body;            /* malloc'd, NUL-terminated; caller frees */
     size_t body_len;
     char error_type[64];   /* x-amzn-ErrorType header, "" if none */
-    char error[160];       /* transport error text when status == 0 */
+    char error[256];       /* transport error text when status == 0 */
 };
 
 int hydrant__transport_new(const struct hydrant_config *cfg, const int *abort_flag,

@@ -2,8 +2,9 @@
 # program, tools/hydrant-fleet and the demo. Included by the top Makefile,
 # whose CC, CFLAGS, BUILD, SANFLAGS and PYTHON it uses.
 #
-#   make                     also builds $(BUILD)/libhydrant.a, $(BUILD)/hydrant-fleet
-#                            and $(BUILD)/client/test_libhydrant
+#   make                     also builds $(BUILD)/libhydrant.a, libhydrant.so.0,
+#                            $(BUILD)/hydrant-fleet, $(BUILD)/example-producer
+#                            (examples/producer.c) and $(BUILD)/client/test_libhydrant
 #   make client-test         the library's own tests (no server needed); the
 #                            end-to-end ones are tests/integration/test_client.py
 #   make demo                hydrant + a 30 s fleet + the lesson's analysis (PNGs)
@@ -23,7 +24,14 @@ CLIENT_FLEET  := $(BUILD)/hydrant-fleet
 # the C test binaries of the library; the lead's `test` target runs them
 # through `$(MAKE) client-test`
 CLIENT_TESTS  := $(BUILD)/client/test_libhydrant
-CLIENT_BINS   := $(CLIENT_LIB) $(CLIENT_FLEET) $(CLIENT_TESTS)
+# the shared library (soname libhydrant.so.$(CLIENT_SOMAJOR)), from its own
+# position-independent objects, and the example program of docs/LIBHYDRANT.md
+CLIENT_SOMAJOR := 0
+CLIENT_SOVER   := $(CLIENT_SOMAJOR).1.0
+CLIENT_SO      := $(BUILD)/libhydrant.so.$(CLIENT_SOVER)
+CLIENT_PIC_OBJS := $(patsubst client/%.c,$(BUILD)/client/pic/%.o,$(CLIENT_SRCS))
+CLIENT_EXAMPLE := $(BUILD)/example-producer
+CLIENT_BINS   := $(CLIENT_LIB) $(CLIENT_SO) $(CLIENT_FLEET) $(CLIENT_TESTS) $(CLIENT_EXAMPLE)
 DEMO_SECONDS  ?= 30
 
 .PHONY: client client-test demo
@@ -40,6 +48,21 @@ $(BUILD)/client/%.o: client/%.c $(CLIENT_HDRS) | $(BUILD)/client
 $(CLIENT_LIB): $(CLIENT_OBJS)
 	rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/client/pic/%.o: client/%.c $(CLIENT_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -DHYDRANT_BUILDING_SO $(CLIENT_CFLAGS) -c $< -o $@
+
+# only the hydrant_* API is exported (include/hydrant.h marks it)
+$(CLIENT_SO): $(CLIENT_PIC_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libhydrant.so.$(CLIENT_SOMAJOR) -Wl,-z,defs \
+	    -o $@ $^ $(CLIENT_LIBS)
+	ln -sf libhydrant.so.$(CLIENT_SOVER) $(BUILD)/libhydrant.so.$(CLIENT_SOMAJOR)
+	ln -sf libhydrant.so.$(CLIENT_SOMAJOR) $(BUILD)/libhydrant.so
+
+# the example uses only include/hydrant.h, as a program of yours would
+$(CLIENT_EXAMPLE): examples/producer.c include/hydrant.h $(CLIENT_LIB)
+	$(CC) $(CFLAGS) -Iinclude -o $@ $< $(CLIENT_LIB) $(CLIENT_LIBS)
 
 $(CLIENT_FLEET): tools/hydrant-fleet.c include/hydrant.h $(CLIENT_LIB)
 	$(CC) $(CFLAGS) -Iinclude -o $@ $< $(CLIENT_LIB) $(CLIENT_LIBS)

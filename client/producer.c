@@ -57,6 +57,7 @@
 #define DEF_CONNECT_TIMEOUT 3000u
 #define DEF_REQUEST_TIMEOUT 15000u
 #define IDLE_WAIT_MS 1000
+#define DEF_SPOOL_SYNC_MS 1000u
 
 struct stream {
     char name[HYDRANT_MAX_STREAM_NAME + 1];
@@ -94,6 +95,8 @@ struct hydrant_producer {
     int abort_flag; /* read by the transport's progress callback */
     struct hydrant__transport *tr;
     struct hydrant_stats st;
+    uint64_t dropped_reported; /* st.dropped when flush last reported it */
+    int64_t synced_ms;         /* HYDRANT_SYNC_INTERVAL: the last spool sync */
     uint64_t rng;
 };
 
@@ -164,6 +167,7 @@ const char *hydrant_strerror(int rc)
     case HYDRANT_ECURL: return "libcurl initialisation failed";
     case HYDRANT_ELOST: return "records dropped at close";
     case HYDRANT_ECLOSED: return "producer is closing";
+    case HYDRANT_EDROPPED: return "records rejected for good by the service";
     default: return "unknown error";
     }
 }
@@ -296,6 +300,13 @@ out_error:
     set_error(p, "spool %s: %s", s->name, hydrant_strerror(rc));
     stream_spool_check(s);
     return rc;
+}
+
+/* With a spool and HYDRANT_SYNC_PUT or _INTERVAL, every record is written
+ * to the spool at put (write-ahead): memory holds only what is being sent. */
+static bool write_ahead(const struct hydrant_producer *p)
+{
+    return p->spool_dir && p->cfg.spool_sync != HYDRANT_SYNC_IDLE;
 }
 
 /* ---- the sender thread -------------------------------------------------- */
@@ -477,7 +488,7 @@ static void handle_result(struct hydrant_producer *p, struct stream *s, int rc,
         stream_backoff(p, s);
         return;
     }
-    char type[64], msg[160];
+    char type[64], msg[256];
     hydrant__wire_parse_error(res->body, res->body_len, type, sizeof type, msg, sizeof msg);
     if (res->error_type[0])
         snprintf(type, sizeof type, "%s", res->error_type);
@@ -498,6 +509,21 @@ static void sync_spools(struct hydrant_producer *p)
     for (size_t i = 0; i < p->nstreams; i++)
         if (p->streams[i]->spool && hydrant__spool_sync(p->streams[i]->spool) != HYDRANT_OK)
             set_error(p, "spool %s: fdatasync failed", p->streams[i]->name);
+    p->synced_ms = now_ms();
+}
+
+/* HYDRANT_SYNC_INTERVAL: sync when the period is over; else how long
+ * until it is (for the sender's sleep). */
+static int64_t sync_due(struct hydrant_producer *p)
+{
+    if (!p->spool_dir || p->cfg.spool_sync != HYDRANT_SYNC_INTERVAL)
+        return IDLE_WAIT_MS;
+    int64_t left = p->synced_ms + p->cfg.spool_sync_ms - now_ms();
+    if (left <= 0) {
+        sync_spools(p);
+        left = p->cfg.spool_sync_ms;
+    }
+    return left;
 }
 
 static void *sender_main(void *arg)
@@ -508,9 +534,12 @@ static void *sender_main(void *arg)
     while (!p->stopping) {
         int64_t now = now_ms(), wait;
         struct stream *s = pick_stream(p, now, &wait);
+        int64_t sync_wait = sync_due(p);
         if (!s) {
             struct timespec ts;
             sync_spools(p);
+            if (sync_wait < wait)
+                wait = sync_wait;
             deadline_ts(now_ms() + wait, &ts);
             pthread_cond_timedwait(&p->wake, &p->mu, &ts);
             continue;
@@ -589,7 +618,8 @@ int hydrant_producer_new(const struct hydrant_config *cfg, hydrant_producer **ou
     *out = NULL;
     if (!cfg || !cfg->access_key_id || !cfg->secret_access_key ||
         cfg->max_batch_records > HYDRANT_MAX_BATCH_RECORDS ||
-        cfg->max_batch_bytes > HYDRANT_MAX_BATCH_BYTES || cfg->max_streams > MAX_STREAMS)
+        cfg->max_batch_bytes > HYDRANT_MAX_BATCH_BYTES || cfg->max_streams > MAX_STREAMS ||
+        cfg->spool_sync < HYDRANT_SYNC_PUT || cfg->spool_sync > HYDRANT_SYNC_IDLE)
         return HYDRANT_EINVAL;
     if (!(p = calloc(1, sizeof *p)))
         return HYDRANT_ENOMEM;
@@ -615,6 +645,7 @@ int hydrant_producer_new(const struct hydrant_config *cfg, hydrant_producer **ou
     DEFAULT(max_memory_bytes, DEF_MEMORY);
     DEFAULT(max_streams, DEF_STREAMS);
     DEFAULT(spool_max_bytes, DEF_SPOOL);
+    DEFAULT(spool_sync_ms, DEF_SPOOL_SYNC_MS);
     DEFAULT(backoff_base_ms, DEF_BACKOFF_BASE);
     DEFAULT(backoff_max_ms, DEF_BACKOFF_MAX);
     DEFAULT(connect_timeout_ms, DEF_CONNECT_TIMEOUT);
@@ -650,6 +681,7 @@ int hydrant_producer_new(const struct hydrant_config *cfg, hydrant_producer **ou
         goto out_destroy;
     }
     p->thread_started = true;
+    p->synced_ms = now_ms();
     *out = p;
     return HYDRANT_OK;
 
@@ -672,6 +704,126 @@ out_free:
     return rc;
 }
 
+/* Takes one record (r, owned: freed or kept) for stream s. Called with
+ * the mutex held. */
+static int put_locked(struct hydrant_producer *p, struct stream *s, struct hydrant__rec *r)
+{
+    int rc = HYDRANT_OK;
+    size_t len = r->len;
+    if (write_ahead(p) && !s->spool && (rc = stream_spool(p, s))) {
+        set_error(p, "spool %s: %s", s->name, hydrant_strerror(rc));
+        goto out_free;
+    }
+    if (write_ahead(p) && s->spool && s->qn)
+        stream_spill(p, s, false); /* older records in memory go first */
+    if (!s->spool && p->mem_bytes + len > p->cfg.max_memory_bytes && p->spool_dir) {
+        /* memory is full: this stream goes to disk, behind what it has */
+        stream_spill(p, s, false);
+        if (s->qn == 0 && stream_spool(p, s) != HYDRANT_OK)
+            stream_spool_check(s);
+    }
+    if (s->spool && s->qn == 0) {
+        /* behind everything on disk: to the spool too */
+        if (spool_total(p) + hydrant__spool_frame_bytes(len) > p->cfg.spool_max_bytes) {
+            rc = HYDRANT_EFULL;
+            goto out_check;
+        }
+        if ((rc = hydrant__spool_append(s->spool, &r, 1))) {
+            set_error(p, "spool %s: %s", s->name, hydrant_strerror(rc));
+            goto out_check;
+        }
+        free(r);
+        p->st.spooled++;
+    } else {
+        if (p->mem_bytes + len > p->cfg.max_memory_bytes) {
+            rc = HYDRANT_EFULL;
+            goto out_free;
+        }
+        if (!s->qhead)
+            s->q_since_ms = now_ms();
+        if (s->qtail)
+            s->qtail->next = r;
+        else
+            s->qhead = r;
+        s->qtail = r;
+        s->qn++;
+        s->qbytes += len;
+        p->mem_bytes += len;
+        /* the sender sleeps until a linger ends; wake it when a batch is full */
+        if (s->qn == 1 || s->qn >= p->cfg.max_batch_records || s->qbytes >= p->cfg.max_batch_bytes)
+            pthread_cond_signal(&p->wake);
+    }
+    p->st.put++;
+    if (s->spool)
+        pthread_cond_signal(&p->wake);
+    return HYDRANT_OK;
+out_check:
+    stream_spool_check(s); /* a spool opened for this record stays empty */
+out_free:
+    free(r);
+    return rc;
+}
+
+/* HYDRANT_SYNC_PUT: what this put wrote is durable before it returns. */
+static int put_sync(struct hydrant_producer *p, struct stream *s)
+{
+    if (!write_ahead(p) || p->cfg.spool_sync != HYDRANT_SYNC_PUT || !s->spool)
+        return HYDRANT_OK;
+    if (hydrant__spool_sync(s->spool) != HYDRANT_OK) {
+        set_error(p, "spool %s: fdatasync failed", s->name);
+        return HYDRANT_EIO;
+    }
+    return HYDRANT_OK;
+}
+
+int hydrant_put_batch(hydrant_producer *p, const char *stream, const void *const *data,
+                      const size_t *lens, size_t n, size_t *taken)
+{
+    struct stream *s;
+    size_t i = 0;
+    int rc = HYDRANT_OK;
+
+    if (taken)
+        *taken = 0;
+    if (!p || !stream || (n && (!data || !lens)) || !valid_stream_name(stream))
+        return HYDRANT_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping) {
+        rc = HYDRANT_ECLOSED;
+        goto out_unlock;
+    }
+    if (!(s = stream_find(p, stream)) && (rc = stream_add(p, stream, &s)))
+        goto out_unlock;
+    for (; i < n; i++) {
+        struct hydrant__rec *r;
+        if (lens[i] == 0 || !data[i]) {
+            rc = HYDRANT_EINVAL;
+            break;
+        }
+        if (lens[i] > HYDRANT_MAX_RECORD_BYTES) {
+            rc = HYDRANT_ETOOBIG;
+            break;
+        }
+        if (!(r = hydrant__rec_new(data[i], lens[i]))) {
+            rc = HYDRANT_ENOMEM;
+            break;
+        }
+        if ((rc = put_locked(p, s, r)))
+            break;
+    }
+    /* what was taken is durable (HYDRANT_SYNC_PUT) before anyone hears so;
+     * a failed sync takes the whole call back as far as the caller knows */
+    if (i && put_sync(p, s) != HYDRANT_OK) {
+        rc = HYDRANT_EIO;
+        i = 0;
+    }
+out_unlock:
+    pthread_mutex_unlock(&p->mu);
+    if (taken)
+        *taken = i;
+    return rc;
+}
+
 int hydrant_put(hydrant_producer *p, const char *stream, const void *data, size_t len)
 {
     struct stream *s;
@@ -689,64 +841,36 @@ int hydrant_put(hydrant_producer *p, const char *stream, const void *data, size_
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         rc = HYDRANT_ECLOSED;
-        goto out_unlock;
-    }
-    if (!(s = stream_find(p, stream)) && (rc = stream_add(p, stream, &s)))
-        goto out_unlock;
-    if (!s->spool && p->mem_bytes + len > p->cfg.max_memory_bytes && p->spool_dir) {
-        /* memory is full: this stream goes to disk, behind what it has */
-        stream_spill(p, s, false);
-        if (s->qn == 0 && stream_spool(p, s) != HYDRANT_OK)
-            stream_spool_check(s);
-    }
-    if (s->spool && s->qn == 0) {
-        /* behind everything on disk: to the spool too */
-        if (spool_total(p) + hydrant__spool_frame_bytes(len) > p->cfg.spool_max_bytes) {
-            rc = HYDRANT_EFULL;
-            goto out_unlock;
-        }
-        if ((rc = hydrant__spool_append(s->spool, &r, 1))) {
-            set_error(p, "spool %s: %s", s->name, hydrant_strerror(rc));
-            goto out_unlock;
-        }
         free(r);
-        r = NULL;
-        p->st.spooled++;
-    } else {
-        if (p->mem_bytes + len > p->cfg.max_memory_bytes) {
-            rc = HYDRANT_EFULL;
-            goto out_unlock;
-        }
-        if (!s->qhead)
-            s->q_since_ms = now_ms();
-        if (s->qtail)
-            s->qtail->next = r;
-        else
-            s->qhead = r;
-        s->qtail = r;
-        s->qn++;
-        s->qbytes += len;
-        p->mem_bytes += len;
-        r = NULL;
-        /* the sender sleeps until a linger ends; wake it when a batch is full */
-        if (s->qn == 1 || s->qn >= p->cfg.max_batch_records || s->qbytes >= p->cfg.max_batch_bytes)
-            pthread_cond_signal(&p->wake);
+        goto out_unlock;
     }
-    p->st.put++;
+    if (!(s = stream_find(p, stream)) && (rc = stream_add(p, stream, &s))) {
+        free(r);
+        goto out_unlock;
+    }
+    if ((rc = put_locked(p, s, r)) == HYDRANT_OK)
+        rc = put_sync(p, s);
 out_unlock:
-    if (rc == HYDRANT_OK && s->spool)
-        pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    free(r);
     return rc;
 }
 
-int hydrant_flush(hydrant_producer *p, unsigned timeout_ms)
+/* Records rejected since the last report; reports them. Mutex held. */
+static uint64_t take_dropped(struct hydrant_producer *p)
+{
+    uint64_t n = p->st.dropped - p->dropped_reported;
+    p->dropped_reported = p->st.dropped;
+    return n;
+}
+
+int hydrant_flush(hydrant_producer *p, unsigned timeout_ms, uint64_t *dropped)
 {
     int rc = HYDRANT_OK;
     int64_t deadline = now_ms() + timeout_ms;
     struct timespec ts;
 
+    if (dropped)
+        *dropped = 0;
     if (!p)
         return HYDRANT_EINVAL;
     deadline_ts(deadline, &ts);
@@ -762,8 +886,11 @@ int hydrant_flush(hydrant_producer *p, unsigned timeout_ms)
         }
     }
     p->flushing--;
+    uint64_t n = take_dropped(p);
     pthread_mutex_unlock(&p->mu);
-    return rc;
+    if (dropped)
+        *dropped = n;
+    return rc == HYDRANT_OK && n ? HYDRANT_EDROPPED : rc;
 }
 
 void hydrant_stats(hydrant_producer *p, struct hydrant_stats *st)
@@ -780,15 +907,17 @@ void hydrant_stats(hydrant_producer *p, struct hydrant_stats *st)
     pthread_mutex_unlock(&p->mu);
 }
 
-int hydrant_close(hydrant_producer *p, unsigned timeout_ms)
+int hydrant_close(hydrant_producer *p, unsigned timeout_ms, uint64_t *dropped)
 {
-    uint64_t lost = 0;
+    uint64_t lost = 0, rejected = 0;
     bool spooled = false;
 
+    if (dropped)
+        *dropped = 0;
     if (!p)
         return HYDRANT_OK;
     if (timeout_ms)
-        hydrant_flush(p, timeout_ms);
+        hydrant_flush(p, timeout_ms, &rejected);
 
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
@@ -797,6 +926,7 @@ int hydrant_close(hydrant_producer *p, unsigned timeout_ms)
     pthread_mutex_unlock(&p->mu);
     if (p->thread_started)
         pthread_join(p->thread, NULL);
+    rejected += take_dropped(p); /* the sender is gone: no lock needed */
 
     /* the sender is gone: what is left goes to disk, or is lost */
     for (size_t i = 0; i < p->nstreams; i++) {
@@ -825,10 +955,13 @@ int hydrant_close(hydrant_producer *p, unsigned timeout_ms)
     free(p->session_token);
     free(p->spool_dir);
     free(p);
-    return lost ? HYDRANT_ELOST : spooled ? HYDRANT_ETIMEDOUT : HYDRANT_OK;
+    if (dropped)
+        *dropped = lost + rejected;
+    return lost ? HYDRANT_ELOST : spooled ? HYDRANT_ETIMEDOUT
+                                : rejected ? HYDRANT_EDROPPED : HYDRANT_OK;
 }
 
 void hydrant_producer_free(hydrant_producer *p)
 {
-    hydrant_close(p, 0);
+    hydrant_close(p, 0, NULL);
 }

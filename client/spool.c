@@ -39,8 +39,12 @@
  * deleted. Sequence numbers start at 2^40, leaving room below.
  *
  * Crash safety: at least once, never out of order. Appends are plain
- * writes (durable at hydrant__spool_sync, which the sender thread calls
- * before it sleeps). Recovery reads the head, deletes segments below it,
+ * writes, durable at hydrant__spool_sync (the producer calls it before a
+ * put returns, every spool_sync_ms, or when its sender goes idle: its
+ * spool_sync setting). Every name a record depends on is durable before
+ * the record can be: a directory made is fsynced into its parent, a new
+ * segment's name into the stream's directory, a prepended segment's
+ * rename too. Recovery reads the head, deletes segments below it,
  * checks every frame, and truncates the last segment at the first frame
  * that is torn or fails its CRC; a bad frame in an earlier segment ends
  * that segment (reported by a shorter spool, never a crash). A stale head
@@ -201,7 +205,34 @@ static int write_head(struct hydrant__spool *sp)
     return rc;
 }
 
-/* mkdir -p of the stream's directory (the spool directory included) */
+/* fsync(2) of a directory, so the names made in it survive power loss
+ * (EINVAL: a file system that cannot sync directories, counts as done). */
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return HYDRANT_EIO;
+    int rc = fsync(fd) == 0 || errno == EINVAL ? HYDRANT_OK : HYDRANT_EIO;
+    close(fd);
+    return rc;
+}
+
+/* fsync of the directory that holds path's last component */
+static int fsync_parent(char *path)
+{
+    char *slash = strrchr(path, '/');
+    if (!slash)
+        return fsync_dir(".");
+    if (slash == path)
+        return fsync_dir("/");
+    *slash = '\0';
+    int rc = fsync_dir(path);
+    *slash = '/';
+    return rc;
+}
+
+/* mkdir -p of the stream's directory (the spool directory included);
+ * each directory made is synced into its parent */
 static int make_dir(struct hydrant__spool *sp)
 {
     char path[PATH_MAX];
@@ -210,11 +241,17 @@ static int make_dir(struct hydrant__spool *sp)
         if (*at != '/')
             continue;
         *at = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0) {
+            if (fsync_parent(path) != HYDRANT_OK)
+                return HYDRANT_EIO;
+        } else if (errno != EEXIST) {
             return HYDRANT_EIO;
+        }
         *at = '/';
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    if (mkdir(path, 0755) == 0)
+        return fsync_parent(path);
+    if (errno != EEXIST)
         return HYDRANT_EIO;
     return HYDRANT_OK;
 }
@@ -511,7 +548,8 @@ static int new_segment(struct hydrant__spool *sp, uint64_t seq)
         return rc;
     if ((rc = open_seg_fd(sp, seq, true, &fd)))
         return rc;
-    if ((rc = write_seg_header(fd, seq))) {
+    /* the new name is durable before a record in it is called durable */
+    if ((rc = write_seg_header(fd, seq)) || (rc = fsync_dir(sp->dir))) {
         char path[PATH_MAX + 32];
         close(fd);
         if (seg_path(sp, seq, ".seg", path, sizeof path) == HYDRANT_OK)
@@ -606,7 +644,7 @@ int hydrant__spool_prepend(struct hydrant__spool *sp, struct hydrant__rec *const
             goto out_close;
         off += rest;
     }
-    if (fdatasync(fd) != 0 || rename(tmp, path) != 0) {
+    if (fdatasync(fd) != 0 || rename(tmp, path) != 0 || fsync_dir(sp->dir) != HYDRANT_OK) {
         rc = HYDRANT_EIO;
         goto out_close;
     }

@@ -306,7 +306,7 @@ static void test_api_args(void)
     struct hydrant_config cfg;
     hydrant_producer *p = (hydrant_producer *)&cfg;
 
-    CHECK(hydrant_close(NULL, 100) == HYDRANT_OK);
+    CHECK(hydrant_close(NULL, 100, NULL) == HYDRANT_OK);
     hydrant_producer_free(NULL);
     CHECK(hydrant_producer_new(NULL, &p) == HYDRANT_EINVAL && p == NULL);
     base_config(&cfg);
@@ -338,13 +338,13 @@ static void test_api_args(void)
     CHECK(hydrant_put(p, "s", big, HYDRANT_MAX_RECORD_BYTES + 1) == HYDRANT_ETOOBIG);
     CHECK(hydrant_put(p, "s", big, HYDRANT_MAX_RECORD_BYTES) == HYDRANT_OK);
     free(big);
-    CHECK(hydrant_flush(p, 50) == HYDRANT_ETIMEDOUT); /* nobody answers */
+    CHECK(hydrant_flush(p, 50, NULL) == HYDRANT_ETIMEDOUT); /* nobody answers */
     struct hydrant_stats st;
     hydrant_stats(p, &st);
     CHECK(st.put == 2 && st.acked == 0 && st.queued == 2);
     CHECK(st.failed_requests > 0 && st.last_error[0]);
     /* no spool: what is not acknowledged is lost, and close says so */
-    CHECK(hydrant_close(p, 0) == HYDRANT_ELOST);
+    CHECK(hydrant_close(p, 0, NULL) == HYDRANT_ELOST);
 }
 
 static void test_memory_ceiling(void)
@@ -416,12 +416,12 @@ static void test_spool_unreachable(void)
     hydrant_stats(p, &st);
     CHECK(st.put == 2000);
     /* nothing acknowledged, nothing lost: all of it is kept for later */
-    CHECK(hydrant_close(p, 100) == HYDRANT_ETIMEDOUT);
+    CHECK(hydrant_close(p, 100, NULL) == HYDRANT_ETIMEDOUT);
 
     /* the next "boot" of the device: a producer on the same spool */
     CHECK(hydrant_producer_new(&cfg, &p) == HYDRANT_OK);
     CHECK(hydrant_put(p, "t0", "rec-0500", 8) == HYDRANT_OK);
-    CHECK(hydrant_close(p, 0) == HYDRANT_ETIMEDOUT);
+    CHECK(hydrant_close(p, 0, NULL) == HYDRANT_ETIMEDOUT);
 
     for (int i = 0; i < 4; i++) {
         char stream[16];
@@ -499,6 +499,7 @@ static const char *rc_name(int rc)
     case HYDRANT_ECURL: return "ECURL";
     case HYDRANT_ELOST: return "ELOST";
     case HYDRANT_ECLOSED: return "ECLOSED";
+    case HYDRANT_EDROPPED: return "EDROPPED";
     default: return "E?";
     }
 }
@@ -511,6 +512,7 @@ static int run_drive(int argc, char **argv)
         {"linger-ms", required_argument, 0, 'l'},     {"batch-records", required_argument, 0, 'r'},
         {"memory", required_argument, 0, 'm'},        {"backoff-base-ms", required_argument, 0, 'b'},
         {"backoff-max-ms", required_argument, 0, 'B'}, {"batch-bytes", required_argument, 0, 'y'},
+        {"sync", required_argument, 0, 'S'},          {"sync-ms", required_argument, 0, 'M'},
         {0, 0, 0, 0}};
     int c;
 
@@ -528,6 +530,12 @@ static int run_drive(int argc, char **argv)
         case 'm': cfg.max_memory_bytes = strtoul(optarg, NULL, 10); break;
         case 'b': cfg.backoff_base_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'B': cfg.backoff_max_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'S':
+            cfg.spool_sync = !strcmp(optarg, "put") ? HYDRANT_SYNC_PUT
+                           : !strcmp(optarg, "interval") ? HYDRANT_SYNC_INTERVAL
+                           : !strcmp(optarg, "idle") ? HYDRANT_SYNC_IDLE : -1;
+            break;
+        case 'M': cfg.spool_sync_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         default: return 2;
         }
     }
@@ -571,7 +579,9 @@ static int run_drive(int argc, char **argv)
                 *next = a;
             printf("seq %llu\n", a);
         } else if (!strcmp(cmd, "flush") && sscanf(line, "%*s %llu", &a) == 1) {
-            printf("flush %s\n", rc_name(hydrant_flush(p, (unsigned)a)));
+            uint64_t dropped = 0;
+            rc = hydrant_flush(p, (unsigned)a, &dropped);
+            printf("flush %s %llu\n", rc_name(rc), (unsigned long long)dropped);
         } else if (!strcmp(cmd, "stats")) {
             struct hydrant_stats st;
             hydrant_stats(p, &st);
@@ -585,7 +595,9 @@ static int run_drive(int argc, char **argv)
                    (unsigned long long)st.queued, (unsigned long long)st.queued_bytes,
                    (unsigned long long)st.spool_bytes, st.last_error[0] ? st.last_error : "-");
         } else if (!strcmp(cmd, "close") && sscanf(line, "%*s %llu", &a) == 1) {
-            printf("close %s\n", rc_name(hydrant_close(p, (unsigned)a)));
+            uint64_t dropped = 0;
+            rc = hydrant_close(p, (unsigned)a, &dropped);
+            printf("close %s %llu\n", rc_name(rc), (unsigned long long)dropped);
             fflush(stdout);
             free(buf);
             return 0;
@@ -595,7 +607,7 @@ static int run_drive(int argc, char **argv)
         fflush(stdout);
     }
     free(buf);
-    hydrant_close(p, 0);
+    hydrant_close(p, 0, NULL);
     return 0;
 }
 

@@ -45,8 +45,10 @@ void s3_policy_bucket_gone(const char *bucket);
 
 /* router.c: the operation table and the trust boundary */
 enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
-                  ROUTER_JSON /* a JSON service hydrant does not serve */,
-                  ROUTER_GLUE /* Glue Data Catalog: X-Amz-Target AWSGlue.* */ };
+                  ROUTER_JSON, /* a JSON service hydrant does not serve */
+                  ROUTER_GLUE, /* Glue Data Catalog: X-Amz-Target AWSGlue.* */
+                  ROUTER_OPS   /* the reserved, unsigned operator endpoints
+                                * under /_hydrant/ (ops.c) */ };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
                   ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_USER, ROUTER_RES_GROUP,
                   ROUTER_RES_POLICY };
@@ -65,6 +67,9 @@ struct router_op {
     int level;            /* enum router_s3_level */
     const char *sub;      /* a query subresource it needs, or NULL */
     unsigned flags;
+    /* ROUTER_OPS only: the exact path (method is `method`); these rows
+     * are the only requests served without a signature */
+    const char *path;
 };
 extern const struct router_op router_ops[];
 extern const size_t router_nops;
@@ -75,8 +80,25 @@ const struct router_op *router_find(enum router_api api, const char *name);
 bool router_admit(struct http_req *req, struct http_admit *out);
 /* http_handler_fn: authenticates with the body, then dispatches. */
 void router_handle(struct http_req *req);
+/* http_reply_hook_fn (main.c installs it): logs, at info, an API's
+ * refusal with its operation, stream/bucket/role, access key id and
+ * error type; refusals the router made itself it logged already. */
+void router_log_refusal(struct http_req *req, int status, const void *body, size_t len);
 /* The region of the request's SigV4 credential scope, else hy_cfg.region. */
 const char *router_region(const struct http_req *req);
+/* Replaces the root key pair (SIGHUP); both strings are copied. Requests
+ * verified after it returns use the new pair. HY_OK or HY_ENOMEM. */
+int router_set_root_key(const char *access_key_id, const char *secret_access_key);
+
+/* ops.c: the operator endpoints (rows of api ROUTER_OPS in the table).
+ * ops_handle answers one without touching the log; op NULL: a path under
+ * /_hydrant/ that is no endpoint (404, JSON). */
+#define OPS_PREFIX "/_hydrant/"
+void ops_handle(struct http_req *req, const struct router_op *op);
+/* Readiness: false until main.c says recovery is done (and again while
+ * stopping); the other conditions are checked at each probe. */
+void ops_set_ready(bool ready);
+bool ops_ready(void);
 
 /* s3.c, for the router: what the target names without answering --
  * enum router_s3_level, or -1 when S3 cannot parse it (InvalidURI) -- and

@@ -1,7 +1,7 @@
 /* fhscan.c -- schema-specific scanner for PutRecord / PutRecordBatch bodies.
  *
  * Purpose: the two hot requests spent most of their CPU in jansson
- * (docs/PERFORMANCE.md: 66% of a 4 MiB batch, 34% of 500 x 100 B), which
+ * (docs/perf/HISTORY.md: 66% of a 4 MiB batch, 34% of 500 x 100 B), which
  * builds a tree of 500 objects and strings only for firehose.c to walk it
  * and malloc + decode each Data. This file reads the one shape clients
  * send,

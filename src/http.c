@@ -305,10 +305,19 @@ static void store_reply(struct http_req *req, int status, const char *ctype)
     pthread_mutex_unlock(&p->lock);
 }
 
+static http_reply_hook_fn reply_hook;
+
+void http_set_reply_hook(http_reply_hook_fn fn)
+{
+    reply_hook = fn;
+}
+
 void http_reply(struct http_req *req, int status, const char *content_type,
                 const void *body, size_t len)
 {
     struct req_priv *p = (struct req_priv *)req;
+    if (reply_hook && status >= 400)
+        reply_hook(req, status, body, len); /* before req may be gone */
     if (len > 0) {
         p->resp_body = malloc(len);
         if (p->resp_body) {
@@ -1060,7 +1069,7 @@ int http_start(http_handler_fn handler, http_admit_fn admit,
         (unsigned)(hy_cfg.max_conns_per_ip > 0 ? hy_cfg.max_conns_per_ip : 0),
         /* request line + headers must fit (AWS's own limits are smaller);
          * MHD zeroes this pool per request, so it is kept small: 128 KiB
-         * cost 9 us more per request than 32 KiB (docs/PERFORMANCE.md) */
+         * cost 9 us more per request than 32 KiB (docs/perf/HISTORY.md) */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(HTTP_HEADER_MEMORY),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts,

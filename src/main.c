@@ -1,13 +1,20 @@
 /* main.c -- flags, configuration, start and stop.
  *
- * Start: parse flags (environment for credentials; limits that cannot be
- * honoured are refused here), raise the open-files limit to what the
+ * Start: parse flags -- the config file (--config / HYDRANT_CONFIG, read
+ * with inih) and HYDRANT_<FLAG> variables become --name=value arguments
+ * ahead of the command line's, so one parser applies one set of checks
+ * and flags > env > file > defaults; limits that cannot be honoured are
+ * refused here -- open --log-file, raise the open-files limit to what the
  * connection limit needs, make the data directory (0700) and lock it
  * (datadir.c: a second server on the same directory exits with status 2
  * and "data directory DIR in use by PID N" on stderr), open the store,
- * the stream catalog and IAM, start delivery, then the listener. Stop
- * (SIGTERM/SIGINT): stop the listener, let delivery make a last pass over
- * every buffer, close everything, exit 0.
+ * the stream catalog and IAM, start the listener (probes answer; every
+ * other request is 503 until ready), replay the log, start delivery, then
+ * declare readiness (ops_set_ready, sd_notify READY=1, and for --port 0
+ * "listening ADDR PORT" on stdout). SIGHUP: reload() (see there); the
+ * server keeps serving. Stop (SIGTERM/SIGINT): STOPPING=1, stop the
+ * listener, let delivery make a last pass over every buffer, close
+ * everything, exit 0.
  *
  * Threading: the main thread only waits for a signal; work happens on the
  * HTTP threads (http.c), the WAL writer (wal.c) and the delivery threads
@@ -21,12 +28,15 @@
 #include "stream.h"
 #include "wal.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <ini.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 struct hy_config hy_cfg = {
     .host = "127.0.0.1",
@@ -49,6 +59,7 @@ struct hy_config hy_cfg = {
     .wal_segment_bytes = 64u << 20,
     .retry_window_s = 86400,
     .max_active_partitions = 500,
+    .min_free_bytes = 256u << 20,
 };
 
 static void usage(FILE *f)
@@ -58,7 +69,8 @@ static void usage(FILE *f)
 "A Firehose-compatible delivery stream server with an embedded S3 store.\n"
 "\n"
 "  --host ADDR            listen address (default 127.0.0.1)\n"
-"  --port N               listen port (default 4566; 0 picks a free one)\n"
+"  --port N               listen port (default 4566; 0 picks a free one and\n"
+"                         prints \"listening ADDR PORT\" on stdout once ready)\n"
 "  --data-dir DIR         where streams, buckets and objects live\n"
 "                         (default ./hydrant-data; made 0700); one server per\n"
 "                         directory: a second exits with status 2\n"
@@ -107,7 +119,18 @@ static void usage(FILE *f)
 "                         must exist and trust firehose.amazonaws.com; strict:\n"
 "                         also the delivery role's permissions (s3:PutObject) at\n"
 "                         delivery, as AWS; off: authenticate only\n"
-"  --log-level LEVEL      debug, info, warn or error (default info)\n"
+"  --min-free-bytes BYTES GET /_hydrant/ready answers 503 at or below this much\n"
+"                         free space in the data directory (default 256 MiB)\n"
+"  --log-level LEVEL      debug, info, warn or error (default info; SIGHUP\n"
+"                         re-reads it from the config file)\n"
+"  --log-file PATH        append the log there instead of stderr (reopened at\n"
+"                         SIGHUP, for log rotation)\n"
+"  --config FILE          read settings from FILE first (env HYDRANT_CONFIG):\n"
+"                         'name = value' lines, one per long flag above;\n"
+"                         every flag is also env HYDRANT_<NAME> (--data-dir:\n"
+"                         HYDRANT_DATA_DIR); flags > env > file > defaults\n"
+"  --print-config         print the effective settings as a config file\n"
+"                         (secrets masked) and exit\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
@@ -125,11 +148,281 @@ static void print_operations(void)
         printf("{\"api\":\"%s\",\"name\":\"%s\",\"action\":\"%s\",\"resource\":\"%s\","
                "\"body\":\"%s\"", router_api_name(o->api), o->name, o->action, res[o->res],
                body[o->body]);
+        if (o->api == ROUTER_OPS)
+            printf(",\"method\":\"%s\",\"path\":\"%s\",\"unsigned\":true", o->method, o->path);
         if (o->api == ROUTER_S3)
             printf(",\"method\":\"%s\",\"level\":\"%s\",\"sub\":%s%s%s,\"copy\":%s",
                    o->method, level[o->level], o->sub ? "\"" : "", o->sub ? o->sub : "null",
                    o->sub ? "\"" : "", (o->flags & ROUTER_S3_COPY) ? "true" : "false");
         printf("}\n");
+    }
+}
+
+/* ---- settings from a file and the environment -------------------------
+ * They feed the one flag parser: each file key `name = value` becomes
+ * `--name=value`, and so does each environment variable HYDRANT_<NAME>
+ * (the flag's name upper-cased, '-' as '_'), placed before the command
+ * line's own flags in the order file, environment, command line. getopt
+ * keeps the last value of an option, so flags > env > file > defaults,
+ * and a key means exactly what its flag means (same checks, same
+ * errors). A key that is no flag is an error with its line number; an
+ * optional [hydrant] section header is allowed, other sections are not.
+ * Where each option's value came from is kept (cfg_source) for SIGHUP,
+ * which re-reads the file but leaves what a flag or the environment set.
+ */
+enum cfg_source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
+#define CFG_MAX_OPTS 128
+static enum cfg_source cfg_source[CFG_MAX_OPTS];
+static const char *cfg_value[CFG_MAX_OPTS]; /* the value last given */
+static int cfg_file_end = 1, cfg_env_end = 1; /* where file and env args end */
+static bool print_config_asked;
+
+struct cfg_kv {
+    char *name, *value;
+};
+struct cfg_file {
+    const struct option *opts;
+    struct cfg_kv *kv;
+    size_t n, cap;
+    char bad[128]; /* the key or section that made the parse fail */
+    bool oom;
+};
+
+static int cfg_opt_index(const struct option *opts, const char *name)
+{
+    for (int i = 0; opts[i].name; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* keys that only make sense on a command line */
+static bool cfg_key_ok(const struct option *opts, int i)
+{
+    return i >= 0 && opts[i].has_arg != no_argument && strcmp(opts[i].name, "config") != 0;
+}
+
+static int cfg_ini_cb(void *user, const char *section, const char *name, const char *value)
+{
+    struct cfg_file *cf = user;
+    if (*section && strcmp(section, "hydrant") != 0) {
+        snprintf(cf->bad, sizeof cf->bad, "[%s]", section);
+        return 0;
+    }
+    if (!cfg_key_ok(cf->opts, cfg_opt_index(cf->opts, name))) {
+        snprintf(cf->bad, sizeof cf->bad, "%s", name);
+        return 0;
+    }
+    if (hy_grow((void **)&cf->kv, &cf->cap, cf->n + 1, sizeof *cf->kv) != HY_OK ||
+        !(cf->kv[cf->n].name = strdup(name)) || !(cf->kv[cf->n].value = strdup(value))) {
+        cf->oom = true;
+        return 0;
+    }
+    cf->n++;
+    return 1;
+}
+
+static void cfg_file_free(struct cfg_file *cf)
+{
+    for (size_t i = 0; i < cf->n; i++) {
+        free(cf->kv[i].name);
+        free(cf->kv[i].value);
+    }
+    free(cf->kv);
+    cf->kv = NULL;
+    cf->n = cf->cap = 0;
+}
+
+/* Reads path into cf: HY_OK, or HY_EINVAL with *msg saying why. */
+static int cfg_file_read(const char *path, const struct option *opts, struct cfg_file *cf,
+                         char *msg, size_t size)
+{
+    memset(cf, 0, sizeof *cf);
+    cf->opts = opts;
+    int line = ini_parse(path, cfg_ini_cb, cf);
+    if (line == 0)
+        return HY_OK;
+    if (line == -1)
+        snprintf(msg, size, "cannot open config file %s: %s", path, strerror(errno));
+    else if (line == -2 || cf->oom)
+        snprintf(msg, size, "out of memory reading %s", path);
+    else if (cf->bad[0])
+        snprintf(msg, size, "%s:%d: '%s' is no setting (the keys are the long flags of "
+                 "hydrant --help, without --)", path, line, cf->bad);
+    else
+        snprintf(msg, size, "%s:%d: not a 'name = value' line", path, line);
+    cfg_file_free(cf);
+    return HY_EINVAL;
+}
+
+static char *cfg_arg(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 4;
+    char *a = malloc(n);
+    if (a)
+        snprintf(a, n, "--%s=%s", name, value);
+    return a;
+}
+
+static void cfg_die_oom(void)
+{
+    fprintf(stderr, "hydrant: out of memory\n");
+    exit(1);
+}
+
+/* argv becomes: argv[0], the file's settings, the environment's, then the
+ * command line's (allocated once, for the life of the process: hy_cfg's
+ * strings point into it). */
+static char **cfg_argv;
+
+static void cfg_expand(int *argc, char ***argv, const struct option *opts)
+{
+    const char *path = NULL;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = (*argv)[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strcmp(a, "--config") == 0 && i + 1 < *argc)
+            path = (*argv)[++i];
+        else if (strncmp(a, "--config=", 9) == 0)
+            path = a + 9;
+    }
+    if (!path && (path = getenv("HYDRANT_CONFIG")) && !*path)
+        path = NULL;
+    hy_cfg.config_file = path;
+
+    struct cfg_file cf = {0};
+    if (path) {
+        char msg[600];
+        if (cfg_file_read(path, opts, &cf, msg, sizeof msg) != HY_OK) {
+            fprintf(stderr, "hydrant: %s\n", msg);
+            exit(2);
+        }
+    }
+    size_t nopts = 0;
+    while (opts[nopts].name)
+        nopts++;
+    char **v = cfg_argv = calloc((size_t)*argc + cf.n + nopts + 1, sizeof *v);
+    if (!v)
+        cfg_die_oom();
+    int n = 0;
+    v[n++] = (*argv)[0];
+    for (size_t i = 0; i < cf.n; i++)
+        if (!(v[n++] = cfg_arg(cf.kv[i].name, cf.kv[i].value)))
+            cfg_die_oom();
+    cfg_file_end = n;
+    for (size_t i = 0; i < nopts; i++) {
+        if (!cfg_key_ok(opts, (int)i))
+            continue;
+        char env[96] = "HYDRANT_";
+        size_t k = 8;
+        for (const char *c = opts[i].name; *c && k < sizeof env - 1; c++)
+            env[k++] = *c == '-' ? '_' : (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        env[k] = 0;
+        const char *val = getenv(env);
+        if (val && *val && !(v[n++] = cfg_arg(opts[i].name, val)))
+            cfg_die_oom();
+    }
+    cfg_env_end = n;
+    for (int i = 1; i < *argc; i++)
+        v[n++] = (*argv)[i];
+    v[n] = NULL;
+    cfg_file_free(&cf);
+    *argc = n;
+    *argv = v;
+}
+
+/* At exit, once nothing reads hy_cfg: the arguments cfg_expand made. */
+static void cfg_argv_free(void)
+{
+    if (!cfg_argv)
+        return;
+    for (int i = 1; i < cfg_env_end; i++)
+        free(cfg_argv[i]);
+    free(cfg_argv);
+    cfg_argv = NULL;
+}
+
+/* getopt_long matched opts[li] at argv[at]: note where it came from. */
+static void cfg_seen(int li, int at, const char *value)
+{
+    if (li < 0 || li >= CFG_MAX_OPTS)
+        return;
+    cfg_source[li] = at < cfg_file_end ? SRC_FILE : at < cfg_env_end ? SRC_ENV : SRC_FLAG;
+    cfg_value[li] = value;
+}
+
+static bool cfg_secret_name(const char *name)
+{
+    return strstr(name, "secret") || strstr(name, "password") || strstr(name, "token");
+}
+
+/* The effective value of a setting, as its flag would take it; false when
+ * it is unset (no value, no default to show). */
+static bool cfg_effective(const char *name, char *out, size_t size)
+{
+#define STR(key, v) \
+    if (strcmp(name, key) == 0) \
+        return (v) ? (snprintf(out, size, "%s", (const char *)(v)), true) : false;
+#define NUM(key, v) \
+    if (strcmp(name, key) == 0) \
+        return snprintf(out, size, "%llu", (unsigned long long)(v)), true;
+    STR("host", hy_cfg.host)
+    NUM("port", hy_cfg.port)
+    STR("data-dir", hy_cfg.data_dir)
+    STR("region", hy_cfg.region)
+    STR("tls-cert", hy_cfg.tls_cert)
+    STR("tls-key", hy_cfg.tls_key)
+    STR("access-key-id", hy_cfg.access_key_id)
+    STR("secret-access-key", hy_cfg.secret_access_key)
+    NUM("max-streams", hy_cfg.max_streams)
+    NUM("create-delay-ms", hy_cfg.create_delay_ms)
+    NUM("max-body", hy_cfg.max_body)
+    NUM("max-object-size", hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30)
+    NUM("max-inflight-bytes", hy_cfg.max_inflight_bytes)
+    NUM("header-timeout", hy_cfg.header_timeout_s)
+    NUM("idle-timeout", hy_cfg.idle_timeout_s)
+    NUM("max-conns", hy_cfg.max_conns)
+    NUM("max-conns-per-ip", hy_cfg.max_conns_per_ip)
+    NUM("threads", hy_cfg.threads)
+    STR("durability", hy_cfg.fsync ? "fsync" : "os")
+    NUM("max-buffered", hy_cfg.max_buffered)
+    NUM("wal-segment-bytes", hy_cfg.wal_segment_bytes)
+    NUM("retry-window", hy_cfg.retry_window_s)
+    NUM("max-active-partitions", hy_cfg.max_active_partitions)
+    STR("iam", hy_iam_mode == IAM_MODE_STRICT ? "strict" : hy_iam_mode == IAM_MODE_OFF ? "off"
+                                                                                     : "default")
+    NUM("min-free-bytes", hy_cfg.min_free_bytes)
+    STR("log-level", hy_log_level_name(hy_log_level))
+    STR("log-file", hy_cfg.log_file)
+#undef STR
+#undef NUM
+    return false;
+}
+
+/* --print-config: every setting in config-file form, in --help's order;
+ * a setting this function does not know (a flag added since) shows the
+ * value it was given, or is commented out at its built-in default. */
+static void print_config(const struct option *opts)
+{
+    printf("# hydrant %s: effective settings (flags > env HYDRANT_* > config file > "
+           "defaults)\n[hydrant]\n", HYDRANT_VERSION);
+    for (int i = 0; opts[i].name && i < CFG_MAX_OPTS; i++) {
+        if (!cfg_key_ok(opts, i))
+            continue;
+        const char *name = opts[i].name;
+        char val[4096];
+        bool set = cfg_effective(name, val, sizeof val);
+        if (!set && cfg_value[i]) {
+            snprintf(val, sizeof val, "%s", cfg_value[i]);
+            set = true;
+        }
+        if (set && cfg_secret_name(name))
+            snprintf(val, sizeof val, "********");
+        if (set)
+            printf("%s = %s\n", name, val);
+        else
+            printf("# %s = (unset)\n", name);
     }
 }
 
@@ -145,12 +438,16 @@ static long parse_num(const char *flag, const char *v, long lo, long hi)
     return n;
 }
 
+static const struct option *reload_opts; /* parse_flags' table, for SIGHUP */
+static bool is_loopback(const char *host);
+
 static void parse_flags(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM };
+           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM, O_MINFREE, O_LOGFILE,
+           O_CONFIG, O_PRINTCFG };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -175,21 +472,23 @@ static void parse_flags(int argc, char **argv)
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"retry-window", required_argument, 0, O_RETRYWIN},
         {"max-active-partitions", required_argument, 0, O_MAXPARTS},
-        {"log-level", required_argument, 0, O_LOG},
         {"iam", required_argument, 0, O_IAM},
+        {"min-free-bytes", required_argument, 0, O_MINFREE},
+        {"log-level", required_argument, 0, O_LOG},
+        {"log-file", required_argument, 0, O_LOGFILE},
+        {"config", required_argument, 0, O_CONFIG},
+        {"print-config", no_argument, 0, O_PRINTCFG},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
-    const char *env;
-    if ((env = getenv("HYDRANT_ACCESS_KEY_ID")) && *env)
-        hy_cfg.access_key_id = env;
-    if ((env = getenv("HYDRANT_SECRET_ACCESS_KEY")) && *env)
-        hy_cfg.secret_access_key = env;
+    _Static_assert(sizeof opts / sizeof opts[0] <= CFG_MAX_OPTS, "CFG_MAX_OPTS");
+    cfg_expand(&argc, &argv, opts); /* config file and HYDRANT_* env first */
 
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int c, li, at;
+    while ((li = -1, at = optind, c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+        cfg_seen(li, at, optarg);
         switch (c) {
         case O_HOST: hy_cfg.host = optarg; break;
         case O_PORT: hy_cfg.port = (int)parse_num("--port", optarg, 0, 65535); break;
@@ -222,11 +521,7 @@ static void parse_flags(int argc, char **argv)
         case O_RETRYWIN: hy_cfg.retry_window_s = (int)parse_num("--retry-window", optarg, 0, 7 * 86400); break;
         case O_MAXPARTS: hy_cfg.max_active_partitions = (int)parse_num("--max-active-partitions", optarg, 1, 5000); break;
         case O_LOG:
-            if (!strcmp(optarg, "debug")) hy_log_level = HY_LOG_DEBUG;
-            else if (!strcmp(optarg, "info")) hy_log_level = HY_LOG_INFO;
-            else if (!strcmp(optarg, "warn")) hy_log_level = HY_LOG_WARN;
-            else if (!strcmp(optarg, "error")) hy_log_level = HY_LOG_ERROR;
-            else {
+            if ((hy_log_level = hy_log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "hydrant: --log-level is debug, info, warn or error\n");
                 exit(2);
             }
@@ -241,6 +536,15 @@ static void parse_flags(int argc, char **argv)
                 exit(2);
             }
             break;
+        case O_MINFREE: hy_cfg.min_free_bytes = (uint64_t)parse_num("--min-free-bytes", optarg, 0, 1L << 50); break;
+        case O_LOGFILE: hy_cfg.log_file = optarg; break;
+        case O_CONFIG:
+            if (!hy_cfg.config_file || strcmp(optarg, hy_cfg.config_file) != 0) {
+                fprintf(stderr, "hydrant: spell --config FILE in full, once\n");
+                exit(2);
+            }
+            break;
+        case O_PRINTCFG: print_config_asked = true; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -253,9 +557,7 @@ static void parse_flags(int argc, char **argv)
         exit(2);
     }
     /* the well-known pair is for a developer's own machine only */
-    bool loopback = strncmp(hy_cfg.host, "127.", 4) == 0 || !strcmp(hy_cfg.host, "::1") ||
-                    !strcmp(hy_cfg.host, "localhost");
-    if (!loopback && !strcmp(hy_cfg.access_key_id, "test") &&
+    if (!is_loopback(hy_cfg.host) && !strcmp(hy_cfg.access_key_id, "test") &&
         !strcmp(hy_cfg.secret_access_key, "test")) {
         fprintf(stderr,
                 "hydrant: refusing to listen on %s with the well-known credentials test/test;\n"
@@ -281,6 +583,11 @@ static void parse_flags(int argc, char **argv)
                 (unsigned long long)need);
         exit(2);
     }
+    if (print_config_asked) {
+        print_config(opts);
+        exit(0);
+    }
+    reload_opts = opts;
 }
 
 /* Every connection is a descriptor: raise the soft open-files limit to the
@@ -341,9 +648,113 @@ static int open_wal(void)
     return HY_OK;
 }
 
+static bool is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
+/* SIGHUP: reopen the log file, then re-read the config file and apply what
+ * can change while serving -- log-level, log-file, access-key-id and
+ * secret-access-key -- unless a flag or the environment set it (they keep
+ * precedence). Anything else that changed in the file is named as
+ * needing a restart; a file that no longer parses changes nothing. The
+ * TLS certificate is not reloaded: libmicrohttpd keeps the one it started
+ * with for the life of the listener. Never stops the server. */
+static void reload(void)
+{
+    const struct option *opts = reload_opts;
+    if (hy_cfg.log_file && hy_log_reopen(hy_cfg.log_file) != HY_OK)
+        log_error("main", "SIGHUP: cannot reopen --log-file %s: %s; logging on", hy_cfg.log_file,
+                  strerror(errno));
+    if (!hy_cfg.config_file) {
+        log_info("main", "SIGHUP: log reopened; no config file to re-read");
+        return;
+    }
+    struct cfg_file cf;
+    char msg[600];
+    if (cfg_file_read(hy_cfg.config_file, opts, &cf, msg, sizeof msg) != HY_OK) {
+        log_error("main", "SIGHUP: %s; nothing changed", msg);
+        return;
+    }
+    const char *akid = NULL, *secret = NULL;
+    int changed = 0;
+    for (size_t i = 0; i < cf.n; i++) {
+        const char *name = cf.kv[i].name, *value = cf.kv[i].value;
+        int li = cfg_opt_index(opts, name);
+        if (cfg_source[li] == SRC_FLAG || cfg_source[li] == SRC_ENV)
+            continue; /* a flag or HYDRANT_* wins over the file, now as at start */
+        char cur[4096];
+        bool set = cfg_effective(name, cur, sizeof cur);
+        if (!set && cfg_value[li]) {
+            snprintf(cur, sizeof cur, "%s", cfg_value[li]);
+            set = true;
+        }
+        if (!strcmp(name, "secret-access-key")) {
+            if (strcmp(value, hy_cfg.secret_access_key) != 0)
+                secret = value;
+            continue;
+        }
+        if (set && strcmp(cur, value) == 0)
+            continue;
+        if (!strcmp(name, "log-level")) {
+            int level = hy_log_level_parse(value);
+            if (level < 0) {
+                log_error("main", "SIGHUP: log-level '%s' is not debug, info, warn or error; "
+                          "kept %s", value, hy_log_level_name(hy_log_level));
+                continue;
+            }
+            hy_log_level = level;
+            log_warn("main", "SIGHUP: log-level %s", value); /* seen at any level */
+            changed++;
+        } else if (!strcmp(name, "log-file")) {
+            char *path = strdup(value);
+            if (!path || hy_log_reopen(path) != HY_OK) {
+                log_error("main", "SIGHUP: cannot open log-file %s; kept %s", value,
+                          hy_cfg.log_file ? hy_cfg.log_file : "stderr");
+                free(path);
+                continue;
+            }
+            hy_cfg.log_file = path; /* the old string may be argv's: kept */
+            log_info("main", "SIGHUP: log-file %s", path);
+            changed++;
+        } else if (!strcmp(name, "access-key-id")) {
+            akid = value;
+        } else if (!strcmp(name, "tls-cert") || !strcmp(name, "tls-key")) {
+            log_warn("main", "SIGHUP: %s changed in %s: a TLS certificate or key is read at "
+                     "start only; restart hydrant to serve it", name, hy_cfg.config_file);
+        } else {
+            log_warn("main", "SIGHUP: %s changed in %s (%s -> %s): takes effect at the next "
+                     "start", name, hy_cfg.config_file, set ? cur : "unset", value);
+        }
+    }
+    if (akid || secret) {
+        const char *new_akid = akid ? akid : hy_cfg.access_key_id;
+        const char *new_secret = secret ? secret : hy_cfg.secret_access_key;
+        if (!*new_akid || !*new_secret ||
+            (!is_loopback(hy_cfg.host) && !strcmp(new_akid, "test") && !strcmp(new_secret, "test")))
+            log_error("main", "SIGHUP: refusing the new root key pair (empty, or the well-known "
+                      "test/test on %s); kept key %s", hy_cfg.host, hy_cfg.access_key_id);
+        else if (router_set_root_key(new_akid, new_secret) != HY_OK)
+            log_error("main", "SIGHUP: out of memory replacing the root key pair");
+        else
+            log_info("main", "SIGHUP: root credentials replaced: key %s", new_akid), changed++;
+    }
+    if (hy_cfg.tls_cert)
+        log_info("main", "SIGHUP: the TLS certificate is not reloaded (restart to renew it)");
+    /* at warn, so that a reload is seen whatever the level it set */
+    log_warn("main", "SIGHUP: re-read %s: %d setting%s changed", hy_cfg.config_file, changed,
+             changed == 1 ? "" : "s");
+    cfg_file_free(&cf);
+}
+
 int main(int argc, char **argv)
 {
     parse_flags(argc, argv);
+    if (hy_cfg.log_file && hy_log_reopen(hy_cfg.log_file) != HY_OK) {
+        fprintf(stderr, "hydrant: cannot open --log-file %s: %s\n", hy_cfg.log_file,
+                strerror(errno));
+        return 2;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -378,25 +789,46 @@ int main(int argc, char **argv)
                   hy_strerror(rc));
         return 1;
     }
+    /* the listener comes up before recovery so that probes see it: until
+     * ops_set_ready, /_hydrant/health is 200, /_hydrant/ready 503 and
+     * every other request 503 in its API's shape */
+    bool port0 = hy_cfg.port == 0;
+    struct http_server *srv;
+    http_set_reply_hook(router_log_refusal);
+    if ((rc = http_start(router_handle, router_admit, &srv)))
+        return 1;
+    log_info("main", "hydrant %s listening on %s://%s:%d, data in %s; recovering",
+             HYDRANT_VERSION, hy_cfg.tls_cert ? "https" : "http", hy_cfg.host,
+             hy_cfg.port, hy_cfg.data_dir);
     if ((rc = open_wal()))
         return 1;
     if ((rc = delivery_start())) {
         log_error("main", "cannot start delivery: %s", hy_strerror(rc));
         return 1;
     }
-    struct http_server *srv;
-    if ((rc = http_start(router_handle, router_admit, &srv)))
-        return 1;
-    log_info("main", "hydrant %s listening on %s://%s:%d, data in %s",
-             HYDRANT_VERSION, hy_cfg.tls_cert ? "https" : "http", hy_cfg.host,
-             hy_cfg.port, hy_cfg.data_dir);
-    /* a line for scripts that started us with --port 0 */
-    printf("listening %s %d\n", hy_cfg.host, hy_cfg.port);
-    fflush(stdout);
+    ops_set_ready(true);
+    log_info("main", "ready: serving on %s://%s:%d", hy_cfg.tls_cert ? "https" : "http",
+             hy_cfg.host, hy_cfg.port);
+    sd_notify(0, "READY=1\nSTATUS=serving");
+    /* --port 0: the port the kernel chose, on stdout, for the script that
+     * started us (printed once ready, so it may send at once) */
+    if (port0) {
+        printf("listening %s %d\n", hy_cfg.host, hy_cfg.port);
+        fflush(stdout);
+    }
 
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP)
+            break;
+        sd_notify(0, "RELOADING=1");
+        reload();
+        sd_notify(0, "READY=1\nSTATUS=serving");
+    }
     log_info("main", "signal %d: stopping", sig);
+    sd_notify(0, "STOPPING=1");
+    ops_set_ready(false);
     http_stop(srv);        /* no new puts; waiting ones are answered below */
     wal_flush(hy_wal);     /* every logged put applied to its buffer */
     delivery_stop();       /* a last pass delivers what is buffered */
@@ -406,5 +838,6 @@ int main(int argc, char **argv)
     stream_catalog_close();
     objstore_close(hy_store);
     log_info("main", "stopped");
+    cfg_argv_free();
     return 0;
 }

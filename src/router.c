@@ -20,6 +20,14 @@
  *   anything else                                 S3 (REST + XML)
  * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML.
  *
+ * One exception to "every request authenticated": the operator endpoints
+ * under /_hydrant/ (GET /_hydrant/health, GET /_hydrant/ready), rows of
+ * api ROUTER_OPS in the table, answered unsigned by ops.c (no body kept).
+ * No bucket can take the prefix (bucket names have no '_'); any other
+ * request under it is a JSON 404, never S3's. Until main.c declares
+ * recovery done (ops_set_ready), every other request is refused with 503
+ * in its API's shape, after its credentials were checked.
+ *
  * Two moments (http.c calls both):
  * - router_admit(), once the request line and headers are in and before
  *   one body byte is read. It classifies the request, sets the body's
@@ -80,6 +88,7 @@
 #include "sigv4.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -97,11 +106,18 @@
 /* ---- the operation table ------------------------------------------------ */
 
 #define A(api, name, action, res, body) \
-    {api, name, action, res, body, NULL, 0, NULL, 0}
+    {api, name, action, res, body, NULL, 0, NULL, 0, NULL}
 #define S3OP(name, action, res, body, method, level, sub, flags) \
-    {ROUTER_S3, name, action, res, body, method, level, sub, flags}
+    {ROUTER_S3, name, action, res, body, method, level, sub, flags, NULL}
+/* operator endpoints: no IAM action, no signature (ops.c answers them) */
+#define OPSOP(name, method, path) \
+    {ROUTER_OPS, name, "-", ROUTER_RES_NONE, ROUTER_BODY_NONE, method, 0, NULL, 0, path}
 
 const struct router_op router_ops[] = {
+    /* operator endpoints under /_hydrant/, a prefix no bucket can take
+     * (bucket names have no '_'): the only unsigned rows */
+    OPSOP("Health", "GET", OPS_PREFIX "health"),
+    OPSOP("Ready", "GET", OPS_PREFIX "ready"),
     /* Firehose: X-Amz-Target Firehose_20150804.<name> */
     A(ROUTER_FIREHOSE, "CreateDeliveryStream", "firehose:CreateDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
     A(ROUTER_FIREHOSE, "DeleteDeliveryStream", "firehose:DeleteDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
@@ -228,7 +244,8 @@ const struct router_op router_ops[] = {
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
-static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "glue"};
+static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "glue",
+                                             "ops"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -248,6 +265,7 @@ struct route {
     char key[129];              /* its access key id */
     char region[65];            /* its region */
     char service[65];           /* its service */
+    bool logged;                /* the router logged its refusal itself */
     struct sigv4_auth auth;
     struct http_req *req;
     /* who the access key is (iam.c / sts.c), once looked up */
@@ -374,8 +392,31 @@ static void query_classify(struct http_req *req, struct route *r)
     }
 }
 
+/* The operator endpoint of a path under OPS_PREFIX (or the prefix without
+ * its slash), NULL when there is none there. */
+static bool ops_classify(struct http_req *req, struct route *r)
+{
+    size_t n = strlen(OPS_PREFIX);
+    if (strncmp(req->path, OPS_PREFIX, n) != 0 && strncmp(req->path, OPS_PREFIX, n - 1) != 0)
+        return false;
+    if (req->path[n - 1] != '/' && req->path[n - 1] != 0)
+        return false; /* "/_hydrantx": an (invalid) bucket name, S3's */
+    r->api = ROUTER_OPS;
+    for (size_t i = 0; i < router_nops; i++) {
+        const struct router_op *o = &router_ops[i];
+        if (o->api == ROUTER_OPS && strcmp(o->path, req->path) == 0 &&
+            strcmp(o->method, req->method) == 0 && !*req->query) {
+            r->op = o;
+            break;
+        }
+    }
+    return true;
+}
+
 static void classify(struct http_req *req, struct route *r)
 {
+    if (ops_classify(req, r))
+        return;
     const char *target = http_header(req, "X-Amz-Target");
     struct sigv4_scope sc;
     r->scoped = sigv4_scope_parse(req, &sc) == SIGV4_OK && sc.service[0];
@@ -465,6 +506,24 @@ const struct iam_principal *router_principal(const struct http_req *req)
     return r && r->verified && r->resolved && r->resolve_rc == HY_OK ? &r->principal : NULL;
 }
 
+/* The root pair can be replaced at SIGHUP while requests verify (iam.c
+ * reads hy_cfg's pair for the root): the new strings are published with
+ * atomic stores and the old ones are never freed (a reload is rare and
+ * the pair small), so a reader holds either pair's pointer, valid. A
+ * request signed across the instant of a reload may fail its check. */
+int router_set_root_key(const char *access_key_id, const char *secret_access_key)
+{
+    char *akid = strdup(access_key_id), *secret = strdup(secret_access_key);
+    if (!akid || !secret) {
+        free(akid);
+        free(secret);
+        return HY_ENOMEM;
+    }
+    __atomic_store_n(&hy_cfg.secret_access_key, secret, __ATOMIC_RELEASE);
+    __atomic_store_n(&hy_cfg.access_key_id, akid, __ATOMIC_RELEASE);
+    return HY_OK;
+}
+
 /* ---- answers in the API's shape --------------------------------------- */
 
 /* extra: more XML inside <Error> (S3 only), already escaped. */
@@ -528,7 +587,9 @@ static void deny_sigv4(struct http_req *req, struct route *r, int rc)
     sigv4_error(rc, api_proto(r->api), &r->auth, hy_now_ms(), &e);
     log_info("auth", "%s %s %s from %s, key %s: %s (%s)", router_api_name(r->api),
              op_name(r), req->path, req->remote_addr ? req->remote_addr : "?",
-             r->auth.access_key[0] ? r->auth.access_key : "-", e.code, e.message);
+             r->auth.access_key[0] ? r->auth.access_key : r->key[0] ? r->key : "-", e.code,
+             e.message);
+    r->logged = true;
     reply_error(req, r->api, e.status, e.code, e.message, NULL);
 }
 
@@ -538,7 +599,9 @@ static void deny(struct http_req *req, struct route *r, int status, const char *
 {
     log_info("auth", "%s %s %s from %s, key %s: %s (%s)", router_api_name(r->api),
              op_name(r), req->path, req->remote_addr ? req->remote_addr : "?",
-             r->auth.access_key[0] ? r->auth.access_key : "-", code, message);
+             r->auth.access_key[0] ? r->auth.access_key : r->key[0] ? r->key : "-", code,
+             message);
+    r->logged = true;
     reply_error(req, r->api, status, code, message, NULL);
 }
 
@@ -704,6 +767,7 @@ static int check_s3_body(struct http_req *req, struct route *r)
             "<S3ComputedContentSHA256>%s</S3ComputedContentSHA256>", a->payload_hash, got);
         log_info("auth", "s3 %s %s from %s, key %s: XAmzContentSHA256Mismatch", op_name(r),
                  req->path, req->remote_addr ? req->remote_addr : "?", a->access_key);
+        r->logged = true;
         reply_error(req, ROUTER_S3, 400, "XAmzContentSHA256Mismatch",
                     "The provided 'x-amz-content-sha256' header does not match what was "
                     "computed.", extra);
@@ -740,6 +804,7 @@ static void too_large(struct http_req *req, struct route *r)
     if (r->api == ROUTER_S3 && r->op && r->op->body == ROUTER_BODY_UPLOAD) {
         unsigned long long max = hy_cfg.max_object ? hy_cfg.max_object : 5ull << 30;
         log_info("auth", "s3 %s %s: body over %llu bytes", op_name(r), req->path, max);
+        r->logged = true;
         reply_error(req, ROUTER_S3, 400, "EntityTooLarge",
                     "Your proposed upload exceeds the maximum allowed size",
                     arena_printf(req->arena, "<MaxSizeAllowed>%llu</MaxSizeAllowed>", max));
@@ -921,6 +986,79 @@ static bool authorize(struct http_req *req, struct route *r)
     return false;
 }
 
+/* ---- the log line of a refusal by an API -------------------------------- */
+
+/* text of the first <tag>...</tag> in an XML answer, into out */
+static void xml_text(const char *body, size_t len, const char *tag, char *out, size_t size)
+{
+    char open[32];
+    snprintf(open, sizeof open, "<%s>", tag);
+    out[0] = 0;
+    const char *p = memmem(body, len, open, strlen(open));
+    if (!p)
+        return;
+    p += strlen(open);
+    const char *end = memchr(p, '<', len - (size_t)(p - body));
+    size_t n = end ? (size_t)(end - p) : 0;
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+}
+
+/* What the request acts on, as "stream NAME" / "bucket NAME" / "role
+ * NAME", or "-": read again from the request only on this error path. */
+static void refused_resource(struct http_req *req, struct route *r, char *out, size_t size)
+{
+    snprintf(out, size, "-");
+    if (r->api == ROUTER_FIREHOSE && req->body_len && !req->body_path) {
+        json_t *o = json_loadb(req->body, req->body_len, 0, NULL);
+        const char *name = json_string_value(json_object_get(o, "DeliveryStreamName"));
+        if (name)
+            snprintf(out, size, "stream %.64s", name);
+        json_decref(o);
+    } else if (r->api == ROUTER_S3) {
+        const char *bucket = s3_vhost_bucket(req);
+        const char *p = req->path + 1, *slash = strchr(p, '/');
+        size_t n = bucket ? strlen(bucket) : slash ? (size_t)(slash - p) : strlen(p);
+        if (n)
+            snprintf(out, size, "bucket %.*s", (int)(n < 64 ? n : 63), bucket ? bucket : p);
+    } else if (r->api == ROUTER_IAM && req->body_len) {
+        const char *role = url_query_get(req->arena, req->body, "RoleName", NULL);
+        if (role)
+            snprintf(out, size, "role %.64s", role);
+    }
+}
+
+/* http_reply_hook_fn: an answer >= 400 the router did not log itself is
+ * an API's refusal (no such stream, validation, a missing bucket...):
+ * one info line with the operation, what it names, the principal (the
+ * access key id) and AWS's error type. Operator endpoints are not
+ * logged. */
+void router_log_refusal(struct http_req *req, int status, const void *body, size_t len)
+{
+    struct route *r = req->route;
+    if (!r || r->logged || r->api == ROUTER_OPS || hy_log_level > HY_LOG_INFO)
+        return;
+    char code[96] = "", message[200] = "", what[96];
+    const char *b = body ? body : "";
+    if (api_proto(r->api) == SIGV4_PROTO_JSON) {
+        json_t *o = len ? json_loadb(b, len, 0, NULL) : NULL;
+        const char *t = json_string_value(json_object_get(o, "__type"));
+        const char *m = json_string_value(json_object_get(o, "message"));
+        if (!m)
+            m = json_string_value(json_object_get(o, "Message"));
+        snprintf(code, sizeof code, "%s", t ? (strchr(t, '#') ? strchr(t, '#') + 1 : t) : "");
+        snprintf(message, sizeof message, "%s", m ? m : "");
+        json_decref(o);
+    } else if (len) {
+        xml_text(b, len, "Code", code, sizeof code);
+        xml_text(b, len, "Message", message, sizeof message);
+    }
+    refused_resource(req, r, what, sizeof what);
+    const char *key = r->auth.access_key[0] ? r->auth.access_key : r->key[0] ? r->key : "-";
+    log_info("refused", "%s %s %s, key %s from %s: %d %s%s%s", router_api_name(r->api),
+             op_name(r), what, key, req->remote_addr ? req->remote_addr : "?", status,
+             code[0] ? code : "-", message[0] ? ": " : "", message);
+}
+
 /* ---- the two entry points --------------------------------------------- */
 
 static struct route *route_of(struct http_req *req)
@@ -944,6 +1082,15 @@ static bool admit(struct http_req *req, struct http_admit *out)
         return false;
     }
     classify(req, r);
+    if (r->api == ROUTER_OPS) {
+        /* unsigned by design, nothing logged (probes come every few
+         * seconds); answered by router_handle so the connection stays
+         * open (an answer before the body would close it): no body is
+         * kept (a ceiling of 1 byte, never used) */
+        out->max_body = 1;
+        out->spool = false;
+        return true;
+    }
     if (r->api != ROUTER_S3)
         r->v2 = false; /* SigV2 is S3's only */
     out->max_body = body_ceiling(r);
@@ -977,6 +1124,12 @@ static bool admit(struct http_req *req, struct http_admit *out)
     }
     if (check_headers(req, r) != HY_OK)
         return false;
+    if (!ops_ready()) {
+        /* still recovering (or stopping): nothing is served yet */
+        deny(req, r, 503, r->api == ROUTER_S3 ? "SlowDown" : "ServiceUnavailableException",
+             "hydrant is starting: recovery has not finished (see GET /_hydrant/ready).");
+        return false;
+    }
     if (r->api == ROUTER_S3) {
         int rc = verify(req, r);
         if (rc == SIGV4_BAD_CONTENT_SHA256)
@@ -1015,6 +1168,10 @@ static void handle(struct http_req *req, struct iam_identity **held)
         if (!admit(req, &adm))
             return;
         r = req->route;
+    }
+    if (r->api == ROUTER_OPS) {
+        ops_handle(req, r->op);
+        return;
     }
     if (r->api == ROUTER_IAM || r->api == ROUTER_STS)
         query_classify(req, r); /* the Action may be in the body */
@@ -1093,5 +1250,7 @@ static void handle(struct http_req *req, struct iam_identity **held)
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
         break;
+    case ROUTER_OPS:
+        break; /* answered above, before any check */
     }
 }

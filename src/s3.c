@@ -127,6 +127,14 @@ static void s3_create_bucket(struct s3_ctx *c)
     }
     int rc = objstore_bucket_create(hy_store, c->bucket, region);
     if (rc == HY_EEXIST) {
+        /* AWS's legacy us-east-1 behaviour: creating a bucket you already
+         * own there, through a us-east-1 endpoint (the credential scope),
+         * answers 200; every other region answers 409 */
+        char have[OBJSTORE_MAX_REGION + 1];
+        if (strcmp(router_region(req), "us-east-1") == 0 && strcmp(region, "us-east-1") == 0 &&
+            objstore_bucket_region(hy_store, c->bucket, have) == HY_OK &&
+            strcmp(have, "us-east-1") == 0)
+            goto out_created;
         s3__error(c, 409, "BucketAlreadyOwnedByYou",
                  "Your previous request to create the named bucket succeeded "
                  "and you already own it.");
@@ -136,6 +144,7 @@ static void s3_create_bucket(struct s3_ctx *c)
         s3__internal(c, rc);
         return;
     }
+out_created:;
     const char *loc = arena_printf(req->arena, "/%s", c->bucket);
     if (loc)
         http_add_header(req, "Location", loc);

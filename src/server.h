@@ -47,6 +47,13 @@ void hy_log(int level, const char *tag, const char *fmt, ...)
 #define log_info(tag, ...) hy_log(HY_LOG_INFO, tag, __VA_ARGS__)
 #define log_warn(tag, ...) hy_log(HY_LOG_WARN, tag, __VA_ARGS__)
 #define log_error(tag, ...) hy_log(HY_LOG_ERROR, tag, __VA_ARGS__)
+/* "debug", "info", "warn", "error" -> HY_LOG_*, -1 for anything else. */
+int hy_log_level_parse(const char *name);
+const char *hy_log_level_name(int level);
+/* Sends the log (stderr) to path, appending, opened anew: at start and at
+ * every SIGHUP, so a rotated file is let go. HY_OK, or HY_EIO with the
+ * log left where it was. */
+int hy_log_reopen(const char *path);
 
 /* ---- configuration (main.c fills it from flags and environment) ------ */
 struct hy_config {
@@ -82,6 +89,11 @@ struct hy_config {
                                   dead-letter bucket (--retry-window) */
     int max_active_partitions; /* partitions of one dynamically partitioned
                                   batch (--max-active-partitions, AWS: 500) */
+    uint64_t min_free_bytes;   /* GET /_hydrant/ready is 503 at or below
+                                  this much free disk (--min-free-bytes) */
+    const char *log_file;      /* --log-file: the log goes there (reopened
+                                  at SIGHUP), else stderr */
+    const char *config_file;   /* --config / HYDRANT_CONFIG, or NULL */
 };
 extern struct hy_config hy_cfg;
 
@@ -191,6 +203,13 @@ void http_reply_fd(struct http_req *req, int status, const char *content_type,
 /* Decoded query parameter (NULL when absent; "" when present without '='). */
 const char *http_query_get(const struct http_req *req, const char *name);
 bool http_query_has(const struct http_req *req, const char *name);
+
+/* Called by http_reply for every answer with status >= 400, before it is
+ * sent, on the thread that answers (set once, before http_start): the
+ * router logs refusals with it. body/len are the answer's. */
+typedef void (*http_reply_hook_fn)(struct http_req *req, int status, const void *body,
+                                   size_t len);
+void http_set_reply_hook(http_reply_hook_fn fn);
 
 typedef void (*http_handler_fn)(struct http_req *req);
 /* What the admission hook decides once the request line and headers are

@@ -50,9 +50,37 @@ const char *hy_strerror(int rc)
 /* ---- logging --------------------------------------------------------- */
 int hy_log_level = HY_LOG_INFO;
 
+static const char *const log_names[] = {"debug", "info", "warn", "error"};
+
+int hy_log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, log_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *hy_log_level_name(int level)
+{
+    return log_names[level & 3];
+}
+
+/* The log is stderr, always: --log-file points descriptor 2 at the file
+ * (dup2 is atomic, so a line being written goes to the old file or the
+ * new one, whole), which also catches what libraries print there. */
+int hy_log_reopen(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return HY_EIO;
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? HY_EIO : HY_OK;
+    close(fd);
+    return rc;
+}
+
 void hy_log(int level, const char *tag, const char *fmt, ...)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
+    const char *const *names = log_names;
     char msg[1024], ts[32];
     va_list ap;
 

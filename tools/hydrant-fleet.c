@@ -459,12 +459,12 @@ int main(int argc, char **argv)
             next_progress += 1;
         }
     }
-    rc = hydrant_flush(p, (unsigned)flush_timeout);
+    rc = hydrant_flush(p, (unsigned)flush_timeout, NULL);
     if (!quiet)
         progress(p, made, true, tty);
     struct hydrant_stats st;
     hydrant_stats(p, &st);
-    int close_rc = hydrant_close(p, 0);
+    int close_rc = hydrant_close(p, 0, NULL);
     free(fleet);
     if (refused)
         fprintf(stderr, "fleet: %llu records refused by the library\n", (unsigned long long)refused);

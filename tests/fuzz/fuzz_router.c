@@ -382,6 +382,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_router: cannot open a store in %s\n", tmp_root);
         abort();
     }
+    ops_set_ready(true); /* past recovery: otherwise every request is a 503 */
     if (getenv("HYDRANT_FUZZ_SELFTEST"))
         self_test();
     return 0;

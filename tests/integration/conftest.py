@@ -20,6 +20,19 @@ SECRET_KEY = "test"
 REGION = "us-east-1"
 
 
+def ready(port):
+    """GET /_hydrant/ready (unsigned): True once the server serves."""
+    import http.client
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/_hydrant/ready")
+        ok = c.getresponse().status == 200
+        c.close()
+        return ok
+    except OSError:
+        return False
+
+
 class Hydrant:
     """One hydrant process with its own data directory."""
 
@@ -45,6 +58,17 @@ class Hydrant:
             [BIN, "--port", "0", "--data-dir", self.data_dir,
              "--create-delay-ms", "200", *iam, *self.args],
             stdout=subprocess.PIPE, stderr=self.log, env=self.env)
+        fixed = [a for i, a in enumerate(self.args) if i and self.args[i - 1] == "--port"]
+        if fixed and fixed[-1] != "0":
+            # a fixed port: nothing on stdout; ready once /_hydrant/ready says so
+            self.port = int(fixed[-1])
+            deadline = time.time() + 60
+            while not ready(self.port):
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("hydrant did not start:\n%s" % self.read_log())
+                time.sleep(0.02)
+            return self
+        # --port 0: the chosen port on stdout, once ready
         line = self.proc.stdout.readline().decode()
         if not line.startswith("listening "):
             self.proc.wait(5)
@@ -82,7 +106,7 @@ class Hydrant:
     def client(self, service, validate=False, **kw):
         """A boto3 client pointed at this server. Parameter validation is off
         by default because Debian's botocore still requires
-        IntervalInSeconds >= 60 (see aws-facts.md)."""
+        IntervalInSeconds >= 60 (README.md, "Intervals under 60 seconds")."""
         cfg = Config(parameter_validation=validate,
                      retries={"max_attempts": 1, "mode": "standard"},
                      **kw.pop("config_kw", {}))

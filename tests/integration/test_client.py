@@ -169,12 +169,12 @@ def test_batches_by_count_then_flush(hydrant, drivers):
     create_streams(hydrant, "count-stream")
     d = drivers(hydrant.endpoint, "--linger-ms", "60000")
     d.put("count-stream", 1200)
-    assert d.cmd("flush 20000") == "flush OK"
+    assert d.cmd("flush 20000") == "flush OK 0"
     st = d.stats()
     # 500 + 500 as soon as each batch is full, the last 200 by flush
     assert st["requests"] == 3, st
     assert st["acked"] == 1200 and st["retried"] == 0 and st["dropped"] == 0
-    assert d.close(5000) == "close OK"
+    assert d.close(5000) == "close OK 0"
     check_exactly_once_in_order(wait_delivered(hydrant, "count-stream", 1200), "count-stream", 1200)
 
 
@@ -182,7 +182,7 @@ def test_batches_by_bytes(hydrant, drivers):
     create_streams(hydrant, "bytes-stream")
     d = drivers(hydrant.endpoint, "--linger-ms", "60000", "--memory", str(64 << 20))
     d.put("bytes-stream", 100, 100000)
-    assert d.cmd("flush 30000") == "flush OK"
+    assert d.cmd("flush 30000") == "flush OK 0"
     st = d.stats()
     # 4 MiB / 100,000 bytes = 41 records a batch: 41 + 41 + 18
     assert st["requests"] == 3, st
@@ -300,7 +300,7 @@ def test_retries_after_service_unavailable_in_order(fake, drivers):
     for _ in range(5):
         d.put("alpha", 200)
         d.put("beta", 150)
-    assert d.cmd("flush 30000") == "flush OK"
+    assert d.cmd("flush 30000") == "flush OK 0"
     st = d.stats()
     with srv.lock:
         for stream, n in (("alpha", 1000), ("beta", 750)):
@@ -324,14 +324,14 @@ def test_retries_after_service_unavailable_in_order(fake, drivers):
     assert st["acked"] == 1750 and st["dropped"] == 0
     assert st["retried"] > 0 and st["failed_requests"] >= 4
     assert st["sent"] == 1750 + st["retried"]
-    assert d.close(1000) == "close OK"
+    assert d.close(1000) == "close OK 0"
 
 
 def test_requests_are_signed(fake, drivers):
     srv = fake([])
     d = drivers(srv.endpoint, "--linger-ms", "10")
     d.put("signed", 3)
-    assert d.cmd("flush 10000") == "flush OK"
+    assert d.cmd("flush 10000") == "flush OK 0"
     headers, body = srv.requests[0]
     h = {k.lower(): v for k, v in headers.items()}
     assert h["x-amz-target"] == "Firehose_20150804.PutRecordBatch"
@@ -356,10 +356,15 @@ def test_rejected_records_are_dropped_not_retried(hydrant, drivers):
     # no such stream: ResourceNotFoundException is about the request itself
     d = drivers(hydrant.endpoint, "--linger-ms", "10")
     d.put("no-such-stream", 5)
-    assert d.cmd("flush 10000") == "flush OK"
+    # flush says so: an error code and the count, reported once
+    assert d.cmd("flush 10000") == "flush EDROPPED 5"
+    assert d.cmd("flush 10000") == "flush OK 0"
     st = d.stats()
     assert st["dropped"] == 5 and st["acked"] == 0 and st["retried"] == 0
     assert "ResourceNotFoundException" in st["last_error"]
+    # and close reports what was dropped since the last flush
+    d.put("no-such-stream", 3)
+    assert d.close(10000) == "close EDROPPED 3"
 
 
 # ---- store and forward against hydrant --------------------------------------
@@ -372,12 +377,12 @@ def test_spool_drains_after_restart_no_loss_no_reorder(tmp_path, drivers):
     try:
         create_streams(h, "car-a", "car-b")
         spool = str(tmp_path / "spool")
-        args = ("--spool", spool, "--linger-ms", "50", "--backoff-base-ms", "50",
+        args = ("--spool", spool, "--sync", "idle", "--linger-ms", "50", "--backoff-base-ms", "50",
                 "--backoff-max-ms", "400")
         d = drivers(h.endpoint, *args)
         d.put("car-a", 200)
         d.put("car-b", 100)
-        assert d.cmd("flush 15000") == "flush OK"
+        assert d.cmd("flush 15000") == "flush OK 0"
 
         h.stop()  # the vehicle drives into a tunnel
         d.put("car-a", 300)
@@ -388,26 +393,26 @@ def test_spool_drains_after_restart_no_loss_no_reorder(tmp_path, drivers):
         assert st["acked"] == 300 and st["spooled"] == 700 and st["spool_bytes"] > 0
 
         # the device reboots in the tunnel: the spool outlives the process
-        assert d.close(200) == "close ETIMEDOUT"
+        assert d.close(200) == "close ETIMEDOUT 0"
         assert os.listdir(spool)
         d = drivers(h.endpoint, *args)
         d.cmd("seq car-a 601")
         d.cmd("seq car-b 401")
         d.put("car-a", 50)
         d.put("car-b", 50)
-        assert d.cmd("flush 300") == "flush ETIMEDOUT"
+        assert d.cmd("flush 300") == "flush ETIMEDOUT 0"
 
         h.start()  # out of the tunnel: same port, same data
         assert h.port == port
-        assert d.cmd("flush 60000") == "flush OK"
+        assert d.cmd("flush 60000") == "flush OK 0"
         st = d.stats()
         assert st["dropped"] == 0
         assert st["acked"] == 300 + 400 + 100  # the spool, then the new ones
         assert os.listdir(spool) == []  # drained spools are removed
         d.put("car-a", 25)  # back to memory, behind everything
-        assert d.cmd("flush 20000") == "flush OK"
+        assert d.cmd("flush 20000") == "flush OK 0"
         assert d.stats()["spooled"] == 100  # only the ones put before the restart
-        assert d.close(1000) == "close OK"
+        assert d.close(1000) == "close OK 0"
 
         check_exactly_once_in_order(wait_delivered(h, "car-a", 675), "car-a", 675)
         check_exactly_once_in_order(wait_delivered(h, "car-b", 450), "car-b", 450)
@@ -522,9 +527,9 @@ def test_spool_survives_kill_9_of_the_device(tmp_path, drivers):
         h.start()
         assert h.port == port
         d = drivers(h.endpoint, *args)
-        assert d.cmd("flush 30000") == "flush OK"
+        assert d.cmd("flush 30000") == "flush OK 0"
         assert d.stats()["acked"] == 400
-        assert d.close(1000) == "close OK"
+        assert d.close(1000) == "close OK 0"
         check_exactly_once_in_order(wait_delivered(h, "car-k", 400), "car-k", 400)
     finally:
         h.stop()

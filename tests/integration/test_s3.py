@@ -65,8 +65,12 @@ def test_bucket_lifecycle(hydrant):
     h = c.head_bucket(Bucket="beta")
     assert h["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
 
+    # us-east-1's legacy answer to creating a bucket you own: 200; other
+    # regions: 409 (the eu-west-1 bucket, through a eu-west-1 client)
+    assert c.create_bucket(Bucket="alpha")["ResponseMetadata"]["HTTPStatusCode"] == 200
     with pytest.raises(ClientError) as e:
-        c.create_bucket(Bucket="alpha")
+        hydrant.client("s3", region="eu-west-1").create_bucket(
+            Bucket="beta", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert err(e) == ("BucketAlreadyOwnedByYou", 409)
 
     c.put_object(Bucket="alpha", Key="k", Body=b"x")
@@ -489,10 +493,9 @@ def test_virtual_host_style_raw(hydrant):
     status, hdrs, _ = raw(hydrant, "PUT", "/", headers={"Host": "vhost.localhost:%d" % port})
     assert status == 200
     assert [b["Name"] for b in c.list_buckets()["Buckets"]] == ["vhost"]
+    # again, signed for us-east-1: 200, as AWS there (409 elsewhere)
     status, _, body = raw(hydrant, "PUT", "/", headers={"Host": "vhost.localhost"})
-    root = ET.fromstring(body)
-    assert (status, root.find("Code").text, root.find("BucketName").text) == \
-        (409, "BucketAlreadyOwnedByYou", "vhost")
+    assert status == 200, body
     status, hdrs, _ = raw(hydrant, "PUT", "/dir/obj.txt", b"via vhost",
                           {"Host": "vhost.localhost:%d" % port})
     assert status == 200

@@ -37,7 +37,11 @@ def operations():
     return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
 
-OPS = operations()
+ALL_OPS = operations()
+# the operator endpoints (GET /_hydrant/health, /_hydrant/ready) are the
+# table's only unsigned rows; every other row must refuse what follows
+UNSIGNED_OPS = [o for o in ALL_OPS if o.get("unsigned")]
+OPS = [o for o in ALL_OPS if not o.get("unsigned")]
 
 
 # ---- what each operation's request looks like ---------------------------
@@ -568,6 +572,24 @@ def test_refused_and_nothing_touched(server, op):
         assert_refused(r, status, headers, body, "replayed chunk bodies")
     assert len(results) >= 12
     assert snapshot(server) == server.before, "state changed by %s" % op_id(op)
+    assert server.alive()
+
+
+def test_unsigned_rows_are_the_operator_endpoints(server):
+    """The rows served without a signature: only api "ops", only GET, only
+    under /_hydrant/; each answers unsigned (200, or 503 with a reason),
+    with a JSON body, and changes nothing."""
+    assert UNSIGNED_OPS, "the table lists no operator endpoints"
+    for o in UNSIGNED_OPS:
+        assert (o["api"], o["method"]) == ("ops", "GET"), o
+        assert o["path"].startswith("/_hydrant/"), o
+        status, headers, body = send(server, "GET", o["path"], {})
+        assert status in (200, 503), (o, status, body)
+        assert json.loads(body)["status"]
+        # any other method there is no operation: a JSON 404, unsigned or not
+        status, _, body = send(server, "POST", o["path"], {}, b"x")
+        assert status == 404 and json.loads(body)["__type"] == "NotFound"
+    assert snapshot(server) == server.before
     assert server.alive()
 
 

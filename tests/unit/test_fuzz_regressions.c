@@ -172,6 +172,7 @@ static int s3_setup(void **state)
     if (hy_cfg.port <= 0 || objstore_open(data_dir, &hy_store) != HY_OK ||
         objstore_bucket_create(hy_store, "fuzz-bucket", "us-east-1") != HY_OK)
         return -1;
+    ops_set_ready(true); /* serving, as main.c says once recovery is done */
     return http_start(router_handle, router_admit, &server) == HY_OK ? 0 : -1;
 }
 
