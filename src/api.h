@@ -29,11 +29,16 @@ void iam_handle(struct http_req *req);
  * HY_EDB when the store is not open. Thread-safe. */
 int iam_role_exists(const char *role_arn);
 
+/* lambda.c: Lambda REST-JSON (/2015-03-31/functions...); op is the
+ * router's operation name (see lambda.h for the rest of Lambda). */
+void lambda_handle(struct http_req *req, const char *op);
+
 /* router.c: the operation table and the trust boundary */
 enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
-                  ROUTER_JSON /* a JSON service hydrant does not serve */ };
+                  ROUTER_JSON /* a JSON service hydrant does not serve */,
+                  ROUTER_LAMBDA };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
-                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE };
+                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_FUNCTION };
 enum router_body { ROUTER_BODY_NONE, ROUTER_BODY_SMALL, /* parsed in memory */
                    ROUTER_BODY_UPLOAD /* object bytes: may be spooled */ };
 enum router_s3_level { ROUTER_S3_SERVICE, ROUTER_S3_BUCKET, ROUTER_S3_OBJECT };
@@ -44,7 +49,8 @@ struct router_op {
     const char *action;   /* the IAM action it is authorized as */
     enum router_res res;  /* what its resource ARN names */
     enum router_body body;
-    /* S3 only: how it is recognised */
+    /* S3 and Lambda: how it is recognised (Lambda: method only, the
+     * path is lambda_route's) */
     const char *method;
     int level;            /* enum router_s3_level */
     const char *sub;      /* a query subresource it needs, or NULL */

@@ -16,6 +16,7 @@
 #include "api.h"
 #include "datadir.h"
 #include "delivery.h"
+#include "lambda.h"
 #include "objstore.h"
 #include "stream.h"
 #include "wal.h"
@@ -97,6 +98,18 @@ static void usage(FILE *f)
 "  --retry-window SECONDS how long a failing S3 delivery is retried before its\n"
 "                         records go to the hydrant-dead-letter bucket (default\n"
 "                         86400, as AWS)\n"
+"  --lambda-runtime on|off  run uploaded Lambda functions (default on). The\n"
+"                         runtime runs the user's code as hydrant's own user;\n"
+"                         off refuses CreateFunction, UpdateFunctionCode, Invoke\n"
+"  --lambda-runtime-dir DIR  bootstrap scripts (default: src/lambda_runtime or\n"
+"                         share/hydrant/lambda_runtime next to the binary)\n"
+"  --lambda-workers N     worker processes per function (default 2)\n"
+"  --lambda-endpoint URL  the Lambda processor invokes functions at this Lambda\n"
+"                         API endpoint (AWS or another hydrant) instead of\n"
+"                         hydrant's own runtime\n"
+"  --lambda-access-key-id ID, --lambda-secret-access-key S  its credentials\n"
+"                         (default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /\n"
+"                         AWS_SESSION_TOKEN from the environment)\n"
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
@@ -106,7 +119,8 @@ static void usage(FILE *f)
 /* The router's table, one JSON object a line, for tests and operators. */
 static void print_operations(void)
 {
-    static const char *const res[] = {"none", "stream", "bucket", "object", "role"};
+    static const char *const res[] = {"none", "stream", "bucket", "object", "role",
+                                      "function"};
     static const char *const body[] = {"none", "small", "upload"};
     static const char *const level[] = {"service", "bucket", "object"};
     for (size_t i = 0; i < router_nops; i++) {
@@ -118,6 +132,8 @@ static void print_operations(void)
             printf(",\"method\":\"%s\",\"level\":\"%s\",\"sub\":%s%s%s,\"copy\":%s",
                    o->method, level[o->level], o->sub ? "\"" : "", o->sub ? o->sub : "null",
                    o->sub ? "\"" : "", (o->flags & ROUTER_S3_COPY) ? "true" : "false");
+        if (o->api == ROUTER_LAMBDA)
+            printf(",\"method\":\"%s\"", o->method);
         printf("}\n");
     }
 }
@@ -139,7 +155,9 @@ static void parse_flags(int argc, char **argv)
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN };
+           O_MAXCONNS, O_PERIP, O_RETRYWIN,
+           /* Lambda (lambda.h) */
+           O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -163,6 +181,12 @@ static void parse_flags(int argc, char **argv)
         {"max-buffered", required_argument, 0, O_MAXBUF},
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"retry-window", required_argument, 0, O_RETRYWIN},
+        {"lambda-runtime", required_argument, 0, O_LRUNTIME},
+        {"lambda-runtime-dir", required_argument, 0, O_LRUNDIR},
+        {"lambda-workers", required_argument, 0, O_LWORKERS},
+        {"lambda-endpoint", required_argument, 0, O_LENDPOINT},
+        {"lambda-access-key-id", required_argument, 0, O_LAKID},
+        {"lambda-secret-access-key", required_argument, 0, O_LSECRET},
         {"log-level", required_argument, 0, O_LOG},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
@@ -217,6 +241,19 @@ static void parse_flags(int argc, char **argv)
                 exit(2);
             }
             break;
+        case O_LRUNTIME:
+            if (!strcmp(optarg, "on")) lambda_cfg.runtime = true;
+            else if (!strcmp(optarg, "off")) lambda_cfg.runtime = false;
+            else {
+                fprintf(stderr, "hydrant: --lambda-runtime is on or off\n");
+                exit(2);
+            }
+            break;
+        case O_LRUNDIR: lambda_cfg.runtime_dir = optarg; break;
+        case O_LWORKERS: lambda_cfg.workers = (int)parse_num("--lambda-workers", optarg, 1, 64); break;
+        case O_LENDPOINT: lambda_cfg.endpoint = optarg; break;
+        case O_LAKID: lambda_cfg.access_key_id = optarg; break;
+        case O_LSECRET: lambda_cfg.secret_access_key = optarg; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -349,7 +386,8 @@ int main(int argc, char **argv)
     }
     if ((rc = objstore_open(hy_cfg.data_dir, &hy_store)) ||
         (rc = stream_catalog_open(hy_cfg.data_dir)) ||
-        (rc = iam_open(hy_cfg.data_dir))) {
+        (rc = iam_open(hy_cfg.data_dir)) ||
+        (rc = lambda_open(hy_cfg.data_dir))) {
         log_error("main", "cannot open the data directory %s: %s", hy_cfg.data_dir,
                   hy_strerror(rc));
         return 1;
@@ -378,6 +416,7 @@ int main(int argc, char **argv)
     delivery_stop();       /* a last pass delivers what is buffered */
     wal_close(hy_wal);
     hy_wal = NULL;
+    lambda_close();        /* after delivery: its Lambda processor invokes */
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);

@@ -16,13 +16,17 @@
  *                                                 credential scope's service
  *   "/", no target, credential scope "firehose"   Firehose (no operation)
  *   "/", credential scope "iam" / "sts"           IAM / STS
+ *   /2015-03-31/functions[/...], any scope but s3 Lambda (REST-JSON, lambda_route
+ *                                                 names the operation)
  *   anything else                                 S3 (REST + XML)
- * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML.
+ * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML,
+ * Lambda JSON (x-amzn-ErrorType and {"Type":"User","message":...}).
  *
  * Two moments (http.c calls both):
  * - router_admit(), once the request line and headers are in and before
  *   one body byte is read. It classifies the request, sets the body's
- *   ceiling (AWS's limits: Firehose 8 MiB, IAM/STS 1 MiB, S3 XML bodies
+ *   ceiling (AWS's limits: Firehose 8 MiB, IAM/STS 1 MiB, Lambda code
+ *   uploads 70 MiB and Invoke 6 MiB, S3 XML bodies
  *   16 MiB, S3 uploads spooled up to the object ceiling) and refuses at
  *   once what the headers already condemn: too many headers (http.c keeps
  *   100), no credentials, an unknown key, a credential scope for another
@@ -55,6 +59,7 @@
  * threads and keep their state in the request's arena (req->route).
  */
 #include "api.h"
+#include "lambda.h"
 #include "sigv4.h"
 
 #include <ctype.h>
@@ -77,6 +82,8 @@
     {api, name, action, res, body, NULL, 0, NULL, 0}
 #define S3OP(name, action, res, body, method, level, sub, flags) \
     {ROUTER_S3, name, action, res, body, method, level, sub, flags}
+#define LAMBDAOP(name, action, res, body, method) \
+    {ROUTER_LAMBDA, name, action, res, body, method, 0, NULL, 0}
 
 const struct router_op router_ops[] = {
     /* Firehose: X-Amz-Target Firehose_20150804.<name> */
@@ -111,6 +118,17 @@ const struct router_op router_ops[] = {
     A(ROUTER_IAM, "UpdateRole", "iam:UpdateRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
     /* STS: Action=<name> */
     A(ROUTER_STS, "GetCallerIdentity", "sts:GetCallerIdentity", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* Lambda: REST paths under /2015-03-31/functions (lambda_route).
+     * CreateFunction and UpdateFunctionCode upload code that hydrant's
+     * runtime runs as hydrant's user: only principals allowed these two
+     * actions may call them */
+    LAMBDAOP("CreateFunction", "lambda:CreateFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "POST"),
+    LAMBDAOP("DeleteFunction", "lambda:DeleteFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_NONE, "DELETE"),
+    LAMBDAOP("GetFunction", "lambda:GetFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_NONE, "GET"),
+    LAMBDAOP("GetFunctionConfiguration", "lambda:GetFunctionConfiguration", ROUTER_RES_FUNCTION, ROUTER_BODY_NONE, "GET"),
+    LAMBDAOP("Invoke", "lambda:InvokeFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "POST"),
+    LAMBDAOP("ListFunctions", "lambda:ListFunctions", ROUTER_RES_NONE, ROUTER_BODY_NONE, "GET"),
+    LAMBDAOP("UpdateFunctionCode", "lambda:UpdateFunctionCode", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "PUT"),
     /* S3: method, what the path names (service, bucket, object), a
      * required subresource; the first match wins, so the rows with a
      * subresource come before the plain ones */
@@ -143,7 +161,7 @@ const struct router_op router_ops[] = {
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
-static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json"};
+static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "lambda"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -197,6 +215,7 @@ static const char *api_service(enum router_api api)
     case ROUTER_S3: return "s3";
     case ROUTER_IAM: return "iam";
     case ROUTER_STS: return "sts";
+    case ROUTER_LAMBDA: return "lambda";
     default: return NULL;
     }
 }
@@ -304,6 +323,14 @@ static void classify(struct http_req *req, struct route *r)
         }
         return;
     }
+    /* Lambda's REST paths, unless signed for S3 (a bucket may be named
+     * 2015-03-31: AWS tells the two apart by host, hydrant by scope) */
+    if (lambda_is_path(req->path) && !(scoped && strcmp(service, "s3") == 0)) {
+        r->api = ROUTER_LAMBDA;
+        const char *name = lambda_route(req->method, req->path);
+        r->op = name ? router_find(ROUTER_LAMBDA, name) : NULL;
+        return;
+    }
     /* "/" is where the JSON and query APIs live and S3's ListBuckets too:
      * only there does the scope pick the API */
     bool root = strcmp(req->path, "/") == 0;
@@ -344,6 +371,21 @@ static void reply_error(struct http_req *req, enum router_api api, int status,
     hy_uuid4(rid);
     buf_init(&b, 64 * 1024);
     enum sigv4_proto proto = api_proto(api);
+    if (api == ROUTER_LAMBDA) {
+        /* Lambda's REST-JSON errors: the type in x-amzn-ErrorType, the
+         * body {"Type":"User","message":...} (botocore reads both) */
+        json_t *o = json_pack("{s:s, s:s}", "Type", status >= 500 ? "Service" : "User",
+                              "message", message);
+        char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        http_add_header(req, "x-amzn-RequestId", rid);
+        http_add_header(req, "x-amzn-ErrorType", code);
+        http_reply(req, status, "application/json", body ? body : "{}",
+                   body ? strlen(body) : 2);
+        free(body);
+        buf_free(&b);
+        return;
+    }
     if (proto == SIGV4_PROTO_JSON) {
         json_t *o = json_pack("{s:s, s:s}", "__type", code, "message", message);
         char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -429,6 +471,14 @@ static uint64_t body_ceiling(const struct route *r)
     case ROUTER_IAM:
     case ROUTER_STS: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
     case ROUTER_S3: c = hy_cfg.max_body_s3 ? hy_cfg.max_body_s3 : 16 * MIB; break;
+    case ROUTER_LAMBDA:
+        /* code uploads: AWS's 50 MB zip, base64 in JSON; Invoke: 6 MB
+         * (past it, lambda.c answers RequestTooLargeException) */
+        c = r->op && r->op->body == ROUTER_BODY_SMALL
+                ? (strcmp(r->op->name, "Invoke") == 0 ? LAMBDA_MAX_REQUEST + 64 * 1024
+                                                      : 70 * MIB)
+                : 64 * 1024;
+        break;
     default: c = 64 * 1024; break;
     }
     return hy_cfg.max_body && hy_cfg.max_body < c ? hy_cfg.max_body : c;
@@ -584,6 +634,10 @@ static void too_large(struct http_req *req, struct route *r)
              (unsigned long long)body_ceiling(r));
     if (r->api == ROUTER_S3)
         deny(req, r, 400, "MaxMessageLengthExceeded", msg);
+    else if (r->api == ROUTER_LAMBDA)
+        deny(req, r, 413, r->op && strcmp(r->op->name, "Invoke") == 0
+                              ? "RequestTooLargeException" : "RequestEntityTooLargeException",
+             msg);
     else
         deny(req, r, 413, r->api == ROUTER_FIREHOSE ? "RequestEntityTooLargeException"
                                                     : "RequestEntityTooLarge", msg);
@@ -709,6 +763,13 @@ void router_handle(struct http_req *req)
         return;
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
+        return;
+    case ROUTER_LAMBDA:
+        if (!r->op) {
+            deny(req, r, 404, "UnknownOperationException", "The operation is not supported.");
+            return;
+        }
+        lambda_handle(req, r->op->name);
         return;
     }
 }
