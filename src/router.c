@@ -16,7 +16,7 @@
  *                                                 credential scope's service
  *   "/", no target, credential scope "firehose"   Firehose (no operation)
  *   "/", credential scope "iam" / "sts"           IAM / STS
- *   /2015-03-31/functions[/...], any scope but s3 Lambda (REST-JSON, lambda_route
+ *   /2015-03-31/functions[/...]                   Lambda (REST-JSON; lambda_route
  *                                                 names the operation)
  *   anything else                                 S3 (REST + XML)
  * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML,
@@ -323,9 +323,11 @@ static void classify(struct http_req *req, struct route *r)
         }
         return;
     }
-    /* Lambda's REST paths, unless signed for S3 (a bucket may be named
-     * 2015-03-31: AWS tells the two apart by host, hydrant by scope) */
-    if (lambda_is_path(req->path) && !(scoped && strcmp(service, "s3") == 0)) {
+    /* Lambda's REST paths, whatever the scope (a scope for another
+     * service is refused in Lambda's shape). AWS tells Lambda and S3 apart
+     * by host; here a bucket named "2015-03-31" is reachable only
+     * virtual-host style. */
+    if (lambda_is_path(req->path)) {
         r->api = ROUTER_LAMBDA;
         const char *name = lambda_route(req->method, req->path);
         r->op = name ? router_find(ROUTER_LAMBDA, name) : NULL;

@@ -1,0 +1,441 @@
+"""hydrant's Lambda (issue 13): boto3's lambda client against the real
+binary, functions built here with zipfile and run by hydrant's runtime on
+Debian's /usr/bin/python3 and /usr/bin/node.
+
+Covered: create / list / get / get-configuration / update-code / delete
+for a python3.11 and a nodejs20.x function; invoke with the payload round
+trip, the context object and environment variables; an exception (AWS's
+FunctionError Unhandled and error payload); a timeout (the worker is
+killed and replaced); a crash; the memory limit; the function's output in
+hydrant's log; worker reuse (a module-level counter); a restart keeps the
+functions; --lambda-runtime=off refuses code; AWS's errors for bad input
+(the zip's path traversal, constraints, an unknown function, Event
+invocations). The unsigned / wrongly signed battery is
+test_trust_boundary.py, generated from the router's table.
+"""
+import base64
+import io
+import json
+import time
+import zipfile
+
+import botocore.exceptions
+import pytest
+
+from conftest import Hydrant, signed_request, wait_for
+
+ROLE_ARN = "arn:aws:iam::000000000000:role/lambda-role"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+
+PY_APP = '''
+import os
+import time
+
+count = 0
+
+def handler(event, context):
+    global count
+    count += 1
+    print("py says hello", count, flush=True)
+    if event.get("raise"):
+        raise ValueError("no good: " + event["raise"])
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        os._exit(event["exit"])
+    if event.get("alloc_mb"):
+        blob = bytearray(event["alloc_mb"] << 20)
+        return {"allocated": len(blob)}
+    return {
+        "event": event,
+        "count": count,
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "memory": context.memory_limit_in_mb,
+        "arn": context.invoked_function_arn,
+        "log_group": context.log_group_name,
+        "log_stream": context.log_stream_name,
+        "remaining": context.get_remaining_time_in_millis(),
+        "env": {k: os.environ.get(k) for k in ("GREETING", "AWS_REGION",
+                                               "AWS_LAMBDA_FUNCTION_NAME",
+                                               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                                               "LAMBDA_TASK_ROOT")},
+        "version": 1,
+    }
+'''
+
+NODE_APP = '''
+let count = 0;
+exports.handler = async (event, context) => {
+  count += 1;
+  console.log("node says hello", count);
+  if (event.raise) throw new TypeError("node no good: " + event.raise);
+  if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep * 1000));
+  return {
+    event, count, pid: process.pid,
+    requestId: context.awsRequestId,
+    functionName: context.functionName,
+    memory: context.memoryLimitInMB,
+    arn: context.invokedFunctionArn,
+    logGroup: context.logGroupName,
+    remaining: context.getRemainingTimeInMillis(),
+    greeting: process.env.GREETING,
+  };
+};
+'''
+
+
+def make_zip(files):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in files.items():
+            z.writestr(name, body)
+    return b.getvalue()
+
+
+def setup_role(h):
+    h.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument=TRUST)
+
+
+@pytest.fixture
+def lam(hydrant):
+    setup_role(hydrant)
+    return hydrant.client("lambda", validate=True)
+
+
+def create(lam, name, runtime="python3.11", files=None, handler=None, **kw):
+    if files is None:
+        files = {"app.py": PY_APP} if runtime.startswith("python") else {"index.js": NODE_APP}
+    if handler is None:
+        handler = "app.handler" if runtime.startswith("python") else "index.handler"
+    return lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE_ARN,
+                               Handler=handler, Code={"ZipFile": make_zip(files)}, **kw)
+
+
+def invoke(lam, name, event=None, **kw):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), **kw)
+    return r, json.loads(r["Payload"].read() or b"null")
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+# ---- the life cycle ---------------------------------------------------------
+def test_python_function_life_cycle(hydrant, lam):
+    cfg = create(lam, "py-fn", Environment={"Variables": {"GREETING": "hi there"}},
+                 Description="a test", Timeout=5, MemorySize=256)
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:py-fn"
+    assert cfg["FunctionArn"] == arn
+    assert cfg["Runtime"] == "python3.11" and cfg["Handler"] == "app.handler"
+    assert cfg["Timeout"] == 5 and cfg["MemorySize"] == 256
+    assert cfg["Description"] == "a test" and cfg["Version"] == "$LATEST"
+    assert cfg["Environment"]["Variables"] == {"GREETING": "hi there"}
+    assert cfg["CodeSize"] > 0 and len(base64.b64decode(cfg["CodeSha256"])) == 32
+    assert cfg["State"] == "Active"
+
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert names == ["py-fn"]
+    got = lam.get_function(FunctionName="py-fn")
+    assert got["Configuration"]["CodeSha256"] == cfg["CodeSha256"]
+    assert lam.get_function_configuration(FunctionName=arn)["FunctionArn"] == arn
+
+    r, out = invoke(lam, "py-fn", {"hello": "world", "n": [1, 2, 3]})
+    assert r["StatusCode"] == 200 and "FunctionError" not in r
+    assert r["ExecutedVersion"] == "$LATEST"
+    assert out["event"] == {"hello": "world", "n": [1, 2, 3]}
+    assert out["function_name"] == "py-fn" and out["function_version"] == "$LATEST"
+    assert out["memory"] == "256" and out["arn"] == arn
+    assert out["log_group"] == "/aws/lambda/py-fn" and "[$LATEST]" in out["log_stream"]
+    assert 0 < out["remaining"] <= 5000
+    assert len(out["request_id"]) == 36
+    assert out["env"]["GREETING"] == "hi there"
+    assert out["env"]["AWS_REGION"] == "us-east-1"
+    assert out["env"]["AWS_LAMBDA_FUNCTION_NAME"] == "py-fn"
+    assert out["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+
+    # reuse: the module-level counter goes on in the same worker
+    _, again = invoke(lam, "py-fn", {})
+    assert again["count"] == out["count"] + 1 and again["pid"] == out["pid"]
+    assert again["request_id"] != out["request_id"]
+    # by partial ARN too
+    _, third = invoke(lam, "000000000000:function:py-fn", {})
+    assert third["count"] == again["count"] + 1
+
+    # the function's print() is in hydrant's log, tagged with its name
+    wait_for(lambda: "[lambda:py-fn] py says hello" in hydrant.read_log(), timeout=5)
+
+    # new code applies to the next invocation
+    new = lam.update_function_code(FunctionName="py-fn", ZipFile=make_zip(
+        {"app.py": PY_APP.replace('"version": 1', '"version": 2')}))
+    assert new["CodeSha256"] != cfg["CodeSha256"] and new["RevisionId"] != cfg["RevisionId"]
+    _, v2 = invoke(lam, "py-fn", {})
+    assert v2["version"] == 2 and v2["count"] == 1  # a fresh worker
+    assert v2["pid"] != out["pid"]
+
+    lam.delete_function(FunctionName="py-fn")
+    assert lam.list_functions()["Functions"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        invoke(lam, "py-fn", {})
+    assert error_code(e) == "ResourceNotFoundException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert "Function not found: " + arn in str(e.value)
+
+
+def test_node_function_life_cycle(hydrant, lam):
+    cfg = create(lam, "node-fn", runtime="nodejs20.x",
+                 Environment={"Variables": {"GREETING": "hallo"}})
+    assert cfg["Runtime"] == "nodejs20.x" and cfg["Timeout"] == 3
+    assert cfg["MemorySize"] == 128
+    r, out = invoke(lam, "node-fn", {"k": "v"})
+    assert "FunctionError" not in r, out
+    assert out["event"] == {"k": "v"} and out["count"] == 1
+    assert out["functionName"] == "node-fn" and out["memory"] == "128"
+    assert out["arn"] == "arn:aws:lambda:us-east-1:000000000000:function:node-fn"
+    assert out["logGroup"] == "/aws/lambda/node-fn" and out["greeting"] == "hallo"
+    assert 0 < out["remaining"] <= 3000 and len(out["requestId"]) == 36
+    _, again = invoke(lam, "node-fn", {})
+    assert again["count"] == 2 and again["pid"] == out["pid"]
+    # console.log in AWS's line format, in hydrant's log
+    wait_for(lambda: "INFO\tnode says hello 2" in hydrant.read_log(), timeout=5)
+    log = hydrant.read_log()
+    assert "[lambda:node-fn]" in log and again["requestId"] in log
+
+    r, err = invoke(lam, "node-fn", {"raise": "badly"})
+    assert r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "TypeError" and err["errorMessage"] == "node no good: badly"
+    assert isinstance(err["trace"], list) and err["trace"][0].startswith("TypeError")
+
+    lam.update_function_code(FunctionName="node-fn", ZipFile=make_zip(
+        {"index.js": "exports.handler = async (e) => ({ v: 2, e });\n"}))
+    _, v2 = invoke(lam, "node-fn", {"x": 1})
+    assert v2 == {"v": 2, "e": {"x": 1}}
+    lam.delete_function(FunctionName="node-fn")
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_node_es_module_and_callback_handlers(lam):
+    create(lam, "esm-fn", runtime="nodejs20.x", handler="index.handler",
+           files={"index.mjs": "export const handler = async (e) => ({ esm: true, e });\n"})
+    _, out = invoke(lam, "esm-fn", {"a": 1})
+    assert out == {"esm": True, "e": {"a": 1}}
+    create(lam, "cb-fn", runtime="nodejs20.x", handler="lib/h.go",
+           files={"lib/h.js": "exports.go = (e, ctx, cb) => setTimeout(() => cb(null, "
+                              "{ cb: e.n * 2 }), 10);\n"})
+    _, out = invoke(lam, "cb-fn", {"n": 21})
+    assert out == {"cb": 42}
+
+
+# ---- failures inside the function --------------------------------------------
+def test_python_exception_is_unhandled_function_error(lam):
+    create(lam, "boom")
+    r, err = invoke(lam, "boom", {"raise": "on purpose"})
+    assert r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "ValueError"
+    assert err["errorMessage"] == "no good: on purpose"
+    assert isinstance(err["stackTrace"], list) and "in handler" in err["stackTrace"][0]
+    assert len(err["requestId"]) == 36
+    # the worker survives an exception
+    r, out = invoke(lam, "boom", {})
+    assert "FunctionError" not in r and out["count"] == 2
+
+
+def test_timeout_kills_and_replaces_the_worker(hydrant, lam):
+    create(lam, "slow", Timeout=1)
+    _, first = invoke(lam, "slow", {})
+    t0 = time.monotonic()
+    r, err = invoke(lam, "slow", {"sleep": 30})
+    assert time.monotonic() - t0 < 10
+    assert r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in err["errorMessage"]
+    assert "Task timed out after 1.00 seconds" in hydrant.read_log()
+    r, out = invoke(lam, "slow", {})
+    assert "FunctionError" not in r
+    assert out["pid"] != first["pid"] and out["count"] == 1  # a new worker
+
+
+def test_crash_is_runtime_exit_error_and_the_worker_restarts(lam):
+    create(lam, "crash")
+    _, first = invoke(lam, "crash", {})
+    r, err = invoke(lam, "crash", {"exit": 3})
+    assert r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in err["errorMessage"]
+    r, out = invoke(lam, "crash", {})
+    assert "FunctionError" not in r and out["pid"] != first["pid"]
+
+
+def test_memory_limit(lam):
+    create(lam, "hungry", MemorySize=128)
+    r, out = invoke(lam, "hungry", {"alloc_mb": 16})
+    assert "FunctionError" not in r and out == {"allocated": 16 << 20}
+    r, err = invoke(lam, "hungry", {"alloc_mb": 512})
+    assert r["FunctionError"] == "Unhandled" and err["errorType"] == "MemoryError"
+
+
+def test_import_errors_are_aws_runtime_errors(lam):
+    create(lam, "no-module", handler="missing.handler")
+    r, err = invoke(lam, "no-module", {})
+    assert r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "Runtime.ImportModuleError"
+    assert "Unable to import module 'missing'" in err["errorMessage"]
+    create(lam, "no-handler", handler="app.nothere")
+    r, err = invoke(lam, "no-handler", {})
+    assert err["errorType"] == "Runtime.HandlerNotFound"
+
+
+def test_response_not_json_serializable(lam):
+    create(lam, "marshal", files={"app.py": "def handler(e, c):\n    return {1, 2}\n"})
+    r, err = invoke(lam, "marshal", {})
+    assert r["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.MarshalError"
+
+
+# ---- the API's own errors ------------------------------------------------------
+def test_create_errors(hydrant, lam):
+    create(lam, "dup")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        create(lam, "dup")
+    assert error_code(e) == "ResourceConflictException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    raw = hydrant.client("lambda")  # no client-side validation
+    for kw, code in [({"Timeout": 901}, "InvalidParameterValueException"),
+                     ({"Timeout": 0}, "ValidationException"),
+                     ({"MemorySize": 64}, "ValidationException"),
+                     ({"MemorySize": 10241}, "ValidationException"),
+                     ({"Runtime": "java17"}, "InvalidParameterValueException"),
+                     ({"Role": "not-a-role"}, "ValidationException"),
+                     ({"Role": "arn:aws:iam::000000000000:role/nobody"},
+                      "InvalidParameterValueException"),
+                     ({"FunctionName": "bad name!"}, "ValidationException"),
+                     ({"Environment": {"Variables": {"AWS_REGION": "x"}}},
+                      "InvalidParameterValueException"),
+                     ({"Environment": {"Variables": {"BIG": "x" * 5000}}},
+                      "InvalidParameterValueException"),
+                     ({"Layers": ["arn:aws:lambda:us-east-1:000000000000:layer:x:1"]},
+                      "InvalidParameterValueException")]:
+        args = dict(FunctionName="bad", Runtime="python3.11", Role=ROLE_ARN,
+                    Handler="app.handler", Code={"ZipFile": make_zip({"app.py": PY_APP})})
+        args.update(kw)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            raw.create_function(**args)
+        assert error_code(e) == code, (kw, e.value.response)
+        assert e.value.response["Error"]["Message"], kw
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["dup"]
+
+
+def test_zip_path_traversal_and_bad_zips_are_refused(hydrant, lam):
+    for files in ({"../evil.py": "x = 1\n"}, {"/abs/evil.py": "x = 1\n"},
+                  {"ok/../../evil.py": "x = 1\n"}):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            create(lam, "evil", files=files)
+        assert error_code(e) == "InvalidParameterValueException"
+        assert "Could not unzip uploaded file" in str(e.value)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function(FunctionName="evil", Runtime="python3.11", Role=ROLE_ARN,
+                            Handler="app.handler", Code={"ZipFile": b"this is no zip"})
+    assert error_code(e) == "InvalidParameterValueException"
+    import os
+    assert not os.path.exists(os.path.join(hydrant.data_dir, "..", "evil.py"))
+    assert not os.path.exists(os.path.join(hydrant.data_dir, "lambda", "us-east-1", "evil.py"))
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_invoke_errors(hydrant, lam):
+    create(lam, "fn")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.invoke(FunctionName="fn", InvocationType="Event", Payload=b"{}")
+    assert error_code(e) == "InvalidParameterValueException"
+    assert "Event" in str(e.value) and "RequestResponse" in str(e.value)
+    r = lam.invoke(FunctionName="fn", InvocationType="DryRun", Payload=b"{}")
+    assert r["StatusCode"] == 204
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.invoke(FunctionName="fn", Payload=b"{not json")
+    assert error_code(e) == "InvalidRequestContentException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.invoke(FunctionName="fn", Qualifier="7", Payload=b"{}")
+    assert error_code(e) == "ResourceNotFoundException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.invoke(FunctionName="arn:aws:lambda:us-east-1:000000000000:function:other",
+                   Payload=b"{}")
+    assert error_code(e) == "ResourceNotFoundException"
+    r, out = invoke(lam, "arn:aws:lambda:us-east-1:000000000000:function:fn:$LATEST", {})
+    assert out["function_name"] == "fn"
+    # the answer's shape on the wire: x-amzn-ErrorType and {"Type","message"}
+    status, headers, body = signed_request(
+        hydrant, "GET", "/2015-03-31/functions/nope", service="lambda")
+    assert status == 404 and headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+    doc = json.loads(body)
+    assert doc["Type"] == "User" and "Function not found" in doc["Message"]
+    # too large a payload
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.invoke(FunctionName="fn", Payload=b'"' + b"x" * (6 << 20) + b'"')
+    assert error_code(e) in ("RequestTooLargeException", "RequestEntityTooLargeException")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_list_functions_pages(lam):
+    for i in range(3):
+        create(lam, "page-%d" % i)
+    first = lam.list_functions(MaxItems=2)
+    assert [f["FunctionName"] for f in first["Functions"]] == ["page-0", "page-1"]
+    rest = lam.list_functions(MaxItems=2, Marker=first["NextMarker"])
+    assert [f["FunctionName"] for f in rest["Functions"]] == ["page-2"]
+    assert "NextMarker" not in rest
+
+
+# ---- durability and the off switch ----------------------------------------------
+def test_restart_keeps_functions(tmp_path):
+    h = Hydrant(str(tmp_path / "data")).start()
+    try:
+        setup_role(h)
+        lam = h.client("lambda")
+        create(lam, "keeper", Environment={"Variables": {"GREETING": "still here"}})
+        create(lam, "keeper-node", runtime="nodejs20.x")
+        _, before = invoke(lam, "keeper", {})
+        h.restart()
+        lam = h.client("lambda")
+        names = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"])
+        assert names == ["keeper", "keeper-node"]
+        r, out = invoke(lam, "keeper", {"after": "restart"})
+        assert "FunctionError" not in r and out["event"] == {"after": "restart"}
+        assert out["env"]["GREETING"] == "still here" and out["count"] == 1
+        _, node = invoke(lam, "keeper-node", {"n": 1})
+        assert node["event"] == {"n": 1}
+    finally:
+        assert h.stop() == 0
+
+
+def test_runtime_off_refuses_code(make_hydrant):
+    h = make_hydrant("--lambda-runtime=off")
+    setup_role(h)
+    lam = h.client("lambda")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        create(lam, "refused")
+    assert error_code(e) == "InvalidParameterValueException"
+    assert "--lambda-runtime=off" in str(e.value)
+    assert lam.list_functions()["Functions"] == []
+
+
+def test_workers_are_reaped_at_stop(tmp_path):
+    import os
+    h = Hydrant(str(tmp_path / "data")).start()
+    setup_role(h)
+    lam = h.client("lambda")
+    create(lam, "reaped")
+    create(lam, "reaped-node", runtime="nodejs20.x")
+    pids = [invoke(lam, "reaped", {})[1]["pid"], invoke(lam, "reaped-node", {})[1]["pid"]]
+    assert h.stop() == 0
+
+    def gone(pid):
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+    for pid in pids:
+        wait_for(lambda: gone(pid), timeout=5)
