@@ -1329,13 +1329,28 @@ static int remote_invoke(const struct fn_ref *ref, const char *function, const v
         snprintf(why, why_len, "out of memory");
         return HY_ENOMEM;
     }
+    bool qualified = ref->qualifier[0] && strcmp(ref->qualifier, "$LATEST") != 0;
+    if (qualified && strspn(ref->qualifier, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "0123456789-_") != strlen(ref->qualifier)) {
+        snprintf(why, why_len, "not a function qualifier: %s", ref->qualifier);
+        rc = HY_EINVAL;
+        goto out_cleanup;
+    }
     const char *ep = lambda_cfg.endpoint;
     size_t eplen = strlen(ep);
     while (eplen && ep[eplen - 1] == '/')
         eplen--;
+    /* the path names the function by its bare name (the region is the
+     * signing scope's, the account the caller's) and the qualifier goes
+     * in ?Qualifier=: names and qualifiers are [A-Za-z0-9_-], so the path
+     * has nothing to escape. libcurl's SigV4 does not encode the path
+     * again as AWS's canonical request does for Lambda, so a '%' escape
+     * (an ARN's ':') would break the signature. A cross-account ARN is
+     * not supported this way. */
     if (buf_append(&url, ep, eplen) || buf_puts(&url, LAMBDA_PREFIX "/") ||
-        url_encode(&url, function, strlen(function), false) ||
+        buf_puts(&url, ref->name) ||
         buf_puts(&url, "/invocations") ||
+        (qualified && buf_printf(&url, "?Qualifier=%s", ref->qualifier)) ||
         buf_printf(&sig, "aws:amz:%s:lambda", ref->region)) {
         rc = HY_ENOMEM;
         goto out_cleanup;

@@ -68,4 +68,43 @@ const char *lambda_route(const char *method, const char *path);
 int lambda_invoke(const char *function, const char *region, const void *payload, size_t len,
                   struct buf *out, bool *function_error, char *why, size_t why_len);
 
+/* ---- the Lambda processor's response parser (processors/lambda.c) ----
+ * Exposed for its fuzzer (tests/fuzz/fuzz_lambda_response.c) and tests.
+ *
+ * A Firehose transformation function answers
+ *   {"records":[{"recordId":..., "result":"Ok"|"Dropped"|"ProcessingFailed",
+ *                "data":"<base64>", "metadata":{"partitionKeys":{...}}}]}
+ * for the n records it was sent, whose recordIds were id_prefix followed
+ * by the record's index in decimal. Each record gets a state: */
+enum lambda_rec_state {
+    LAMBDA_REC_MISSING = 0,   /* not returned: Lambda.MissingRecordId */
+    LAMBDA_REC_OK,            /* data (and partition keys) in the result */
+    LAMBDA_REC_DROPPED,
+    LAMBDA_REC_FAILED,        /* ProcessingFailed: Lambda.ProcessingFailedStatus */
+    LAMBDA_REC_DUPLICATED,    /* returned twice: Lambda.DuplicatedRecordId */
+    LAMBDA_REC_INVALID,       /* a result or data AWS rejects:
+                               * Lambda.JsonProcessingException */
+};
+struct lambda_rec_result {
+    uint8_t state;            /* enum lambda_rec_state */
+    uint32_t off, len;        /* OK: decoded data in resp->data */
+    uint32_t keys_off, keys_len;  /* OK: "name\0value\0..." in resp->keys */
+    uint32_t nkeys;
+};
+struct lambda_resp {
+    size_t n;
+    struct lambda_rec_result *recs;   /* n of them */
+    struct buf data;
+    struct buf keys;
+    size_t unknown_ids;               /* returned ids of no record sent */
+    char msg[256];                    /* why the whole response was refused */
+};
+/* HY_OK (every record has its state), HY_EINVAL (not a response at all:
+ * not JSON, no records array; msg says why; the invocation's records
+ * fail with Lambda.JsonProcessingException), HY_ENOMEM. Free with
+ * lambda_resp_free (also after an error). */
+int lambda_resp_parse(const char *body, size_t len, const char *id_prefix, size_t n,
+                      struct lambda_resp *out);
+void lambda_resp_free(struct lambda_resp *r);
+
 #endif

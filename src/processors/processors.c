@@ -17,7 +17,9 @@
  *   &processor_delimiter         append_delimiter.c AppendDelimiterToRecord
  * Each is declared extern here and added to the table as its file lands. */
 
+extern const struct processor processor_lambda;
+
 const struct processor *const processor_table[] = {
-    NULL, /* placeholder until the first processor lands; processor_count excludes it */
+    &processor_lambda,
 };
-const size_t processor_count = 0;
+const size_t processor_count = sizeof processor_table / sizeof processor_table[0];
