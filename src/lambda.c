@@ -485,6 +485,21 @@ static void code_dir(char *out, size_t size, const char *region, const char *nam
     snprintf(out, size, "%s/%s/%s/%s", lambda_dir, region, name, hex);
 }
 
+/* In a child between fork and exec (async-signal-safe calls only): the
+ * signal mask main.c set for its threads (SIGTERM, SIGINT, SIGHUP
+ * blocked) and its ignored SIGPIPE would be inherited across exec; the
+ * user's code gets the defaults. */
+static void child_signals(void)
+{
+    sigset_t none;
+    struct sigaction dfl;
+    sigemptyset(&none);
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &dfl, NULL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* Runs argv (NULL-terminated) to completion with stdin from /dev/null and
  * stderr into err[0..err_len); returns its exit status, -1 when it could
  * not run or died of a signal. */
@@ -502,6 +517,7 @@ static int run_child(char *const argv[], char *err, size_t err_len)
         }
         dup2(ep[1], 2);
         close_range(3, ~0U, 0);
+        child_signals();
         execv(argv[0], argv);
         _exit(127);
     }
@@ -839,6 +855,7 @@ static int worker_spawn(const struct fn *conf, struct worker **out)
         dup2(a, 3);
         dup2(b, 4);
         close_range(5, ~0U, 0);
+        child_signals();
         setrlimit(RLIMIT_AS, &as);
         if (chdir(dir) != 0)
             _exit(126);
@@ -1831,6 +1848,17 @@ static void op_create(struct http_req *req, const char *region)
     rc = db_put_locked(&f, true);
     pthread_mutex_unlock(&db_lock);
     if (rc == HY_EEXIST) {
+        /* lost a race with another CreateFunction of that name: its code
+         * stays, ours goes (unless it is the same code) */
+        struct fn winner;
+        if (db_get(f.region, f.name, &winner) == HY_OK) {
+            if (strcmp(winner.code_hex, f.code_hex)) {
+                char dir[4400];
+                code_dir(dir, sizeof dir, f.region, f.name, f.code_hex);
+                rm_tree(dir);
+            }
+            fn_clear(&winner);
+        }
         reply_error(req, 409, "ResourceConflictException", "Function already exist: %s",
                     f.name);
         goto out_free;
