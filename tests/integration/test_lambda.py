@@ -37,6 +37,7 @@ count = 0
 
 def handler(event, context):
     global count
+    started = time.time()
     count += 1
     print("py says hello", count, flush=True)
     if event.get("raise"):
@@ -65,6 +66,7 @@ def handler(event, context):
                                                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
                                                "LAMBDA_TASK_ROOT")},
         "version": 1,
+        "span": [started, time.time()],
     }
 '''
 
@@ -439,3 +441,72 @@ def test_workers_are_reaped_at_stop(tmp_path):
             return True
     for pid in pids:
         wait_for(lambda: gone(pid), timeout=5)
+
+
+def test_no_descriptors_or_children_leak(hydrant, lam):
+    """Timeouts, crashes, exceptions and code updates leave hydrant with
+    the descriptors and child processes it had: every killed worker is
+    reaped and its three pipes closed."""
+    import os
+    create(lam, "leaky", Timeout=1)
+    invoke(lam, "leaky", {})
+    pid = hydrant.proc.pid
+
+    def fds():
+        return len(os.listdir("/proc/%d/fd" % pid))
+
+    def children():
+        out = []
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += f.read().split()
+        return sorted(out)
+
+    def zombies():
+        zs = []
+        for c in children():
+            try:
+                with open("/proc/%s/stat" % c) as f:
+                    if f.read().split(")")[-1].split()[0] == "Z":
+                        zs.append(c)
+            except FileNotFoundError:
+                pass
+        return zs
+
+    base_fds, base_children = fds(), len(children())
+    for i in range(3):
+        invoke(lam, "leaky", {"sleep": 5})         # timeout: killed
+        invoke(lam, "leaky", {"exit": 1})          # crash
+        invoke(lam, "leaky", {"raise": "x"})       # exception: worker kept
+    lam.update_function_code(FunctionName="leaky", ZipFile=make_zip({"app.py": PY_APP}))
+    invoke(lam, "leaky", {})
+    assert zombies() == []
+    wait_for(lambda: fds() == base_fds, timeout=5)
+    assert len(children()) == base_children
+    lam.delete_function(FunctionName="leaky")
+    wait_for(lambda: children() == [], timeout=5)
+    assert fds() == base_fds - 3  # the deleted function's one worker: 3 pipes
+
+
+def test_pool_serves_concurrent_invocations(make_hydrant):
+    """--lambda-workers 2: four concurrent invocations run two at a time
+    on at most two workers, and every one gets its answer."""
+    import concurrent.futures
+    h = make_hydrant("--lambda-workers", "2", "--threads", "8")
+    setup_role(h)
+    lam = h.client("lambda")
+    create(lam, "pooled", Timeout=30)
+    invoke(lam, "pooled", {})
+
+    def one(i):
+        c = h.client("lambda", config_kw={"read_timeout": 60})
+        return invoke(c, "pooled", {"sleep": 1, "i": i})[1]
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(one, range(4)))
+    assert sorted(o["event"]["i"] for o in outs) == [0, 1, 2, 3]
+    assert len({o["pid"] for o in outs}) == 2
+    # how many ran at once, from the functions' own clocks: two workers
+    # ran in parallel, never more
+    spans = [o["span"] for o in outs]
+    most = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+    assert most == 2, spans
