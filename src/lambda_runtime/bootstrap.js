@@ -37,7 +37,15 @@ function writeFrame(kind, obj) {
   const head = Buffer.alloc(5);
   head.writeUInt32BE(body.length + 1, 0);
   head.writeUInt8(kind.charCodeAt(0), 4);
-  fs.writeSync(4, Buffer.concat([head, body]));
+  const frame = Buffer.concat([head, body]);
+  // a write to a pipe may be partial: loop until the frame is out
+  for (let off = 0; off < frame.length;) {
+    try {
+      off += fs.writeSync(4, frame, off, frame.length - off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+    }
+  }
 }
 
 function errorObj(err) {

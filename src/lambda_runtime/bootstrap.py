@@ -54,7 +54,11 @@ def read_frame():
 
 
 def write_frame(kind, body):
-    RESP.write(struct.pack(">IB", len(body) + 1, ord(kind)) + body)
+    # FileIO.write may write less than asked (a pipe): loop until done
+    data = memoryview(struct.pack(">IB", len(body) + 1, ord(kind)) + body)
+    while data:
+        n = RESP.write(data)
+        data = data[n:]
 
 
 class LambdaContext:

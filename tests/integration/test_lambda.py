@@ -510,3 +510,22 @@ def test_pool_serves_concurrent_invocations(make_hydrant):
     spans = [o["span"] for o in outs]
     most = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
     assert most == 2, spans
+
+
+def test_large_payloads_and_the_6mb_response_limit(lam):
+    create(lam, "big", MemorySize=512, files={"app.py": (
+        "def handler(e, c):\n"
+        "    return {'echo': e['blob'], 'pad': 'y' * e['pad']}\n")})
+    create(lam, "big-node", runtime="nodejs20.x", MemorySize=512, files={"index.js": (
+        "exports.handler = async (e) => ({ echo: e.blob, pad: 'y'.repeat(e.pad) });\n")})
+    blob = "x" * (5 << 20)
+    for name in ("big", "big-node"):
+        r, out = invoke(lam, name, {"blob": blob, "pad": 0})
+        assert "FunctionError" not in r and out["echo"] == blob, name
+        r, err = invoke(lam, name, {"blob": "", "pad": 7 << 20})
+        assert r["FunctionError"] == "Unhandled", name
+        assert err["errorType"] == "Function.ResponseSizeTooLarge", name
+        assert "6291556 bytes" in err["errorMessage"]
+        # the worker read past the oversized answer and goes on
+        r, out = invoke(lam, name, {"blob": "ok", "pad": 1})
+        assert out == {"echo": "ok", "pad": "y"}, name
