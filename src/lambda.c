@@ -51,7 +51,12 @@
  * Threading: the catalog has one connection (FULLMUTEX) and a mutex for
  * read-modify-write sequences; the pools are guarded by pools_lock, each
  * with a condition variable that invokers wait on for a free worker.
- * The I/O of an invocation happens outside every lock.
+ * The I/O of an invocation happens outside every lock. An Invoke request
+ * is answered from a thread of its own (at most LAMBDA_MAX_INFLIGHT, then
+ * 429), the HTTP connection suspended meanwhile, so a function running
+ * for minutes holds no HTTP thread; lambda_drain (at SIGTERM, before the
+ * listener stops) waits for them, then kills their workers. The Lambda
+ * processor calls lambda_invoke on delivery threads.
  */
 #include "lambda.h"
 #include "api.h"
@@ -2127,13 +2132,142 @@ out_free:
     json_decref(body);
 }
 
+/* ---- Invoke: one thread per invocation in flight ----------------------- */
+
+#define LAMBDA_MAX_INFLIGHT 256   /* HTTP invocations at once; past it 429 */
+
+static pthread_mutex_t inv_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inv_cond = PTHREAD_COND_INITIALIZER;
+static int inv_running;
+static bool inv_stopping;
+
+struct async_invoke {
+    struct http_req *req;
+    struct fn f;
+};
+
+/* Runs f on req's payload and answers req (from any thread). */
+static void invoke_and_reply(struct http_req *req, const struct fn *f)
+{
+    struct buf out;
+    char why[512];
+    bool ferr = false;
+    buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
+    why[0] = 0;
+    int rc = local_invoke(f, req->body, req->body_len, &out, &ferr, why, sizeof why);
+    if (rc == HY_OK) {
+        char rid[37];
+        hy_uuid4(rid);
+        http_add_header(req, "x-amzn-RequestId", rid);
+        http_add_header(req, "X-Amz-Executed-Version", "$LATEST");
+        if (ferr)
+            http_add_header(req, "X-Amz-Function-Error", "Unhandled");
+        http_reply(req, 200, "application/json", out.data ? out.data : "", out.len);
+    } else if (rc == HY_EBUSY) {
+        reply_error(req, 429, "TooManyRequestsException", "Rate Exceeded.");
+    } else if (rc == HY_ESTATE) {
+        reply_error(req, 409, "ResourceConflictException", "%s", why);
+    } else {
+        reply_error(req, 500, "ServiceException", "%s", why[0] ? why : hy_strerror(rc));
+    }
+    buf_free(&out);
+}
+
+static void *invoke_main(void *arg)
+{
+    struct async_invoke *a = arg;
+    invoke_and_reply(a->req, &a->f);
+    fn_clear(&a->f);
+    free(a);
+    pthread_mutex_lock(&inv_lock);
+    inv_running--;
+    pthread_cond_broadcast(&inv_cond);
+    pthread_mutex_unlock(&inv_lock);
+    return NULL;
+}
+
+/* Starts f's invocation for req on a thread: HY_OK (it answers req; *f
+ * is taken, left zeroed), or the request was answered here (stopping, too
+ * many in flight, no thread) and *f stays the caller's. */
+static int invoke_async(struct http_req *req, struct fn *f)
+{
+    pthread_mutex_lock(&inv_lock);
+    bool stopping = inv_stopping, full = inv_running >= LAMBDA_MAX_INFLIGHT;
+    if (!stopping && !full)
+        inv_running++;
+    pthread_mutex_unlock(&inv_lock);
+    if (stopping) {
+        reply_error(req, 503, "ServiceException", "hydrant is stopping");
+        return HY_ESTATE;
+    }
+    if (full) {
+        reply_error(req, 429, "TooManyRequestsException", "Rate Exceeded.");
+        return HY_EBUSY;
+    }
+    struct async_invoke *a = malloc(sizeof *a);
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc = HY_ENOMEM;
+    if (a && pthread_attr_init(&attr) == 0) {
+        a->req = req;
+        a->f = *f;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, invoke_main, a) == 0)
+            rc = HY_OK;
+        pthread_attr_destroy(&attr);
+    }
+    if (rc == HY_OK) {
+        memset(f, 0, sizeof *f); /* the thread owns f's env now */
+        return HY_OK;
+    }
+    free(a);
+    pthread_mutex_lock(&inv_lock);
+    inv_running--;
+    pthread_cond_broadcast(&inv_cond);
+    pthread_mutex_unlock(&inv_lock);
+    reply_error(req, 500, "ServiceException", "cannot start the invocation: out of resources");
+    return rc;
+}
+
+void lambda_drain(int grace_ms)
+{
+    pthread_mutex_lock(&inv_lock);
+    inv_stopping = true;
+    int64_t deadline = hy_mono_ms() + grace_ms;
+    while (inv_running > 0 && hy_mono_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&inv_cond, &inv_lock, &ts);
+    }
+    int left = inv_running;
+    pthread_mutex_unlock(&inv_lock);
+    if (left) {
+        /* still running past the grace: their workers are killed, each
+         * invocation answers (Runtime.ExitError) and its thread ends */
+        log_warn("lambda", "stopping: %d invocations still running after %d ms; killing "
+                 "their workers", left, grace_ms);
+        pthread_mutex_lock(&pools_lock);
+        for (struct pool *p = pools; p; p = p->next)
+            for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
+                if (p->w[i] && p->w[i] != (struct worker *)p && p->w[i]->pid > 0)
+                    kill(-p->w[i]->pid, SIGKILL);
+        pthread_mutex_unlock(&pools_lock);
+        pthread_mutex_lock(&inv_lock);
+        while (inv_running > 0)
+            pthread_cond_wait(&inv_cond, &inv_lock);
+        pthread_mutex_unlock(&inv_lock);
+    }
+}
+
 static void op_invoke(struct http_req *req, const char *region)
 {
     struct fn f;
     struct fn_ref ref;
-    struct buf out;
-    char why[512];
-    bool ferr = false;
     const char *type = http_header(req, "X-Amz-Invocation-Type");
     const char *log_type = http_header(req, "X-Amz-Log-Type");
     if (type && strcmp(type, "RequestResponse") && strcmp(type, "DryRun") &&
@@ -2178,25 +2312,11 @@ static void op_invoke(struct http_req *req, const char *region)
         http_reply(req, 204, "application/json", "", 0);
         goto out_clear;
     }
-    buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
-    why[0] = 0;
-    int rc = local_invoke(&f, req->body, req->body_len, &out, &ferr, why, sizeof why);
-    if (rc == HY_OK) {
-        char rid[37];
-        hy_uuid4(rid);
-        http_add_header(req, "x-amzn-RequestId", rid);
-        http_add_header(req, "X-Amz-Executed-Version", "$LATEST");
-        if (ferr)
-            http_add_header(req, "X-Amz-Function-Error", "Unhandled");
-        http_reply(req, 200, "application/json", out.data ? out.data : "", out.len);
-    } else if (rc == HY_EBUSY) {
-        reply_error(req, 429, "TooManyRequestsException", "Rate Exceeded.");
-    } else if (rc == HY_ESTATE) {
-        reply_error(req, 409, "ResourceConflictException", "%s", why);
-    } else {
-        reply_error(req, 500, "ServiceException", "%s", why[0] ? why : hy_strerror(rc));
-    }
-    buf_free(&out);
+    /* the invocation runs on a thread of its own and answers from there
+     * (http.c suspends the connection until then), so a long function
+     * does not hold one of the few HTTP threads */
+    if (invoke_async(req, &f) == HY_OK)
+        return;
 out_clear:
     fn_clear(&f);
 }

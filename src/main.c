@@ -411,6 +411,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     log_info("main", "signal %d: stopping", sig);
+    lambda_drain(20000);   /* Invoke answers from its own threads: all in */
     http_stop(srv);        /* no new puts; waiting ones are answered below */
     wal_flush(hy_wal);     /* every logged put applied to its buffer */
     delivery_stop();       /* a last pass delivers what is buffered */

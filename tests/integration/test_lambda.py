@@ -529,3 +529,37 @@ def test_large_payloads_and_the_6mb_response_limit(lam):
         # the worker read past the oversized answer and goes on
         r, out = invoke(lam, name, {"blob": "ok", "pad": 1})
         assert out == {"echo": "ok", "pad": "y"}, name
+
+
+def test_a_long_invocation_holds_no_http_thread(make_hydrant):
+    """With one HTTP thread, a function running for seconds does not stop
+    hydrant from answering other requests (Invoke answers from a thread
+    of its own); SIGTERM waits for it."""
+    import concurrent.futures
+    h = make_hydrant("--threads", "1")
+    setup_role(h)
+    lam = h.client("lambda")
+    create(lam, "long", Timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(lambda: invoke(h.client("lambda", config_kw={"read_timeout": 60}),
+                                       "long", {"sleep": 3}))
+        wait_for(lambda: "START RequestId" in h.read_log(), timeout=10)
+        assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["long"]
+        h.client("firehose").list_delivery_streams()
+        assert not fut.done()  # both answered while the function still ran
+        r, out = fut.result()
+    assert "FunctionError" not in r and out["event"] == {"sleep": 3}
+
+
+def test_sigterm_answers_the_invocations_in_flight(tmp_path):
+    import concurrent.futures
+    h = Hydrant(str(tmp_path / "data")).start()
+    setup_role(h)
+    create(h.client("lambda"), "finishing", Timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(lambda: invoke(h.client("lambda", config_kw={"read_timeout": 60}),
+                                       "finishing", {"sleep": 2}))
+        wait_for(lambda: "START RequestId" in h.read_log(), timeout=10)
+        assert h.stop() == 0
+        r, out = fut.result()
+    assert "FunctionError" not in r and out["event"] == {"sleep": 2}
