@@ -1,7 +1,8 @@
 /* lambda.c -- a minimal AWS Lambda served by hydrant: the function
  * catalog, the REST-JSON API (CreateFunction, GetFunction,
  * GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction,
- * ListFunctions, Invoke), the local runtime that runs the user's code,
+ * ListFunctions, Invoke: RequestResponse, DryRun and Event), the local
+ * runtime that runs the user's code,
  * and lambda_invoke, the client the Lambda processor calls.
  *
  * Catalog: <data>/lambda/lambda.db (SQLite, WAL, synchronous=FULL, like
@@ -2142,9 +2143,58 @@ static int inv_running;
 static bool inv_stopping;
 
 struct async_invoke {
-    struct http_req *req;
+    struct http_req *req;   /* NULL for an Event invocation (answered 202) */
     struct fn f;
+    char *payload;          /* Event: a copy of the payload */
+    size_t len;
 };
+
+#define LAMBDA_MAX_EVENT 262144u  /* AWS: 256 KB for asynchronous invocation */
+
+/* Waits ms unless hydrant is stopping: true when it is. */
+static bool stop_wait(int64_t ms)
+{
+    int64_t deadline = hy_mono_ms() + ms;
+    pthread_mutex_lock(&inv_lock);
+    while (!inv_stopping && hy_mono_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&inv_cond, &inv_lock, &ts);
+    }
+    bool stopping = inv_stopping;
+    pthread_mutex_unlock(&inv_lock);
+    return stopping;
+}
+
+/* An Event invocation: run, and on a function error retried twice after
+ * one and two minutes, as AWS does; the outcome goes to the log only
+ * (hydrant has no event queue, destinations or DLQ: an event still
+ * waiting for a retry at SIGTERM, or at a crash, is lost, and logged). */
+static void event_invoke(const struct fn *f, const char *payload, size_t len)
+{
+    for (int attempt = 1;; attempt++) {
+        struct buf out;
+        char why[512] = "";
+        bool ferr = false;
+        buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
+        int rc = local_invoke(f, payload, len, &out, &ferr, why, sizeof why);
+        if (rc == HY_OK && !ferr) {
+            buf_free(&out);
+            return;
+        }
+        log_warn("lambda", "%s: asynchronous invocation, attempt %d of 3 failed: %.300s",
+                 f->name, attempt, rc == HY_OK ? (out.data ? out.data : "") : why);
+        buf_free(&out);
+        if (attempt == 3)
+            return;
+        if (stop_wait(attempt * 60000)) {
+            log_warn("lambda", "%s: stopping: an asynchronous invocation's retry is dropped",
+                     f->name);
+            return;
+        }
+    }
+}
 
 /* Runs f on req's payload and answers req (from any thread). */
 static void invoke_and_reply(struct http_req *req, const struct fn *f)
@@ -2176,8 +2226,12 @@ static void invoke_and_reply(struct http_req *req, const struct fn *f)
 static void *invoke_main(void *arg)
 {
     struct async_invoke *a = arg;
-    invoke_and_reply(a->req, &a->f);
+    if (a->req)
+        invoke_and_reply(a->req, &a->f);
+    else
+        event_invoke(&a->f, a->payload, a->len);
     fn_clear(&a->f);
+    free(a->payload);
     free(a);
     pthread_mutex_lock(&inv_lock);
     inv_running--;
@@ -2189,7 +2243,7 @@ static void *invoke_main(void *arg)
 /* Starts f's invocation for req on a thread: HY_OK (it answers req; *f
  * is taken, left zeroed), or the request was answered here (stopping, too
  * many in flight, no thread) and *f stays the caller's. */
-static int invoke_async(struct http_req *req, struct fn *f)
+static int invoke_async(struct http_req *req, struct fn *f, bool event)
 {
     pthread_mutex_lock(&inv_lock);
     bool stopping = inv_stopping, full = inv_running >= LAMBDA_MAX_INFLIGHT;
@@ -2204,12 +2258,21 @@ static int invoke_async(struct http_req *req, struct fn *f)
         reply_error(req, 429, "TooManyRequestsException", "Rate Exceeded.");
         return HY_EBUSY;
     }
-    struct async_invoke *a = malloc(sizeof *a);
+    struct async_invoke *a = calloc(1, sizeof *a);
     pthread_attr_t attr;
     pthread_t t;
     int rc = HY_ENOMEM;
+    if (a && event) {
+        a->len = req->body_len;
+        if (!(a->payload = malloc(req->body_len + 1))) {
+            free(a);
+            a = NULL;
+        } else {
+            memcpy(a->payload, req->body, req->body_len);
+        }
+    }
     if (a && pthread_attr_init(&attr) == 0) {
-        a->req = req;
+        a->req = event ? NULL : req;
         a->f = *f;
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &attr, invoke_main, a) == 0)
@@ -2218,8 +2281,16 @@ static int invoke_async(struct http_req *req, struct fn *f)
     }
     if (rc == HY_OK) {
         memset(f, 0, sizeof *f); /* the thread owns f's env now */
+        if (event) {
+            char rid[37];
+            hy_uuid4(rid);
+            http_add_header(req, "x-amzn-RequestId", rid);
+            http_reply(req, 202, "application/json", "", 0);
+        }
         return HY_OK;
     }
+    if (a)
+        free(a->payload);
     free(a);
     pthread_mutex_lock(&inv_lock);
     inv_running--;
@@ -2233,6 +2304,7 @@ void lambda_drain(int grace_ms)
 {
     pthread_mutex_lock(&inv_lock);
     inv_stopping = true;
+    pthread_cond_broadcast(&inv_cond); /* Event retries waiting: give up */
     int64_t deadline = hy_mono_ms() + grace_ms;
     while (inv_running > 0 && hy_mono_ms() < deadline) {
         struct timespec ts;
@@ -2276,12 +2348,6 @@ static void op_invoke(struct http_req *req, const char *region)
                    "must satisfy enum value set: [Event, RequestResponse, DryRun]", type);
         return;
     }
-    if (type && !strcmp(type, "Event")) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "hydrant's Lambda runs functions synchronously only: InvocationType "
-                    "Event (asynchronous invocation) is not supported; use RequestResponse");
-        return;
-    }
     if (log_type && strcmp(log_type, "None")) {
         reply_error(req, 400, "InvalidParameterValueException",
                     "hydrant's Lambda does not return logs (LogType %s): the function's "
@@ -2290,10 +2356,12 @@ static void op_invoke(struct http_req *req, const char *region)
     }
     if (!lookup(req, region, &f, &ref))
         return;
-    if (req->body_len > LAMBDA_MAX_REQUEST) {
+    bool event = type && !strcmp(type, "Event");
+    if (req->body_len > LAMBDA_MAX_REQUEST || (event && req->body_len > LAMBDA_MAX_EVENT)) {
         reply_error(req, 413, "RequestTooLargeException",
-                    "Request must be smaller than %u bytes for the InvokeFunction operation",
-                    LAMBDA_MAX_REQUEST);
+                    "Request must be smaller than %u bytes for the %s operation",
+                    event ? LAMBDA_MAX_EVENT : LAMBDA_MAX_REQUEST,
+                    event ? "InvokeAsync" : "InvokeFunction");
         goto out_clear;
     }
     if (req->body_len) {
@@ -2315,7 +2383,12 @@ static void op_invoke(struct http_req *req, const char *region)
     /* the invocation runs on a thread of its own and answers from there
      * (http.c suspends the connection until then), so a long function
      * does not hold one of the few HTTP threads */
-    if (invoke_async(req, &f) == HY_OK)
+    if (event && !lambda_cfg.runtime) {
+        reply_error(req, 409, "ResourceConflictException",
+                    "the Lambda runtime is off on this server (--lambda-runtime=off)");
+        goto out_clear;
+    }
+    if (invoke_async(req, &f, event) == HY_OK)
         return;
 out_clear:
     fn_clear(&f);

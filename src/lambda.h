@@ -42,8 +42,9 @@ int lambda_open(const char *data_dir);
 void lambda_close(void);
 /* At shutdown, before http_stop: refuses new Invoke requests (503) and
  * waits up to grace_ms for those in flight (each answers from its own
- * thread), then kills the workers of any still running, so every
- * suspended Invoke connection has its answer before the listener stops. */
+ * thread; Event invocations waiting for a retry give it up), then kills
+ * the workers of any still running, so every suspended Invoke connection
+ * has its answer before the listener stops. */
 void lambda_drain(int grace_ms);
 
 /* The router's classification of a Lambda REST path (raw, percent-
