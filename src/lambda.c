@@ -42,7 +42,9 @@
  * (Function.ResponseSizeTooLarge); any other frame, a short read or EOF
  * kills the worker (Runtime.ExitError). The worker's stdout and stderr are
  * one pipe read by a thread per worker; every line is logged at info with
- * the tag "lambda:<function name>".
+ * the tag "lambda:<function name>", and kept for the invocation when it
+ * asked for LogType Tail (the bootstraps write their output unbuffered
+ * before the answer frame; log_settle waits until the reader has it).
  *
  * Trust: the runtime runs the user's code as hydrant's own user. Only a
  * principal allowed lambda:CreateFunction / lambda:UpdateFunctionCode
@@ -76,6 +78,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -643,7 +646,15 @@ struct worker {
     bool busy;
     char tag[80];           /* "lambda:<name>" */
     char log_stream[80];
+    /* LogType Tail: the lines of the invocation in progress */
+    pthread_mutex_t log_mu;
+    bool capturing;
+    bool in_poll;           /* the log reader is waiting: nothing half-read */
+    struct buf captured;    /* ceiling LAMBDA_LOG_CAPTURE */
 };
+
+#define LAMBDA_LOG_CAPTURE (64u * 1024)
+#define LAMBDA_LOG_TAIL 4096 /* AWS: the last 4 KB of the log */
 
 struct pool {
     struct pool *next;
@@ -659,6 +670,28 @@ struct pool {
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *pools;
 
+/* One line of the function's output: to hydrant's log, and to the
+ * invocation's captured log when LogType Tail asked for it (the newest
+ * LAMBDA_LOG_CAPTURE bytes are kept). */
+static void log_line(struct worker *w, const char *line)
+{
+    log_info(w->tag, "%s", line);
+    pthread_mutex_lock(&w->log_mu);
+    if (w->capturing) {
+        size_t n = strlen(line);
+        if (w->captured.len + n + 1 > LAMBDA_LOG_CAPTURE) {
+            size_t drop = w->captured.len + n + 1 - LAMBDA_LOG_CAPTURE;
+            if (drop > w->captured.len)
+                drop = w->captured.len;
+            memmove(w->captured.data, w->captured.data + drop, w->captured.len - drop);
+            w->captured.len -= drop;
+        }
+        if (n + 1 <= LAMBDA_LOG_CAPTURE && buf_append(&w->captured, line, n) == HY_OK)
+            buf_append(&w->captured, "\n", 1);
+    }
+    pthread_mutex_unlock(&w->log_mu);
+}
+
 static void *log_main(void *arg)
 {
     struct worker *w = arg;
@@ -666,7 +699,13 @@ static void *log_main(void *arg)
     size_t used = 0;
     for (;;) {
         struct pollfd pfd = {w->log_fd, POLLIN, 0};
+        pthread_mutex_lock(&w->log_mu);
+        w->in_poll = true;
+        pthread_mutex_unlock(&w->log_mu);
         int pr = poll(&pfd, 1, 200);
+        pthread_mutex_lock(&w->log_mu);
+        w->in_poll = false;
+        pthread_mutex_unlock(&w->log_mu);
         if (pr < 0 && errno != EINTR)
             break;
         if (pr <= 0) {
@@ -683,7 +722,7 @@ static void *log_main(void *arg)
         for (ssize_t i = 0; i < n; i++) {
             if (buf[i] == '\n' || used == sizeof line - 1) {
                 line[used] = 0;
-                log_info(w->tag, "%s", line);
+                log_line(w, line);
                 used = 0;
                 if (buf[i] == '\n')
                     continue;
@@ -693,9 +732,26 @@ static void *log_main(void *arg)
     }
     if (used) {
         line[used] = 0;
-        log_info(w->tag, "%s", line);
+        log_line(w, line);
     }
     return NULL;
+}
+
+/* Waits (at most 200 ms) until the log reader has taken in everything the
+ * worker wrote before its answer: the bootstraps write their output
+ * unbuffered, before the answer frame, so once the pipe is empty and the
+ * reader is back in poll() the invocation's lines are all captured. */
+static void log_settle(struct worker *w)
+{
+    for (int i = 0; i < 200; i++) {
+        int pending = 0;
+        pthread_mutex_lock(&w->log_mu);
+        bool idle = w->in_poll;
+        pthread_mutex_unlock(&w->log_mu);
+        if (ioctl(w->log_fd, FIONREAD, &pending) != 0 || (idle && pending == 0))
+            return;
+        usleep(1000);
+    }
 }
 
 /* Kills the worker's process group, reaps it, closes its pipes, joins
@@ -720,6 +776,8 @@ static void worker_destroy(struct worker *w)
     }
     if (w->log_fd >= 0)
         close(w->log_fd);
+    buf_free(&w->captured);
+    pthread_mutex_destroy(&w->log_mu);
     free(w);
 }
 
@@ -770,6 +828,8 @@ static int worker_spawn(const struct fn *conf, struct worker **out)
         return HY_ENOMEM;
     w->pid = -1;
     w->to_fd = w->from_fd = w->log_fd = -1;
+    pthread_mutex_init(&w->log_mu, NULL);
+    buf_init(&w->captured, LAMBDA_LOG_CAPTURE);
     snprintf(w->tag, sizeof w->tag, "lambda:%s", conf->name);
     {
         unsigned char rnd[16];
@@ -1132,8 +1192,50 @@ static int error_payload(struct buf *out, const char *type, const char *fmt, ...
 }
 
 /* One invocation on hydrant's runtime (f from the catalog). */
+/* The worker's peak resident memory in MB (AWS's "Max Memory Used"), 0
+ * when unknown. */
+static long peak_mb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = 0;
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *fp = pid > 0 ? fopen(path, "re") : NULL;
+    if (!fp)
+        return 0;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    fclose(fp);
+    return (kb + 1023) / 1024;
+}
+
+/* AWS's LogType Tail: START, the function's lines, END and REPORT; the
+ * last 4 KB, base64, into tail. */
+static void tail_log(struct worker *w, const struct fn *f, const char *rid, int64_t ms,
+                     long mem, struct buf *tail)
+{
+    struct buf all;
+    buf_init(&all, LAMBDA_LOG_CAPTURE + 1024);
+    pthread_mutex_lock(&w->log_mu);
+    w->capturing = false;
+    buf_printf(&all, "START RequestId: %s Version: $LATEST\n", rid);
+    if (w->captured.len)
+        buf_append(&all, w->captured.data, w->captured.len);
+    buf_reset(&w->captured);
+    pthread_mutex_unlock(&w->log_mu);
+    buf_printf(&all, "END RequestId: %s\nREPORT RequestId: %s\tDuration: %lld.00 ms\t"
+               "Billed Duration: %lld ms\tMemory Size: %d MB\tMax Memory Used: %ld MB\t\n",
+               rid, rid, (long long)ms, (long long)(ms ? ms : 1), f->memory, mem);
+    size_t from = all.len > LAMBDA_LOG_TAIL ? all.len - LAMBDA_LOG_TAIL : 0;
+    if (buf_reserve(tail, base64_encoded_len(all.len - from) + 1) == HY_OK) {
+        base64_encode(tail->data + tail->len, all.data ? all.data + from : "", all.len - from);
+        tail->len += strlen(tail->data + tail->len);
+    }
+    buf_free(&all);
+}
+
 static int local_invoke(const struct fn *f, const void *payload, size_t len, struct buf *out,
-                        bool *function_error, char *why, size_t why_len)
+                        bool *function_error, struct buf *log_tail, char *why, size_t why_len)
 {
     int rc, slot = -1;
     bool dead = false;
@@ -1198,6 +1300,12 @@ static int local_invoke(const struct fn *f, const void *payload, size_t len, str
     frame[5 + hlen] = '\n';
     if (len)
         memcpy(frame + 6 + hlen, payload, len);
+    if (log_tail) {
+        pthread_mutex_lock(&w->log_mu);
+        buf_reset(&w->captured);
+        w->capturing = true;
+        pthread_mutex_unlock(&w->log_mu);
+    }
     if (write_all(w->to_fd, frame, 4 + body) != HY_OK) {
         dead = true;
         rc = error_payload(out, "Runtime.ExitError",
@@ -1286,6 +1394,12 @@ static int local_invoke(const struct fn *f, const void *payload, size_t len, str
 out_release:
     log_info("lambda", "%s: END RequestId: %s Duration: %lld ms%s", f->name, rid,
              (long long)(hy_mono_ms() - t0), *function_error ? " (function error)" : "");
+    if (log_tail && w) {
+        long mem = dead ? 0 : peak_mb(w->pid);
+        if (!dead)
+            log_settle(w);
+        tail_log(w, f, rid, hy_mono_ms() - t0, mem, log_tail);
+    }
     if (rc == HY_ENOMEM && !why[0])
         snprintf(why, why_len, "out of memory");
     pool_release(p, slot, dead);
@@ -1473,7 +1587,7 @@ int lambda_invoke(const char *function, const char *region, const void *payload,
         snprintf(why, why_len, "the function catalog: %s", hy_strerror(rc));
         return rc;
     }
-    rc = local_invoke(&f, payload, len, out, function_error, why, why_len);
+    rc = local_invoke(&f, payload, len, out, function_error, NULL, why, why_len);
     fn_clear(&f);
     return rc;
 }
@@ -2178,7 +2292,7 @@ static void event_invoke(const struct fn *f, const char *payload, size_t len)
         char why[512] = "";
         bool ferr = false;
         buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
-        int rc = local_invoke(f, payload, len, &out, &ferr, why, sizeof why);
+        int rc = local_invoke(f, payload, len, &out, &ferr, NULL, why, sizeof why);
         if (rc == HY_OK && !ferr) {
             buf_free(&out);
             return;
@@ -2199,17 +2313,23 @@ static void event_invoke(const struct fn *f, const char *payload, size_t len)
 /* Runs f on req's payload and answers req (from any thread). */
 static void invoke_and_reply(struct http_req *req, const struct fn *f)
 {
-    struct buf out;
+    struct buf out, tail;
     char why[512];
     bool ferr = false;
+    const char *log_type = http_header(req, "X-Amz-Log-Type");
+    bool want_tail = log_type && !strcmp(log_type, "Tail");
     buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
+    buf_init(&tail, 8192);
     why[0] = 0;
-    int rc = local_invoke(f, req->body, req->body_len, &out, &ferr, why, sizeof why);
+    int rc = local_invoke(f, req->body, req->body_len, &out, &ferr, want_tail ? &tail : NULL,
+                          why, sizeof why);
     if (rc == HY_OK) {
         char rid[37];
         hy_uuid4(rid);
         http_add_header(req, "x-amzn-RequestId", rid);
         http_add_header(req, "X-Amz-Executed-Version", "$LATEST");
+        if (want_tail && tail.len)
+            http_add_header(req, "X-Amz-Log-Result", tail.data);
         if (ferr)
             http_add_header(req, "X-Amz-Function-Error", "Unhandled");
         http_reply(req, 200, "application/json", out.data ? out.data : "", out.len);
@@ -2221,6 +2341,7 @@ static void invoke_and_reply(struct http_req *req, const struct fn *f)
         reply_error(req, 500, "ServiceException", "%s", why[0] ? why : hy_strerror(rc));
     }
     buf_free(&out);
+    buf_free(&tail);
 }
 
 static void *invoke_main(void *arg)
@@ -2348,10 +2469,9 @@ static void op_invoke(struct http_req *req, const char *region)
                    "must satisfy enum value set: [Event, RequestResponse, DryRun]", type);
         return;
     }
-    if (log_type && strcmp(log_type, "None")) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "hydrant's Lambda does not return logs (LogType %s): the function's "
-                    "output is in hydrant's log, tagged lambda:<function name>", log_type);
+    if (log_type && strcmp(log_type, "None") && strcmp(log_type, "Tail")) {
+        VALIDATION(req, "Value '%s' at 'logType' failed to satisfy constraint: Member must "
+                   "satisfy enum value set: [Tail, None]", log_type);
         return;
     }
     if (!lookup(req, region, &f, &ref))

@@ -587,3 +587,27 @@ def test_sigterm_answers_the_invocations_in_flight(tmp_path):
         assert h.stop() == 0
         r, out = fut.result()
     assert "FunctionError" not in r and out["event"] == {"sleep": 2}
+
+
+def test_log_type_tail(lam):
+    create(lam, "tail")
+    create(lam, "tail-node", runtime="nodejs20.x")
+    for name, line in (("tail", "py says hello 1"), ("tail-node", "node says hello 1")):
+        r = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+        out = json.loads(r["Payload"].read())
+        rid = out.get("request_id") or out.get("requestId")
+        log = base64.b64decode(r["LogResult"]).decode()
+        lines = log.splitlines()
+        assert lines[0] == "START RequestId: %s Version: $LATEST" % rid, log
+        assert any(line in l for l in lines), log
+        assert "END RequestId: " + rid in log
+        assert lines[-1].startswith("REPORT RequestId: " + rid) and "Memory Size: 128 MB" in log
+        assert "LogResult" not in lam.invoke(FunctionName=name, Payload=b"{}")
+    # the last 4 KB only
+    create(lam, "chatty", files={"app.py": (
+        "def handler(e, c):\n"
+        "    for i in range(500):\n"
+        "        print('line %04d' % i)\n")})
+    log = base64.b64decode(lam.invoke(FunctionName="chatty", Payload=b"{}",
+                                      LogType="Tail")["LogResult"]).decode()
+    assert len(log) <= 4096 and "line 0499" in log and "line 0000" not in log
