@@ -1,6 +1,7 @@
 /* lambda.c -- a minimal AWS Lambda served by hydrant: the function
  * catalog, the REST-JSON API (CreateFunction, GetFunction,
- * GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction,
+ * GetFunctionConfiguration, UpdateFunctionCode,
+ * UpdateFunctionConfiguration, DeleteFunction,
  * ListFunctions, Invoke: RequestResponse, DryRun and Event), the local
  * runtime that runs the user's code,
  * and lambda_invoke, the client the Lambda processor calls.
@@ -104,7 +105,7 @@ struct lambda_config lambda_cfg = {
 static void scopy(char *d, size_t size, const char *s)
 {
     size_t n = strnlen(s, size - 1);
-    memcpy(d, s, n);
+    memmove(d, s, n);
     d[n] = 0;
 }
 
@@ -462,6 +463,8 @@ static const char *route(const char *method, const char *path, const char **seg,
     }
     if (!strcmp(sub, "configuration") && !strcmp(method, "GET"))
         return "GetFunctionConfiguration";
+    if (!strcmp(sub, "configuration") && !strcmp(method, "PUT"))
+        return "UpdateFunctionConfiguration";
     if (!strcmp(sub, "code") && !strcmp(method, "PUT"))
         return "UpdateFunctionCode";
     if (!strcmp(sub, "invocations") && !strcmp(method, "POST"))
@@ -1785,6 +1788,151 @@ static bool refuse_unsupported(struct http_req *req, json_t *body)
     return false;
 }
 
+/* The configuration members of body (CreateFunction, or
+ * UpdateFunctionConfiguration when !creating: only those present) checked
+ * as AWS checks them and set in f. Answers and returns false on error. */
+static bool apply_config(struct http_req *req, json_t *body, struct fn *f, bool creating)
+{
+    const char *runtime = json_string_value(json_object_get(body, "Runtime"));
+    const char *role = json_string_value(json_object_get(body, "Role"));
+    const char *handler = json_string_value(json_object_get(body, "Handler"));
+    const char *desc = json_string_value(json_object_get(body, "Description"));
+    json_t *jt = json_object_get(body, "Timeout"), *jm = json_object_get(body, "MemorySize");
+    if (!creating && !runtime)
+        runtime = f->runtime;
+    if (!creating && !handler)
+        handler = f->handler;
+    if (!creating && !role)
+        role = f->role;
+    if (creating && !role) {
+        reply_error(req, 400, "InvalidParameterValueException", "Role is required");
+        return false;
+    }
+    if (!runtime) {
+        reply_error(req, 400, "InvalidParameterValueException",
+                    "The Runtime parameter is required: hydrant runs python3.* and nodejs* "
+                    "functions from a .zip");
+        return false;
+    }
+    bool known = false;
+    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
+        known |= !strcmp(runtime, runtimes[i]);
+    if (!known) {
+        reply_error(req, 400, "InvalidParameterValueException",
+                    "The runtime parameter of %s is not supported by hydrant, which runs "
+                    "python3.8-python3.13 (on Debian's /usr/bin/python3) and nodejs16.x-"
+                    "nodejs22.x (on Debian's /usr/bin/node)", runtime);
+        return false;
+    }
+    if (!handler || !*handler || strlen(handler) > 128 || strpbrk(handler, " \t\r\n")) {
+        if (handler && strlen(handler) > 128)
+            VALIDATION(req, "Value '%s' at 'handler' failed to satisfy constraint: Member "
+                       "must have length less than or equal to 128", handler);
+        else if (handler && *handler)
+            VALIDATION(req, "Value '%s' at 'handler' failed to satisfy constraint: Member "
+                       "must satisfy regular expression pattern: [^\\s]+", handler);
+        else
+            reply_error(req, 400, "InvalidParameterValueException",
+                        "The Handler parameter is required for a .zip function");
+        return false;
+    }
+    if (strncmp(role, "arn:aws:iam::", 13) != 0 || !strstr(role, ":role/") ||
+        strlen(role) > 2048) {
+        VALIDATION(req, "Value '%s' at 'role' failed to satisfy constraint: Member must "
+                   "satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:"
+                   "role/?[a-zA-Z_0-9+=,.@\\-_/]+", role);
+        return false;
+    }
+    if ((creating || strcmp(role, f->role)) && iam_role_exists(role) == HY_ENOTFOUND) {
+        reply_error(req, 400, "InvalidParameterValueException",
+                    "The role defined for the function cannot be assumed by Lambda.");
+        return false;
+    }
+    if (creating) {
+        f->timeout = 3;
+        f->memory = 128;
+    }
+    if (jt && (!json_is_integer(jt) || json_integer_value(jt) < 1 ||
+               json_integer_value(jt) > 900)) {
+        if (json_is_integer(jt) && json_integer_value(jt) < 1)
+            VALIDATION(req, "Value '%lld' at 'timeout' failed to satisfy constraint: Member "
+                       "must have value greater than or equal to 1",
+                       (long long)json_integer_value(jt));
+        else
+            reply_error(req, 400, "InvalidParameterValueException",
+                        "Timeout must be an integer from 1 to 900 (seconds)");
+        return false;
+    }
+    if (jt)
+        f->timeout = (int)json_integer_value(jt);
+    if (jm && (!json_is_integer(jm) || json_integer_value(jm) < 128 ||
+               json_integer_value(jm) > 10240)) {
+        long long v = json_is_integer(jm) ? (long long)json_integer_value(jm) : 0;
+        VALIDATION(req, "Value '%lld' at 'memorySize' failed to satisfy constraint: Member "
+                   "must have value %s", v, v > 10240 ? "less than or equal to 10240"
+                                                      : "greater than or equal to 128");
+        return false;
+    }
+    if (jm)
+        f->memory = (int)json_integer_value(jm);
+    if (desc && strlen(desc) > 256) {
+        VALIDATION(req, "Value at 'description' failed to satisfy constraint: Member must "
+                   "have length less than or equal to %d", 256);
+        return false;
+    }
+    /* Environment.Variables: strings, no reserved keys, 4 KB in all */
+    json_t *env = json_object_get(body, "Environment");
+    json_t *vars = json_is_object(env) ? json_object_get(env, "Variables") : NULL;
+    if (vars && !json_is_object(vars)) {
+        reply_error(req, 400, "InvalidParameterValueException",
+                    "Environment.Variables must be a map of strings");
+        return false;
+    }
+    if (vars) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(vars, k, v) {
+            if (!json_is_string(v) || !*k || strchr(k, '=')) {
+                reply_error(req, 400, "InvalidParameterValueException",
+                            "Environment variable %s: names are non-empty without '=', values "
+                            "are strings", k);
+                return false;
+            }
+            for (size_t i = 0; i < sizeof reserved_env / sizeof reserved_env[0]; i++)
+                if (!strcmp(k, reserved_env[i])) {
+                    reply_error(req, 400, "InvalidParameterValueException",
+                                "Lambda was unable to configure your environment variables "
+                                "because the environment variables you have provided contains "
+                                "reserved keys that are currently not supported for "
+                                "modification. Reserved keys used in this request: %s", k);
+                    return false;
+                }
+        }
+    }
+    if (!creating && !env)
+        goto out_keep_env;
+    free(f->env);
+    f->env = vars ? json_dumps(vars, JSON_COMPACT) : strdup("{}");
+    if (!f->env) {
+        reply_error(req, 500, "ServiceException", "out of memory");
+        return false;
+    }
+    if (strlen(f->env) > LAMBDA_MAX_ENV) {
+        reply_error(req, 400, "InvalidParameterValueException",
+                    "Lambda was unable to configure your environment variables because the "
+                    "environment variables you have provided exceeded the 4KB limit. String "
+                    "measured: %.200s", f->env);
+        return false;
+    }
+out_keep_env:
+    scopy(f->runtime, sizeof f->runtime, runtime);
+    scopy(f->handler, sizeof f->handler, handler);
+    scopy(f->role, sizeof f->role, role);
+    if (creating || desc)
+        scopy(f->description, sizeof f->description, desc ? desc : "");
+    return true;
+}
+
 static void op_create(struct http_req *req, const char *region)
 {
     struct fn f;
@@ -1804,15 +1952,10 @@ static void op_create(struct http_req *req, const char *region)
     if (refuse_unsupported(req, body))
         goto out_free;
     const char *name = json_string_value(json_object_get(body, "FunctionName"));
-    const char *runtime = json_string_value(json_object_get(body, "Runtime"));
-    const char *role = json_string_value(json_object_get(body, "Role"));
-    const char *handler = json_string_value(json_object_get(body, "Handler"));
-    const char *desc = json_string_value(json_object_get(body, "Description"));
     json_t *code = json_object_get(body, "Code");
-    json_t *jt = json_object_get(body, "Timeout"), *jm = json_object_get(body, "MemorySize");
-    if (!name || !role || !json_is_object(code)) {
+    if (!name || !json_is_object(json_object_get(body, "Code"))) {
         reply_error(req, 400, "InvalidParameterValueException", "%s is required",
-                    !name ? "FunctionName" : !role ? "Role" : "Code");
+                    !name ? "FunctionName" : "Code");
         goto out_free;
     }
     struct fn_ref ref;
@@ -1823,117 +1966,8 @@ static void op_create(struct http_req *req, const char *region)
                    "(:(\\$LATEST|[a-zA-Z0-9-_]+))?", name);
         goto out_free;
     }
-    if (!runtime) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "The Runtime parameter is required: hydrant runs python3.* and nodejs* "
-                    "functions from a .zip");
+    if (!apply_config(req, body, &f, true))
         goto out_free;
-    }
-    bool known = false;
-    for (size_t i = 0; i < sizeof runtimes / sizeof runtimes[0]; i++)
-        known |= !strcmp(runtime, runtimes[i]);
-    if (!known) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "The runtime parameter of %s is not supported by hydrant, which runs "
-                    "python3.8-python3.13 (on Debian's /usr/bin/python3) and nodejs16.x-"
-                    "nodejs22.x (on Debian's /usr/bin/node)", runtime);
-        goto out_free;
-    }
-    if (!handler || !*handler || strlen(handler) > 128 || strpbrk(handler, " \t\r\n")) {
-        if (handler && strlen(handler) > 128)
-            VALIDATION(req, "Value '%s' at 'handler' failed to satisfy constraint: Member "
-                       "must have length less than or equal to 128", handler);
-        else if (handler && *handler)
-            VALIDATION(req, "Value '%s' at 'handler' failed to satisfy constraint: Member "
-                       "must satisfy regular expression pattern: [^\\s]+", handler);
-        else
-            reply_error(req, 400, "InvalidParameterValueException",
-                        "The Handler parameter is required for a .zip function");
-        goto out_free;
-    }
-    if (strncmp(role, "arn:aws:iam::", 13) != 0 || !strstr(role, ":role/") ||
-        strlen(role) > 2048) {
-        VALIDATION(req, "Value '%s' at 'role' failed to satisfy constraint: Member must "
-                   "satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:"
-                   "role/?[a-zA-Z_0-9+=,.@\\-_/]+", role);
-        goto out_free;
-    }
-    if (iam_role_exists(role) == HY_ENOTFOUND) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "The role defined for the function cannot be assumed by Lambda.");
-        goto out_free;
-    }
-    f.timeout = 3;
-    f.memory = 128;
-    if (jt && (!json_is_integer(jt) || json_integer_value(jt) < 1 ||
-               json_integer_value(jt) > 900)) {
-        if (json_is_integer(jt) && json_integer_value(jt) < 1)
-            VALIDATION(req, "Value '%lld' at 'timeout' failed to satisfy constraint: Member "
-                       "must have value greater than or equal to 1",
-                       (long long)json_integer_value(jt));
-        else
-            reply_error(req, 400, "InvalidParameterValueException",
-                        "Timeout must be an integer from 1 to 900 (seconds)");
-        goto out_free;
-    }
-    if (jt)
-        f.timeout = (int)json_integer_value(jt);
-    if (jm && (!json_is_integer(jm) || json_integer_value(jm) < 128 ||
-               json_integer_value(jm) > 10240)) {
-        long long v = json_is_integer(jm) ? (long long)json_integer_value(jm) : 0;
-        VALIDATION(req, "Value '%lld' at 'memorySize' failed to satisfy constraint: Member "
-                   "must have value %s", v, v > 10240 ? "less than or equal to 10240"
-                                                      : "greater than or equal to 128");
-        goto out_free;
-    }
-    if (jm)
-        f.memory = (int)json_integer_value(jm);
-    if (desc && strlen(desc) > 256) {
-        VALIDATION(req, "Value at 'description' failed to satisfy constraint: Member must "
-                   "have length less than or equal to %d", 256);
-        goto out_free;
-    }
-    /* Environment.Variables: strings, no reserved keys, 4 KB in all */
-    json_t *env = json_object_get(body, "Environment");
-    json_t *vars = json_is_object(env) ? json_object_get(env, "Variables") : NULL;
-    if (vars && !json_is_object(vars)) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "Environment.Variables must be a map of strings");
-        goto out_free;
-    }
-    if (vars) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(vars, k, v) {
-            if (!json_is_string(v) || !*k || strchr(k, '=')) {
-                reply_error(req, 400, "InvalidParameterValueException",
-                            "Environment variable %s: names are non-empty without '=', values "
-                            "are strings", k);
-                goto out_free;
-            }
-            for (size_t i = 0; i < sizeof reserved_env / sizeof reserved_env[0]; i++)
-                if (!strcmp(k, reserved_env[i])) {
-                    reply_error(req, 400, "InvalidParameterValueException",
-                                "Lambda was unable to configure your environment variables "
-                                "because the environment variables you have provided contains "
-                                "reserved keys that are currently not supported for "
-                                "modification. Reserved keys used in this request: %s", k);
-                    goto out_free;
-                }
-        }
-    }
-    f.env = vars ? json_dumps(vars, JSON_COMPACT) : strdup("{}");
-    if (!f.env) {
-        reply_error(req, 500, "ServiceException", "out of memory");
-        goto out_free;
-    }
-    if (strlen(f.env) > LAMBDA_MAX_ENV) {
-        reply_error(req, 400, "InvalidParameterValueException",
-                    "Lambda was unable to configure your environment variables because the "
-                    "environment variables you have provided exceeded the 4KB limit. String "
-                    "measured: %.200s", f.env);
-        goto out_free;
-    }
     if (json_object_get(code, "S3Bucket") || json_object_get(code, "ImageUri")) {
         reply_error(req, 400, "InvalidParameterValueException",
                     "hydrant takes function code as Code.ZipFile only (S3Bucket/S3Key and "
@@ -1944,10 +1978,6 @@ static void op_create(struct http_req *req, const char *region)
         goto out_free;
     scopy(f.region, sizeof f.region, ref.region);
     scopy(f.name, sizeof f.name, ref.name);
-    scopy(f.runtime, sizeof f.runtime, runtime);
-    scopy(f.handler, sizeof f.handler, handler);
-    scopy(f.role, sizeof f.role, role);
-    scopy(f.description, sizeof f.description, desc ? desc : "");
     f.code_size = (long long)zlen;
     f.last_modified = hy_now_ms();
     hy_uuid4(f.revision);
@@ -2457,6 +2487,60 @@ void lambda_drain(int grace_ms)
     }
 }
 
+static void op_update_config(struct http_req *req, const char *region)
+{
+    struct fn f;
+    struct fn_ref ref;
+    json_t *body = parse_body(req);
+    if (!body)
+        return;
+    if (!lookup(req, region, &f, &ref)) {
+        json_decref(body);
+        return;
+    }
+    static const char *const ok[] = {"Role", "Handler", "Description", "Timeout",
+                                     "MemorySize", "Environment", "Runtime", "RevisionId"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+            known |= !strcmp(k, ok[i]);
+        if (!known && !json_is_null(v)) {
+            reply_error(req, 400, "InvalidParameterValueException",
+                        "hydrant's Lambda does not support %s", k);
+            goto out_free;
+        }
+    }
+    const char *rev = json_string_value(json_object_get(body, "RevisionId"));
+    if (rev && strcmp(rev, f.revision)) {
+        reply_error(req, 412, "PreconditionFailedException",
+                    "The Revision Id provided does not match the latest Revision Id. Call the "
+                    "GetFunction/GetAlias API to retrieve the latest Revision Id");
+        goto out_free;
+    }
+    if (!apply_config(req, body, &f, false))
+        goto out_free;
+    f.last_modified = hy_now_ms();
+    hy_uuid4(f.revision);
+    pthread_mutex_lock(&db_lock);
+    int rc = db_put_locked(&f, false);
+    pthread_mutex_unlock(&db_lock);
+    if (rc != HY_OK) {
+        reply_error(req, 500, "ServiceException", "the function catalog: %s",
+                    hy_strerror(rc));
+        goto out_free;
+    }
+    pool_retire(f.region, f.name); /* new workers get the new configuration */
+    log_info("lambda", "updated the configuration of %s", f.name);
+    json_t *out = fn_config_json(&f);
+    reply_json(req, 200, out);
+    json_decref(out);
+out_free:
+    fn_clear(&f);
+    json_decref(body);
+}
+
 static void op_invoke(struct http_req *req, const char *region)
 {
     struct fn f;
@@ -2537,6 +2621,8 @@ void lambda_handle(struct http_req *req, const char *op)
         op_list(req, region);
     else if (!strcmp(op, "UpdateFunctionCode"))
         op_update_code(req, region);
+    else if (!strcmp(op, "UpdateFunctionConfiguration"))
+        op_update_config(req, region);
     else if (!strcmp(op, "Invoke"))
         op_invoke(req, region);
     else

@@ -129,6 +129,7 @@ const struct router_op router_ops[] = {
     LAMBDAOP("Invoke", "lambda:InvokeFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "POST"),
     LAMBDAOP("ListFunctions", "lambda:ListFunctions", ROUTER_RES_NONE, ROUTER_BODY_NONE, "GET"),
     LAMBDAOP("UpdateFunctionCode", "lambda:UpdateFunctionCode", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "PUT"),
+    LAMBDAOP("UpdateFunctionConfiguration", "lambda:UpdateFunctionConfiguration", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "PUT"),
     /* S3: method, what the path names (service, bucket, object), a
      * required subresource; the first match wins, so the rows with a
      * subresource come before the plain ones */
@@ -476,10 +477,10 @@ static uint64_t body_ceiling(const struct route *r)
     case ROUTER_LAMBDA:
         /* code uploads: AWS's 50 MB zip, base64 in JSON; Invoke: 6 MB
          * (past it, lambda.c answers RequestTooLargeException) */
-        c = r->op && r->op->body == ROUTER_BODY_SMALL
-                ? (strcmp(r->op->name, "Invoke") == 0 ? LAMBDA_MAX_REQUEST + 64 * 1024
-                                                      : 70 * MIB)
-                : 64 * 1024;
+        c = !r->op || r->op->body != ROUTER_BODY_SMALL ? 64 * 1024
+            : strcmp(r->op->name, "Invoke") == 0 ? LAMBDA_MAX_REQUEST + 64 * 1024
+            : strcmp(r->op->name, "UpdateFunctionConfiguration") == 0 ? MIB
+            : 70 * MIB;
         break;
     default: c = 64 * 1024; break;
     }

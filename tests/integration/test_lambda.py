@@ -611,3 +611,39 @@ def test_log_type_tail(lam):
     log = base64.b64decode(lam.invoke(FunctionName="chatty", Payload=b"{}",
                                       LogType="Tail")["LogResult"]).decode()
     assert len(log) <= 4096 and "line 0499" in log and "line 0000" not in log
+
+
+def test_update_function_configuration(hydrant, lam):
+    cfg = create(lam, "conf", Environment={"Variables": {"GREETING": "one"}})
+    _, before = invoke(lam, "conf", {})
+    assert before["env"]["GREETING"] == "one" and before["memory"] == "128"
+    new = lam.update_function_configuration(
+        FunctionName="conf", MemorySize=256, Timeout=10, Description="changed",
+        Environment={"Variables": {"GREETING": "two"}}, RevisionId=cfg["RevisionId"])
+    assert new["MemorySize"] == 256 and new["Timeout"] == 10
+    assert new["Description"] == "changed" and new["CodeSha256"] == cfg["CodeSha256"]
+    assert new["Environment"]["Variables"] == {"GREETING": "two"}
+    assert new["RevisionId"] != cfg["RevisionId"] and new["Handler"] == "app.handler"
+    _, after = invoke(lam, "conf", {})
+    assert after["env"]["GREETING"] == "two" and after["memory"] == "256"
+    assert after["pid"] != before["pid"] and 5000 < after["remaining"] <= 10000
+    got = lam.get_function_configuration(FunctionName="conf")
+    assert got["MemorySize"] == 256 and got["Description"] == "changed"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.update_function_configuration(FunctionName="conf", Timeout=5,
+                                          RevisionId=cfg["RevisionId"])
+    assert error_code(e) == "PreconditionFailedException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        hydrant.client("lambda").update_function_configuration(FunctionName="conf",
+                                                               MemorySize=64)
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.update_function_configuration(FunctionName="conf", Layers=["arn:aws:lambda:"
+                                          "us-east-1:000000000000:layer:l:1"])
+    assert error_code(e) == "InvalidParameterValueException"
+    # the handler can move to another module of the same code
+    lam.update_function_code(FunctionName="conf", ZipFile=make_zip(
+        {"app.py": PY_APP, "other.py": "def go(e, c):\n    return 'other'\n"}))
+    lam.update_function_configuration(FunctionName="conf", Handler="other.go")
+    assert invoke(lam, "conf", {})[1] == "other"
+    assert lam.get_function(FunctionName="conf")["Configuration"]["MemorySize"] == 256

@@ -103,6 +103,8 @@ LAMBDA_REQS = {
     "GetFunctionConfiguration": ("/%s/configuration" % FUNCTION, lambda: b""),
     "Invoke": ("/%s/invocations" % FUNCTION, lambda: b'{"tb": "attacker"}'),
     "ListFunctions": ("/", lambda: b""),
+    "UpdateFunctionConfiguration": ("/%s/configuration" % FUNCTION, lambda: json.dumps({
+        "Handler": "app.pwned", "Environment": {"Variables": {"PWNED": "1"}}}).encode()),
     "UpdateFunctionCode": ("/%s/code" % FUNCTION, lambda: json.dumps({
         "ZipFile": __import__("base64").b64encode(
             lambda_zip("def handler(e, c):\n    return 'pwned'\n")).decode()}).encode()),
