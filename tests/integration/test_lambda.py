@@ -280,6 +280,24 @@ def test_memory_limit(lam):
     assert r["FunctionError"] == "Unhandled" and err["errorType"] == "MemoryError"
 
 
+def test_node_memory_limit(lam):
+    """node gets --max-old-space-size from MemorySize: a heap past it ends
+    the worker (Runtime.ExitError, as on AWS), and the next invocation
+    gets a new one."""
+    create(lam, "node-hungry", runtime="nodejs20.x", MemorySize=128, files={"index.js": (
+        "exports.handler = async (e) => {\n"
+        "  const keep = [];\n"
+        "  for (let i = 0; i < e.mb; i++) keep.push(new Array(1 << 17).fill(i));\n"
+        "  return { kept: keep.length, pid: process.pid };\n"
+        "};\n")})
+    r, out = invoke(lam, "node-hungry", {"mb": 4})
+    assert "FunctionError" not in r and out["kept"] == 4
+    r, err = invoke(lam, "node-hungry", {"mb": 400})
+    assert r["FunctionError"] == "Unhandled" and err["errorType"] == "Runtime.ExitError", err
+    r, again = invoke(lam, "node-hungry", {"mb": 1})
+    assert "FunctionError" not in r and again["pid"] != out["pid"]
+
+
 def test_import_errors_are_aws_runtime_errors(lam):
     create(lam, "no-module", handler="missing.handler")
     r, err = invoke(lam, "no-module", {})
