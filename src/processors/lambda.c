@@ -610,10 +610,13 @@ static int lambda_run(const struct pl_param *p, size_t n, const struct pl_ctx *c
     const struct pl_rec *recs = pl_recs(in);
     size_t first = 0;
     while (first < in->n) {
-        size_t count = 0, data = 0, req = 256;
+        /* the event's size, bounded from above: its head (invocationId,
+         * the stream's ARN, region) and per record the JSON around the
+         * data, a 29-digit recordId and a 20-digit timestamp */
+        size_t count = 0, data = 0, req = 512 + (ctx->stream_arn ? strlen(ctx->stream_arn) : 0);
         while (first + count < in->n) {
             const struct pl_rec *r = &recs[first + count];
-            size_t cost = base64_encoded_len(r->len) + 96;
+            size_t cost = base64_encoded_len(r->len) + 110;
             if (count && (data + r->len > budget || req + cost > LAMBDA_MAX_REQUEST))
                 break;
             data += r->len;

@@ -19,7 +19,8 @@
  * a function that returns a record twice and forgets others gives
  * Lambda.DuplicatedRecordId and Lambda.MissingRecordId; a non-JSON answer
  * Lambda.JsonProcessingException; a missing function
- * Lambda.InvocationFailure; BufferSizeInMBs splits the batch. And
+ * Lambda.InvocationFailure; BufferSizeInMBs and the 6 MB request cap
+ * split the batch. And
  * check() refuses what AWS refuses. Zips are made with Python's zipfile.
  */
 #include <setjmp.h>
@@ -88,6 +89,12 @@ static const char DUPS[] =
     "    first = {'recordId': r['recordId'], 'result': 'Ok', 'data': r['data']}\n"
     "    return {'records': [first, first, {'recordId': 'stranger', 'result': 'Ok',\n"
     "                                       'data': r['data']}]}\n";
+static const char COUNT[] =
+    "import base64\n"
+    "def handler(event, context):\n"
+    "    n = base64.b64encode(str(len(event['records'])).encode()).decode()\n"
+    "    return {'records': [{'recordId': r['recordId'], 'result': 'Ok', 'data': n}\n"
+    "                        for r in event['records']]}\n";
 static const char NOT_JSON[] =
     "def handler(event, context):\n"
     "    return 'hello'\n";
@@ -321,6 +328,32 @@ static void check_processor(void)
     for (int i = 0; i < 5; i++)
         free(big[i]);
 
+    /* many small records: the 6 MB request cap splits the batch before
+     * BufferSizeInMBs does (60,000 records of 10 bytes: 600 kB of data,
+     * 7 MB of JSON) */
+    {
+        size_t many = 60000;
+        const char **small = malloc(many * sizeof *small);
+        assert_non_null(small);
+        for (size_t i = 0; i < many; i++)
+            small[i] = "ok-record!";
+        batch_of(&in, small, many);
+        free(small);
+        assert_int_equal(run(ARN("count"), "0", "3", &in, &out), HY_OK);
+        assert_int_equal(out.n, many);
+        assert_int_equal(out.nfail, 0);
+        char nbuf[16];
+        const struct pl_rec *r0 = &pl_recs(&out)[0], *rl = &pl_recs(&out)[many - 1];
+        snprintf(nbuf, sizeof nbuf, "%.*s", (int)r0->len, (const char *)pl_data(&out, r0));
+        long first_n = atol(nbuf);
+        snprintf(nbuf, sizeof nbuf, "%.*s", (int)rl->len, (const char *)pl_data(&out, rl));
+        long last_n = atol(nbuf);
+        assert_true(first_n > 0 && first_n < (long)many);  /* split */
+        assert_int_equal(first_n + last_n, many);           /* in two */
+        pl_batch_free(&out);
+        pl_batch_free(&in);
+    }
+
     batch_of(&in, recs, 2);
     assert_int_equal(run(ARN("raises"), "1", NULL, &in, &out), HY_OK);
     expect_all_failed(&out, 2, "Lambda.FunctionError", 2, ARN("raises"));
@@ -370,6 +403,7 @@ static void test_over_http_then_in_process(void **state)
     create_function("slow", SLOW, 1);
     create_function("dups", DUPS, 10);
     create_function("notjson", NOT_JSON, 10);
+    create_function("count", COUNT, 30);
 
     /* 1: the HTTP client against the server */
     lambda_cfg.endpoint = endpoint;
