@@ -115,6 +115,9 @@ static sqlite3 *lambda_db;
 static pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
 static char lambda_dir[4096];  /* <data>/lambda */
 static char runtime_dir[4096]; /* the bootstrap scripts */
+/* Why functions cannot run here, or NULL when they can (lambda_open). */
+static const char *runtime_unavailable =
+    "the Lambda runtime is not open on this server";
 
 static const char lambda_schema[] =
     "CREATE TABLE IF NOT EXISTS functions ("
@@ -301,15 +304,25 @@ int lambda_open(const char *data_dir)
             }
         }
     }
-    if (lambda_cfg.runtime) {
+    runtime_unavailable = NULL;
+    if (!lambda_cfg.runtime) {
+        runtime_unavailable = "the Lambda runtime is off on this server (--lambda-runtime=off)";
+    } else {
         char probe[4300];
         snprintf(probe, sizeof probe, "%s/bootstrap.py", runtime_dir);
         if (!runtime_dir[0] || access(probe, R_OK) != 0) {
-            log_error("lambda", "no Lambda bootstrap scripts found (%s); set "
-                      "--lambda-runtime-dir to src/lambda_runtime, or --lambda-runtime=off",
-                      runtime_dir[0] ? probe : "none next to the binary");
-            sqlite3_close(db);
-            return HY_ENOTFOUND;
+            if (lambda_cfg.runtime_dir) {
+                /* the operator named a directory: a mistake to say at once */
+                log_error("lambda", "--lambda-runtime-dir %s has no bootstrap.py",
+                          lambda_cfg.runtime_dir);
+                sqlite3_close(db);
+                return HY_ENOTFOUND;
+            }
+            /* a server that never runs functions still starts */
+            log_warn("lambda", "no Lambda bootstrap scripts next to the binary: functions "
+                     "cannot run until --lambda-runtime-dir names them (src/lambda_runtime)");
+            runtime_unavailable = "the Lambda runtime's bootstrap scripts were not found "
+                                  "next to hydrant's binary (set --lambda-runtime-dir)";
         }
     }
     pthread_mutex_lock(&db_lock);
@@ -1247,8 +1260,8 @@ static int local_invoke(const struct fn *f, const void *payload, size_t len, str
     char *hs = NULL;
     unsigned char *frame = NULL;
     *function_error = false;
-    if (!lambda_cfg.runtime) {
-        snprintf(why, why_len, "the Lambda runtime is off on this server (--lambda-runtime=off)");
+    if (runtime_unavailable) {
+        snprintf(why, why_len, "%s", runtime_unavailable);
         return HY_ESTATE;
     }
     hy_uuid4(rid);
@@ -1940,10 +1953,9 @@ static void op_create(struct http_req *req, const char *region)
     size_t zlen = 0;
     char msg[600];
     memset(&f, 0, sizeof f);
-    if (!lambda_cfg.runtime) {
+    if (runtime_unavailable) {
         reply_error(req, 400, "InvalidParameterValueException",
-                    "the Lambda runtime is off on this server (--lambda-runtime=off): "
-                    "hydrant does not accept function code");
+                    "%s: hydrant does not accept function code", runtime_unavailable);
         return;
     }
     json_t *body = parse_body(req);
@@ -2191,10 +2203,9 @@ static void op_update_code(struct http_req *req, const char *region)
     unsigned char *zip = NULL;
     size_t zlen = 0;
     char msg[600];
-    if (!lambda_cfg.runtime) {
+    if (runtime_unavailable) {
         reply_error(req, 400, "InvalidParameterValueException",
-                    "the Lambda runtime is off on this server (--lambda-runtime=off): "
-                    "hydrant does not accept function code");
+                    "%s: hydrant does not accept function code", runtime_unavailable);
         return;
     }
     json_t *body = parse_body(req);
@@ -2587,9 +2598,8 @@ static void op_invoke(struct http_req *req, const char *region)
     /* the invocation runs on a thread of its own and answers from there
      * (http.c suspends the connection until then), so a long function
      * does not hold one of the few HTTP threads */
-    if (event && !lambda_cfg.runtime) {
-        reply_error(req, 409, "ResourceConflictException",
-                    "the Lambda runtime is off on this server (--lambda-runtime=off)");
+    if (event && runtime_unavailable) {
+        reply_error(req, 409, "ResourceConflictException", "%s", runtime_unavailable);
         goto out_clear;
     }
     if (invoke_async(req, &f, event) == HY_OK)

@@ -35,9 +35,11 @@ struct lambda_config {
 extern struct lambda_config lambda_cfg;
 
 /* Opens (creating) <data_dir>/lambda/: the function catalog lambda.db and
- * the unpacked code. With the runtime on, finds the bootstrap scripts
- * (HY_ENOTFOUND when there are none: main.c says which flag to set).
- * lambda_close kills and reaps every worker and closes the catalog. */
+ * the unpacked code. With the runtime on, finds the bootstrap scripts:
+ * HY_ENOTFOUND when --lambda-runtime-dir names a directory without them;
+ * none next to the binary only logs a warning (functions are then refused
+ * with a message naming the flag). lambda_close kills and reaps every
+ * worker and closes the catalog. */
 int lambda_open(const char *data_dir);
 void lambda_close(void);
 /* At shutdown, before http_stop: refuses new Invoke requests (503) and

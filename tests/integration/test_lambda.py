@@ -665,3 +665,32 @@ def test_update_function_configuration(hydrant, lam):
     lam.update_function_configuration(FunctionName="conf", Handler="other.go")
     assert invoke(lam, "conf", {})[1] == "other"
     assert lam.get_function(FunctionName="conf")["Configuration"]["MemorySize"] == 256
+
+
+def test_without_bootstrap_scripts_the_server_starts_and_says_so(tmp_path, monkeypatch):
+    """A binary with no src/lambda_runtime (or share/hydrant/lambda_runtime)
+    next to it still serves everything else; functions are refused with a
+    message naming --lambda-runtime-dir. A --lambda-runtime-dir without the
+    scripts is refused at start."""
+    import shutil
+    import subprocess
+    import conftest
+    lone = tmp_path / "bin" / "hydrant"
+    lone.parent.mkdir()
+    shutil.copy(conftest.BIN, lone)
+    monkeypatch.setattr(conftest, "BIN", str(lone))
+    h = Hydrant(str(tmp_path / "data")).start()
+    try:
+        assert "no Lambda bootstrap scripts next to the binary" in h.read_log()
+        setup_role(h)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            create(h.client("lambda"), "nowhere")
+        assert error_code(e) == "InvalidParameterValueException"
+        assert "--lambda-runtime-dir" in str(e.value)
+        assert h.client("firehose").list_delivery_streams()["DeliveryStreamNames"] == []
+    finally:
+        assert h.stop() == 0
+    out = subprocess.run([str(lone), "--port", "0", "--data-dir", str(tmp_path / "d2"),
+                          "--lambda-runtime-dir", str(tmp_path)], capture_output=True,
+                         timeout=30)
+    assert out.returncode != 0 and b"has no bootstrap.py" in out.stderr
