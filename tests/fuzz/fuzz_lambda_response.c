@@ -10,9 +10,9 @@
  *
  * Input layout: byte 0 = flags: low 3 bits + 1 = records in the batch
  * (1..8); bit 3: the invocation reports a function error (X-Amz-Function-
- * Error) instead; bit 4: BufferSizeInMBs 0.2 with 70 kB records (several
- * invocations per batch, each answered with the same input). The rest is
- * the response body.
+ * Error) instead; bits 4 and 5 both: BufferSizeInMBs 0.2 with 30 kB
+ * records (several invocations per batch, each answered with the same
+ * input). The rest is the response body.
  *
  * Invariants (a violation traps): lambda_resp_parse gives every record
  * exactly one state and Ok data inside its data buffer; run() returns
@@ -118,21 +118,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     size_t n = (size_t)(data[0] & 7) + 1;
     resp_error = data[0] & 8;
-    bool split = data[0] & 16;
+    bool split = (data[0] & 48) == 48;
     resp_body = data + 1;
     resp_len = size - 1;
     check_parser(resp_body, resp_len, n);
 
     struct pl_batch in, out;
     pl_batch_init(&in, 16u << 20);
-    char *rec = malloc(70001);
+    char *rec = malloc(30001);
     CHECK(rec);
     for (size_t i = 0; i < n; i++) {
         struct pl_rec like;
         memset(&like, 0, sizeof like);
         like.src = (uint32_t)i;
         like.arrival_ms = 1787407533250LL;
-        size_t len = split ? 70000 : 1 + i;
+        size_t len = split ? 30000 : 1 + i;
         memset(rec, 'a' + (int)i, len);
         CHECK(pl_add(&in, &in, &like, rec, len) == HY_OK);
     }
