@@ -983,11 +983,20 @@ out_fail:
     return rc;
 }
 
+/* A slot being spawned holds the pool's own address (pool_acquire) until
+ * its worker is in: not a worker. */
+#define SPAWNING(p) ((struct worker *)(void *)(p))
+static bool is_worker(const struct pool *p, const struct worker *w)
+{
+    return w && w != (const struct worker *)(const void *)p;
+}
+
 /* Frees a pool nobody holds. Caller holds pools_lock, pool unlinked. */
 static void pool_free(struct pool *p)
 {
     for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
-        worker_destroy(p->w[i]);
+        if (is_worker(p, p->w[i]))
+            worker_destroy(p->w[i]);
     pthread_cond_destroy(&p->cond);
     fn_clear(&p->conf);
     free(p);
@@ -1013,7 +1022,7 @@ static void pool_retire_locked(const char *region, const char *name)
         pool_unlink(p);
         p->retired = true;
         for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
-            if (p->w[i] && !p->w[i]->busy) {
+            if (is_worker(p, p->w[i]) && !p->w[i]->busy) {
                 worker_destroy(p->w[i]);
                 p->w[i] = NULL;
                 p->nslots--;
@@ -1109,7 +1118,7 @@ static int pool_acquire(struct pool *p, int64_t deadline_mono, int *slot)
     for (;;) {
         for (int i = 0; i < LAMBDA_MAX_WORKERS; i++) {
             struct worker *w = p->w[i];
-            if (!w || w->busy || w == (struct worker *)p)
+            if (!is_worker(p, w) || w->busy)
                 continue;
             if (worker_dead(w)) {
                 /* died between invocations: replaced below */
@@ -1127,7 +1136,7 @@ static int pool_acquire(struct pool *p, int64_t deadline_mono, int *slot)
             int i = 0;
             while (p->w[i])
                 i++;
-            p->w[i] = (struct worker *)p; /* reserved while spawning */
+            p->w[i] = SPAWNING(p); /* reserved while spawning */
             p->nslots++;
             pthread_mutex_unlock(&pools_lock);
             struct worker *w = NULL;
@@ -2488,7 +2497,7 @@ void lambda_drain(int grace_ms)
         pthread_mutex_lock(&pools_lock);
         for (struct pool *p = pools; p; p = p->next)
             for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
-                if (p->w[i] && p->w[i] != (struct worker *)p && p->w[i]->pid > 0)
+                if (is_worker(p, p->w[i]) && p->w[i]->pid > 0)
                     kill(-p->w[i]->pid, SIGKILL);
         pthread_mutex_unlock(&pools_lock);
         pthread_mutex_lock(&inv_lock);

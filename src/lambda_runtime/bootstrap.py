@@ -96,6 +96,10 @@ def load_handler():
     sys.path.insert(0, root)
     try:
         mod = importlib.import_module(modname.replace("/", "."))
+    except SyntaxError as e:
+        traceback.print_exc()
+        return None, ("Runtime.UserCodeSyntaxError",
+                      "Syntax error in module '%s': %s" % (modname, e))
     except Exception as e:  # noqa: BLE001 -- any import failure is the user's
         traceback.print_exc()
         return None, ("Runtime.ImportModuleError",

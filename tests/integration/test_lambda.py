@@ -307,6 +307,17 @@ def test_import_errors_are_aws_runtime_errors(lam):
     create(lam, "no-handler", handler="app.nothere")
     r, err = invoke(lam, "no-handler", {})
     assert err["errorType"] == "Runtime.HandlerNotFound"
+    create(lam, "bad-syntax", files={"app.py": "def handler(e, c)\n    return 1\n"})
+    r, err = invoke(lam, "bad-syntax", {})
+    assert r["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert "Syntax error in module 'app'" in err["errorMessage"]
+    create(lam, "node-missing", runtime="nodejs20.x", handler="nope.handler")
+    r, err = invoke(lam, "node-missing", {})
+    assert err["errorType"] == "Runtime.ImportModuleError"
+    create(lam, "node-no-export", runtime="nodejs20.x", handler="index.nothere")
+    r, err = invoke(lam, "node-no-export", {})
+    assert err["errorType"] == "Runtime.HandlerNotFound"
 
 
 def test_response_not_json_serializable(lam):
