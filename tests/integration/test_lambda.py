@@ -705,3 +705,48 @@ def test_without_bootstrap_scripts_the_server_starts_and_says_so(tmp_path, monke
                           "--lambda-runtime-dir", str(tmp_path)], capture_output=True,
                          timeout=30)
     assert out.returncode != 0 and b"has no bootstrap.py" in out.stderr
+
+
+def test_aws_cli_lambda_commands(hydrant, tmp_path):
+    """Debian's AWS CLI v2 (/usr/bin/aws): create-function from a zip file,
+    list, invoke into a file, update-function-code, delete."""
+    import os
+    import subprocess
+
+    def aws(*args):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="",
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", hydrant.endpoint, *args],
+                           env=env, capture_output=True, timeout=120)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout.decode()
+    setup_role(hydrant)
+    z = tmp_path / "fn.zip"
+    z.write_bytes(make_zip({"app.py": PY_APP}))
+    created = json.loads(aws("lambda", "create-function", "--function-name", "cli-fn",
+                             "--runtime", "python3.11", "--handler", "app.handler",
+                             "--role", ROLE_ARN, "--zip-file", "fileb://%s" % z,
+                             "--environment", "Variables={GREETING=from-cli}"))
+    assert created["FunctionArn"].endswith(":function:cli-fn")
+    listed = json.loads(aws("lambda", "list-functions"))
+    assert [f["FunctionName"] for f in listed["Functions"]] == ["cli-fn"]
+    out = tmp_path / "out.json"
+    meta = json.loads(aws("lambda", "invoke", "--function-name", "cli-fn",
+                          "--cli-binary-format", "raw-in-base64-out",
+                          "--payload", '{"from": "cli"}', str(out)))
+    assert meta["StatusCode"] == 200 and meta["ExecutedVersion"] == "$LATEST"
+    result = json.loads(out.read_text())
+    assert result["event"] == {"from": "cli"} and result["env"]["GREETING"] == "from-cli"
+    meta = json.loads(aws("lambda", "invoke", "--function-name", "cli-fn",
+                          "--cli-binary-format", "raw-in-base64-out", "--log-type", "Tail",
+                          "--payload", '{"raise": "cli"}', str(out)))
+    assert meta["FunctionError"] == "Unhandled"
+    assert "py says hello" in base64.b64decode(meta["LogResult"]).decode()
+    z.write_bytes(make_zip({"app.py": "def handler(e, c):\n    return 'v2'\n"}))
+    aws("lambda", "update-function-code", "--function-name", "cli-fn",
+        "--zip-file", "fileb://%s" % z)
+    aws("lambda", "invoke", "--function-name", "cli-fn", str(out))
+    assert json.loads(out.read_text()) == "v2"
+    aws("lambda", "delete-function", "--function-name", "cli-fn")
+    assert json.loads(aws("lambda", "list-functions"))["Functions"] == []
