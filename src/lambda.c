@@ -1,10 +1,11 @@
 /* lambda.c -- a minimal AWS Lambda served by hydrant: the function
  * catalog, the REST-JSON API (CreateFunction, GetFunction,
  * GetFunctionConfiguration, UpdateFunctionCode,
- * UpdateFunctionConfiguration, DeleteFunction,
- * ListFunctions, Invoke: RequestResponse, DryRun and Event), the local
- * runtime that runs the user's code,
- * and lambda_invoke, the client the Lambda processor calls.
+ * UpdateFunctionConfiguration, DeleteFunction, ListFunctions, Invoke:
+ * RequestResponse, DryRun and Event), and lambda_invoke, the client the
+ * Lambda processor calls (hydrant's runtime, or --lambda-endpoint over
+ * HTTP). The runtime itself -- worker processes, the pipe protocol -- is
+ * lambda_worker.c.
  *
  * Catalog: <data>/lambda/lambda.db (SQLite, WAL, synchronous=FULL, like
  * iam.c), one row per (region, name). Code: the uploaded zip is unpacked
@@ -14,73 +15,36 @@
  * AWS's base64 CodeSha256 may hold a '/'), renamed into place before the
  * catalog row names it; a function survives a restart.
  *
- * Runtime: a pool of at most lambda_cfg.workers worker processes per
- * function, spawned on the first invocation and reused across
- * invocations (module state survives, as on AWS), each running one
- * invocation at a time: /usr/bin/python3 -u bootstrap.py for python3.*,
- * /usr/bin/node --max-old-space-size=<90% of MemorySize> bootstrap.js for
- * nodejs*, in the code directory, in a process group of its own, with
- * AWS's environment (AWS_LAMBDA_FUNCTION_NAME, ..., the function's
- * Environment.Variables) and RLIMIT_AS = MemorySize + headroom for the
- * interpreter (measured on Debian 12: python3.11 starts in under 30 MiB
- * of address space, node 20 needs about 750 MiB of reservations before
- * running anything: 64 MiB and 1 GiB of headroom). A worker that times
- * out is killed (its whole group, SIGKILL) and reaped; one that died is
- * reaped and replaced on the next invocation. A pool whose function
- * changed (UpdateFunctionCode, DeleteFunction) is retired: idle workers
- * are killed at once, busy ones when their invocation ends.
- *
- * Worker protocol (bootstrap.py and bootstrap.js speak it): frames on two
- * pipes, the worker's fd 3 (requests) and fd 4 (answers):
- *     u32 big-endian N | u8 type | N-1 bytes of body
- * 'I' (to the worker): one line of JSON {requestId, deadlineMs (epoch ms),
- *     functionArn, functionName, functionVersion, memoryLimitInMB,
- *     logGroupName, logStreamName}, "\n", then the event (JSON bytes).
- * 'R' (from it): the handler's result, JSON. 'E': AWS's error object for
- *     the runtime ({errorMessage, errorType, stackTrace} for Python,
- *     {errorType, errorMessage, trace} for Node.js).
- * An answer over LAMBDA_MAX_RESPONSE is read and dropped
- * (Function.ResponseSizeTooLarge); any other frame, a short read or EOF
- * kills the worker (Runtime.ExitError). The worker's stdout and stderr are
- * one pipe read by a thread per worker; every line is logged at info with
- * the tag "lambda:<function name>", and kept for the invocation when it
- * asked for LogType Tail (the bootstraps write their output unbuffered
- * before the answer frame; log_settle waits until the reader has it).
- *
  * Trust: the runtime runs the user's code as hydrant's own user. Only a
  * principal allowed lambda:CreateFunction / lambda:UpdateFunctionCode
  * (the router's action column; today the root key only) can upload code;
- * --lambda-runtime=off refuses CreateFunction and Invoke.
+ * --lambda-runtime=off refuses CreateFunction, UpdateFunctionCode and
+ * Invoke.
  *
  * Threading: the catalog has one connection (FULLMUTEX) and a mutex for
- * read-modify-write sequences; the pools are guarded by pools_lock, each
- * with a condition variable that invokers wait on for a free worker.
- * The I/O of an invocation happens outside every lock. An Invoke request
- * is answered from a thread of its own (at most LAMBDA_MAX_INFLIGHT, then
- * 429), the HTTP connection suspended meanwhile, so a function running
- * for minutes holds no HTTP thread; lambda_drain (at SIGTERM, before the
- * listener stops) waits for them, then kills their workers. The Lambda
- * processor calls lambda_invoke on delivery threads.
+ * read-modify-write sequences. An Invoke request is answered from a
+ * thread of its own (at most LAMBDA_MAX_INFLIGHT, then 429), the HTTP
+ * connection suspended meanwhile, so a function running for minutes holds
+ * no HTTP thread; lambda_drain (at SIGTERM, before the listener stops)
+ * waits for them, then kills their workers. The Lambda processor calls
+ * lambda_invoke on delivery threads.
  */
 #include "lambda.h"
 #include "api.h"
+#include "lambda_worker.h"
 
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -90,9 +54,6 @@
 #define LAMBDA_MAX_ZIP (50ull * MIB)          /* AWS: 50 MB zipped, direct upload */
 #define LAMBDA_MAX_UNZIPPED 262144000ull       /* AWS: 250 MB unzipped */
 #define LAMBDA_MAX_ENV 4096                    /* AWS: 4 KB of environment */
-#define LAMBDA_MAX_WORKERS 64
-#define PY_HEADROOM (64ull * MIB)
-#define NODE_HEADROOM (1024ull * MIB)
 
 struct lambda_config lambda_cfg = {
     .runtime = true,
@@ -115,9 +76,7 @@ static sqlite3 *lambda_db;
 static pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
 static char lambda_dir[4096];  /* <data>/lambda */
 static char runtime_dir[4096]; /* the bootstrap scripts */
-/* Why functions cannot run here, or NULL when they can (lambda_open). */
-static const char *runtime_unavailable =
-    "the Lambda runtime is not open on this server";
+
 
 static const char lambda_schema[] =
     "CREATE TABLE IF NOT EXISTS functions ("
@@ -128,37 +87,13 @@ static const char lambda_schema[] =
     " last_modified INTEGER NOT NULL, revision TEXT NOT NULL,"
     " PRIMARY KEY (region, name));";
 
-/* One function's configuration, as the catalog holds it. */
-struct fn {
-    char region[33];
-    char name[65];
-    char runtime[33];
-    char handler[129];
-    char role[2049];
-    char description[257];
-    int timeout;           /* seconds */
-    int memory;            /* MB */
-    char *env;             /* JSON object text, malloc'd */
-    char code_sha256[45];  /* base64 */
-    char code_hex[65];
-    long long code_size;
-    long long last_modified;
-    char revision[37];
-};
-
-static void fn_clear(struct fn *f)
-{
-    free(f->env);
-    f->env = NULL;
-}
-
 static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(dst, size, "%s", t ? (const char *)t : "");
 }
 
-static int fn_from_row(sqlite3_stmt *st, struct fn *f)
+static int fn_from_row(sqlite3_stmt *st, struct lambda_fn *f)
 {
     memset(f, 0, sizeof *f);
     copy_col(f->region, sizeof f->region, st, 0);
@@ -183,7 +118,7 @@ static int fn_from_row(sqlite3_stmt *st, struct fn *f)
                 " code_sha256, code_hex, code_size, last_modified, revision"
 
 /* HY_OK (f filled; fn_clear it), HY_ENOTFOUND, HY_EDB, HY_ENOMEM. */
-static int db_get(const char *region, const char *name, struct fn *f)
+static int db_get(const char *region, const char *name, struct lambda_fn *f)
 {
     sqlite3_stmt *st = NULL;
     int rc = HY_EDB;
@@ -210,7 +145,7 @@ out_unlock:
 
 /* Inserts (insert) or replaces the code/config of f. Caller holds db_lock.
  * HY_OK, HY_EEXIST (insert of an existing name), HY_EDB. */
-static int db_put_locked(const struct fn *f, bool insert)
+static int db_put_locked(const struct lambda_fn *f, bool insert)
 {
     sqlite3_stmt *st = NULL;
     const char *sql = insert
@@ -244,6 +179,15 @@ out_db:
     else
         sqlite3_finalize(st);
     return HY_EDB;
+}
+
+void lambda_close(void)
+{
+    lambda_worker_close();
+    pthread_mutex_lock(&db_lock);
+    sqlite3_close(lambda_db);
+    lambda_db = NULL;
+    pthread_mutex_unlock(&db_lock);
 }
 
 int lambda_open(const char *data_dir)
@@ -304,9 +248,9 @@ int lambda_open(const char *data_dir)
             }
         }
     }
-    runtime_unavailable = NULL;
+    const char *unavailable = NULL;
     if (!lambda_cfg.runtime) {
-        runtime_unavailable = "the Lambda runtime is off on this server (--lambda-runtime=off)";
+        unavailable = "the Lambda runtime is off on this server (--lambda-runtime=off)";
     } else {
         char probe[4300];
         snprintf(probe, sizeof probe, "%s/bootstrap.py", runtime_dir);
@@ -321,10 +265,11 @@ int lambda_open(const char *data_dir)
             /* a server that never runs functions still starts */
             log_warn("lambda", "no Lambda bootstrap scripts next to the binary: functions "
                      "cannot run until --lambda-runtime-dir names them (src/lambda_runtime)");
-            runtime_unavailable = "the Lambda runtime's bootstrap scripts were not found "
-                                  "next to hydrant's binary (set --lambda-runtime-dir)";
+            unavailable = "the Lambda runtime's bootstrap scripts were not found next to "
+                          "hydrant's binary (set --lambda-runtime-dir)";
         }
     }
+    lambda_worker_setup(lambda_dir, runtime_dir, unavailable);
     pthread_mutex_lock(&db_lock);
     lambda_db = db;
     pthread_mutex_unlock(&db_lock);
@@ -429,11 +374,6 @@ static int parse_ref(const char *in, const char *default_region, struct fn_ref *
     return region_ok(ref->region) ? HY_OK : HY_EINVAL;
 }
 
-static void fn_arn(char *out, size_t size, const char *region, const char *name)
-{
-    snprintf(out, size, "arn:aws:lambda:%s:%s:function:%s", region, HY_ACCOUNT_ID, name);
-}
-
 /* ---- the REST paths (the router classifies with these) ---------------- */
 
 #define LAMBDA_PREFIX "/2015-03-31/functions"
@@ -504,27 +444,6 @@ static void rm_tree(const char *path)
         log_warn("lambda", "cannot remove %s: %s", path, strerror(errno));
 }
 
-static void code_dir(char *out, size_t size, const char *region, const char *name,
-                     const char *hex)
-{
-    snprintf(out, size, "%s/%s/%s/%s", lambda_dir, region, name, hex);
-}
-
-/* In a child between fork and exec (async-signal-safe calls only): the
- * signal mask main.c set for its threads (SIGTERM, SIGINT, SIGHUP
- * blocked) and its ignored SIGPIPE would be inherited across exec; the
- * user's code gets the defaults. */
-static void child_signals(void)
-{
-    sigset_t none;
-    struct sigaction dfl;
-    sigemptyset(&none);
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(SIGPIPE, &dfl, NULL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
 /* Runs argv (NULL-terminated) to completion with stdin from /dev/null and
  * stderr into err[0..err_len); returns its exit status, -1 when it could
  * not run or died of a signal. */
@@ -542,7 +461,7 @@ static int run_child(char *const argv[], char *err, size_t err_len)
         }
         dup2(ep[1], 2);
         close_range(3, ~0U, 0);
-        child_signals();
+        lambda_worker_child_signals();
         execv(argv[0], argv);
         _exit(127);
     }
@@ -629,7 +548,7 @@ static int store_code(const char *region, const char *name, const unsigned char 
         snprintf(msg, msg_len, "cannot store the code: %s", strerror(errno));
         goto out_rm_dir;
     }
-    code_dir(final, sizeof final, region, name, hex);
+    lambda_worker_code_dir(final, sizeof final, region, name, hex);
     if (access(final, F_OK) == 0) {
         rm_tree(tmpdir); /* the same code again: already unpacked */
     } else if (rename(tmpdir, final) != 0) {
@@ -646,791 +565,6 @@ out_rm_dir:
     rm_tree(tmpdir);
 out_unlink_zip:
     unlink(tmpzip);
-    return rc;
-}
-
-/* ---- the runtime: pools of workers ------------------------------------ */
-
-struct pool;
-
-struct worker {
-    pid_t pid;
-    int to_fd, from_fd, log_fd;
-    pthread_t log_thread;
-    bool log_started;
-    volatile bool log_stop;
-    bool busy;
-    char tag[80];           /* "lambda:<name>" */
-    char log_stream[80];
-    /* LogType Tail: the lines of the invocation in progress */
-    pthread_mutex_t log_mu;
-    bool capturing;
-    bool in_poll;           /* the log reader is waiting: nothing half-read */
-    struct buf captured;    /* ceiling LAMBDA_LOG_CAPTURE */
-};
-
-#define LAMBDA_LOG_CAPTURE (64u * 1024)
-#define LAMBDA_LOG_TAIL 4096 /* AWS: the last 4 KB of the log */
-
-struct pool {
-    struct pool *next;
-    char region[33], name[65], revision[37];
-    struct fn conf;          /* a copy; conf.env owned */
-    struct worker *w[LAMBDA_MAX_WORKERS];
-    int nslots;              /* slots in use or being spawned */
-    int refs;                /* invocations holding the pool */
-    bool retired;
-    pthread_cond_t cond;
-};
-
-static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pool *pools;
-
-/* One line of the function's output: to hydrant's log, and to the
- * invocation's captured log when LogType Tail asked for it (the newest
- * LAMBDA_LOG_CAPTURE bytes are kept). */
-static void log_line(struct worker *w, const char *line)
-{
-    log_info(w->tag, "%s", line);
-    pthread_mutex_lock(&w->log_mu);
-    if (w->capturing) {
-        size_t n = strlen(line);
-        if (w->captured.len + n + 1 > LAMBDA_LOG_CAPTURE) {
-            size_t drop = w->captured.len + n + 1 - LAMBDA_LOG_CAPTURE;
-            if (drop > w->captured.len)
-                drop = w->captured.len;
-            memmove(w->captured.data, w->captured.data + drop, w->captured.len - drop);
-            w->captured.len -= drop;
-        }
-        if (n + 1 <= LAMBDA_LOG_CAPTURE && buf_append(&w->captured, line, n) == HY_OK)
-            buf_append(&w->captured, "\n", 1);
-    }
-    pthread_mutex_unlock(&w->log_mu);
-}
-
-static void *log_main(void *arg)
-{
-    struct worker *w = arg;
-    char line[1024];
-    size_t used = 0;
-    for (;;) {
-        struct pollfd pfd = {w->log_fd, POLLIN, 0};
-        pthread_mutex_lock(&w->log_mu);
-        w->in_poll = true;
-        pthread_mutex_unlock(&w->log_mu);
-        int pr = poll(&pfd, 1, 200);
-        pthread_mutex_lock(&w->log_mu);
-        w->in_poll = false;
-        pthread_mutex_unlock(&w->log_mu);
-        if (pr < 0 && errno != EINTR)
-            break;
-        if (pr <= 0) {
-            if (w->log_stop)
-                break;
-            continue;
-        }
-        char buf[4096];
-        ssize_t n = read(w->log_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == '\n' || used == sizeof line - 1) {
-                line[used] = 0;
-                log_line(w, line);
-                used = 0;
-                if (buf[i] == '\n')
-                    continue;
-            }
-            line[used++] = buf[i];
-        }
-    }
-    if (used) {
-        line[used] = 0;
-        log_line(w, line);
-    }
-    return NULL;
-}
-
-/* Waits (at most 200 ms) until the log reader has taken in everything the
- * worker wrote before its answer: the bootstraps write their output
- * unbuffered, before the answer frame, so once the pipe is empty and the
- * reader is back in poll() the invocation's lines are all captured. */
-static void log_settle(struct worker *w)
-{
-    for (int i = 0; i < 200; i++) {
-        int pending = 0;
-        pthread_mutex_lock(&w->log_mu);
-        bool idle = w->in_poll;
-        pthread_mutex_unlock(&w->log_mu);
-        if (ioctl(w->log_fd, FIONREAD, &pending) != 0 || (idle && pending == 0))
-            return;
-        usleep(1000);
-    }
-}
-
-/* Kills the worker's process group, reaps it, closes its pipes, joins
- * its log reader and frees it. */
-static void worker_destroy(struct worker *w)
-{
-    if (!w)
-        return;
-    if (w->pid > 0) {
-        kill(-w->pid, SIGKILL);
-        kill(w->pid, SIGKILL);
-        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-    }
-    if (w->to_fd >= 0)
-        close(w->to_fd);
-    if (w->from_fd >= 0)
-        close(w->from_fd);
-    if (w->log_started) {
-        w->log_stop = true;
-        pthread_join(w->log_thread, NULL);
-    }
-    if (w->log_fd >= 0)
-        close(w->log_fd);
-    buf_free(&w->captured);
-    pthread_mutex_destroy(&w->log_mu);
-    free(w);
-}
-
-/* Whether the worker's process has exited (then it is reaped). */
-static bool worker_dead(struct worker *w)
-{
-    int status;
-    pid_t r = waitpid(w->pid, &status, WNOHANG);
-    if (r == w->pid) {
-        w->pid = -1; /* reaped */
-        return true;
-    }
-    return r < 0 && errno == ECHILD;
-}
-
-static char *env_entry(const char *k, const char *v)
-{
-    size_t n = strlen(k) + strlen(v) + 2;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s=%s", k, v);
-    return s;
-}
-
-static void free_strv(char **v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
-static bool is_python(const char *runtime)
-{
-    return strncmp(runtime, "python3", 7) == 0;
-}
-
-/* Spawns a worker for conf. HY_OK (*out), HY_ENOMEM, HY_EIO. */
-static int worker_spawn(const struct fn *conf, struct worker **out)
-{
-    int rc = HY_ENOMEM;
-    int req[2] = {-1, -1}, resp[2] = {-1, -1}, logp[2] = {-1, -1};
-    char **envp = NULL, **argv = NULL;
-    char dir[4400], script[4300], memflag[64], memstr[16], arn[200], logroup[100];
-    struct worker *w = calloc(1, sizeof *w);
-    if (!w)
-        return HY_ENOMEM;
-    w->pid = -1;
-    w->to_fd = w->from_fd = w->log_fd = -1;
-    pthread_mutex_init(&w->log_mu, NULL);
-    buf_init(&w->captured, LAMBDA_LOG_CAPTURE);
-    snprintf(w->tag, sizeof w->tag, "lambda:%s", conf->name);
-    {
-        unsigned char rnd[16];
-        char h[33];
-        hy_random(rnd, sizeof rnd);
-        hex_encode(h, rnd, sizeof rnd);
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        snprintf(w->log_stream, sizeof w->log_stream, "%04d/%02d/%02d/[$LATEST]%s",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, h);
-    }
-    code_dir(dir, sizeof dir, conf->region, conf->name, conf->code_hex);
-    bool py = is_python(conf->runtime);
-    snprintf(script, sizeof script, "%s/%s", runtime_dir, py ? "bootstrap.py" : "bootstrap.js");
-    snprintf(memstr, sizeof memstr, "%d", conf->memory);
-    snprintf(memflag, sizeof memflag, "--max-old-space-size=%d", conf->memory * 9 / 10);
-    fn_arn(arn, sizeof arn, conf->region, conf->name);
-    snprintf(logroup, sizeof logroup, "/aws/lambda/%s", conf->name);
-
-    /* the environment: the user's variables, then AWS's (reserved keys
-     * were refused at create, so they cannot be overridden) */
-    json_t *vars = json_loads(conf->env ? conf->env : "{}", 0, NULL);
-    size_t nuser = json_is_object(vars) ? json_object_size(vars) : 0;
-    envp = calloc(nuser + 24, sizeof *envp);
-    argv = calloc(6, sizeof *argv);
-    if (!envp || !argv)
-        goto out_fail;
-    size_t ne = 0;
-    const char *k;
-    json_t *v;
-    if (nuser)
-        json_object_foreach(vars, k, v) {
-            if (json_is_string(v) && !(envp[ne++] = env_entry(k, json_string_value(v))))
-                goto out_fail;
-        }
-    char execenv[64];
-    snprintf(execenv, sizeof execenv, "AWS_Lambda_%s", conf->runtime);
-    const char *fixed[][2] = {
-        {"PATH", "/usr/local/bin:/usr/bin:/bin"},
-        {"LANG", "C.UTF-8"},
-        {"TZ", ":UTC"},
-        {"LAMBDA_TASK_ROOT", dir},
-        {"LAMBDA_RUNTIME_DIR", runtime_dir},
-        {"_HANDLER", conf->handler},
-        {"AWS_REGION", conf->region},
-        {"AWS_DEFAULT_REGION", conf->region},
-        {"AWS_EXECUTION_ENV", execenv},
-        {"AWS_LAMBDA_FUNCTION_NAME", conf->name},
-        {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memstr},
-        {"AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"},
-        {"AWS_LAMBDA_LOG_GROUP_NAME", logroup},
-        {"AWS_LAMBDA_LOG_STREAM_NAME", w->log_stream},
-        {"AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"},
-    };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (!(envp[ne++] = env_entry(fixed[i][0], fixed[i][1])))
-            goto out_fail;
-    size_t na = 0;
-    if (!(argv[na++] = strdup(py ? lambda_cfg.python : lambda_cfg.node)))
-        goto out_fail;
-    if (py) {
-        if (!(argv[na++] = strdup("-u")))
-            goto out_fail;
-    } else if (!(argv[na++] = strdup(memflag))) {
-        goto out_fail;
-    }
-    if (!(argv[na++] = strdup(script)))
-        goto out_fail;
-
-    rc = HY_EIO;
-    if (pipe2(req, O_CLOEXEC) || pipe2(resp, O_CLOEXEC) || pipe2(logp, O_CLOEXEC))
-        goto out_fail;
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    struct rlimit as;
-    as.rlim_cur = as.rlim_max = (rlim_t)conf->memory * MIB + (py ? PY_HEADROOM : NODE_HEADROOM);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* only async-signal-safe calls from here to exec */
-        setpgid(0, 0);
-        int a = fcntl(req[0], F_DUPFD, 10), b = fcntl(resp[1], F_DUPFD, 10),
-            c = fcntl(logp[1], F_DUPFD, 10);
-        if (a < 0 || b < 0 || c < 0)
-            _exit(126);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(c, 1);
-        dup2(c, 2);
-        dup2(a, 3);
-        dup2(b, 4);
-        close_range(5, ~0U, 0);
-        child_signals();
-        setrlimit(RLIMIT_AS, &as);
-        if (chdir(dir) != 0)
-            _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    if (devnull >= 0)
-        close(devnull);
-    close(req[0]), req[0] = -1;
-    close(resp[1]), resp[1] = -1;
-    close(logp[1]), logp[1] = -1;
-    if (pid < 0)
-        goto out_fail;
-    setpgid(pid, pid); /* also from here: no window where kill(-pid) misses */
-    w->pid = pid;
-    w->to_fd = req[1], req[1] = -1;
-    w->from_fd = resp[0], resp[0] = -1;
-    w->log_fd = logp[0], logp[0] = -1;
-    if (pthread_create(&w->log_thread, NULL, log_main, w) == 0)
-        w->log_started = true;
-    log_info("lambda", "%s: worker %ld started (%s, %d MB, address space %llu MiB)",
-             conf->name, (long)pid, conf->runtime, conf->memory,
-             (unsigned long long)(as.rlim_cur / MIB));
-    json_decref(vars);
-    free_strv(envp);
-    free_strv(argv);
-    *out = w;
-    return HY_OK;
-
-out_fail:
-    json_decref(vars);
-    free_strv(envp);
-    free_strv(argv);
-    for (int i = 0; i < 2; i++) {
-        if (req[i] >= 0)
-            close(req[i]);
-        if (resp[i] >= 0)
-            close(resp[i]);
-        if (logp[i] >= 0)
-            close(logp[i]);
-    }
-    worker_destroy(w);
-    return rc;
-}
-
-/* A slot being spawned holds the pool's own address (pool_acquire) until
- * its worker is in: not a worker. */
-#define SPAWNING(p) ((struct worker *)(void *)(p))
-static bool is_worker(const struct pool *p, const struct worker *w)
-{
-    return w && w != (const struct worker *)(const void *)p;
-}
-
-/* Frees a pool nobody holds. Caller holds pools_lock, pool unlinked. */
-static void pool_free(struct pool *p)
-{
-    for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
-        if (is_worker(p, p->w[i]))
-            worker_destroy(p->w[i]);
-    pthread_cond_destroy(&p->cond);
-    fn_clear(&p->conf);
-    free(p);
-}
-
-static void pool_unlink(struct pool *p)
-{
-    for (struct pool **pp = &pools; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            break;
-        }
-    p->next = NULL;
-}
-
-/* Retires region/name's pool: unlinked; idle workers killed; freed now
- * or when its last invocation ends. Caller holds pools_lock. */
-static void pool_retire_locked(const char *region, const char *name)
-{
-    for (struct pool *p = pools; p; p = p->next) {
-        if (strcmp(p->region, region) || strcmp(p->name, name))
-            continue;
-        pool_unlink(p);
-        p->retired = true;
-        for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
-            if (is_worker(p, p->w[i]) && !p->w[i]->busy) {
-                worker_destroy(p->w[i]);
-                p->w[i] = NULL;
-                p->nslots--;
-            }
-        pthread_cond_broadcast(&p->cond);
-        if (p->refs == 0)
-            pool_free(p);
-        return;
-    }
-}
-
-static void pool_retire(const char *region, const char *name)
-{
-    pthread_mutex_lock(&pools_lock);
-    pool_retire_locked(region, name);
-    pthread_mutex_unlock(&pools_lock);
-}
-
-void lambda_close(void)
-{
-    pthread_mutex_lock(&pools_lock);
-    while (pools) {
-        struct pool *p = pools;
-        pool_retire_locked(p->region, p->name);
-    }
-    pthread_mutex_unlock(&pools_lock);
-    pthread_mutex_lock(&db_lock);
-    sqlite3_close(lambda_db);
-    lambda_db = NULL;
-    pthread_mutex_unlock(&db_lock);
-}
-
-/* The pool for f (made when missing or stale), held (refs + 1).
- * Caller holds pools_lock. NULL when out of memory. */
-static struct pool *pool_get_locked(const struct fn *f)
-{
-    for (struct pool *p = pools; p; p = p->next)
-        if (!strcmp(p->region, f->region) && !strcmp(p->name, f->name)) {
-            if (!strcmp(p->revision, f->revision)) {
-                p->refs++;
-                return p;
-            }
-            pool_retire_locked(f->region, f->name);
-            break;
-        }
-    struct pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->conf = *f;
-    p->conf.env = strdup(f->env ? f->env : "{}");
-    if (!p->conf.env || pthread_cond_init(&p->cond, NULL) != 0) {
-        free(p->conf.env);
-        free(p);
-        return NULL;
-    }
-    scopy(p->region, sizeof p->region, f->region);
-    scopy(p->name, sizeof p->name, f->name);
-    scopy(p->revision, sizeof p->revision, f->revision);
-    p->next = pools;
-    pools = p;
-    p->refs = 1;
-    return p;
-}
-
-/* Gives the worker back (dead: destroyed, its slot freed) and drops the
- * pool reference. */
-static void pool_release(struct pool *p, int slot, bool dead)
-{
-    pthread_mutex_lock(&pools_lock);
-    struct worker *w = slot >= 0 ? p->w[slot] : NULL;
-    if (w && (dead || p->retired)) {
-        p->w[slot] = NULL;
-        p->nslots--;
-        worker_destroy(w);
-    } else if (w) {
-        w->busy = false;
-    }
-    pthread_cond_signal(&p->cond);
-    if (--p->refs == 0 && p->retired)
-        pool_free(p);
-    pthread_mutex_unlock(&pools_lock);
-}
-
-/* A worker of p, busy for the caller, in *slot. HY_OK, HY_EBUSY (none
- * free by deadline_mono), HY_ENOMEM, HY_EIO (spawn failed). */
-static int pool_acquire(struct pool *p, int64_t deadline_mono, int *slot)
-{
-    int rc = HY_OK;
-    int max = lambda_cfg.workers < 1 ? 1
-              : lambda_cfg.workers > LAMBDA_MAX_WORKERS ? LAMBDA_MAX_WORKERS
-              : lambda_cfg.workers;
-    pthread_mutex_lock(&pools_lock);
-    for (;;) {
-        for (int i = 0; i < LAMBDA_MAX_WORKERS; i++) {
-            struct worker *w = p->w[i];
-            if (!is_worker(p, w) || w->busy)
-                continue;
-            if (worker_dead(w)) {
-                /* died between invocations: replaced below */
-                log_warn("lambda", "%s: idle worker exited; replacing it", p->name);
-                p->w[i] = NULL;
-                p->nslots--;
-                worker_destroy(w);
-                continue;
-            }
-            w->busy = true;
-            *slot = i;
-            goto out_unlock;
-        }
-        if (p->nslots < max && !p->retired) {
-            int i = 0;
-            while (p->w[i])
-                i++;
-            p->w[i] = SPAWNING(p); /* reserved while spawning */
-            p->nslots++;
-            pthread_mutex_unlock(&pools_lock);
-            struct worker *w = NULL;
-            rc = worker_spawn(&p->conf, &w);
-            pthread_mutex_lock(&pools_lock);
-            if (rc != HY_OK) {
-                p->w[i] = NULL;
-                p->nslots--;
-                pthread_cond_signal(&p->cond);
-                goto out_unlock;
-            }
-            w->busy = true;
-            p->w[i] = w;
-            *slot = i;
-            goto out_unlock;
-        }
-        int64_t left = deadline_mono - hy_mono_ms();
-        if (left <= 0) {
-            rc = HY_EBUSY;
-            goto out_unlock;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (left % 1000) * 1000000LL;
-        ts.tv_sec += left / 1000 + ns / 1000000000LL;
-        ts.tv_nsec = ns % 1000000000LL;
-        pthread_cond_timedwait(&p->cond, &pools_lock, &ts);
-    }
-out_unlock:
-    pthread_mutex_unlock(&pools_lock);
-    return rc;
-}
-
-/* Reads exactly n bytes by deadline (mono ms): 0, -1 EOF/error, -2 timeout. */
-static int read_full(int fd, void *p, size_t n, int64_t deadline)
-{
-    unsigned char *d = p;
-    while (n) {
-        int64_t left = deadline - hy_mono_ms();
-        if (left <= 0)
-            return -2;
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr < 0)
-            return -1;
-        if (pr == 0)
-            continue;
-        ssize_t got = read(fd, d, n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return -1;
-        d += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
-static int error_payload(struct buf *out, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int error_payload(struct buf *out, const char *type, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_t *o = json_pack("{s:s, s:s}", "errorType", type, "errorMessage", msg);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s)
-        return HY_ENOMEM;
-    int rc = buf_puts(out, s);
-    free(s);
-    return rc;
-}
-
-/* One invocation on hydrant's runtime (f from the catalog). */
-/* The worker's peak resident memory in MB (AWS's "Max Memory Used"), 0
- * when unknown. */
-static long peak_mb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = 0;
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    FILE *fp = pid > 0 ? fopen(path, "re") : NULL;
-    if (!fp)
-        return 0;
-    while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
-            break;
-    fclose(fp);
-    return (kb + 1023) / 1024;
-}
-
-/* AWS's LogType Tail: START, the function's lines, END and REPORT; the
- * last 4 KB, base64, into tail. */
-static void tail_log(struct worker *w, const struct fn *f, const char *rid, int64_t ms,
-                     long mem, struct buf *tail)
-{
-    struct buf all;
-    buf_init(&all, LAMBDA_LOG_CAPTURE + 1024);
-    pthread_mutex_lock(&w->log_mu);
-    w->capturing = false;
-    buf_printf(&all, "START RequestId: %s Version: $LATEST\n", rid);
-    if (w->captured.len)
-        buf_append(&all, w->captured.data, w->captured.len);
-    buf_reset(&w->captured);
-    pthread_mutex_unlock(&w->log_mu);
-    buf_printf(&all, "END RequestId: %s\nREPORT RequestId: %s\tDuration: %lld.00 ms\t"
-               "Billed Duration: %lld ms\tMemory Size: %d MB\tMax Memory Used: %ld MB\t\n",
-               rid, rid, (long long)ms, (long long)(ms ? ms : 1), f->memory, mem);
-    size_t from = all.len > LAMBDA_LOG_TAIL ? all.len - LAMBDA_LOG_TAIL : 0;
-    if (buf_reserve(tail, base64_encoded_len(all.len - from) + 1) == HY_OK) {
-        base64_encode(tail->data + tail->len, all.data ? all.data + from : "", all.len - from);
-        tail->len += strlen(tail->data + tail->len);
-    }
-    buf_free(&all);
-}
-
-static int local_invoke(const struct fn *f, const void *payload, size_t len, struct buf *out,
-                        bool *function_error, struct buf *log_tail, char *why, size_t why_len)
-{
-    int rc, slot = -1;
-    bool dead = false;
-    char rid[37], arn[200];
-    json_t *h = NULL;
-    char *hs = NULL;
-    unsigned char *frame = NULL;
-    *function_error = false;
-    if (runtime_unavailable) {
-        snprintf(why, why_len, "%s", runtime_unavailable);
-        return HY_ESTATE;
-    }
-    hy_uuid4(rid);
-    fn_arn(arn, sizeof arn, f->region, f->name);
-    int64_t t0 = hy_mono_ms();
-    int64_t deadline = t0 + (int64_t)f->timeout * 1000;
-    int64_t deadline_wall = hy_now_ms() + (int64_t)f->timeout * 1000;
-
-    pthread_mutex_lock(&pools_lock);
-    struct pool *p = pool_get_locked(f);
-    pthread_mutex_unlock(&pools_lock);
-    if (!p) {
-        snprintf(why, why_len, "out of memory");
-        return HY_ENOMEM;
-    }
-    rc = pool_acquire(p, deadline, &slot);
-    if (rc != HY_OK) {
-        snprintf(why, why_len, rc == HY_EBUSY ? "Rate Exceeded." :
-                 "cannot start a worker for %s: %s", f->name, hy_strerror(rc));
-        pool_release(p, -1, false);
-        return rc;
-    }
-    /* the worker is ours until pool_release; its struct stays put */
-    pthread_mutex_lock(&pools_lock);
-    struct worker *w = p->w[slot];
-    pthread_mutex_unlock(&pools_lock);
-    log_info("lambda", "%s: START RequestId: %s Version: $LATEST (worker %ld)", f->name, rid,
-             (long)w->pid);
-
-    rc = HY_ENOMEM;
-    h = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:s, s:s}", "requestId", rid, "deadlineMs",
-                  (json_int_t)deadline_wall, "functionArn", arn, "functionName", f->name,
-                  "functionVersion", "$LATEST", "memoryLimitInMB", f->memory,
-                  "logGroupName", "", "logStreamName", w->log_stream);
-    if (h) {
-        char lg[100];
-        snprintf(lg, sizeof lg, "/aws/lambda/%s", f->name);
-        json_object_set_new(h, "logGroupName", json_string(lg));
-    }
-    hs = h ? json_dumps(h, JSON_COMPACT) : NULL;
-    if (!hs)
-        goto out_release;
-    size_t hlen = strlen(hs);
-    size_t body = 1 + hlen + 1 + len;
-    frame = malloc(4 + body);
-    if (!frame)
-        goto out_release;
-    frame[0] = (unsigned char)(body >> 24), frame[1] = (unsigned char)(body >> 16);
-    frame[2] = (unsigned char)(body >> 8), frame[3] = (unsigned char)body;
-    frame[4] = 'I';
-    memcpy(frame + 5, hs, hlen);
-    frame[5 + hlen] = '\n';
-    if (len)
-        memcpy(frame + 6 + hlen, payload, len);
-    if (log_tail) {
-        pthread_mutex_lock(&w->log_mu);
-        buf_reset(&w->captured);
-        w->capturing = true;
-        pthread_mutex_unlock(&w->log_mu);
-    }
-    if (write_all(w->to_fd, frame, 4 + body) != HY_OK) {
-        dead = true;
-        rc = error_payload(out, "Runtime.ExitError",
-                           "RequestId: %s Error: Runtime exited without providing a reason",
-                           rid);
-        *function_error = true;
-        goto out_release;
-    }
-    unsigned char head[5];
-    int r = read_full(w->from_fd, head, 5, deadline);
-    if (r == -2) {
-        dead = true;
-        log_info("lambda", "%s: %s Task timed out after %d.00 seconds", f->name, rid,
-                 f->timeout);
-        rc = error_payload(out, "Sandbox.Timedout",
-                           "RequestId: %s Error: Task timed out after %d.00 seconds", rid,
-                           f->timeout);
-        *function_error = true;
-        goto out_release;
-    }
-    uint32_t n = r == 0 ? ((uint32_t)head[0] << 24 | (uint32_t)head[1] << 16 |
-                           (uint32_t)head[2] << 8 | head[3]) : 0;
-    if (r != 0 || n < 1 || (head[4] != 'R' && head[4] != 'E')) {
-        dead = true;
-        int status = 0;
-        bool exited = false;
-        for (int i = 0; i < 50 && !exited; i++) {
-            pid_t wr = waitpid(w->pid, &status, WNOHANG);
-            if (wr == w->pid) {
-                exited = true;
-                w->pid = -1;
-            } else {
-                usleep(10000);
-            }
-        }
-        char reason[64] = "Runtime exited without providing a reason";
-        if (exited && WIFEXITED(status))
-            snprintf(reason, sizeof reason, "Runtime exited with error: exit status %d",
-                     WEXITSTATUS(status));
-        else if (exited && WIFSIGNALED(status))
-            snprintf(reason, sizeof reason, "Runtime exited with error: signal: %s",
-                     WTERMSIG(status) == SIGKILL ? "killed" : strsignal(WTERMSIG(status)));
-        log_info("lambda", "%s: %s %s", f->name, rid, reason);
-        rc = error_payload(out, "Runtime.ExitError", "RequestId: %s Error: %s", rid, reason);
-        *function_error = true;
-        goto out_release;
-    }
-    size_t plen = n - 1;
-    if (plen > LAMBDA_MAX_RESPONSE) {
-        /* read and drop: the worker stays usable */
-        char sink[65536];
-        size_t left = plen;
-        while (left && !dead) {
-            size_t k = left < sizeof sink ? left : sizeof sink;
-            if (read_full(w->from_fd, sink, k, deadline) != 0)
-                dead = true;
-            left -= k;
-        }
-        rc = error_payload(out, "Function.ResponseSizeTooLarge",
-                           "Response payload size exceeded maximum allowed payload size "
-                           "(%u bytes).", LAMBDA_MAX_RESPONSE);
-        *function_error = true;
-        goto out_release;
-    }
-    if ((rc = buf_reserve(out, plen)) != HY_OK) {
-        /* the caller's ceiling: the answer cannot be kept, the worker
-         * cannot be left mid-frame */
-        dead = true;
-        snprintf(why, why_len, "the response (%zu bytes) is over the caller's ceiling", plen);
-        goto out_release;
-    }
-    r = read_full(w->from_fd, out->data + out->len, plen, deadline);
-    if (r != 0) {
-        dead = true;
-        rc = error_payload(out, r == -2 ? "Sandbox.Timedout" : "Runtime.ExitError",
-                           r == -2 ? "RequestId: %s Error: Task timed out" :
-                           "RequestId: %s Error: Runtime exited without providing a reason",
-                           rid);
-        *function_error = true;
-        goto out_release;
-    }
-    out->len += plen;
-    out->data[out->len] = 0;
-    *function_error = head[4] == 'E';
-    rc = HY_OK;
-out_release:
-    log_info("lambda", "%s: END RequestId: %s Duration: %lld ms%s", f->name, rid,
-             (long long)(hy_mono_ms() - t0), *function_error ? " (function error)" : "");
-    if (log_tail && w) {
-        long mem = dead ? 0 : peak_mb(w->pid);
-        if (!dead)
-            log_settle(w);
-        tail_log(w, f, rid, hy_mono_ms() - t0, mem, log_tail);
-    }
-    if (rc == HY_ENOMEM && !why[0])
-        snprintf(why, why_len, "out of memory");
-    pool_release(p, slot, dead);
-    json_decref(h);
-    free(hs);
-    free(frame);
     return rc;
 }
 
@@ -1580,7 +714,7 @@ int lambda_invoke(const char *function, const char *region, const void *payload,
                   struct buf *out, bool *function_error, char *why, size_t why_len)
 {
     struct fn_ref ref;
-    struct fn f;
+    struct lambda_fn f;
     if (why_len)
         why[0] = 0;
     *function_error = false;
@@ -1603,7 +737,7 @@ int lambda_invoke(const char *function, const char *region, const void *payload,
     int rc = db_get(ref.region, ref.name, &f);
     if (rc == HY_ENOTFOUND || (rc == HY_OK && strcmp(ref.account, HY_ACCOUNT_ID) != 0)) {
         if (rc == HY_OK)
-            fn_clear(&f);
+            lambda_worker_fn_clear(&f);
         snprintf(why, why_len, "Function not found: arn:aws:lambda:%s:%s:function:%s",
                  ref.region, ref.account, ref.name);
         return HY_ENOTFOUND;
@@ -1612,8 +746,8 @@ int lambda_invoke(const char *function, const char *region, const void *payload,
         snprintf(why, why_len, "the function catalog: %s", hy_strerror(rc));
         return rc;
     }
-    rc = local_invoke(&f, payload, len, out, function_error, NULL, why, why_len);
-    fn_clear(&f);
+    rc = lambda_worker_invoke(&f, payload, len, out, function_error, NULL, why, why_len);
+    lambda_worker_fn_clear(&f);
     return rc;
 }
 
@@ -1670,10 +804,10 @@ static void fmt_last_modified(char out[40], long long ms)
 }
 
 /* AWS's FunctionConfiguration of f. */
-static json_t *fn_config_json(const struct fn *f)
+static json_t *fn_config_json(const struct lambda_fn *f)
 {
     char arn[200], lm[40];
-    fn_arn(arn, sizeof arn, f->region, f->name);
+    lambda_worker_arn(arn, sizeof arn, f->region, f->name);
     fmt_last_modified(lm, f->last_modified);
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:s, s:s, s:s, s:{s:s}, s:s,"
@@ -1813,7 +947,7 @@ static bool refuse_unsupported(struct http_req *req, json_t *body)
 /* The configuration members of body (CreateFunction, or
  * UpdateFunctionConfiguration when !creating: only those present) checked
  * as AWS checks them and set in f. Answers and returns false on error. */
-static bool apply_config(struct http_req *req, json_t *body, struct fn *f, bool creating)
+static bool apply_config(struct http_req *req, json_t *body, struct lambda_fn *f, bool creating)
 {
     const char *runtime = json_string_value(json_object_get(body, "Runtime"));
     const char *role = json_string_value(json_object_get(body, "Role"));
@@ -1957,14 +1091,14 @@ out_keep_env:
 
 static void op_create(struct http_req *req, const char *region)
 {
-    struct fn f;
+    struct lambda_fn f;
     unsigned char *zip = NULL;
     size_t zlen = 0;
     char msg[600];
     memset(&f, 0, sizeof f);
-    if (runtime_unavailable) {
+    if (lambda_worker_unavailable()) {
         reply_error(req, 400, "InvalidParameterValueException",
-                    "%s: hydrant does not accept function code", runtime_unavailable);
+                    "%s: hydrant does not accept function code", lambda_worker_unavailable());
         return;
     }
     json_t *body = parse_body(req);
@@ -2002,9 +1136,9 @@ static void op_create(struct http_req *req, const char *region)
     f.code_size = (long long)zlen;
     f.last_modified = hy_now_ms();
     hy_uuid4(f.revision);
-    struct fn existing;
+    struct lambda_fn existing;
     if (db_get(f.region, f.name, &existing) == HY_OK) {
-        fn_clear(&existing);
+        lambda_worker_fn_clear(&existing);
         reply_error(req, 409, "ResourceConflictException", "Function already exist: %s",
                     f.name);
         goto out_free;
@@ -2021,14 +1155,14 @@ static void op_create(struct http_req *req, const char *region)
     if (rc == HY_EEXIST) {
         /* lost a race with another CreateFunction of that name: its code
          * stays, ours goes (unless it is the same code) */
-        struct fn winner;
+        struct lambda_fn winner;
         if (db_get(f.region, f.name, &winner) == HY_OK) {
             if (strcmp(winner.code_hex, f.code_hex)) {
                 char dir[4400];
-                code_dir(dir, sizeof dir, f.region, f.name, f.code_hex);
+                lambda_worker_code_dir(dir, sizeof dir, f.region, f.name, f.code_hex);
                 rm_tree(dir);
             }
-            fn_clear(&winner);
+            lambda_worker_fn_clear(&winner);
         }
         reply_error(req, 409, "ResourceConflictException", "Function already exist: %s",
                     f.name);
@@ -2039,7 +1173,7 @@ static void op_create(struct http_req *req, const char *region)
                     hy_strerror(rc));
         goto out_free;
     }
-    pool_retire(f.region, f.name); /* a pool of an earlier function of that name */
+    lambda_worker_retire(f.region, f.name); /* a pool of an earlier function of that name */
     log_info("lambda", "created %s (%s, %s, %lld bytes of code)", f.name, f.runtime,
              f.handler, f.code_size);
     json_t *out = fn_config_json(&f);
@@ -2047,12 +1181,12 @@ static void op_create(struct http_req *req, const char *region)
     json_decref(out);
 out_free:
     free(zip);
-    fn_clear(&f);
+    lambda_worker_fn_clear(&f);
     json_decref(body);
 }
 
 /* The function the path names; answers and returns false when not found. */
-static bool lookup(struct http_req *req, const char *region, struct fn *f,
+static bool lookup(struct http_req *req, const char *region, struct lambda_fn *f,
                    struct fn_ref *ref)
 {
     const char *seg;
@@ -2104,7 +1238,7 @@ static bool lookup(struct http_req *req, const char *region, struct fn *f,
 
 static void op_get(struct http_req *req, const char *region, bool config_only)
 {
-    struct fn f;
+    struct lambda_fn f;
     struct fn_ref ref;
     if (!lookup(req, region, &f, &ref))
         return;
@@ -2115,12 +1249,12 @@ static void op_get(struct http_req *req, const char *region, bool config_only)
     reply_json(req, 200, out);
     json_decref(out);
     json_decref(conf);
-    fn_clear(&f);
+    lambda_worker_fn_clear(&f);
 }
 
 static void op_delete(struct http_req *req, const char *region)
 {
-    struct fn f;
+    struct lambda_fn f;
     struct fn_ref ref;
     char dir[4400];
     if (!lookup(req, region, &f, &ref))
@@ -2139,14 +1273,14 @@ static void op_delete(struct http_req *req, const char *region)
     if (src != SQLITE_DONE) {
         reply_error(req, 500, "ServiceException", "the function catalog: %s",
                     sqlite3_errstr(src));
-        fn_clear(&f);
+        lambda_worker_fn_clear(&f);
         return;
     }
-    pool_retire(f.region, f.name);
+    lambda_worker_retire(f.region, f.name);
     snprintf(dir, sizeof dir, "%s/%s/%s", lambda_dir, f.region, f.name);
     rm_tree(dir);
     log_info("lambda", "deleted %s", f.name);
-    fn_clear(&f);
+    lambda_worker_fn_clear(&f);
     http_reply(req, 204, "application/json", "", 0);
 }
 
@@ -2182,11 +1316,11 @@ static void op_list(struct http_req *req, const char *region)
                 more = true;
                 continue;
             }
-            struct fn f;
+            struct lambda_fn f;
             if (fn_from_row(st, &f) == HY_OK && list)
                 json_array_append_new(list, fn_config_json(&f));
             scopy(last, sizeof last, f.name);
-            fn_clear(&f);
+            lambda_worker_fn_clear(&f);
         }
     }
     sqlite3_finalize(st);
@@ -2207,14 +1341,14 @@ static void op_list(struct http_req *req, const char *region)
 
 static void op_update_code(struct http_req *req, const char *region)
 {
-    struct fn f, old;
+    struct lambda_fn f, old;
     struct fn_ref ref;
     unsigned char *zip = NULL;
     size_t zlen = 0;
     char msg[600];
-    if (runtime_unavailable) {
+    if (lambda_worker_unavailable()) {
         reply_error(req, 400, "InvalidParameterValueException",
-                    "%s: hydrant does not accept function code", runtime_unavailable);
+                    "%s: hydrant does not accept function code", lambda_worker_unavailable());
         return;
     }
     json_t *body = parse_body(req);
@@ -2263,7 +1397,7 @@ static void op_update_code(struct http_req *req, const char *region)
          * code the catalog does not name is removed) */
         if (strcmp(old.code_hex, f.code_hex)) {
             char dir[4400];
-            code_dir(dir, sizeof dir, f.region, f.name, f.code_hex);
+            lambda_worker_code_dir(dir, sizeof dir, f.region, f.name, f.code_hex);
             rm_tree(dir);
         }
         json_t *out = fn_config_json(&f);
@@ -2281,10 +1415,10 @@ static void op_update_code(struct http_req *req, const char *region)
                     hy_strerror(rc));
         goto out_free;
     }
-    pool_retire(f.region, f.name); /* the next invocation runs the new code */
+    lambda_worker_retire(f.region, f.name); /* the next invocation runs the new code */
     if (strcmp(old.code_hex, f.code_hex)) {
         char dir[4400];
-        code_dir(dir, sizeof dir, old.region, old.name, old.code_hex);
+        lambda_worker_code_dir(dir, sizeof dir, old.region, old.name, old.code_hex);
         rm_tree(dir);
     }
     log_info("lambda", "updated the code of %s (%lld bytes)", f.name, f.code_size);
@@ -2293,7 +1427,7 @@ static void op_update_code(struct http_req *req, const char *region)
     json_decref(out);
 out_free:
     free(zip);
-    fn_clear(&f);
+    lambda_worker_fn_clear(&f);
     json_decref(body);
 }
 
@@ -2308,7 +1442,7 @@ static bool inv_stopping;
 
 struct async_invoke {
     struct http_req *req;   /* NULL for an Event invocation (answered 202) */
-    struct fn f;
+    struct lambda_fn f;
     char *payload;          /* Event: a copy of the payload */
     size_t len;
 };
@@ -2335,14 +1469,14 @@ static bool stop_wait(int64_t ms)
  * one and two minutes, as AWS does; the outcome goes to the log only
  * (hydrant has no event queue, destinations or DLQ: an event still
  * waiting for a retry at SIGTERM, or at a crash, is lost, and logged). */
-static void event_invoke(const struct fn *f, const char *payload, size_t len)
+static void event_invoke(const struct lambda_fn *f, const char *payload, size_t len)
 {
     for (int attempt = 1;; attempt++) {
         struct buf out;
         char why[512] = "";
         bool ferr = false;
         buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
-        int rc = local_invoke(f, payload, len, &out, &ferr, NULL, why, sizeof why);
+        int rc = lambda_worker_invoke(f, payload, len, &out, &ferr, NULL, why, sizeof why);
         if (rc == HY_OK && !ferr) {
             buf_free(&out);
             return;
@@ -2361,7 +1495,7 @@ static void event_invoke(const struct fn *f, const char *payload, size_t len)
 }
 
 /* Runs f on req's payload and answers req (from any thread). */
-static void invoke_and_reply(struct http_req *req, const struct fn *f)
+static void invoke_and_reply(struct http_req *req, const struct lambda_fn *f)
 {
     struct buf out, tail;
     char why[512];
@@ -2371,7 +1505,7 @@ static void invoke_and_reply(struct http_req *req, const struct fn *f)
     buf_init(&out, LAMBDA_MAX_RESPONSE + 4096);
     buf_init(&tail, 8192);
     why[0] = 0;
-    int rc = local_invoke(f, req->body, req->body_len, &out, &ferr, want_tail ? &tail : NULL,
+    int rc = lambda_worker_invoke(f, req->body, req->body_len, &out, &ferr, want_tail ? &tail : NULL,
                           why, sizeof why);
     if (rc == HY_OK) {
         char rid[37];
@@ -2401,7 +1535,7 @@ static void *invoke_main(void *arg)
         invoke_and_reply(a->req, &a->f);
     else
         event_invoke(&a->f, a->payload, a->len);
-    fn_clear(&a->f);
+    lambda_worker_fn_clear(&a->f);
     free(a->payload);
     free(a);
     pthread_mutex_lock(&inv_lock);
@@ -2414,7 +1548,7 @@ static void *invoke_main(void *arg)
 /* Starts f's invocation for req on a thread: HY_OK (it answers req; *f
  * is taken, left zeroed), or the request was answered here (stopping, too
  * many in flight, no thread) and *f stays the caller's. */
-static int invoke_async(struct http_req *req, struct fn *f, bool event)
+static int invoke_async(struct http_req *req, struct lambda_fn *f, bool event)
 {
     pthread_mutex_lock(&inv_lock);
     bool stopping = inv_stopping, full = inv_running >= LAMBDA_MAX_INFLIGHT;
@@ -2494,12 +1628,7 @@ void lambda_drain(int grace_ms)
          * invocation answers (Runtime.ExitError) and its thread ends */
         log_warn("lambda", "stopping: %d invocations still running after %d ms; killing "
                  "their workers", left, grace_ms);
-        pthread_mutex_lock(&pools_lock);
-        for (struct pool *p = pools; p; p = p->next)
-            for (int i = 0; i < LAMBDA_MAX_WORKERS; i++)
-                if (is_worker(p, p->w[i]) && p->w[i]->pid > 0)
-                    kill(-p->w[i]->pid, SIGKILL);
-        pthread_mutex_unlock(&pools_lock);
+        lambda_worker_kill_all();
         pthread_mutex_lock(&inv_lock);
         while (inv_running > 0)
             pthread_cond_wait(&inv_cond, &inv_lock);
@@ -2509,7 +1638,7 @@ void lambda_drain(int grace_ms)
 
 static void op_update_config(struct http_req *req, const char *region)
 {
-    struct fn f;
+    struct lambda_fn f;
     struct fn_ref ref;
     json_t *body = parse_body(req);
     if (!body)
@@ -2551,19 +1680,19 @@ static void op_update_config(struct http_req *req, const char *region)
                     hy_strerror(rc));
         goto out_free;
     }
-    pool_retire(f.region, f.name); /* new workers get the new configuration */
+    lambda_worker_retire(f.region, f.name); /* new workers get the new configuration */
     log_info("lambda", "updated the configuration of %s", f.name);
     json_t *out = fn_config_json(&f);
     reply_json(req, 200, out);
     json_decref(out);
 out_free:
-    fn_clear(&f);
+    lambda_worker_fn_clear(&f);
     json_decref(body);
 }
 
 static void op_invoke(struct http_req *req, const char *region)
 {
-    struct fn f;
+    struct lambda_fn f;
     struct fn_ref ref;
     const char *type = http_header(req, "X-Amz-Invocation-Type");
     const char *log_type = http_header(req, "X-Amz-Log-Type");
@@ -2607,14 +1736,14 @@ static void op_invoke(struct http_req *req, const char *region)
     /* the invocation runs on a thread of its own and answers from there
      * (http.c suspends the connection until then), so a long function
      * does not hold one of the few HTTP threads */
-    if (event && runtime_unavailable) {
-        reply_error(req, 409, "ResourceConflictException", "%s", runtime_unavailable);
+    if (event && lambda_worker_unavailable()) {
+        reply_error(req, 409, "ResourceConflictException", "%s", lambda_worker_unavailable());
         goto out_clear;
     }
     if (invoke_async(req, &f, event) == HY_OK)
         return;
 out_clear:
-    fn_clear(&f);
+    lambda_worker_fn_clear(&f);
 }
 
 void lambda_handle(struct http_req *req, const char *op)
