@@ -4,6 +4,8 @@
 #   make bench-s3                 PutObject/GetObject 1 KiB and 1 MiB, and a
 #                                 listing of 100,000 keys (median of 3 runs)
 #   make bench-s3 BENCH_KEYS=1000000   the same listing with a million keys
+#   make bench-parquet            JSON -> Parquet conversion MB/s and records/s
+#                                 per codec, and without conversion (ratio)
 #   make bench-attack             slowloris and memory-hold against the
 #                                 limits before authentication, a normal
 #                                 client's latency meanwhile (bench/attack.py;
@@ -18,3 +20,17 @@ bench-s3: $(BUILD)/hydrant
 .PHONY: bench-attack
 bench-attack: $(BUILD)/hydrant
 	HYDRANT_BIN=$(CURDIR)/$(BUILD)/hydrant $(PYTHON) bench/attack.py $(ATTACK_ARGS)
+
+# make bench-parquet: record format conversion throughput (JSON MB/s in,
+# records/s) per codec, and the same records without conversion for the
+# ratio (bench/parquet_rate.c). PARQUET_MB of JSON per run (default 64).
+PARQUET_MB ?= 64
+$(BUILD)/parquet_rate: bench/parquet_rate.c $(LIBOBJS) $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+.PHONY: bench-parquet
+bench-parquet: $(BUILD)/parquet_rate
+	./$(BUILD)/parquet_rate $(PARQUET_MB) 3
+
+# `make bench` runs it too (firehose.mk's bench target; a prerequisite added here)
+bench: bench-parquet

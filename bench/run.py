@@ -19,6 +19,13 @@ Measures, on this machine and in the same run:
   recovery      kill -9 with N MiB of undelivered log, restart, time until
                 every byte is in the bucket; the floor is the disk writing
                 the same N MiB (4 MiB + fdatasync), right before the restart
+  pipeline      delivery through the pipeline: N JSON records (~120 B, 100
+                customer ids) buffered, then SIGTERM, which delivers every
+                buffer before the process exits; records/s of that drain
+                for a plain stream, a stream partitioned by jq into 100
+                partitions (MetadataExtraction + dynamic partitioning), and
+                a stream transformed by a Lambda (Python, run by hydrant);
+                each ratio is to the plain stream's drain in the same run
   parse_cost    jansson's json_loadb against a bare find-and-base64-decode
                 scan of the same PutRecord / PutRecordBatch bodies
                 (bench/parse_cost): the headroom of a schema-specific scanner
@@ -473,6 +480,88 @@ class Bench:
             "= %.1f MB/s" % (logged / 2**20, replay_s, total_s, logged / total_s / 1e6))
 
     # -- parsing
+    def pipeline(self):
+        """Records/s of a drain through the pipeline, against a plain one."""
+        import io
+        import json
+        import zipfile
+        n = self.args.pipeline_records
+        recs = [(json.dumps({"customer_id": i % 100, "order": i, "sku": "sku-%06d" % (i * 7919 % 999983),
+                             "amount": round(i * 0.37 % 1000, 2)}) + "\n").encode()
+                for i in range(n)]
+        fn = io.BytesIO()
+        with zipfile.ZipFile(fn, "w") as z:
+            z.writestr("fn.py", "def handler(event, context):\n"
+                       "    return {'records': [{'recordId': r['recordId'], 'result': 'Ok',"
+                       " 'data': r['data']} for r in event['records']]}\n")
+        kinds = {
+            "plain": {},
+            "jq-100-partitions": {
+                "Prefix": "customer=!{partitionKeyFromQuery:customer_id}/",
+                "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+                "DynamicPartitioningConfiguration": {"Enabled": True},
+                "ProcessingConfiguration": {"Enabled": True, "Processors": [
+                    {"Type": "MetadataExtraction", "Parameters": [
+                        {"ParameterName": "MetadataExtractionQuery",
+                         "ParameterValue": "{customer_id: .customer_id}"},
+                        {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]}},
+            "lambda": "lambda",
+        }
+        res = {}
+        for run in range(self.args.runs):
+            for kind, extra in kinds.items():
+                name = "pipeline-%s" % kind
+                self.note(name)
+                srv = hydrant(self.data_dir("%s-%d" % (name, run)))
+                try:
+                    boto3, Config = boto()
+                    kw = dict(endpoint_url="http://127.0.0.1:%d" % srv.port,
+                              region_name="us-east-1", aws_access_key_id="test",
+                              aws_secret_access_key="test",
+                              config=Config(parameter_validation=False,
+                                            retries={"max_attempts": 2}))
+                    s3, fh = boto3.client("s3", **kw), boto3.client("firehose", **kw)
+                    s3.create_bucket(Bucket="bench")
+                    if extra == "lambda":
+                        arn = boto3.client("lambda", **kw).create_function(
+                            FunctionName="same", Runtime="python3.11", Handler="fn.handler",
+                            Role=ROLE, Code={"ZipFile": fn.getvalue()},
+                            Timeout=60)["FunctionArn"]
+                        extra = {"ProcessingConfiguration": {"Enabled": True, "Processors": [
+                            {"Type": "Lambda", "Parameters": [
+                                {"ParameterName": "LambdaArn", "ParameterValue": arn},
+                                {"ParameterName": "BufferSizeInMBs", "ParameterValue": "3"}]}]}}
+                    conf = {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::bench",
+                            "BufferingHints": {"SizeInMBs": 128, "IntervalInSeconds": 900}}
+                    conf.update(extra)
+                    fh.create_delivery_stream(DeliveryStreamName="p", DeliveryStreamType="DirectPut",
+                                              ExtendedS3DestinationConfiguration=conf)
+                    while fh.describe_delivery_stream(DeliveryStreamName="p")[
+                            "DeliveryStreamDescription"]["DeliveryStreamStatus"] != "ACTIVE":
+                        time.sleep(0.05)
+
+                    def put(part):
+                        c = boto3.client("firehose", **kw)
+                        for i in range(part * 500, n, 500 * 4):
+                            r = c.put_record_batch(DeliveryStreamName="p", Records=[
+                                {"Data": d} for d in recs[i:i + 500]])
+                            assert r["FailedPutCount"] == 0
+                    ts = [threading.Thread(target=put, args=(k,)) for k in range(4)]
+                    for t in ts:
+                        t.start()
+                    for t in ts:
+                        t.join()
+                    t0 = time.perf_counter()
+                    srv.stop()  # SIGTERM: every buffer is delivered, then exit
+                    drain = time.perf_counter() - t0
+                finally:
+                    if srv.proc:
+                        srv.stop()
+                res.setdefault(kind, []).append({"records_s": n / drain, "drain_s": drain})
+                log("   %s: %d records drained in %.2f s: %.0f records/s" % (
+                    kind, n, drain, n / drain))
+        self.results["pipeline"] = res
+
     def parse_cost(self):
         self.note("parse-cost")
         res = {}
@@ -572,6 +661,22 @@ class Bench:
                          "%.2f x disk (adjacent disk %.0f MB/s)" % (
                              ratio(r["mb_s"], r["disk"]), r["disk"]), ">= 0.50 x disk",
                          verdict(r["mb_s"] >= 0.5 * r["disk"])))
+        pl = self.results.get("pipeline")
+        if pl:
+            plain = med(pl["plain"], "records_s")
+            for kind, label, target in (
+                    ("plain", "drain, plain stream", ""),
+                    ("jq-100-partitions", "drain, jq partitioning, 100 partitions",
+                     ">= 100,000 records/s"),
+                    ("lambda", "drain, Lambda transform (Python)", "")):
+                if kind not in pl:
+                    continue
+                x = med(pl[kind], "records_s")
+                rows.append(("%s (%d x ~120 B JSON)" % (label, self.args.pipeline_records),
+                             "%.0f records/s" % x,
+                             "%.2f x the plain stream" % (x / plain) if kind != "plain" else
+                             "%.2f s" % med(pl[kind], "drain_s"),
+                             target, verdict(x >= 100000) if target else ""))
         pc = self.results.get("parse-cost")
         if pc:
             for (size, n), runs in sorted(pc.items()):
@@ -600,7 +705,7 @@ def human(n):
 
 
 SCENARIOS = ["floor_disk", "floor_http", "put_record", "put_record_half", "batch_100",
-             "batch_4m", "streams_1000", "recovery", "parse_cost"]
+             "batch_4m", "streams_1000", "recovery", "pipeline", "parse_cost"]
 
 
 def main():
@@ -618,10 +723,12 @@ def main():
         args.duration = args.duration or 10
         args.disk_seconds, args.streams, args.stream_bytes = 2, 1000, 1000000
         args.recovery_mib = 1024
+        args.pipeline_records = 1000000
     else:
         args.duration = args.duration or 3
         args.disk_seconds, args.streams, args.stream_bytes = 1, 1000, 250000
         args.recovery_mib = 256
+        args.pipeline_records = 200000
     for p in (HYDRANT, LOAD, FLOOR_HTTP, FLOOR_DISK, PARSE_COST):
         if not os.access(p, os.X_OK):
             sys.exit("missing %s: run make bench" % p)

@@ -11,6 +11,11 @@ libssl-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev libcmocka-dev libsnappy
 python3 python3-boto3 python3-pandas python3-pytest python3-matplotlib awscli s3cmd openssl curl
 nodejs"
 
+# node and npm for the Parquet tests' independent readers (tests/node: DuckDB,
+# hyparquet, installed by tests/integration/test_parquet.py with npm ci).
+# By command, not package: a machine may have node from another apt source.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+
 # extra packages a target asks for (make fuzz: clang and its fuzzer runtime)
 PKGS="$PKGS ${HYDRANT_DEPS_EXTRA:-}"
 

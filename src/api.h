@@ -29,6 +29,13 @@ void iam_handle(struct http_req *req);
  * HY_EDB when the store is not open. Thread-safe. */
 int iam_role_exists(const char *role_arn);
 
+/* glue.c: the Glue Data Catalog, JSON 1.1; op is the part of X-Amz-Target
+ * after "AWSGlue.". glue_exec is the same without HTTP (tests, fuzzing):
+ * *body malloc'd (caller frees), *error_type NULL on success. */
+void glue_handle(struct http_req *req, const char *op);
+void glue_exec(const char *op, const char *body, size_t body_len, int *status, char **out,
+               const char **error_type);
+
 /* lambda.c: Lambda REST-JSON (/2015-03-31/functions...); op is the
  * router's operation name (see lambda.h for the rest of Lambda). */
 void lambda_handle(struct http_req *req, const char *op);
@@ -36,6 +43,7 @@ void lambda_handle(struct http_req *req, const char *op);
 /* router.c: the operation table and the trust boundary */
 enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
                   ROUTER_JSON /* a JSON service hydrant does not serve */,
+                  ROUTER_GLUE /* Glue Data Catalog: X-Amz-Target AWSGlue.* */,
                   ROUTER_LAMBDA };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
                   ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_FUNCTION };

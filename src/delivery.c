@@ -35,7 +35,8 @@
  * is made durable by writing it into its spill file (not a SEAL: its
  * records may be gone from the log), and once written, its DELIVERED is
  * waited for before the spill file is deleted. After --retry-window
- * (hy_cfg.retry_window_s; AWS retries S3 delivery for 24 h, then drops
+ * (hy_cfg.retry_window_s, or a dynamically partitioned stream's
+ * RetryOptions.DurationInSeconds; AWS retries S3 delivery for 24 h, then drops
  * the data) the batch goes to the dead-letter bucket instead
  * (DELIVERY_DEAD_LETTER_BUCKET; key and format in delivery.h), then its
  * DELIVERED; nothing is dropped silently. Crash windows: between the
@@ -83,8 +84,12 @@
 #include "stream.h"
 #include "wal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -105,6 +110,8 @@ struct pending {
     int64_t next_try_mono;
     const char *err_code;   /* last failure, AWS-style ("S3.NoSuchBucket") */
     char why[200];          /* last failure, for the log and delivery_stuck */
+    struct pl_objects objs; /* a pipeline batch's objects, once run */
+    bool planned;           /* objs are in its plan file (nondeterministic run) */
 };
 
 static struct {
@@ -163,8 +170,221 @@ static void pending_free(struct pending *p)
         return;
     stream_batch_free(p->batch);
     buf_free(&p->body);
+    pl_objects_free(&p->objs);
     free(p->key);
     free(p);
+}
+
+/* ---- plan files: the objects of a nondeterministic run ------------------
+ * A Lambda may answer differently the second time, so the objects of a
+ * run with one are made durable before the first is written, and a retry
+ * or a recovery writes exactly those:
+ * <data_dir>/spill/<stream id, 8 hex>-<first LSN, 16 hex>.plan, integers
+ * little-endian:
+ *
+ *   offset size  field
+ *   0      8     magic "HYPLAN01"
+ *   8      4     stream id
+ *   12     4     N: objects
+ *   16     8     first LSN of the batch
+ *   then N times:
+ *          1     B: bucket length (1..63)
+ *          2     K: key length (1..1024)
+ *          8     L: body length
+ *          4     records in the object
+ *          1     kind: 'd' data, 'e' error output, 'b' backup
+ *          B+K+L bucket, key, body
+ *   ..     4     CRC-32C of every byte before
+ *
+ * Written to <name>.tmp, fsynced, renamed, the directory fsynced (a .tmp
+ * left by a crash is removed at start with the spill files' ones). It is
+ * deleted once the batch's DELIVERED is durable. */
+static void plan_path(const struct stream_batch *b, char *out, size_t n)
+{
+    snprintf(out, n, "%s/spill/%08x-%016llx.plan", hy_cfg.data_dir ? hy_cfg.data_dir : ".",
+             b->stream_id, (unsigned long long)b->first_lsn);
+}
+
+static void put_le(struct buf *o, uint64_t v, int n)
+{
+    unsigned char c[8];
+    for (int i = 0; i < n; i++)
+        c[i] = (unsigned char)(v >> (8 * i));
+    buf_append(o, c, (size_t)n);
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int plan_write(struct pending *p)
+{
+    const struct stream_batch *b = p->batch;
+    char path[4096], tmp[4200], dir[4096];
+    struct buf o;
+    int rc = HY_OK, fd = -1;
+    buf_init(&o, (size_t)1 << 36);
+    buf_append(&o, "HYPLAN01", 8);
+    put_le(&o, b->stream_id, 4);
+    put_le(&o, p->objs.n, 4);
+    put_le(&o, b->first_lsn, 8);
+    for (size_t i = 0; i < p->objs.n; i++) {
+        const struct pl_object *ob = &p->objs.v[i];
+        put_le(&o, strlen(ob->bucket), 1);
+        put_le(&o, strlen(ob->key), 2);
+        put_le(&o, ob->body.len, 8);
+        put_le(&o, ob->nrecords, 4);
+        buf_append(&o, ob->kind[0] == 'e' ? "e" : ob->kind[0] == 'b' ? "b" : "d", 1);
+        buf_puts(&o, ob->bucket);
+        buf_puts(&o, ob->key);
+        if (ob->body.len)
+            buf_append(&o, ob->body.data, ob->body.len);
+    }
+    uint32_t crc = hy_crc32c(0, o.data, o.len);
+    put_le(&o, crc, 4);
+    if (o.len < 8 + 4 + 4 + 8 + 4 + p->objs.n * 16) { /* an append failed: no memory */
+        buf_free(&o);
+        return HY_ENOMEM;
+    }
+    plan_path(b, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(dir, sizeof dir, "%s/spill", hy_cfg.data_dir ? hy_cfg.data_dir : ".");
+    mkdir(dir, 0700);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = errno == ENOSPC ? HY_ENOSPC : HY_EIO;
+        goto out_free;
+    }
+    for (size_t off = 0; off < o.len;) {
+        ssize_t w = write(fd, o.data + off, o.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = errno == ENOSPC ? HY_ENOSPC : HY_EIO;
+            goto out_close;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        rc = HY_EIO;
+        goto out_close;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = HY_EIO;
+        goto out_unlink;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = HY_EIO;
+        goto out_unlink;
+    }
+    if ((rc = hy_fsync_dir(dir)) != HY_OK) {
+        unlink(path); /* a name a power cut may take: not a plan to rely on */
+        goto out_free;
+    }
+    goto out_free;
+out_close:
+    close(fd);
+out_unlink:
+    unlink(tmp);
+out_free:
+    buf_free(&o);
+    if (rc)
+        log_error("delivery", "stream %s: cannot write the plan file of its batch at lsn "
+                  "%llu: %s", b->dest.name, (unsigned long long)b->first_lsn, hy_strerror(rc));
+    return rc;
+}
+
+/* Reads p's plan file back into p->objs: HY_OK, HY_ENOTFOUND (none),
+ * HY_EINVAL (damaged: the run is redone). */
+static int plan_load(struct pending *p)
+{
+    const struct stream_batch *b = p->batch;
+    char path[4096];
+    plan_path(b, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? HY_ENOTFOUND : HY_EIO;
+    struct buf in;
+    buf_init(&in, (size_t)1 << 36);
+    int rc = HY_OK;
+    for (;;) {
+        if ((rc = buf_reserve(&in, 1 << 20)))
+            break;
+        ssize_t r = read(fd, in.data + in.len, in.cap - in.len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = HY_EIO;
+            break;
+        }
+        if (r == 0)
+            break;
+        in.len += (size_t)r;
+    }
+    close(fd);
+    const unsigned char *d = (const unsigned char *)in.data;
+    if (rc == HY_OK && (in.len < 28 || memcmp(d, "HYPLAN01", 8) ||
+                        get_le(d + in.len - 4, 4) != hy_crc32c(0, d, in.len - 4) ||
+                        get_le(d + 8, 4) != b->stream_id || get_le(d + 16, 8) != b->first_lsn))
+        rc = HY_EINVAL;
+    size_t n = rc == HY_OK ? (size_t)get_le(d + 12, 4) : 0, off = 24, end = in.len - 4;
+    for (size_t i = 0; i < n && rc == HY_OK; i++) {
+        if (end - off < 16) {
+            rc = HY_EINVAL;
+            break;
+        }
+        size_t bl = d[off], kl = (size_t)get_le(d + off + 1, 2);
+        uint64_t bodyl = get_le(d + off + 3, 8);
+        size_t nrec = (size_t)get_le(d + off + 11, 4);
+        char kind = (char)d[off + 15];
+        off += 16;
+        if (bl == 0 || bl > 63 || kl == 0 || kl > 1024 || bodyl > end - off ||
+            bl + kl > end - off - bodyl) {
+            rc = HY_EINVAL;
+            break;
+        }
+        if ((rc = hy_grow((void **)&p->objs.v, &p->objs.cap, p->objs.n + 1,
+                          sizeof *p->objs.v)))
+            break;
+        struct pl_object *o = &p->objs.v[p->objs.n];
+        memset(o, 0, sizeof *o);
+        memcpy(o->bucket, d + off, bl);
+        o->key = strndup((const char *)d + off + bl, kl);
+        buf_init(&o->body, (size_t)1 << 34);
+        o->kind = kind == 'e' ? "error" : kind == 'b' ? "backup" : "data";
+        o->nrecords = nrec;
+        if (!o->key || buf_append(&o->body, d + off + bl + kl, (size_t)bodyl)) {
+            free(o->key);
+            buf_free(&o->body);
+            rc = HY_ENOMEM;
+            break;
+        }
+        p->objs.n++;
+        off += bl + kl + (size_t)bodyl;
+    }
+    buf_free(&in);
+    if (rc)
+        pl_objects_free(&p->objs);
+    if (rc == HY_EINVAL)
+        log_error("delivery", "stream %s: the plan file %s is damaged; the batch is "
+                  "processed again", b->dest.name, path);
+    return rc;
+}
+
+static void plan_remove(const struct stream_batch *b)
+{
+    char path[4096], dir[4096];
+    plan_path(b, path, sizeof path);
+    if (unlink(path) == 0) {
+        snprintf(dir, sizeof dir, "%s/spill", hy_cfg.data_dir ? hy_cfg.data_dir : ".");
+        hy_fsync_dir(dir);
+    }
 }
 
 /* Names and compresses p's batch: sets p->key, p->body, p->sealed.
@@ -260,12 +480,14 @@ static void mark_delivered(struct pending *p)
     struct wal_range r = {b->first_lsn, b->last_lsn};
     wal_range_encode(payload, &r);
     struct wal_frame f = {WAL_DELIVERED, b->stream_id, 0, hy_now_ms(), payload, 16};
-    if (!b->spill) {
+    if (!b->spill && !p->planned) {
         wal_append(hy_wal, &f, 1, noop_done, NULL);
         return;
     }
     int rc = wal_append_sync(hy_wal, &f, 1);
-    if (rc == HY_OK)
+    if (rc == HY_OK && p->planned)
+        plan_remove(b);
+    if (rc == HY_OK && b->spill)
         stream_spill_remove(b);
     else
         log_warn("delivery", "stream %s: cannot log the delivery of parked batch %s (%s); "
@@ -316,6 +538,19 @@ static int64_t backoff_ms(const struct pending *p)
     return backoff * 3 / 4 + (int64_t)(r % (uint32_t)(backoff / 2 + 1));
 }
 
+/* How long a batch is retried before it goes to the dead-letter bucket:
+ * --retry-window, or for a stream with dynamic partitioning its
+ * RetryOptions.DurationInSeconds (AWS: 300 s by default, 0..7200). */
+static int retry_window_s(const struct stream_batch *b)
+{
+    if (!b->dest.dynamic)
+        return hy_cfg.retry_window_s;
+    const json_t *d = json_object_get(json_object_get(json_object_get(
+        b->dest.config, "DynamicPartitioningConfiguration"), "RetryOptions"),
+        "DurationInSeconds");
+    return json_is_integer(d) ? (int)json_integer_value(d) : 300;
+}
+
 /* The dead-letter object of a batch: AWS's error-output record shape, one
  * JSON line per record, the record in rawData (base64). */
 static int dead_letter_body(const struct pending *p, int64_t now_ms, struct buf *out)
@@ -324,48 +559,17 @@ static int dead_letter_body(const struct pending *p, int64_t now_ms, struct buf 
     const uint32_t *lens = (const uint32_t *)(b->lens.data ? b->lens.data : "");
     size_t off = 0;
     int rc = HY_OK;
-    char *b64 = NULL;
-    size_t b64_cap = 0;
     for (size_t i = 0; i < b->nrecords && rc == HY_OK; i++) {
         uint32_t len = lens[i];
-        if (len > b->data.len - off) {
-            rc = HY_EINVAL; /* lengths and bytes disagree: never write half of it */
-            break;
-        }
-        size_t need = base64_encoded_len(len) + 1;
-        if (need > b64_cap) {
-            char *nb = realloc(b64, need);
-            if (!nb) {
-                rc = HY_ENOMEM;
-                break;
-            }
-            b64 = nb;
-            b64_cap = need;
-        }
-        base64_encode(b64, b->data.data + off, len);
+        if (len > b->data.len - off)
+            return HY_EINVAL; /* lengths and bytes disagree: never write half of it */
+        struct pl_error_rec er = {.attempts = p->attempts, .arrival_ms = b->oldest_ms,
+                                  .error_code = p->err_code, .message = p->why,
+                                  .ending_ms = now_ms, .raw = b->data.data + off,
+                                  .raw_len = len, .stream = b->dest.name};
+        rc = pl_error_record(out, &er);
         off += len;
-        rc = buf_printf(out,
-                        "{\"attemptsMade\":%d,\"arrivalTimestamp\":%lld,\"errorCode\":\"%s\","
-                        "\"errorMessage\":\"",
-                        p->attempts, (long long)b->oldest_ms, p->err_code);
-        if (rc == HY_OK) {
-            /* why is ours, but may quote a key or prefix: escape it */
-            for (const char *c = p->why; *c && rc == HY_OK; c++) {
-                if (*c == '"' || *c == '\\')
-                    rc = buf_printf(out, "\\%c", *c);
-                else if ((unsigned char)*c < 0x20)
-                    rc = buf_printf(out, "\\u%04x", (unsigned char)*c);
-                else
-                    rc = buf_append(out, c, 1);
-            }
-        }
-        if (rc == HY_OK)
-            rc = buf_printf(out,
-                            "\",\"attemptEndingTimestamp\":%lld,\"deliveryStreamName\":\"%s\","
-                            "\"rawData\":\"%s\"}\n",
-                            (long long)now_ms, b->dest.name, b64);
     }
-    free(b64);
     return rc;
 }
 
@@ -407,7 +611,7 @@ static int dead_letter(struct pending *p)
     }
     log_warn("delivery", "stream %s: %zu records (%zu bytes) not delivered within the retry "
              "window (%d s, %d attempts; last error: %s): moved to s3://%s/%s",
-             b->dest.name, b->nrecords, b->nbytes, hy_cfg.retry_window_s, p->attempts,
+             b->dest.name, b->nrecords, b->nbytes, retry_window_s(b), p->attempts,
              p->why, DELIVERY_DEAD_LETTER_BUCKET, key);
     pthread_mutex_lock(&D.lock);
     D.stats.dead_lettered++;
@@ -415,6 +619,85 @@ static int dead_letter(struct pending *p)
     pthread_mutex_unlock(&D.lock);
     mark_delivered(p);
     return HY_OK;
+}
+
+/* Whether p goes through the pipeline run: a batch sealed with an empty
+ * key was sealed by it (its range is fixed, its objects named by the
+ * run); one sealed with a key is written under that key as one object;
+ * a fresh one as its stream's configuration says. */
+static bool is_pipelined(const struct pending *p)
+{
+    const struct stream_batch *b = p->batch;
+    return b->key ? !*b->key : pipeline_wanted(&b->dest);
+}
+
+/* A pipeline batch: its range sealed first (so that recovery rebuilds
+ * the same batch), then run, its objects logged in a plan file when the
+ * run may not repeat itself, then every object written. Each object's
+ * key is fixed by the batch and its role, so writing them again after a
+ * failure or a crash rewrites, never duplicates. */
+static int attempt_objects(struct pending *p)
+{
+    struct stream_batch *b = p->batch;
+    int rc;
+    if (!p->key && !(p->key = strdup("")))
+        return HY_ENOMEM;
+    if ((rc = seal(p))) {
+        snprintf(p->why, sizeof p->why, "cannot make its range durable: %s", hy_strerror(rc));
+        return rc;
+    }
+    if (!p->objs.n) {
+        bool det = pipeline_deterministic(&b->dest) || !hy_wal || !b->first_lsn;
+        if (!det && (rc = plan_load(p)) == HY_OK) {
+            p->planned = true;
+        } else {
+            p->err_code = "Hydrant.ProcessingFailed";
+            if ((rc = pipeline_run(b, stream_node_id(), &p->objs, p->why, sizeof p->why)))
+                return rc;
+            if (!det) {
+                if ((rc = plan_write(p))) {
+                    snprintf(p->why, sizeof p->why, "cannot make its objects durable: %s",
+                             hy_strerror(rc));
+                    pl_objects_free(&p->objs);
+                    return rc;
+                }
+                p->planned = true;
+            }
+            if (p->objs.records_failed || p->objs.records_dropped)
+                log_info("delivery", "stream %s: %zu records in, %zu out, %zu dropped by "
+                         "processing, %zu failed (to the error output)", b->dest.name,
+                         p->objs.records_in, p->objs.records_out, p->objs.records_dropped,
+                         p->objs.records_failed);
+        }
+    }
+    for (size_t i = 0; i < p->objs.n; i++) {
+        struct pl_object *o = &p->objs.v[i];
+        if (o->written)
+            continue;
+        const struct sink *sink = sink_for(&b->dest, o->bucket);
+        struct sink_put put = {.dest = &b->dest, .bucket = o->bucket, .key = o->key,
+                               .data = o->body.data ? o->body.data : "", .len = o->body.len,
+                               .content_type = "application/octet-stream"};
+        bool retryable = true;
+        p->err_code = "S3.InternalError";
+        if ((rc = sink->put(&put, &p->err_code, &retryable, p->why, sizeof p->why)))
+            return rc;
+        o->written = true;
+        log_info("delivery", "stream %s: %s object, %zu records, %zu bytes -> s3://%s/%s",
+                  b->dest.name, o->kind, o->nrecords, o->body.len, o->bucket, o->key);
+    }
+    return HY_OK;
+}
+
+/* A batch that failed before and is now written: the operator sees the
+ * stream recover, not only fail. */
+static void note_recovered(const struct pending *p)
+{
+    const struct stream_batch *b = p->batch;
+    if (p->attempts > 1)
+        log_info("delivery", "stream %s recovered: %zu records delivered after %d attempts "
+                 "(%.1f s after delivery first took them)", b->dest.name, b->nrecords,
+                 p->attempts, (double)(hy_now_ms() - b->taken_ms) / 1000.0);
 }
 
 /* One attempt; HY_OK when the object is written (or, after the retry
@@ -429,6 +712,20 @@ static int attempt(struct pending *p)
         snprintf(p->why, sizeof p->why, "cannot read its spill file %s: %s", b->spill,
                  hy_strerror(rc));
         goto out_failed;
+    }
+    if (is_pipelined(p)) {
+        if ((rc = attempt_objects(p)))
+            goto out_failed;
+        p->attempts++;
+        b->attempts = p->attempts;
+        pthread_mutex_lock(&D.lock);
+        D.stats.objects += p->objs.n;
+        D.stats.records += b->nrecords;
+        D.stats.bytes += b->data.len;
+        pthread_mutex_unlock(&D.lock);
+        note_recovered(p);
+        mark_delivered(p);
+        return HY_OK;
     }
     if (!p->key && (rc = prepare(p))) {
         /* cannot even name or compress it: keep it and try later */
@@ -461,8 +758,9 @@ static int attempt(struct pending *p)
     D.stats.records += b->nrecords;
     D.stats.bytes += b->data.len;
     pthread_mutex_unlock(&D.lock);
-    log_debug("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
+    log_info("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
               b->nrecords, len, b->dest.bucket, p->key);
+    note_recovered(p);
     mark_delivered(p);
     return HY_OK;
 
@@ -472,7 +770,7 @@ out_failed:
     pthread_mutex_lock(&D.lock);
     D.stats.failures++;
     pthread_mutex_unlock(&D.lock);
-    if (b->loaded && hy_now_ms() - b->taken_ms >= (int64_t)hy_cfg.retry_window_s * 1000 &&
+    if (b->loaded && hy_now_ms() - b->taken_ms >= (int64_t)retry_window_s(b) * 1000 &&
         dead_letter(p) == HY_OK)
         return HY_OK;
     int64_t backoff = backoff_ms(p);
@@ -498,6 +796,8 @@ static void park(struct pending *p)
         b->key = strdup(p->key); /* its spill names it; NULL: named again */
     stream_spill_unload(b);
     buf_free(&p->body);
+    pl_objects_free(&p->objs); /* rebuilt from the plan file, or by a rerun */
+    p->planned = false;
     free(p->key);
     p->key = NULL; /* prepare() again on load, from b->key */
     p->sealed = false;

@@ -31,16 +31,18 @@
  *   implemented; other destinations and sources are refused with
  *   InvalidArgumentException rather than stored and never delivered.
  *   So is every member of a destination that hydrant would store but not
- *   honour (fh_check_features): ProcessingConfiguration with Enabled true
- *   (or processors and no Enabled), DynamicPartitioningConfiguration with
- *   Enabled true, DataFormatConversionConfiguration unless Enabled false,
- *   S3BackupMode Enabled, CloudWatchLoggingOptions with Enabled true,
- *   EncryptionConfiguration.KMSEncryptionConfig, a CustomTimeZone other
- *   than UTC. Each message names the feature; Enabled false / Disabled /
- *   absent are accepted and described as given. The same checks run on
- *   the merged destination of UpdateDestination.
- * - Prefix and ErrorOutputPrefix are checked by prefix_check_config
- *   (prefix.c), the same parser delivery evaluates them with: every
+ *   honour (fh_check_features): DataFormatConversionConfiguration unless
+ *   Enabled false, CloudWatchLoggingOptions with Enabled true,
+ *   EncryptionConfiguration.KMSEncryptionConfig. Each message names the
+ *   feature; Enabled false / absent are accepted and described as given.
+ *   The same checks run on the merged destination of UpdateDestination.
+ * - ProcessingConfiguration (each processor's own check), dynamic
+ *   partitioning, S3 backup and CustomTimeZone are checked by
+ *   pipeline_check (pipeline.c), which runs them; dynamic partitioning is
+ *   set at create only (UpdateDestination can neither enable nor disable
+ *   it, as AWS).
+ * - Prefix and ErrorOutputPrefix are checked by prefix_check_config_env
+ *   (prefix.c, from pipeline_check), the same parser delivery evaluates them with: every
  *   pattern letter it accepts evaluates, the longest evaluation fits 512
  *   characters and the whole key 1024 bytes, and AWS's rules between the
  *   two prefixes hold (its messages, "Ths supplied prefix(es) do not
@@ -48,15 +50,13 @@
  * - firehose_exec() runs an operation and hands back status and body
  *   without touching HTTP; firehose_handle() only adds the headers and
  *   replies. Unit tests and fuzzers drive firehose_exec().
- * - Puts and the write-ahead log: with a WAL open (hy_wal), PutRecord and
- *   PutRecordBatch admit their records (stream_admit reserves the bytes
- *   under the buffered ceiling), append them to the log and return
- *   without answering; the HTTP layer suspends the connection. After the
- *   group commit's fsync, fh_put_done runs on the WAL writer thread: it
- *   applies the durable records to their stream's buffer and only then
- *   answers. A record is thus acknowledged only once it is on disk, and
- *   delivered only once it is acknowledged. A failed log write (disk
- *   full) gives the reservation back and answers
+ * - Puts go through stream_ingest (stream.c owns ingest: admit -> WAL
+ *   append -> group commit -> apply -> ack); firehose.c never touches the
+ *   log. With a WAL the call returns without answering (the HTTP layer
+ *   suspends the connection) and fh_put_done answers on the WAL writer
+ *   thread once the records are durable and buffered. A record is thus
+ *   acknowledged only once it is on disk, and delivered only once it is
+ *   acknowledged. A failed log write (disk full) answers
  *   ServiceUnavailableException. Without a WAL (unit tests, fuzzers) the
  *   records go straight into the buffers.
  * - The hot path: PutRecord and PutRecordBatch bodies go to fhscan.c
@@ -77,9 +77,10 @@
  */
 #include "api.h"
 #include "fhscan.h"
+#include "format.h"
+#include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
-#include "wal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -102,6 +103,8 @@ struct fh_ctx {
     json_t *out;             /* the response object on success */
     char *answer;            /* or a put's answer, written by hand (malloc'd) */
     const char *name;        /* DeliveryStreamName, when the op has one */
+    char key[STREAM_KEY_MAX]; /* "<region>/<name>": the catalog's key (stream.h) */
+    const char *region;      /* the request's region: streams are per region */
     /* the error, when a handler names it (else derived from rc) */
     const char *err_type;
     const char *err_msg;
@@ -113,6 +116,17 @@ struct fh_ctx {
 
 static int fh_fail(struct fh_ctx *c, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Names the stream the request is about: its catalog key is the
+ * request's region and the name (names are validated before: 1-64 of
+ * [a-zA-Z0-9_.-], so the key always fits). */
+static void fh_set_name(struct fh_ctx *c, const char *name)
+{
+    c->name = name;
+    c->key[0] = 0;
+    if (name && stream_key(c->key, c->region, name) != HY_OK)
+        c->key[0] = 0;
+}
 
 static int fh_fail(struct fh_ctx *c, const char *type, const char *fmt, ...)
 {
@@ -690,73 +704,21 @@ static void fh_verr_record(struct fh_ctx *c, size_t len, size_t index)
                 "Member must have length less than or equal to %d", STREAM_MAX_RECORD);
 }
 
-/* The extension of the destination's objects: FileExtension, else the
- * compression's (as prefix_object_key names them). */
-static const char *fh_object_ext(const json_t *dest)
-{
-    const char *ext = fh_str(dest, "FileExtension");
-    const char *comp = fh_str(dest, "CompressionFormat");
-    if (ext && *ext)
-        return ext;
-    if (!comp)
-        return "";
-    return prefix_compression_ext(!strcmp(comp, "GZIP") ? COMP_GZIP
-                                  : !strcmp(comp, "ZIP") ? COMP_ZIP
-                                  : !strcmp(comp, "Snappy") ? COMP_SNAPPY
-                                  : !strcmp(comp, "HADOOP_SNAPPY") ? COMP_HADOOP_SNAPPY
-                                                                   : COMP_UNCOMPRESSED);
-}
-
 /* Members hydrant stores but cannot honour: refused by name, never stored
  * and silently ignored (a user whose processors are ignored gets wrong
  * data with no error). Enabled false, "Disabled" and absent stay accepted
  * and are described as given. */
 static int fh_check_features(struct fh_ctx *c, const json_t *dest)
 {
-    const json_t *proc = json_object_get(dest, "ProcessingConfiguration");
-    const json_t *dyn = json_object_get(dest, "DynamicPartitioningConfiguration");
     const json_t *dfc = json_object_get(dest, "DataFormatConversionConfiguration");
     const json_t *cw = json_object_get(dest, "CloudWatchLoggingOptions");
     const json_t *enc = json_object_get(dest, "EncryptionConfiguration");
-    const char *backup = fh_str(dest, "S3BackupMode");
-    const char *tz = fh_str(dest, "CustomTimeZone");
 
-    if (json_is_object(proc)) {
-        const json_t *on = json_object_get(proc, "Enabled");
-        const json_t *procs = json_object_get(proc, "Processors");
-        /* without Enabled, processors given mean processing wanted */
-        if (json_is_true(on) || (!json_is_boolean(on) && json_array_size(procs) > 0)) {
-            char types[256] = "";
-            size_t i, used = 0;
-            const json_t *pr;
-            json_array_foreach(procs, i, pr) {
-                const char *type = fh_str(pr, "Type");
-                if (type && used < sizeof types)
-                    used += (size_t)snprintf(types + used, sizeof types - used, "%s%s",
-                                             used ? ", " : "; processors ", type);
-            }
-            return fh_fail(c, "InvalidArgumentException",
-                           "Data processing (ProcessingConfiguration with Enabled true%s) is "
-                           "not supported by this server: records would be delivered "
-                           "unprocessed. Set ProcessingConfiguration.Enabled to false or "
-                           "leave it out.", types);
-        }
-    }
-    if (json_is_true(json_object_get(dyn, "Enabled")))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Dynamic partitioning (DynamicPartitioningConfiguration with Enabled "
-                       "true) is not supported by this server: records would not be "
-                       "partitioned by key. Leave it out or set Enabled to false.");
-    /* AWS: Enabled defaults to true when the configuration is given */
-    if (json_is_object(dfc) && !json_is_false(json_object_get(dfc, "Enabled")))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Record format conversion (DataFormatConversionConfiguration, to "
-                       "Parquet or ORC) is not supported by this server: records would be "
-                       "delivered unconverted. Set Enabled to false or leave it out.");
-    if (backup && !strcmp(backup, "Enabled"))
-        return fh_fail(c, "InvalidArgumentException",
-                       "Source record backup (S3BackupMode Enabled) is not supported by this "
-                       "server: no backup copy would be written. Use S3BackupMode Disabled.");
+    /* record format conversion (format.c): AWS's rules, ORC refused */
+    char why[1024];
+    (void)dfc;
+    if (format_check_destination(dest, why, sizeof why) != HY_OK)
+        return fh_fail(c, "InvalidArgumentException", "%s", why);
     if (json_is_true(json_object_get(cw, "Enabled")))
         return fh_fail(c, "InvalidArgumentException",
                        "CloudWatch error logging (CloudWatchLoggingOptions with Enabled true) "
@@ -768,11 +730,6 @@ static int fh_check_features(struct fh_ctx *c, const json_t *dest)
                        "(EncryptionConfiguration.KMSEncryptionConfig) is not supported by "
                        "this server: it has no KMS, objects would be stored unencrypted. "
                        "Use NoEncryptionConfig NoEncryption.");
-    if (tz && *tz && strcmp(tz, "UTC") != 0)
-        return fh_fail(c, "InvalidArgumentException",
-                       "CustomTimeZone %s is not supported by this server: object keys and "
-                       "prefixes are evaluated in UTC. Leave CustomTimeZone out or use UTC.",
-                       tz);
     return HY_OK;
 }
 
@@ -792,10 +749,12 @@ static int fh_check_destination(struct fh_ctx *c, const json_t *dest)
                        "arn:aws:s3:::<bucket-name>", bucket_arn ? bucket_arn : "null");
     if ((rc = fh_check_features(c, dest)))
         return rc;
-    /* the one prefix validator: the same parser delivery evaluates with */
-    if (prefix_check_config(c->name, fh_str(dest, "Prefix"), fh_str(dest, "ErrorOutputPrefix"),
-                            fh_object_ext(dest), why, sizeof why) != HY_OK)
+    /* processors, partitioning, the zone, and the prefixes with the one
+     * prefix validator (the same parser delivery evaluates with) */
+    if ((rc = pipeline_check(dest, c->name, why, sizeof why)) == HY_EINVAL)
         return fh_fail(c, "InvalidArgumentException", "%s", why);
+    if (rc)
+        return rc;
     const json_t *backup = json_object_get(dest, "S3BackupConfiguration");
     if (json_is_object(backup)) {
         const char *barn = fh_str(backup, "BucketARN");
@@ -876,8 +835,9 @@ static int fh_create(struct fh_ctx *c)
     }
     const char *arn = arena_printf(c->req->arena,
                                    "arn:aws:firehose:%s:%s:deliverystream/%s",
-                                   router_region(c->req), HY_ACCOUNT_ID, c->name);
+                                   c->region, HY_ACCOUNT_ID, c->name);
     struct stream_new sn = {
+        .region = c->region,
         .name = c->name,
         .arn = arn,
         .type = type,
@@ -910,7 +870,7 @@ static int fh_create(struct fh_ctx *c)
 
 static int fh_delete(struct fh_ctx *c)
 {
-    int rc = stream_delete(c->name);
+    int rc = stream_delete(c->key);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc == HY_ESTATE)
@@ -985,7 +945,7 @@ static json_t *fh_timestamp(int64_t ms)
 static int fh_describe(struct fh_ctx *c)
 {
     json_t *st = NULL;
-    int rc = stream_describe(c->name, &st);
+    int rc = stream_describe(c->key, &st);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
@@ -1030,7 +990,7 @@ static int fh_list(struct fh_ctx *c)
     const json_t *limit = json_object_get(c->in, "Limit");
     json_t *names = NULL;
     bool more = false;
-    int rc = stream_list(fh_str(c->in, "DeliveryStreamType"),
+    int rc = stream_list(c->region, fh_str(c->in, "DeliveryStreamType"),
                          fh_str(c->in, "ExclusiveStartDeliveryStreamName"),
                          json_is_integer(limit) ? (size_t)json_integer_value(limit) : 10,
                          &names, &more);
@@ -1042,14 +1002,11 @@ static int fh_list(struct fh_ctx *c)
 }
 
 /* A put waiting for the WAL: what its answer needs, owned by the callback. */
+/* A put waiting for its records to be durable (stream_ingest). */
 struct fh_put {
+    struct stream_ingest in; /* first: done gets it back */
     struct http_req *req;
-    bool batch, encrypted;
-    uint32_t stream_id;
-    int64_t now;
-    size_t n;                /* records in the request */
-    int *prc;                /* per record: HY_OK (in the log) or why not */
-    size_t *lens;
+    bool batch;
 };
 
 static void fh_send(struct http_req *req, int status, char *body, const char *error_type);
@@ -1133,94 +1090,34 @@ out_free:
     return NULL;
 }
 
-/* WAL writer thread: the records of one put are durable (rc HY_OK) or not. */
-static void fh_put_done(void *arg, int rc, const struct wal_frame *frames, size_t nframes)
+/* WAL writer thread: the records of one put are durable and buffered,
+ * or not (their prc say why): answer now. */
+static void fh_put_done(struct stream_ingest *in)
 {
-    struct fh_put *p = arg;
+    struct fh_put *p = (struct fh_put *)(void *)in;
     char *body;
 
-    if (rc == HY_OK) {
-        stream_apply(frames, nframes);
-    } else {
-        for (size_t i = 0; i < p->n; i++)
-            if (p->prc[i] == HY_OK) {
-                stream_unadmit(p->stream_id, p->lens[i]);
-                p->prc[i] = rc;
-            }
-    }
-    if (!p->batch && p->prc[0] != HY_OK) {
+    if (!p->batch && in->prc[0] != HY_OK) {
         json_t *out = json_pack("{s:s, s:s}", "__type", "ServiceUnavailableException",
                                 "message",
-                                p->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
+                                in->prc[0] == HY_ENOSPC ? "Slow down. (disk full)" : "Slow down.");
         body = out ? json_dumps(out, JSON_COMPACT) : NULL;
         json_decref(out);
         fh_send(p->req, 500, body, "ServiceUnavailableException");
         free(body);
         goto out_free;
     }
-    body = fh_put_answer(p->batch, p->encrypted, p->prc, p->n, NULL, p->now, true);
+    body = fh_put_answer(p->batch, in->encrypted, in->prc, in->n, NULL, in->now_ms, true);
     fh_send(p->req, body ? 200 : 500, body, body ? NULL : "ServiceUnavailableException");
     free(body);
 out_free:
-    free(p->prc);
-    free(p->lens);
+    free(in->prc);
     free(p);
-}
-
-/* Admits the records and appends the admitted ones to the WAL; the answer
- * comes from fh_put_done. data/lens are borrowed (the WAL copies). */
-static int fh_put_logged(struct fh_ctx *c, bool batch, unsigned char *const *data,
-                         const size_t *lens, size_t n)
-{
-    struct fh_put *p = calloc(1, sizeof *p);
-    struct wal_frame *frames = calloc(n ? n : 1, sizeof *frames);
-    int rc = HY_OK;
-    size_t nf = 0;
-
-    if (!p || !frames || !(p->prc = calloc(n, sizeof *p->prc)) ||
-        !(p->lens = calloc(n, sizeof *p->lens))) {
-        rc = HY_ENOMEM;
-        goto out_free;
-    }
-    p->req = c->req;
-    p->batch = batch;
-    p->n = n;
-    p->now = hy_now_ms();
-    for (size_t i = 0; i < n; i++) {
-        p->lens[i] = lens[i];
-        p->prc[i] = stream_admit(c->name, lens[i], &p->stream_id, &p->encrypted);
-        if (p->prc[i] != HY_OK)
-            continue;
-        frames[nf++] = (struct wal_frame){WAL_RECORD, p->stream_id, 0, p->now, data[i],
-                                          (uint32_t)lens[i]};
-    }
-    if (!batch && p->prc[0] != HY_OK) {
-        rc = fh_put_error(c, p->prc[0]);
-        goto out_free;
-    }
-    rc = wal_append(hy_wal, frames, nf, fh_put_done, p);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            if (p->prc[i] == HY_OK)
-                stream_unadmit(p->stream_id, lens[i]);
-        rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
-        goto out_free;
-    }
-    free(frames);
-    return FH_DEFERRED;
-out_free:
-    free(frames);
-    if (p) {
-        free(p->prc);
-        free(p->lens);
-        free(p);
-    }
-    return rc;
 }
 
 static int fh_put_state(struct fh_ctx *c, bool *encrypted)
 {
-    int rc = stream_accepts(c->name, encrypted);
+    int rc = stream_accepts(c->key, encrypted);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc == HY_ESTATE)
@@ -1242,8 +1139,9 @@ static int fh_put_error(struct fh_ctx *c, int rc)
 }
 
 /* Stores the records of a valid put (data[i], lens[i]: borrowed) and
- * answers, whichever parser read them: through the WAL (FH_DEFERRED), or
- * straight into the buffers with the answer in c->answer. */
+ * answers, whichever parser read them: stream_ingest logs them and the
+ * answer follows from fh_put_done (FH_DEFERRED), or, without a log, they
+ * went straight into the buffers and the answer is in c->answer. */
 static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *data,
                           const size_t *lens, size_t n)
 {
@@ -1252,28 +1150,34 @@ static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *da
 
     if ((rc = fh_put_state(c, &encrypted)))
         return rc;
-    if (hy_wal)
-        return fh_put_logged(c, batch, data, lens, n);
-    int *prc = malloc(n * sizeof *prc);
-    char *ids = malloc(n * 129);
-    if (!prc || !ids) {
+    struct fh_put *p = calloc(1, sizeof *p);
+    int *prc = calloc(n ? n : 1, sizeof *prc);
+    if (!p || !prc) {
         rc = HY_ENOMEM;
         goto out_free;
     }
-    int64_t now = hy_now_ms();
-    for (size_t i = 0; i < n; i++) {
-        prc[i] = stream_put(c->name, data[i], lens[i], now, ids + i * 129);
-        if (!batch && prc[i] != HY_OK) {
-            rc = fh_put_error(c, prc[i]);
-            goto out_free;
-        }
+    p->req = c->req;
+    p->batch = batch;
+    p->in = (struct stream_ingest){.name = c->key, .data = data, .lens = lens, .n = n,
+                                   .now_ms = hy_now_ms(), .stop_at_refusal = !batch,
+                                   .prc = prc, .encrypted = encrypted, .done = fh_put_done};
+    rc = stream_ingest(&p->in);
+    if (rc == STREAM_DEFERRED)
+        return FH_DEFERRED;
+    if (rc) {
+        rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
+        goto out_free;
+    }
+    if (!batch && prc[0] != HY_OK) {
+        rc = fh_put_error(c, prc[0]);
+        goto out_free;
     }
     /* a batch answers 200 all the same: the client resends the failed ones */
-    c->answer = fh_put_answer(batch, encrypted, prc, n, ids, now, false);
+    c->answer = fh_put_answer(batch, p->in.encrypted, prc, n, NULL, p->in.now_ms, false);
     rc = c->answer ? HY_OK : HY_ENOMEM;
 out_free:
     free(prc);
-    free(ids);
+    free(p);
     return rc;
 }
 
@@ -1288,7 +1192,8 @@ static int fh_put_scanned(struct fh_ctx *c, bool batch)
     if (rc)
         return rc;
     /* the name outlives scan: firehose_error may log it */
-    if (!(c->name = arena_strdup(c->req->arena, scan.name))) {
+    fh_set_name(c, arena_strdup(c->req->arena, scan.name));
+    if (!c->name) {
         rc = HY_ENOMEM;
         goto out_free;
     }
@@ -1427,7 +1332,7 @@ static int fh_update(struct fh_ctx *c)
     if (json_is_object(s3) && json_is_object(ext))
         return fh_fail(c, "InvalidArgumentException",
                        "Exactly one destination update is supported for a Firehose");
-    if ((rc = stream_describe(c->name, &st)) == HY_ENOTFOUND)
+    if ((rc = stream_describe(c->key, &st)) == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
         return rc;
@@ -1467,12 +1372,20 @@ static int fh_update(struct fh_ctx *c)
                          "Dynamic partitioning can be enabled only when a Firehose is created.");
             goto out_free;
         }
+        const json_t *dyn_upd = json_object_get(
+            json_object_get(upd, "DynamicPartitioningConfiguration"), "Enabled");
+        if (was_dyn && json_is_false(dyn_upd)) {
+            rc = fh_fail(c, "InvalidArgumentException",
+                         "Dynamic partitioning cannot be disabled on a Firehose that was "
+                         "created with it.");
+            goto out_free;
+        }
         if ((rc = fh_merge_update(dest, upd)))
             goto out_free;
     }
     if ((rc = fh_check_destination(c, dest)))
         goto out_free;
-    rc = stream_update_dest(c->name, (unsigned)version, dest, hy_now_ms());
+    rc = stream_update_dest(c->key, (unsigned)version, dest, hy_now_ms());
     if (rc == HY_ENOTFOUND) {
         rc = fh_not_found(c);
     } else if (rc == HY_EINVAL) {
@@ -1504,7 +1417,7 @@ static int fh_tag(struct fh_ctx *c)
         const char *value = fh_str(tag, "Value");
         json_object_set_new(tags, fh_str(tag, "Key"), json_string(value ? value : ""));
     }
-    int rc = stream_tag(c->name, tags);
+    int rc = stream_tag(c->key, tags);
     json_decref(tags);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
@@ -1520,7 +1433,7 @@ static int fh_tag(struct fh_ctx *c)
 
 static int fh_untag(struct fh_ctx *c)
 {
-    int rc = stream_untag(c->name, json_object_get(c->in, "TagKeys"));
+    int rc = stream_untag(c->key, json_object_get(c->in, "TagKeys"));
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
@@ -1542,7 +1455,7 @@ static int fh_list_tags(struct fh_ctx *c)
     json_t *st = NULL, *list = NULL;
     const char **keys = NULL;
     bool more = false;
-    int rc = stream_describe(c->name, &st);
+    int rc = stream_describe(c->key, &st);
     if (rc == HY_ENOTFOUND)
         return fh_not_found(c);
     if (rc)
@@ -1603,14 +1516,14 @@ static int fh_start_encryption(struct fh_ctx *c)
     int rc;
     if (json_is_object(sse) && (rc = fh_check_sse(c, sse)))
         return rc;
-    rc = stream_set_encryption(c->name, true, type ? type : "AWS_OWNED_CMK", arn,
+    rc = stream_set_encryption(c->key, true, type ? type : "AWS_OWNED_CMK", arn,
                                hy_now_ms());
     return fh_encryption_result(c, rc);
 }
 
 static int fh_stop_encryption(struct fh_ctx *c)
 {
-    return fh_encryption_result(c, stream_set_encryption(c->name, false, NULL, NULL,
+    return fh_encryption_result(c, stream_set_encryption(c->key, false, NULL, NULL,
                                                          hy_now_ms()));
 }
 
@@ -1696,7 +1609,7 @@ static void firehose_error(struct fh_ctx *c, int rc, int *status, char **body,
 void firehose_exec(struct http_req *req, const char *op, int *status, char **body,
                    const char **error_type)
 {
-    struct fh_ctx c = {.req = req};
+    struct fh_ctx c = {.req = req, .region = req->region ? req->region : hy_cfg.region};
     const struct fh_op *o = NULL;
     json_error_t jerr;
     int rc;
@@ -1744,7 +1657,7 @@ void firehose_exec(struct http_req *req, const char *op, int *status, char **bod
     }
     if ((rc = fh_validate(&c, o->input)))
         goto out_reply;
-    c.name = fh_str(c.in, "DeliveryStreamName");
+    fh_set_name(&c, fh_str(c.in, "DeliveryStreamName"));
     rc = o->fn(&c);
     if (rc == FH_DEFERRED) {
         *status = 0; /* fh_put_done answers */

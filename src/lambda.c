@@ -1748,7 +1748,7 @@ out_clear:
 
 void lambda_handle(struct http_req *req, const char *op)
 {
-    const char *region = router_region(req);
+    const char *region = req->region ? req->region : hy_cfg.region;
     if (!region_ok(region)) {
         reply_error(req, 400, "InvalidParameterValueException", "bad region '%s'", region);
         return;

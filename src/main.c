@@ -48,6 +48,7 @@ struct hy_config hy_cfg = {
     .fsync = true,
     .wal_segment_bytes = 64u << 20,
     .retry_window_s = 86400,
+    .max_active_partitions = 500,
 };
 
 static void usage(FILE *f)
@@ -98,6 +99,9 @@ static void usage(FILE *f)
 "  --retry-window SECONDS how long a failing S3 delivery is retried before its\n"
 "                         records go to the hydrant-dead-letter bucket (default\n"
 "                         86400, as AWS)\n"
+"  --max-active-partitions N  partitions a dynamically partitioned batch may\n"
+"                         have; the rest go to the error output (default 500,\n"
+"                         as AWS; AWS raises it to 5,000 on request)\n"
 "  --lambda-runtime on|off  run uploaded Lambda functions (default on). The\n"
 "                         runtime runs the user's code as hydrant's own user;\n"
 "                         off refuses CreateFunction, UpdateFunctionCode, Invoke\n"
@@ -155,7 +159,7 @@ static void parse_flags(int argc, char **argv)
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN,
+           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS,
            /* Lambda (lambda.h) */
            O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET };
     static const struct option opts[] = {
@@ -181,12 +185,7 @@ static void parse_flags(int argc, char **argv)
         {"max-buffered", required_argument, 0, O_MAXBUF},
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"retry-window", required_argument, 0, O_RETRYWIN},
-        {"lambda-runtime", required_argument, 0, O_LRUNTIME},
-        {"lambda-runtime-dir", required_argument, 0, O_LRUNDIR},
-        {"lambda-workers", required_argument, 0, O_LWORKERS},
-        {"lambda-endpoint", required_argument, 0, O_LENDPOINT},
-        {"lambda-access-key-id", required_argument, 0, O_LAKID},
-        {"lambda-secret-access-key", required_argument, 0, O_LSECRET},
+        {"max-active-partitions", required_argument, 0, O_MAXPARTS},
         {"log-level", required_argument, 0, O_LOG},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
@@ -231,6 +230,7 @@ static void parse_flags(int argc, char **argv)
         case O_MAXBUF: hy_cfg.max_buffered = (size_t)parse_num("--max-buffered", optarg, 1, 1L << 40); break;
         case O_WALSEG: hy_cfg.wal_segment_bytes = (size_t)parse_num("--wal-segment-bytes", optarg, 4096, 1L << 32); break;
         case O_RETRYWIN: hy_cfg.retry_window_s = (int)parse_num("--retry-window", optarg, 0, 7 * 86400); break;
+        case O_MAXPARTS: hy_cfg.max_active_partitions = (int)parse_num("--max-active-partitions", optarg, 1, 5000); break;
         case O_LOG:
             if (!strcmp(optarg, "debug")) hy_log_level = HY_LOG_DEBUG;
             else if (!strcmp(optarg, "info")) hy_log_level = HY_LOG_INFO;

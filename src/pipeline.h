@@ -177,6 +177,71 @@ struct sink {
                char *why, size_t why_len);
 };
 
+/* ---- the run: a taken batch becomes objects (pipeline.c) ------------- */
+
+/* One object a batch becomes: its records after processing (one per
+ * partition with dynamic partitioning), the error output of the records
+ * that failed (one per error-output type), the backup of the source
+ * records. Keys are fixed by the batch (its WAL position), the object's
+ * role and partition: a second run names the same objects. */
+struct pl_object {
+    char bucket[64];
+    char *key;               /* malloc'd */
+    struct buf body;         /* its bytes, compressed as configured */
+    const char *kind;        /* "data", "error", "backup" (logs) */
+    size_t nrecords;
+    bool written;            /* the sink confirmed it (delivery.c) */
+};
+struct pl_objects {
+    struct pl_object *v;
+    size_t n, cap;
+    size_t records_in, records_out, records_failed, records_dropped;
+};
+void pl_objects_free(struct pl_objects *o);
+
+/* Whether d's batches go through the run (processors enabled, dynamic
+ * partitioning, source backup); the others are delivered as one object,
+ * as they always were. */
+bool pipeline_wanted(const struct stream_dest *d);
+/* false when a processor of d may answer differently the second time
+ * (Lambda): its objects are logged before they are written. */
+bool pipeline_deterministic(const struct stream_dest *d);
+
+/* Runs b through d's processors, partitions and names the output, and
+ * builds the error and backup objects. node_id: 16 bytes naming the data
+ * directory (object ids). HY_OK and *out; another rc (with why) when the
+ * batch cannot be processed now (no memory, a prefix that cannot be
+ * evaluated without partitioning): delivery tries again later. */
+int pipeline_run(const struct stream_batch *b, const unsigned char *node_id,
+                 struct pl_objects *out, char *why, size_t why_len);
+
+/* Checks a destination's ProcessingConfiguration and
+ * DynamicPartitioningConfiguration (and the prefixes against them) at
+ * CreateDeliveryStream / UpdateDestination: HY_OK, or HY_EINVAL with the
+ * InvalidArgumentException message in msg. */
+int pipeline_check(const json_t *dest, const char *stream, char *msg, size_t msg_len);
+
+/* One of AWS's error records (a JSON line) for a record that could not
+ * be delivered or processed; lambda_arn may be NULL, stream may be NULL
+ * (the dead-letter area names it). */
+struct pl_error_rec {
+    int attempts;
+    int64_t arrival_ms;
+    const char *error_code;
+    const char *message;
+    int64_t ending_ms;
+    const void *raw;
+    size_t raw_len;
+    const char *lambda_arn;
+    const char *stream;
+    /* format-conversion-failed records are shaped differently by AWS:
+     * ErrorCode / ErrorMessage and the dataCatalogTable they were checked
+     * against (this SchemaConfiguration); NULL for every other type */
+    const json_t *schema_config;
+    const char *region;
+};
+int pl_error_record(struct buf *out, const struct pl_error_rec *r);
+
 /* The sink that holds `bucket` for dest (sinks.c): the embedded store
  * unless the configuration names another. */
 const struct sink *sink_for(const struct stream_dest *dest, const char *bucket);

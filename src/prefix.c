@@ -70,7 +70,9 @@
  * Threading: pure functions.
  */
 #include "prefix.h"
+#include "tz.h"
 
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,13 +111,16 @@ static void set_err(char *err, size_t err_len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The instant, split into what the pattern letters print (UTC). */
+/* The instant, split into what the pattern letters print, in the
+ * stream's zone (UTC unless CustomTimeZone names another). */
 struct ptime {
     int year, month, mday, yday, wday; /* month 1-12, yday 1-366, wday 0 = Sunday */
     int hour, min, sec, ms;
     int wb_year, wb_week;              /* Locale.US week-based year and week */
     int week_of_month;
     long long epoch_day;               /* days since 1970-01-01 */
+    int32_t off_s;                     /* the zone's offset from UTC then */
+    const char *zone;                  /* its IANA name; NULL: UTC */
 };
 
 static bool is_leap(int y)
@@ -125,6 +130,8 @@ static bool is_leap(int y)
 
 static void ptime_of(int64_t ts_ms, struct ptime *t)
 {
+    t->off_s = 0;
+    t->zone = NULL;
     int64_t secs = ts_ms >= 0 ? ts_ms / 1000 : (ts_ms - 999) / 1000;
     time_t tt = (time_t)secs;
     struct tm tm;
@@ -153,6 +160,85 @@ static void ptime_of(int64_t ts_ms, struct ptime *t)
     t->week_of_month = (t->mday - 1 + first_wday) / 7 + 1;
 }
 
+/* The instant in env's zone: the fields of the local time, the offset. */
+static void ptime_in(int64_t ts_ms, const struct prefix_env *env, struct ptime *t)
+{
+    int32_t off = env && env->tz ? tz_offset_s(env->tz, ts_ms / 1000) : 0;
+    ptime_of(ts_ms + (int64_t)off * 1000, t);
+    t->off_s = off;
+    t->zone = env && env->tz ? env->tz_name : NULL;
+}
+
+/* An offset as java.time prints it: sep ':' or 0, minutes always or only
+ * when not zero, "Z"/"GMT"-style zero handled by the callers. */
+static int put_offset(struct buf *out, int32_t off, bool colon, bool always_min)
+{
+    int a = off < 0 ? -off : off;
+    int h = a / 3600, m = a / 60 % 60;
+    if (!always_min && !m)
+        return buf_printf(out, "%c%02d", off < 0 ? '-' : '+', h);
+    return buf_printf(out, "%c%02d%s%02d", off < 0 ? '-' : '+', h, colon ? ":" : "", m);
+}
+
+/* The zone letters in a zone other than UTC: VV is the zone's id, the
+ * offset letters print its offset at that instant. Zone names (z, v)
+ * would need the zone's localized names, which hydrant does not have:
+ * refused, so the stream is refused at create rather than named wrong. */
+static int format_zone(struct buf *out, char c, int count, const struct ptime *t,
+                       char *err, size_t err_len)
+{
+    int32_t off = t->off_s;
+    switch (c) {
+    case 'z':
+    case 'v':
+        set_err(err, err_len,
+                "Pattern letter %c (zone name) is not supported by this server with a "
+                "CustomTimeZone other than UTC; use VV (zone id) or an offset (x, X, Z, O)",
+                c);
+        return HY_EINVAL;
+    case 'V':
+        if (count != 2) {
+            set_err(err, err_len, "Pattern letter count must be 2: V");
+            return HY_EINVAL;
+        }
+        return buf_puts(out, t->zone);
+    case 'O':
+        if (count != 1 && count != 4) {
+            set_err(err, err_len, "Pattern letter count must be 1 or 4: O");
+            return HY_EINVAL;
+        }
+        if (!off)
+            return buf_puts(out, "GMT");
+        if (count == 4)
+            return buf_puts(out, "GMT") ? HY_ENOMEM : put_offset(out, off, true, true);
+        {
+            int a = off < 0 ? -off : off;
+            if (a / 60 % 60)
+                return buf_printf(out, "GMT%c%d:%02d", off < 0 ? '-' : '+', a / 3600,
+                                  a / 60 % 60);
+            return buf_printf(out, "GMT%c%d", off < 0 ? '-' : '+', a / 3600);
+        }
+    case 'X':
+    case 'x':
+        if (count > 5)
+            break;
+        if (!off && c == 'X')
+            return buf_puts(out, "Z");
+        return put_offset(out, off, count == 3 || count == 5, count != 1);
+    case 'Z':
+        if (count > 5)
+            break;
+        if (count < 4)
+            return put_offset(out, off, false, true);
+        if (count == 4)
+            return !off ? buf_puts(out, "GMT")
+                        : (buf_puts(out, "GMT") ? HY_ENOMEM : put_offset(out, off, true, true));
+        return !off ? buf_puts(out, "Z") : put_offset(out, off, true, true);
+    }
+    set_err(err, err_len, "Too many pattern letters: %c", c);
+    return HY_EINVAL;
+}
+
 static int put_num(struct buf *out, long long v, int width)
 {
     return buf_printf(out, "%0*lld", width, v);
@@ -166,6 +252,9 @@ static int format_field(struct buf *out, char c, int count, const struct ptime *
 {
     long long frac_ns = (long long)t->ms * 1000000LL;
     long long ms_of_day = ((t->hour * 60LL + t->min) * 60 + t->sec) * 1000 + t->ms;
+
+    if (t->zone && strchr("zvVOXxZ", c))
+        return format_zone(out, c, count, t, err, err_len);
 
     switch (c) {
     case 'G':
@@ -434,32 +523,45 @@ static int format_timestamp(struct buf *out, const char *pat, size_t n,
     return rc;
 }
 
-static int random_string(struct buf *out)
+/* 11 lowercase letters and digits: random, or derived from the object's
+ * seed (so that a rewrite after a crash names the same key). */
+static int random_string(struct buf *out, const struct prefix_env *env, unsigned *nth)
 {
     static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char r[11];
+    unsigned char r[32];
     char s[11];
-    if (hy_random(r, sizeof r) != HY_OK)
+    if (env && env->seed) {
+        unsigned char in[PREFIX_SEED_LEN + 4];
+        unsigned int mdlen = 0;
+        memcpy(in, env->seed, PREFIX_SEED_LEN);
+        for (int i = 0; i < 4; i++)
+            in[PREFIX_SEED_LEN + i] = (unsigned char)(*nth >> (8 * i));
+        (*nth)++;
+        if (!EVP_Digest(in, sizeof in, r, &mdlen, EVP_sha256(), NULL))
+            return HY_ENOMEM;
+    } else if (hy_random(r, 11) != HY_OK) {
         return HY_EIO;
-    for (size_t i = 0; i < sizeof r; i++)
+    }
+    for (size_t i = 0; i < sizeof s; i++)
         s[i] = chars[r[i] % (sizeof chars - 1)];
     return buf_append(out, s, sizeof s);
 }
 
 /* What a walk saw, for the rules between the two prefixes. */
 struct walk_info {
-    bool has_expr, has_timestamp, has_error_type;
+    bool has_expr, has_timestamp, has_error_type, has_partition_key;
 };
 
 /* Evaluates prefix at t into out (the one parser: evaluation and
  * validation both run this). member names the field in messages. */
 static int walk(const char *prefix, const char *member, const struct ptime *t,
-                const char *error_type, bool is_error_prefix, struct buf *out,
-                struct walk_info *wi, char *err, size_t err_len)
+                const char *error_type, bool is_error_prefix, const struct prefix_env *env,
+                struct buf *out, struct walk_info *wi, char *err, size_t err_len)
 {
     const char *p = prefix;
     char why[160];
     int rc = HY_OK;
+    unsigned nth = 0;
     memset(wi, 0, sizeof *wi);
     while (*p && rc == HY_OK) {
         const char *ex = strstr(p, "!{");
@@ -506,7 +608,7 @@ static int walk(const char *prefix, const char *member, const struct ptime *t,
             }
         } else if (nslen == 8 && memcmp(body, "firehose", 8) == 0) {
             if (vlen == 13 && memcmp(val, "random-string", 13) == 0) {
-                rc = random_string(out);
+                rc = random_string(out, env, &nth);
             } else if (vlen == 17 && memcmp(val, "error-output-type", 17) == 0) {
                 if (!is_error_prefix) {
                     set_err(err, err_len,
@@ -524,11 +626,44 @@ static int walk(const char *prefix, const char *member, const struct ptime *t,
             }
         } else if ((nslen == 21 && memcmp(body, "partitionKeyFromQuery", 21) == 0) ||
                    (nslen == 22 && memcmp(body, "partitionKeyFromLambda", 22) == 0)) {
-            /* dynamic partitioning is refused at create: never enabled here */
-            set_err(err, err_len,
-                    "Dynamic Partitioning Namespaces can only be part of a prefix expression "
-                    "when Dynamic Partitioning is enabled.");
-            return HY_EINVAL;
+            bool from_lambda = nslen == 22;
+            if (!env || !env->dynamic) {
+                set_err(err, err_len,
+                        "Dynamic Partitioning Namespaces can only be part of a prefix "
+                        "expression when Dynamic Partitioning is enabled.");
+                return HY_EINVAL;
+            }
+            if (is_error_prefix) {
+                set_err(err, err_len,
+                        "Ths supplied prefix(es) do not satisfy the following constraint: "
+                        "ErrorOutputPrefix cannot contain dynamic partitioning namespaces");
+                return HY_EINVAL;
+            }
+            char name[PREFIX_KEY_NAME_MAX + 1];
+            if (vlen == 0 || vlen > PREFIX_KEY_NAME_MAX) {
+                set_err(err, err_len,
+                        "%s has the expression %.*s, which names no partition key (or one "
+                        "longer than %d characters).", member, exlen, ex, PREFIX_KEY_NAME_MAX);
+                return HY_EINVAL;
+            }
+            memcpy(name, val, vlen);
+            name[vlen] = 0;
+            wi->has_partition_key = true;
+            if (!env->key) {
+                /* validation: the value is not known; one character stands in */
+                rc = buf_append(out, "x", 1);
+            } else {
+                size_t klen = 0;
+                const char *v = env->key(env->key_arg, from_lambda, name, &klen);
+                if (!v) {
+                    set_err(err, err_len, "The partition key %s (%s) is missing from the "
+                            "record's %s", name, from_lambda ? "partitionKeyFromLambda"
+                                                             : "partitionKeyFromQuery",
+                            from_lambda ? "Lambda metadata" : "extracted metadata");
+                    return HY_ENOTFOUND;
+                }
+                rc = buf_append(out, v, klen);
+            }
         } else {
             set_err(err, err_len,
                     "%s has the expression %.*s with an unknown namespace: the namespaces "
@@ -560,11 +695,12 @@ static size_t evaluated_len(const struct buf *out, size_t start)
 
 /* Evaluates at t; HY_ETOOBIG past the 512-character cap. */
 static int eval_at(const char *prefix, const char *member, const struct ptime *t,
-                   const char *error_type, bool is_error_prefix, struct buf *out,
-                   struct walk_info *wi, char *err, size_t err_len)
+                   const char *error_type, bool is_error_prefix, const struct prefix_env *env,
+                   struct buf *out, struct walk_info *wi, char *err, size_t err_len)
 {
     size_t start = out->len;
-    int rc = walk(prefix, member, t, error_type, is_error_prefix, out, wi, err, err_len);
+    int rc = walk(prefix, member, t, error_type, is_error_prefix, env, out, wi, err,
+                  err_len);
     if (rc == HY_OK && !wi->has_timestamp)
         rc = format_timestamp(out, "yyyy/MM/dd/HH/", 14, t, err, err_len);
     if (rc == HY_OK && evaluated_len(out, start) > PREFIX_MAX_EVALUATED) {
@@ -577,14 +713,20 @@ static int eval_at(const char *prefix, const char *member, const struct ptime *t
     return rc;
 }
 
-int prefix_eval(const char *prefix, int64_t ts_ms, const char *error_type,
-                struct buf *out, char *err, size_t err_len)
+int prefix_eval_env(const char *prefix, int64_t ts_ms, const char *error_type,
+                    const struct prefix_env *env, struct buf *out, char *err, size_t err_len)
 {
     struct ptime t;
     struct walk_info wi;
-    ptime_of(ts_ms, &t);
+    ptime_in(ts_ms, env, &t);
     return eval_at(prefix ? prefix : "", error_type ? "ErrorOutputPrefix" : "Prefix", &t,
-                   error_type, error_type != NULL, out, &wi, err, err_len);
+                   error_type, error_type != NULL, env, out, &wi, err, err_len);
+}
+
+int prefix_eval(const char *prefix, int64_t ts_ms, const char *error_type,
+                struct buf *out, char *err, size_t err_len)
+{
+    return prefix_eval_env(prefix, ts_ms, error_type, NULL, out, err, err_len);
 }
 
 /* 2024-01-01T00:00:00Z, a leap year: its days at 23:59:59.999 are the probes. */
@@ -593,6 +735,12 @@ int prefix_eval(const char *prefix, int64_t ts_ms, const char *error_type,
 
 int prefix_check(const char *prefix, bool is_error_prefix, struct prefix_bounds *b,
                  char *err, size_t err_len)
+{
+    return prefix_check_env(prefix, is_error_prefix, NULL, b, err, err_len);
+}
+
+int prefix_check_env(const char *prefix, bool is_error_prefix, const struct prefix_env *env,
+                     struct prefix_bounds *b, char *err, size_t err_len)
 {
     const char *member = is_error_prefix ? "ErrorOutputPrefix" : "Prefix";
     const char *etype = is_error_prefix ? PREFIX_LONGEST_ERROR_TYPE : NULL;
@@ -606,11 +754,11 @@ int prefix_check(const char *prefix, bool is_error_prefix, struct prefix_bounds 
     buf_init(&scratch, 64 * 1024);
     for (int i = 0; i <= 366 && rc == HY_OK; i++) {
         struct ptime t;
-        ptime_of(i == 366 ? PROBE_YEAR_START_MS
+        ptime_in(i == 366 ? PROBE_YEAR_START_MS
                           : PROBE_YEAR_START_MS + i * PROBE_DAY_MS + PROBE_DAY_MS - 1,
-                 &t);
+                 env, &t);
         buf_reset(&scratch);
-        rc = eval_at(prefix, member, &t, etype, is_error_prefix, &scratch, &wi, err,
+        rc = eval_at(prefix, member, &t, etype, is_error_prefix, env, &scratch, &wi, err,
                      err_len);
         if (rc == HY_OK) {
             size_t chars = evaluated_len(&scratch, 0);
@@ -627,6 +775,7 @@ int prefix_check(const char *prefix, bool is_error_prefix, struct prefix_bounds 
         b->has_expr = wi.has_expr;
         b->has_timestamp = wi.has_timestamp;
         b->has_error_type = wi.has_error_type;
+        b->has_partition_key = wi.has_partition_key;
     }
     return rc;
 }
@@ -634,14 +783,21 @@ int prefix_check(const char *prefix, bool is_error_prefix, struct prefix_bounds 
 int prefix_check_config(const char *stream, const char *prefix, const char *error_prefix,
                         const char *ext, char *err, size_t err_len)
 {
+    return prefix_check_config_env(stream, prefix, error_prefix, ext, NULL, err, err_len);
+}
+
+int prefix_check_config_env(const char *stream, const char *prefix, const char *error_prefix,
+                            const char *ext, const struct prefix_env *env, char *err,
+                            size_t err_len)
+{
     struct prefix_bounds pb, eb;
     int rc;
     if (!prefix)
         prefix = "";
     if (!error_prefix)
         error_prefix = "";
-    if ((rc = prefix_check(prefix, false, &pb, err, err_len)) ||
-        (rc = prefix_check(error_prefix, true, &eb, err, err_len)))
+    if ((rc = prefix_check_env(prefix, false, env, &pb, err, err_len)) ||
+        (rc = prefix_check_env(error_prefix, true, env, &eb, err, err_len)))
         return rc;
     if (pb.has_expr && !*error_prefix) {
         set_err(err, err_len,
@@ -674,7 +830,17 @@ int prefix_check_config(const char *stream, const char *prefix, const char *erro
 int prefix_check_dest(const struct stream_dest *d, char *err, size_t err_len)
 {
     const char *ext = d->file_ext[0] ? d->file_ext : prefix_compression_ext(d->compression);
-    return prefix_check_config(d->name, d->prefix, d->error_prefix, ext, err, err_len);
+    struct prefix_env env = {.dynamic = d->dynamic};
+    int rc = HY_OK;
+    if (d->time_zone[0] && (rc = tz_load(d->time_zone, (struct tz **)&env.tz))) {
+        snprintf(err, err_len, "CustomTimeZone %s is not a time zone of this system's tz "
+                 "database", d->time_zone);
+        return HY_EINVAL;
+    }
+    env.tz_name = d->time_zone;
+    rc = prefix_check_config_env(d->name, d->prefix, d->error_prefix, ext, &env, err, err_len);
+    tz_free((struct tz *)env.tz);
+    return rc;
 }
 
 const char *prefix_compression_ext(int compression)
@@ -691,14 +857,22 @@ const char *prefix_compression_ext(int compression)
 int prefix_object_key(const struct stream_dest *d, int64_t ts_ms, const char *id,
                       struct buf *out)
 {
-    int rc = prefix_eval(d->prefix, ts_ms, NULL, out, NULL, 0);
+    return prefix_object_key_env(d, d->prefix, NULL, ts_ms, id, NULL, out, NULL, 0);
+}
+
+int prefix_object_key_env(const struct stream_dest *d, const char *prefix,
+                          const char *error_type, int64_t ts_ms, const char *id,
+                          const struct prefix_env *env, struct buf *out, char *err,
+                          size_t err_len)
+{
+    int rc = prefix_eval_env(prefix, ts_ms, error_type, env, out, err, err_len);
     if (rc)
         return rc;
     char when[32];
-    time_t t = (time_t)(ts_ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%d-%H-%M-%S", &tm);
+    struct ptime pt;
+    ptime_in(ts_ms, env, &pt);
+    snprintf(when, sizeof when, "%04d-%02d-%02d-%02d-%02d-%02d", pt.year, pt.month, pt.mday,
+             pt.hour, pt.min, pt.sec);
     const char *ext = d->file_ext[0] ? d->file_ext : prefix_compression_ext(d->compression);
     return buf_printf(out, "%s-%u-%s-%s%s", d->name, d->version, when, id, ext);
 }

@@ -11,6 +11,7 @@
  *
  * Which API a request is for:
  *   X-Amz-Target: Firehose_20150804.<Op>          Firehose (JSON 1.1)
+ *   X-Amz-Target: AWSGlue.<Op>                    Glue Data Catalog (JSON 1.1)
  *   X-Amz-Target: anything else                   an unknown JSON service
  *   form-encoded POST / (or GET /?Action=)        IAM or STS (query), by the
  *                                                 credential scope's service
@@ -74,6 +75,7 @@
 #include <unistd.h>
 
 #define FIREHOSE_TARGET_PREFIX "Firehose_20150804."
+#define GLUE_TARGET_PREFIX "AWSGlue."
 #define MIB (1ull << 20)
 
 /* ---- the operation table ------------------------------------------------ */
@@ -99,6 +101,18 @@ const struct router_op router_ops[] = {
     A(ROUTER_FIREHOSE, "TagDeliveryStream", "firehose:TagDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
     A(ROUTER_FIREHOSE, "UntagDeliveryStream", "firehose:UntagDeliveryStream", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
     A(ROUTER_FIREHOSE, "UpdateDestination", "firehose:UpdateDestination", ROUTER_RES_STREAM, ROUTER_BODY_SMALL),
+    /* Glue Data Catalog: X-Amz-Target AWSGlue.<name> */
+    A(ROUTER_GLUE, "CreateDatabase", "glue:CreateDatabase", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "GetDatabase", "glue:GetDatabase", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "GetDatabases", "glue:GetDatabases", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "DeleteDatabase", "glue:DeleteDatabase", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "CreateTable", "glue:CreateTable", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "GetTable", "glue:GetTable", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "GetTables", "glue:GetTables", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "UpdateTable", "glue:UpdateTable", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "DeleteTable", "glue:DeleteTable", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "GetTableVersion", "glue:GetTableVersion", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_GLUE, "GetTableVersions", "glue:GetTableVersions", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     /* IAM: Action=<name> */
     A(ROUTER_IAM, "AttachRolePolicy", "iam:AttachRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "CreateRole", "iam:CreateRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
@@ -162,7 +176,8 @@ const struct router_op router_ops[] = {
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
-static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "lambda"};
+static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "glue",
+                                        "lambda"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -216,6 +231,7 @@ static const char *api_service(enum router_api api)
     case ROUTER_S3: return "s3";
     case ROUTER_IAM: return "iam";
     case ROUTER_STS: return "sts";
+    case ROUTER_GLUE: return "glue";
     case ROUTER_LAMBDA: return "lambda";
     default: return NULL;
     }
@@ -319,6 +335,10 @@ static void classify(struct http_req *req, struct route *r)
             r->api = ROUTER_FIREHOSE;
             r->target_op = target + n;
             r->op = router_find(ROUTER_FIREHOSE, r->target_op);
+        } else if (strncmp(target, GLUE_TARGET_PREFIX, strlen(GLUE_TARGET_PREFIX)) == 0) {
+            r->api = ROUTER_GLUE;
+            r->target_op = target + strlen(GLUE_TARGET_PREFIX);
+            r->op = router_find(ROUTER_GLUE, r->target_op);
         } else {
             r->api = ROUTER_JSON; /* a JSON service hydrant does not serve */
         }
@@ -474,6 +494,7 @@ static uint64_t body_ceiling(const struct route *r)
     case ROUTER_IAM:
     case ROUTER_STS: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
     case ROUTER_S3: c = hy_cfg.max_body_s3 ? hy_cfg.max_body_s3 : 16 * MIB; break;
+    case ROUTER_GLUE: c = 2 * MIB; break; /* a TableInput with 131072-char types */
     case ROUTER_LAMBDA:
         /* code uploads: AWS's 50 MB zip, base64 in JSON; Invoke: 6 MB
          * (past it, lambda.c answers RequestTooLargeException) */
@@ -507,7 +528,8 @@ static int check_headers(struct http_req *req, struct route *r)
                  want);
         deny(req, r, r->api == ROUTER_S3 ? 400 : 403,
              r->api == ROUTER_S3 ? "AuthorizationHeaderMalformed"
-             : r->api == ROUTER_FIREHOSE ? "InvalidSignatureException" : "SignatureDoesNotMatch",
+             : (r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE) ? "InvalidSignatureException"
+                                                                   : "SignatureDoesNotMatch",
              msg);
         return HY_EINVAL;
     }
@@ -523,13 +545,14 @@ static int check_headers(struct http_req *req, struct route *r)
         return HY_OK; /* verified in full from the headers next */
     const char *csha = http_header(req, "x-amz-content-sha256");
     if (csha && (strncmp(csha, "STREAMING-", 10) == 0 || strcmp(csha, "UNSIGNED-PAYLOAD") == 0)) {
-        deny(req, r, 400, r->api == ROUTER_FIREHOSE ? "InvalidSignatureException"
-                                                    : "InvalidRequest",
+        deny(req, r, 400, (r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE)
+                              ? "InvalidSignatureException" : "InvalidRequest",
              "This API signs its request body: x-amz-content-sha256 must be the "
              "SHA-256 of the body.");
         return HY_EINVAL;
     }
-    if (r->api == ROUTER_FIREHOSE && !sigv4_signs_header(req, "x-amz-target")) {
+    if ((r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE) &&
+        !sigv4_signs_header(req, "x-amz-target")) {
         deny(req, r, 400, "InvalidSignatureException",
              "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
         return HY_EINVAL;
@@ -746,7 +769,9 @@ void router_handle(struct http_req *req)
         return;
     }
 
-    /* authenticated: only now does API code see the request */
+    /* authenticated: only now does API code see the request, with the
+     * region it was signed for (APIs never call back into the router) */
+    req->region = router_region(req);
     switch (r->api) {
     case ROUTER_FIREHOSE:
         if (!r->op) {
@@ -763,6 +788,13 @@ void router_handle(struct http_req *req)
         return;
     case ROUTER_S3:
         s3_handle(req);
+        return;
+    case ROUTER_GLUE:
+        if (!r->op) {
+            deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
+            return;
+        }
+        glue_handle(req, r->op->name);
         return;
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");

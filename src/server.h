@@ -80,6 +80,8 @@ struct hy_config {
     size_t wal_segment_bytes;  /* WAL segment size */
     int retry_window_s;        /* S3 delivery retried this long, then the
                                   dead-letter bucket (--retry-window) */
+    int max_active_partitions; /* partitions of one dynamically partitioned
+                                  batch (--max-active-partitions, AWS: 500) */
 };
 extern struct hy_config hy_cfg;
 
@@ -160,6 +162,10 @@ struct http_req {
      * (in memory or in body_path) with its verified payload; an API that
      * finds a STREAMING-* body without it refuses to read it. */
     bool body_dechunked;
+    /* The region of the request's credential scope (else hy_cfg.region),
+     * set by router.c once the request is authenticated; NULL before
+     * (and for requests that never went through the router: tests). */
+    const char *region;
     void *priv;               /* http.c's */
     void *route;              /* router.c's per-request state (arena) */
 };

@@ -120,7 +120,8 @@
 #define STREAM_BUF_SLACK (4u * MIB + STREAM_MAX_RECORD)
 
 struct stream {
-    char name[65];
+    char key[STREAM_KEY_MAX]; /* "<region>/<name>": the catalog's order and key */
+    char name[65];           /* DeliveryStreamName */
     char *arn;
     char *type;
     char *dest_kind;
@@ -183,14 +184,14 @@ static size_t stream_size_bytes(const struct stream *s)
     return (size_t)s->snap.size_mb * MIB;
 }
 
-/* Index of name in cat.v, or where it would go (*found false). */
+/* Index of key (region/name) in cat.v, or where it would go (*found false). */
 static size_t stream_find_pos(const char *name, bool *found)
 {
     size_t lo = 0, hi = cat.n;
     *found = false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(cat.v[mid]->name, name);
+        int c = strcmp(cat.v[mid]->key, name);
         if (c == 0) {
             *found = true;
             return mid;
@@ -266,6 +267,11 @@ static int stream_parse_dest(const char *name, unsigned version, const json_t *d
                               json_str_member(dest, "FileExtension"))))
         return rc;
     out->version = version;
+    out->dynamic = json_is_true(json_object_get(
+        json_object_get(dest, "DynamicPartitioningConfiguration"), "Enabled"));
+    const char *tz = json_str_member(dest, "CustomTimeZone");
+    if (strcmp(tz, "UTC") && (rc = stream_copy_str(out->time_zone, sizeof out->time_zone, tz)))
+        return rc;
     if (!strcmp(comp, "GZIP"))
         out->compression = COMP_GZIP;
     else if (!strcmp(comp, "ZIP"))
@@ -301,7 +307,7 @@ static void stream_free(struct stream *s)
 }
 
 /* A stream object without a buffer yet; takes references to the JSON. */
-static struct stream *stream_alloc(const char *name, const char *arn, const char *type,
+static struct stream *stream_alloc(const char *key, const char *arn, const char *type,
                                    const char *kind)
 {
     struct stream *s = calloc(1, sizeof *s);
@@ -310,7 +316,9 @@ static struct stream *stream_alloc(const char *name, const char *arn, const char
     pthread_mutex_init(&s->lock, NULL);
     buf_init(&s->data, 0);
     buf_init(&s->lens, (size_t)-1 / 2);
-    snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    const char *slash = strchr(key, '/');
+    snprintf(s->name, sizeof s->name, "%s", slash ? slash + 1 : key);
     s->arn = strdup(arn);
     s->type = strdup(type);
     s->dest_kind = strdup(kind);
@@ -369,7 +377,7 @@ static int stream_db_save(const struct stream *s)
 
     if (sqlite3_prepare_v2(cat.db, sql, -1, &st, NULL) != SQLITE_OK)
         goto out_log;
-    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, s->key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, s->type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, s->arn, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, s->dest_kind, -1, SQLITE_STATIC);
@@ -473,6 +481,64 @@ static int stream_db_next_id(uint32_t *id)
     return rc;
 }
 
+/* Streams saved before regions were separate are keyed by their bare
+ * name: they become "<region of their ARN>/<name>". */
+static int stream_db_migrate_regions(void)
+{
+    sqlite3_stmt *st = NULL, *up = NULL;
+    int rc = HY_OK;
+    if (sqlite3_prepare_v2(cat.db, "SELECT name, arn FROM streams WHERE instr(name,'/')=0", -1,
+                           &st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(cat.db, "UPDATE streams SET name=? WHERE name=?", -1, &up, NULL) !=
+            SQLITE_OK) {
+        rc = HY_EDB;
+        goto out_finalize;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *arn = (const char *)sqlite3_column_text(st, 1);
+        char region[32] = "", key[STREAM_KEY_MAX];
+        /* arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME */
+        const char *p = arn;
+        for (int i = 0; i < 3 && p; i++)
+            p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
+        const char *end = p ? strchr(p, ':') : NULL;
+        if (p && end && end > p && (size_t)(end - p) < sizeof region)
+            snprintf(region, sizeof region, "%.*s", (int)(end - p), p);
+        if (!name || !region[0] || stream_key(key, region, name) != HY_OK) {
+            rc = HY_EDB;
+            break;
+        }
+        sqlite3_reset(up);
+        sqlite3_bind_text(up, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(up, 2, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(up) != SQLITE_DONE) {
+            rc = HY_EDB;
+            break;
+        }
+        log_info("stream", "stream %s is now keyed by its region: %s", name, key);
+    }
+out_finalize:
+    if (rc)
+        log_error("stream", "streams.db: cannot key the streams by region: %s",
+                  sqlite3_errmsg(cat.db));
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    return rc;
+}
+
+int stream_key(char out[STREAM_KEY_MAX], const char *region, const char *name)
+{
+    if (!region || !*region || strchr(region, '/') || !name ||
+        strlen(region) + 1 + strlen(name) >= STREAM_KEY_MAX)
+        return HY_EINVAL;
+    size_t rl = strlen(region), nl = strlen(name);
+    memcpy(out, region, rl);
+    out[rl] = '/';
+    memcpy(out + rl + 1, name, nl + 1);
+    return HY_OK;
+}
+
 static int stream_db_load(void)
 {
     static const char sql[] =
@@ -490,7 +556,8 @@ static int stream_db_load(void)
         const char *type = (const char *)sqlite3_column_text(st, 1);
         const char *arn = (const char *)sqlite3_column_text(st, 2);
         const char *kind = (const char *)sqlite3_column_text(st, 3);
-        if (!name || !type || !arn || !kind || strlen(name) > 64) {
+        const char *slash = name ? strchr(name, '/') : NULL;
+        if (!name || !type || !arn || !kind || !slash || strlen(slash + 1) > 64) {
             log_error("stream", "streams.db: a row has a missing or bad name/type/arn");
             rc = HY_EDB;
             break;
@@ -519,8 +586,11 @@ static int stream_db_load(void)
         snprintf(s->snap.arn, sizeof s->snap.arn, "%s", s->arn ? s->arn : "");
         s->active_mono = 0; /* it finished creating before the restart */
         s->data.max = stream_size_bytes(s) + STREAM_BUF_SLACK;
-        if ((rc = stream_insert_at(cat.n, s))) {
+        bool found;
+        size_t pos = stream_find_pos(s->key, &found);
+        if (found || (rc = stream_insert_at(pos, s))) {
             stream_free(s);
+            rc = rc ? rc : HY_EDB;
             break;
         }
     }
@@ -590,7 +660,7 @@ int stream_catalog_open(const char *dir)
         log_error("stream", "fsync of %s failed: %s", cat.dir, hy_strerror(rc));
         goto out_close;
     }
-    if ((rc = stream_db_load())) {
+    if ((rc = stream_db_migrate_regions()) || (rc = stream_db_load())) {
         stream_clear();
         goto out_close;
     }
@@ -721,6 +791,82 @@ static struct stream *stream_find_id(uint32_t id)
 const unsigned char *stream_node_id(void)
 {
     return cat.node_id;
+}
+
+/* The WAL's answer for one ingest: apply (or give the room back), then done. */
+struct ingest_wait {
+    struct stream_ingest *in;
+    uint32_t stream_id;
+};
+
+static void ingest_logged(void *arg, int rc, const struct wal_frame *frames, size_t nframes)
+{
+    struct ingest_wait *w = arg;
+    struct stream_ingest *in = w->in;
+    if (rc == HY_OK) {
+        stream_apply(frames, nframes);
+    } else {
+        for (size_t i = 0; i < in->n; i++)
+            if (in->prc[i] == HY_OK) {
+                stream_unadmit(w->stream_id, in->lens[i]);
+                in->prc[i] = rc;
+            }
+    }
+    free(w);
+    in->done(in);
+}
+
+int stream_ingest(struct stream_ingest *in)
+{
+    struct wal_frame *frames = NULL;
+    struct ingest_wait *w = NULL;
+    size_t nf = 0;
+    uint32_t id = 0;
+    int rc = HY_OK;
+
+    if (!hy_wal) {
+        /* no log (unit tests, fuzzers): straight into the buffer */
+        char rid[129];
+        for (size_t i = 0; i < in->n; i++) {
+            in->prc[i] = stream_put(in->name, in->data[i], in->lens[i], in->now_ms, rid);
+            if (in->prc[i] == HY_OK)
+                stream_accepts(in->name, &in->encrypted);
+            if (in->stop_at_refusal && in->prc[i] != HY_OK)
+                break;
+        }
+        return HY_OK;
+    }
+    if (!(frames = calloc(in->n ? in->n : 1, sizeof *frames)) ||
+        !(w = calloc(1, sizeof *w))) {
+        rc = HY_ENOMEM;
+        goto out_free;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        in->prc[i] = stream_admit(in->name, in->lens[i], &id, &in->encrypted);
+        if (in->prc[i] != HY_OK) {
+            if (in->stop_at_refusal)
+                goto out_free; /* rc HY_OK: finished, prc[0] says why */
+            continue;
+        }
+        frames[nf++] = (struct wal_frame){WAL_RECORD, id, 0, in->now_ms, in->data[i],
+                                          (uint32_t)in->lens[i]};
+    }
+    if (!nf)
+        goto out_free;
+    w->in = in;
+    w->stream_id = id;
+    if ((rc = wal_append(hy_wal, frames, nf, ingest_logged, w))) {
+        for (size_t i = 0; i < in->n; i++)
+            if (in->prc[i] == HY_OK)
+                stream_unadmit(id, in->lens[i]);
+        goto out_free;
+    }
+    free(frames);
+    return STREAM_DEFERRED;
+out_free:
+    free(frames);
+    free(w);
+    return rc;
 }
 
 int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted)
@@ -2001,19 +2147,25 @@ int stream_create(const struct stream_new *sn, int64_t now_ms)
     bool found;
     int rc;
 
-    if (strlen(sn->name) > 64 || !json_is_object(sn->dest))
+    char key[STREAM_KEY_MAX];
+    if (strlen(sn->name) > 64 || !json_is_object(sn->dest) ||
+        stream_key(key, sn->region, sn->name) != HY_OK)
         return HY_EINVAL;
     pthread_rwlock_wrlock(&cat.lock);
-    size_t pos = stream_find_pos(sn->name, &found);
+    size_t pos = stream_find_pos(key, &found);
     if (found) {
         rc = HY_EEXIST;
         goto out_unlock;
     }
-    if (cat.n >= (size_t)(hy_cfg.max_streams > 0 ? hy_cfg.max_streams : 0)) {
+    /* the quota is per region, as AWS's */
+    size_t in_region = 0, rlen = strlen(sn->region);
+    for (size_t i = 0; i < cat.n; i++)
+        in_region += !strncmp(cat.v[i]->key, sn->region, rlen) && cat.v[i]->key[rlen] == '/';
+    if (in_region >= (size_t)(hy_cfg.max_streams > 0 ? hy_cfg.max_streams : 0)) {
         rc = HY_ELIMIT;
         goto out_unlock;
     }
-    if (!(s = stream_alloc(sn->name, sn->arn, sn->type, sn->dest_kind))) {
+    if (!(s = stream_alloc(key, sn->arn, sn->type, sn->dest_kind))) {
         rc = HY_ENOMEM;
         goto out_unlock;
     }
@@ -2041,7 +2193,7 @@ int stream_create(const struct stream_new *sn, int64_t now_ms)
     if ((rc = stream_db_next_id(&s->id)) || (rc = stream_db_save(s)))
         goto out_free;
     if ((rc = stream_insert_at(pos, s))) {
-        stream_db_delete(s->name);
+        stream_db_delete(s->key);
         goto out_free;
     }
     log_info("stream", "created %s (%s, bucket %s)", s->name, s->dest_kind, s->snap.bucket);
@@ -2166,18 +2318,24 @@ out_unlock:
     return rc;
 }
 
-int stream_list(const char *type, const char *after, size_t limit, json_t **names,
-                bool *has_more)
+int stream_list(const char *region, const char *type, const char *after, size_t limit,
+                json_t **names, bool *has_more)
 {
     bool found;
+    char from[STREAM_KEY_MAX];
+    size_t rlen = strlen(region);
     *has_more = false;
+    if (stream_key(from, region, after ? after : "") != HY_OK)
+        return HY_EINVAL;
     if (!(*names = json_array()))
         return HY_ENOMEM;
     pthread_rwlock_rdlock(&cat.lock);
-    size_t i = after ? stream_find_pos(after, &found) : 0;
+    size_t i = stream_find_pos(from, &found);
     if (after && found)
         i++;
     for (; i < cat.n; i++) {
+        if (strncmp(cat.v[i]->key, region, rlen) || cat.v[i]->key[rlen] != '/')
+            break; /* past the region: keys are sorted */
         if (type && strcmp(cat.v[i]->type, type) != 0)
             continue;
         if (json_array_size(*names) == limit) {

@@ -30,6 +30,8 @@ struct stream_dest {
     int size_mb;              /* BufferingHints.SizeInMBs */
     int interval_s;           /* BufferingHints.IntervalInSeconds */
     char arn[192];            /* DeliveryStreamARN */
+    bool dynamic;             /* DynamicPartitioningConfiguration.Enabled */
+    char time_zone[64];       /* CustomTimeZone; "" or "UTC": UTC */
     /* The destination configuration as stored (AWS spelling): processors,
      * partitioning, backup, ... are read from it by the pipeline. A
      * batch's snapshot holds a reference (json_incref when copied,
@@ -60,6 +62,13 @@ struct stream_batch {
     bool recovered;           /* handed out by recovery (see stream_recover_finish) */
     int attempts;             /* delivery attempts so far (kept in the spill) */
 };
+
+/* Streams are per region, as in AWS: the catalog is keyed by
+ * "<region>/<name>" (STREAM_KEY_MAX bytes with its NUL), and every
+ * function below that takes a stream's `name` takes that key, made by
+ * stream_key. HY_EINVAL when region is empty or holds '/'. */
+#define STREAM_KEY_MAX 100
+int stream_key(char out[STREAM_KEY_MAX], const char *region, const char *name);
 
 /* Loads the catalog from dir (streams.db), creating it if needed. */
 int stream_catalog_open(const char *dir);
@@ -103,6 +112,33 @@ int stream_spill_remove(struct stream_batch *b);
  * A put is admitted first (the stream takes data and the bytes fit under
  * the buffered ceiling: they are reserved), then appended to the WAL, and
  * applied to the buffer only once the log is fsynced. */
+
+/* Ingest, the one path of a put: admit every record (stream_admit),
+ * append the admitted ones to the WAL, apply them to the buffer once the
+ * log is fsynced, then call done -- the answer is sent only then, so a
+ * record is acknowledged only once it is on disk. The caller owns `in`
+ * and its prc array (n entries) until done has run. */
+struct stream_ingest {
+    const char *name;
+    unsigned char *const *data;   /* borrowed; the WAL copies */
+    const size_t *lens;
+    size_t n;
+    int64_t now_ms;
+    bool stop_at_refusal;         /* PutRecord: a refused record ends it */
+    /* per record: HY_OK (durable and buffered) or why it was not taken
+     * (HY_ENOTFOUND, HY_ESTATE, HY_EBUSY, HY_ENOSPC, HY_EIO) */
+    int *prc;
+    bool encrypted;               /* server-side encryption on */
+    /* WAL writer thread, once the admitted records are durable (or the
+     * log write failed: their prc say so) */
+    void (*done)(struct stream_ingest *in);
+};
+#define STREAM_DEFERRED 1000 /* stream_ingest: done will be called */
+/* STREAM_DEFERRED: done follows. HY_OK: finished now (no WAL, or nothing
+ * admitted: prc say why; with stop_at_refusal prc[0] is the refusal);
+ * done is not called. Another rc: nothing was taken (the log append
+ * failed), done is not called. Thread-safe. */
+int stream_ingest(struct stream_ingest *in);
 
 /* Reserves len bytes for a record of the stream: under the buffered
  * ceiling and in the buffer's memory, so that stream_apply never needs
@@ -169,7 +205,8 @@ void stream_set_wakeup(void (*fn)(void));
  * tags an object Key -> Value (or NULL); encryption NULL or an object
  * {"KeyType":..., "KeyARN":...} meaning server-side encryption is on. */
 struct stream_new {
-    const char *name;
+    const char *region;       /* its namespace (the request's region) */
+    const char *name;         /* DeliveryStreamName */
     const char *arn;
     const char *type;         /* "DirectPut" */
     const char *dest_kind;    /* "ExtendedS3" or "S3" */
@@ -178,7 +215,8 @@ struct stream_new {
     json_t *encryption;
 };
 
-/* HY_EEXIST (name taken), HY_ELIMIT (hy_cfg.max_streams reached),
+/* HY_EEXIST (name taken in the region), HY_ELIMIT (hy_cfg.max_streams
+ * reached in the region),
  * HY_EINVAL (BucketARN not arn:aws:s3:::NAME), HY_EDB. The stream is
  * CREATING for hy_cfg.create_delay_ms, then ACTIVE. */
 int stream_create(const struct stream_new *sn, int64_t now_ms);
@@ -200,9 +238,10 @@ int stream_update_dest(const char *name, unsigned expect_version,
  * CREATING (AWS deletes only streams that finished creating). */
 int stream_delete(const char *name);
 
-/* Names in byte order after `after` (NULL: from the start), at most limit,
- * only of type (NULL: any). *names is a new JSON array of strings. */
-int stream_list(const char *type, const char *after, size_t limit,
+/* Names (bare) of the region's streams in byte order after `after`
+ * (a bare name; NULL: from the start), at most limit, only of type (NULL:
+ * any). *names is a new JSON array of strings. */
+int stream_list(const char *region, const char *type, const char *after, size_t limit,
                 json_t **names, bool *has_more);
 
 #define STREAM_MAX_TAGS 50

@@ -247,16 +247,18 @@ static void reset_catalog(void)
         return;
     json_t *names = NULL;
     bool more = false;
-    if (stream_list(NULL, NULL, 100, &names, &more) == HY_OK) {
+    if (stream_list("us-east-1", NULL, NULL, 100, &names, &more) == HY_OK) {
         size_t i;
         json_t *n;
+        char key[STREAM_KEY_MAX];
         json_array_foreach(names, i, n)
-            (void)stream_delete(json_string_value(n));
+            if (stream_key(key, "us-east-1", json_string_value(n)) == HY_OK)
+                (void)stream_delete(key);
         json_decref(names);
     }
     run("CreateDeliveryStream", NULL, baseline, sizeof baseline - 1, false, false);
     bool enc;
-    CHECK(stream_accepts("fuzz", &enc) == HY_OK);
+    CHECK(stream_accepts("us-east-1/fuzz", &enc) == HY_OK);
     catalog_dirty = false;
 }
 

@@ -3,10 +3,13 @@
  * parser (lambda_resp_parse) and the processor's run() that applies it
  * (src/processors/lambda.c), with src/pipeline.c's batches.
  *
- * The harness replaces lambda_invoke (lambda.c is not linked): it answers
- * every invocation with the fuzz input, after replacing each '@' with the
- * invocation's recordId prefix (read from the event it was sent), so
- * inputs can name the records really sent ("@0", "@1", ...).
+ * The harness replaces lambda_invoke (-Wl,--wrap=lambda_invoke, see
+ * fuzz.mk): it answers every invocation with the fuzz input, after
+ * replacing each '@' with the invocation's recordId prefix (read from the
+ * event it was sent), so inputs can name the records really sent ("@0",
+ * "@1", ...). All of src/ but main.c and http.c is linked, as for
+ * fuzz_firehose; the http_* functions the linked code names are stubs
+ * here that no path of this harness calls.
  *
  * Input layout: byte 0 = flags: low 3 bits + 1 = records in the batch
  * (1..8); bit 3: the invocation reports a function error (X-Amz-Function-
@@ -35,8 +38,6 @@
 
 struct hy_config hy_cfg = {.region = "us-east-1"};
 extern const struct processor processor_lambda;
-const struct processor *const processor_table[] = {&processor_lambda};
-const size_t processor_count = 1;
 
 #define CHECK(cond)                                                                     \
     do {                                                                                \
@@ -53,8 +54,56 @@ static const uint8_t *resp_body;
 static size_t resp_len;
 static bool resp_error;
 
-int lambda_invoke(const char *function, const char *region, const void *payload, size_t len,
-                  struct buf *out, bool *function_error, char *why, size_t why_len)
+/* ---- stubs: http.c is not linked, and nothing here serves HTTP ---- */
+const char *http_header(const struct http_req *req, const char *name)
+{
+    (void)req, (void)name;
+    __builtin_trap();
+}
+void http_add_header(struct http_req *req, const char *name, const char *value)
+{
+    (void)req, (void)name, (void)value;
+    __builtin_trap();
+}
+void http_reply(struct http_req *req, int status, const char *content_type, const void *body,
+                size_t len)
+{
+    (void)req, (void)status, (void)content_type, (void)body, (void)len;
+    __builtin_trap();
+}
+void http_reply_fd(struct http_req *req, int status, const char *content_type, int fd,
+                   uint64_t off, uint64_t len)
+{
+    (void)req, (void)status, (void)content_type, (void)fd, (void)off, (void)len;
+    __builtin_trap();
+}
+const char *http_query_get(const struct http_req *req, const char *name)
+{
+    (void)req, (void)name;
+    __builtin_trap();
+}
+bool http_query_has(const struct http_req *req, const char *name)
+{
+    (void)req, (void)name;
+    __builtin_trap();
+}
+int http_start(http_handler_fn handler, http_admit_fn admit, struct http_server **out)
+{
+    (void)handler, (void)admit, (void)out;
+    __builtin_trap();
+}
+void http_stop(struct http_server *s)
+{
+    (void)s;
+    __builtin_trap();
+}
+
+int __wrap_lambda_invoke(const char *function, const char *region, const void *payload,
+                         size_t len, struct buf *out, bool *function_error, char *why,
+                         size_t why_len);
+int __wrap_lambda_invoke(const char *function, const char *region, const void *payload,
+                         size_t len, struct buf *out, bool *function_error, char *why,
+                         size_t why_len)
 {
     (void)region, (void)why, (void)why_len;
     CHECK(!strcmp(function, ARN));

@@ -37,8 +37,10 @@ def wal_files(data_dir):
 class Producer:
     """Threads that put unique records and remember which were acknowledged."""
 
-    def __init__(self, h, stream, threads=3, batch=40):
+    def __init__(self, h, stream, threads=3, batch=40, encode=None):
+        """encode: ids -> the records put (default: each id and a newline)."""
         self.h, self.stream, self.batch = h, stream, batch
+        self.encode = encode or (lambda ids: [x + b"\n" for x in ids])
         self.acked, self.sent = set(), set()
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -56,7 +58,7 @@ class Producer:
                 self.sent.update(recs)
             try:
                 r = fh.put_record_batch(DeliveryStreamName=self.stream,
-                                        Records=[{"Data": x + b"\n"} for x in recs])
+                                        Records=[{"Data": x} for x in self.encode(recs)])
             except Exception:
                 # killed mid-request: not acknowledged, the client would retry
                 time.sleep(0.05)

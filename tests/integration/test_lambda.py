@@ -750,3 +750,116 @@ def test_aws_cli_lambda_commands(hydrant, tmp_path):
     assert json.loads(out.read_text()) == "v2"
     aws("lambda", "delete-function", "--function-name", "cli-fn")
     assert json.loads(aws("lambda", "list-functions"))["Functions"] == []
+
+
+# ---- the Firehose pipeline's Lambda processor, end to end ------------------------
+FH_TRANSFORM = '''
+import base64, json
+
+def handler(event, context):
+    out = []
+    for r in event["records"]:
+        d = json.loads(base64.b64decode(r["data"]))
+        if d["kind"] == "drop":
+            out.append({"recordId": r["recordId"], "result": "Dropped"})
+        elif d["kind"] == "bad":
+            out.append({"recordId": r["recordId"], "result": "ProcessingFailed",
+                        "data": r["data"]})
+        else:
+            d["by"] = context.function_name
+            d["stream"] = event["deliveryStreamArn"].rsplit("/", 1)[1]
+            line = (json.dumps(d, sort_keys=True) + "\\n").encode()
+            out.append({"recordId": r["recordId"], "result": "Ok",
+                        "data": base64.b64encode(line).decode(),
+                        "metadata": {"partitionKeys": {"kind": d["kind"]}}})
+    return {"records": out}
+'''
+
+
+def s3_lines(s3, bucket, prefix):
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            out += [(o["Key"], line) for line in body.decode().splitlines() if line]
+    return out
+
+
+def firehose_with_lambda(h, name, arn, retries="1", **dest):
+    fh = h.client("firehose")
+    h.client("s3").create_bucket(Bucket=name)
+    cfg = {"RoleARN": "arn:aws:iam::000000000000:role/lambda-role",
+           "BucketARN": "arn:aws:s3:::" + name,
+           "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+           "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+           "ProcessingConfiguration": {"Enabled": True, "Processors": [
+               {"Type": "Lambda", "Parameters": [
+                   {"ParameterName": "LambdaArn", "ParameterValue": arn},
+                   {"ParameterName": "NumberOfRetries", "ParameterValue": retries}]}]}}
+    cfg.update(dest)
+    fh.create_delivery_stream(DeliveryStreamName=name, DeliveryStreamType="DirectPut",
+                              ExtendedS3DestinationConfiguration=cfg)
+    from conftest import wait_active
+    wait_active(fh, name)
+    return fh
+
+
+def test_firehose_stream_runs_the_users_function(hydrant, lam):
+    arn = create(lam, "fh-transform", files={"app.py": FH_TRANSFORM})["FunctionArn"]
+    fh = firehose_with_lambda(hydrant, "fh-lambda", arn, Prefix="ok/")
+    recs = [json.dumps({"i": i, "kind": ("keep", "drop", "bad")[i % 3]}).encode()
+            for i in range(60)]
+    assert fh.put_record_batch(DeliveryStreamName="fh-lambda",
+                               Records=[{"Data": d} for d in recs])["FailedPutCount"] == 0
+    s3 = hydrant.client("s3")
+    ok = wait_for(lambda: s3_lines(s3, "fh-lambda", "ok/") or None, timeout=30)
+    errs = wait_for(lambda: s3_lines(s3, "fh-lambda", "errors/") or None, timeout=30)
+    kept = [json.loads(line) for _, line in ok]
+    assert sorted(d["i"] for d in kept) == list(range(0, 60, 3))
+    assert all(d["by"] == "fh-transform" and d["stream"] == "fh-lambda" for d in kept)
+    failed = [json.loads(line) for _, line in errs]
+    assert all(k.startswith("errors/processing-failed/") for k, _ in errs)
+    assert sorted(json.loads(base64.b64decode(e["rawData"]))["i"] for e in failed) == \
+        list(range(2, 60, 3))
+    for e in failed:
+        assert e["errorCode"] == "Lambda.ProcessingFailedStatus"
+        assert e["errorMessage"] == "ProcessingFailed status set for record"
+        assert e["lambdaArn"] == arn and e["attemptsMade"] == 1
+
+
+def test_firehose_partitions_by_the_functions_keys(hydrant, lam):
+    arn = create(lam, "fh-keys", files={"app.py": FH_TRANSFORM})["FunctionArn"]
+    fh = firehose_with_lambda(
+        hydrant, "fh-keys", arn, Prefix="kind=!{partitionKeyFromLambda:kind}/",
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        DynamicPartitioningConfiguration={"Enabled": True})
+    fh.put_record_batch(DeliveryStreamName="fh-keys", Records=[
+        {"Data": json.dumps({"i": i, "kind": "even" if i % 2 == 0 else "odd"}).encode()}
+        for i in range(40)])
+    hydrant.restart()  # SIGTERM delivers every buffer
+    kinds = {}
+    for key, line in s3_lines(hydrant.client("s3"), "fh-keys", "kind="):
+        k = key.split("/")[0].split("=")[1]
+        assert json.loads(line)["kind"] == k
+        kinds[k] = kinds.get(k, 0) + 1
+    assert kinds == {"even": 20, "odd": 20}
+
+
+def test_firehose_failing_function_is_retried_then_error_output(hydrant, lam):
+    arn = create(lam, "fh-boom", files={"app.py": (
+        "def handler(e, c):\n    raise ValueError('boom')\n")})["FunctionArn"]
+    fh = firehose_with_lambda(hydrant, "fh-boom", arn, retries="2", Prefix="ok/")
+    fh.put_record_batch(DeliveryStreamName="fh-boom",
+                        Records=[{"Data": b"r%d" % i} for i in range(5)])
+    s3 = hydrant.client("s3")
+    errs = wait_for(lambda: s3_lines(s3, "fh-boom", "errors/") or None, timeout=60)
+    failed = [json.loads(line) for _, line in errs]
+    assert sorted(base64.b64decode(e["rawData"]) for e in failed) == \
+        [b"r%d" % i for i in range(5)]
+    for e in failed:
+        assert e["errorCode"] == "Lambda.FunctionError" and e["attemptsMade"] == 3, e
+        assert e["errorMessage"] == ("The Lambda function was successfully invoked but it "
+                                     "returned an error result.")
+    assert s3_lines(s3, "fh-boom", "ok/") == []
+    # the function's three attempts are in hydrant's log
+    assert hydrant.read_log().count("boom") >= 3

@@ -229,3 +229,6 @@ def test_parked_batches_delivered_once_the_bucket_exists(tmp_path):
     assert all(v == 1 for v in got.values())
     wait_for(lambda: not glob.glob(os.path.join(data, "spill", "*.spill")), timeout=30)
     assert h.stop() == 0
+    # the operator sees the stream recover, not only fail
+    assert re.search(r"stream later recovered: \d+ records delivered after \d+ attempts",
+                     h.read_log()), h.read_log()[-3000:]

@@ -62,6 +62,27 @@ def firehose_body(name):
     return json.dumps(base).encode()
 
 
+GLUE_DB, GLUE_TABLE = "tb_db", "tb_table"
+
+
+def glue_body(name):
+    table = {"Name": GLUE_TABLE, "StorageDescriptor": {"Columns": [
+        {"Name": "evil", "Type": "string"}]}}
+    return json.dumps({
+        "CreateDatabase": {"DatabaseInput": {"Name": "tb_new_db"}},
+        "GetDatabase": {"Name": GLUE_DB},
+        "GetDatabases": {},
+        "DeleteDatabase": {"Name": GLUE_DB},
+        "CreateTable": {"DatabaseName": GLUE_DB, "TableInput": dict(table, Name="tb_new")},
+        "GetTable": {"DatabaseName": GLUE_DB, "Name": GLUE_TABLE},
+        "GetTables": {"DatabaseName": GLUE_DB},
+        "UpdateTable": {"DatabaseName": GLUE_DB, "TableInput": table},
+        "DeleteTable": {"DatabaseName": GLUE_DB, "Name": GLUE_TABLE},
+        "GetTableVersion": {"DatabaseName": GLUE_DB, "TableName": GLUE_TABLE},
+        "GetTableVersions": {"DatabaseName": GLUE_DB, "TableName": GLUE_TABLE},
+    }[name]).encode()
+
+
 IAM_PARAMS = {
     "AttachRolePolicy": "RoleName=%s&PolicyArn=arn:aws:iam::aws:policy/AdministratorAccess" % ROLE,
     "CreateRole": "RoleName=tb-new-role&AssumeRolePolicyDocument=%7B%7D",
@@ -141,6 +162,10 @@ def template(op, upload_id):
         return Req(api, "POST", "/", {"Content-Type": "application/x-amz-json-1.1",
                                       "X-Amz-Target": "Firehose_20150804." + name},
                    firehose_body(name), "firehose")
+    if api == "glue":
+        return Req(api, "POST", "/", {"Content-Type": "application/x-amz-json-1.1",
+                                      "X-Amz-Target": "AWSGlue." + name},
+                   glue_body(name), "glue")
     if api == "lambda":
         sub, body = LAMBDA_REQS[name]
         return Req(api, op["method"], "/2015-03-31/functions" + sub,
@@ -176,6 +201,8 @@ def test_every_operation_has_a_template():
     for o in OPS:
         if o["api"] in ("iam", "sts"):
             assert o["name"] in IAM_PARAMS, "no request template for %s" % o["name"]
+        if o["api"] == "glue":
+            assert glue_body(o["name"]), "no request template for %s" % o["name"]
         if o["api"] == "s3":
             assert o["level"] in ("service", "bucket", "object")
         if o["api"] == "lambda":
@@ -183,7 +210,7 @@ def test_every_operation_has_a_template():
         if o["body"] != "none" and o["api"] == "s3":
             assert o["name"] in S3_BODIES, "no body template for %s" % o["name"]
     # the APIs are all there
-    assert {o["api"] for o in OPS} >= {"firehose", "s3", "iam", "sts"}
+    assert {o["api"] for o in OPS} >= {"firehose", "s3", "iam", "sts", "glue"}
 
 
 # ---- raw requests ----------------------------------------------------------
@@ -261,14 +288,15 @@ def assert_refused(r, status, headers, body, trick):
     where = "%s %s %s [%s]: %d %r" % (r.api, r.method, r.path[:60], trick, status, body[:300])
     assert 400 <= status < 500, where
     for marker in (SECRET_OBJECT, b"tb-stream", b"tb-role", b"ListAllMyBucketsResult",
-                   b"<Contents>", b"DeliveryStreamNames", b"tb-function", b"TB-SECRET-RESULT"):
+                   b"<Contents>", b"DeliveryStreamNames", b"tb_table", b"DatabaseList",
+                   b"tb-function", b"TB-SECRET-RESULT"):
         assert marker not in body, where
     if r.method == "HEAD":
         assert body == b"", where
         return
-    if r.api == "firehose":
+    if r.api in ("firehose", "glue"):
         doc = json.loads(body)
-        assert doc.get("__type") and "message" in doc, where
+        assert doc.get("__type") and ("message" in doc or "Message" in doc), where
         assert headers.get("x-amzn-errortype") == doc["__type"], where
     elif r.api == "lambda":
         # Lambda's REST-JSON shape: x-amzn-ErrorType, {"Type":..,"message":..}
@@ -306,6 +334,13 @@ def snapshot(h):
         state["stream/" + n] = (d["VersionId"], d["DeliveryStreamStatus"],
                                 json.dumps(d["Destinations"], sort_keys=True, default=str))
         state["tags/" + n] = fh.list_tags_for_delivery_stream(DeliveryStreamName=n)["Tags"]
+    glue = h.client("glue")
+    for db in glue.get_databases()["DatabaseList"]:
+        state["glue/" + db["Name"]] = json.dumps(db, sort_keys=True, default=str)
+        for t in glue.get_tables(DatabaseName=db["Name"])["TableList"]:
+            vs = glue.get_table_versions(DatabaseName=db["Name"], TableName=t["Name"])
+            state["glue/%s/%s" % (db["Name"], t["Name"])] = json.dumps(
+                vs["TableVersions"], sort_keys=True, default=str)
     lam = h.client("lambda")
     fns = lam.list_functions()["Functions"]
     state["functions"] = sorted((f["FunctionName"], f["CodeSha256"], f["RevisionId"])
@@ -366,6 +401,10 @@ def server(tmp_path_factory):
                                                        "IntervalInSeconds": 900}},
         Tags=[{"Key": "keep", "Value": "1"}])
     wait_active(fh, STREAM)
+    glue = h.client("glue")
+    glue.create_database(DatabaseInput={"Name": GLUE_DB})
+    glue.create_table(DatabaseName=GLUE_DB, TableInput={
+        "Name": GLUE_TABLE, "StorageDescriptor": {"Columns": [{"Name": "a", "Type": "int"}]}})
     h.upload_id = upload_id
     h.before = snapshot(h)
     yield h
@@ -448,7 +487,7 @@ def tricks(h, r, op):
         add("STREAMING payload", lambda: send(
             h, r.method, r.path,
             signed(h, r, declared_sha="STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), r.body))
-    if r.api == "firehose":
+    if r.api in ("firehose", "glue"):
         def unsigned_target():
             hdrs = signed(h, r.copy(headers={"Content-Type": r.headers["Content-Type"]}))
             hdrs["X-Amz-Target"] = r.headers["X-Amz-Target"]
@@ -519,6 +558,10 @@ def test_signed_templates_are_real_operations(server):
     r = template(op, server.upload_id)
     status, _, body = send(server, r.method, r.path, signed(server, r), r.body)
     assert status == 200 and b"tb-stream" in body
+    op = next(o for o in OPS if o["name"] == "GetTable")
+    r = template(op, server.upload_id)
+    status, _, body = send(server, r.method, r.path, signed(server, r), r.body)
+    assert status == 200 and b"tb_table" in body
     op = next(o for o in OPS if o["name"] == "GetRole")
     r = template(op, server.upload_id)
     status, _, body = send(server, r.method, r.path, signed(server, r), r.body)

@@ -153,13 +153,16 @@ def test_partition_key_expressions(hydrant):
     assert code == "InvalidArgumentException"
     assert msg == ("Dynamic Partitioning Namespaces can only be part of a prefix expression "
                    "when Dynamic Partitioning is enabled.")
-    # with it: dynamic partitioning itself is what hydrant cannot do
-    for prefix in ("d/!{partitionKeyFromQuery:}/", "d/!{partitionKeyFromLambda:k}/"):
+    # with it: a key needs a name, and the processor that makes it
+    big = {"SizeInMBs": 64, "IntervalInSeconds": 60}
+    for prefix, want in (("d/!{partitionKeyFromQuery:}/", "names no partition key"),
+                         ("d/!{partitionKeyFromLambda:k}/", "needs an enabled Lambda"),
+                         ("d/!{partitionKeyFromQuery:k}/", "needs an enabled MetadataExtraction")):
         code, msg = refused(fh, ExtendedS3DestinationConfiguration=dest(
-            Prefix=prefix, ErrorOutputPrefix=ERR,
+            Prefix=prefix, ErrorOutputPrefix=ERR, BufferingHints=big,
             DynamicPartitioningConfiguration={"Enabled": True}))
         assert code == "InvalidArgumentException"
-        assert "Dynamic partitioning" in msg and "not supported" in msg
+        assert want in msg, msg
 
 
 def test_quarter_is_evaluated_and_delivered(hydrant):
@@ -186,22 +189,6 @@ def test_quarter_is_evaluated_and_delivered(hydrant):
 
 # ---- features hydrant does not honour ------------------------------------------
 FEATURES = [
-    ("processing", {"ProcessingConfiguration": {"Enabled": True, "Processors": [
-        {"Type": "AppendDelimiterToRecord"}]}}, "ProcessingConfiguration"),
-    ("processors-without-enabled", {"ProcessingConfiguration": {"Processors": [
-        {"Type": "Lambda", "Parameters": [
-            {"ParameterName": "LambdaArn",
-             "ParameterValue": "arn:aws:lambda:us-east-1:000000000000:function:f"}]}]}},
-     "processors Lambda"),
-    ("dynamic-partitioning", {"DynamicPartitioningConfiguration": {"Enabled": True}},
-     "DynamicPartitioningConfiguration"),
-    ("format-conversion", {"DataFormatConversionConfiguration": {"Enabled": True}},
-     "DataFormatConversionConfiguration"),
-    ("format-conversion-default-on", {"DataFormatConversionConfiguration": {
-        "SchemaConfiguration": {"DatabaseName": "d", "TableName": "t"}}},
-     "DataFormatConversionConfiguration"),
-    ("backup", {"S3BackupMode": "Enabled", "S3BackupConfiguration": {
-        "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::backup"}}, "S3BackupMode Enabled"),
     ("cloudwatch", {"CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": "g",
                                                  "LogStreamName": "s"}},
      "CloudWatchLoggingOptions"),
@@ -218,6 +205,28 @@ def test_unhonoured_feature_refused_at_create(hydrant, label, extra, named):
     assert named in msg and "not supported by this server" in msg
 
 
+def test_format_conversion_needs_its_configuration(hydrant):
+    """Conversion on (Enabled true, or the configuration given without
+    Enabled) needs its schema, input and output configurations; ORC is
+    refused by name (no ORC writer)."""
+    fh = hydrant.client("firehose")
+    for dfc in ({"Enabled": True}, {"SchemaConfiguration": {"DatabaseName": "d",
+                                                             "TableName": "t"}}):
+        code, msg = refused(fh, ExtendedS3DestinationConfiguration=dest(
+            BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+            DataFormatConversionConfiguration=dfc))
+        assert code == "InvalidArgumentException", msg
+        assert "Configuration" in msg, msg
+    full = {"Enabled": True,
+            "SchemaConfiguration": {"DatabaseName": "d", "TableName": "t", "RoleARN": ROLE},
+            "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+            "OutputFormatConfiguration": {"Serializer": {"OrcSerDe": {}}}}
+    code, msg = refused(fh, ExtendedS3DestinationConfiguration=dest(
+        BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 60},
+        DataFormatConversionConfiguration=full))
+    assert code == "InvalidArgumentException" and "OrcSerDe is not supported" in msg, msg
+
+
 @pytest.mark.parametrize("extra,named", [
     ({"CloudWatchLoggingOptions": {"Enabled": True}}, "CloudWatchLoggingOptions"),
     ({"EncryptionConfiguration": {"KMSEncryptionConfig": {
@@ -231,16 +240,23 @@ def test_unhonoured_feature_refused_on_plain_s3(hydrant, extra, named):
 
 def test_custom_time_zone_raw(hydrant):
     """CustomTimeZone is newer than Debian's botocore model: raw requests.
-    Keys are evaluated in UTC, so only UTC (or none) is accepted."""
+    An IANA zone of the system's tz database is taken, anything else is
+    refused with the name in the message."""
     body = {"DeliveryStreamName": "tz", "ExtendedS3DestinationConfiguration": dest(
-        CustomTimeZone="Asia/Tokyo")}
+        CustomTimeZone="Mars/Olympus_Mons")}
     status, out = firehose_call(hydrant, "CreateDeliveryStream", body)
     assert status == 400
     assert out["__type"] == "InvalidArgumentException"
-    assert "CustomTimeZone Asia/Tokyo" in out["message"]
-    body["ExtendedS3DestinationConfiguration"]["CustomTimeZone"] = "UTC"
-    status, out = firehose_call(hydrant, "CreateDeliveryStream", body)
-    assert status == 200, out
+    assert "CustomTimeZone Mars/Olympus_Mons" in out["message"]
+    for zone in ("../../etc/passwd", "/etc/localtime"):
+        body["ExtendedS3DestinationConfiguration"]["CustomTimeZone"] = zone
+        status, out = firehose_call(hydrant, "CreateDeliveryStream", body)
+        assert status == 400 and out["__type"] == "InvalidArgumentException", zone
+    for name, zone in (("tz", "UTC"), ("tz2", "Asia/Tokyo")):
+        body["DeliveryStreamName"] = name
+        body["ExtendedS3DestinationConfiguration"]["CustomTimeZone"] = zone
+        status, out = firehose_call(hydrant, "CreateDeliveryStream", body)
+        assert status == 200, out
 
 
 def test_turned_off_features_are_accepted_and_described(hydrant):
@@ -290,10 +306,10 @@ def test_update_refuses_what_create_refuses(hydrant):
         ({"Prefix": "!{partitionKeyFromQuery:k}/", "ErrorOutputPrefix": ERR},
          "Dynamic Partitioning Namespaces"),
         ({"ProcessingConfiguration": {"Enabled": True, "Processors": [
-            {"Type": "AppendDelimiterToRecord"}]}}, "ProcessingConfiguration"),
-        ({"DataFormatConversionConfiguration": {"Enabled": True}},
-         "DataFormatConversionConfiguration"),
-        ({"S3BackupMode": "Enabled"}, "S3BackupMode Enabled"),
+            {"Type": "AppendDelimiterToRecord"}, {"Type": "AppendDelimiterToRecord"}]}},
+         "more than once"),
+        ({"DataFormatConversionConfiguration": {"Enabled": True}}, "SchemaConfiguration"),
+        ({"S3BackupMode": "Enabled"}, "S3BackupConfiguration is required"),
         ({"CloudWatchLoggingOptions": {"Enabled": True}}, "CloudWatchLoggingOptions"),
         ({"EncryptionConfiguration": {"KMSEncryptionConfig": {
             "AWSKMSKeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"}}},

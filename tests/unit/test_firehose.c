@@ -236,15 +236,15 @@ static void test_create_refusals(void **state)
     "{\"RoleARN\":\"arn:r\",\"BucketARN\":\"arn:aws:s3:::b\"," members "}}"
     expect_error("CreateDeliveryStream",
                  EXT("r1", "\"ProcessingConfiguration\":{\"Enabled\":true,\"Processors\":"
-                           "[{\"Type\":\"Lambda\"}]}"),
+                           "[{\"Type\":\"Lambda\"},{\"Type\":\"Lambda\"}]}"),
                  400, "InvalidArgumentException",
-                 "Data processing (ProcessingConfiguration with Enabled true; processors "
-                 "Lambda) is not supported by this server");
+                 "Processor type Lambda is specified more than once");
     expect_error("CreateDeliveryStream",
                  EXT("r2", "\"DynamicPartitioningConfiguration\":{\"Enabled\":true},"
+                           "\"BufferingHints\":{\"SizeInMBs\":64,\"IntervalInSeconds\":60},"
                            "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
                            "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
-                 400, "InvalidArgumentException", "Dynamic partitioning");
+                 400, "InvalidArgumentException", "needs an enabled MetadataExtraction");
     expect_error("CreateDeliveryStream",
                  EXT("r3", "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
                            "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
@@ -301,7 +301,7 @@ static void test_update_version(void **state)
     expect_ok("UpdateDestination", upd);
     expect_error("UpdateDestination", upd, 400, "ConcurrentModificationException", NULL);
     json_t *st = NULL;
-    assert_int_equal(stream_describe("up", &st), HY_OK);
+    assert_int_equal(stream_describe("us-east-1/up", &st), HY_OK);
     assert_int_equal(json_integer_value(json_object_get(st, "VersionId")), 2);
     json_t *hints = json_object_get(json_object_get(st, "Dest"), "BufferingHints");
     assert_int_equal(json_integer_value(json_object_get(hints, "SizeInMBs")), 7);
@@ -314,7 +314,8 @@ static void make_stream(const char *name, int size_mb, int interval_s)
     json_t *dest = json_pack("{s:s, s:s, s:s, s:{s:i, s:i}}", "RoleARN", "arn:aws:iam::0:role/r",
                              "BucketARN", "arn:aws:s3:::bkt", "Prefix", "p/", "BufferingHints",
                              "SizeInMBs", size_mb, "IntervalInSeconds", interval_s);
-    struct stream_new sn = {.name = name, .arn = "arn:test", .type = "DirectPut",
+    struct stream_new sn = {.region = "us-east-1", .name = name, .arn = "arn:test",
+                            .type = "DirectPut",
                             .dest_kind = "ExtendedS3", .dest = dest};
     assert_non_null(dest);
     assert_int_equal(stream_create(&sn, 1000), HY_OK);
@@ -328,9 +329,9 @@ static void test_trigger_interval(void **state)
     struct stream_batch *b = NULL;
     make_stream("iv", 1, 60);
     assert_int_equal(stream_next_due_ms(1000), -1);
-    assert_int_equal(stream_put("iv", "hello\n", 6, 1000, id), HY_OK);
+    assert_int_equal(stream_put("us-east-1/iv", "hello\n", 6, 1000, id), HY_OK);
     assert_true(strlen(id) >= 56);
-    assert_int_equal(stream_put("iv", "world\n", 6, 2000, id), HY_OK);
+    assert_int_equal(stream_put("us-east-1/iv", "world\n", 6, 2000, id), HY_OK);
     assert_int_equal(wakeups, 0);
     /* not due before the interval of the oldest record */
     assert_int_equal(stream_take_due(1000 + 59999, false, &b), HY_ENOTFOUND);
@@ -363,11 +364,11 @@ static void test_trigger_size(void **state)
     char *big = calloc(1, STREAM_MAX_RECORD);
     assert_non_null(big);
     make_stream("sz", 1, 900);
-    assert_int_equal(stream_put("sz", big, STREAM_MAX_RECORD, 5000, id), HY_OK);
+    assert_int_equal(stream_put("us-east-1/sz", big, STREAM_MAX_RECORD, 5000, id), HY_OK);
     assert_int_equal(stream_take_due(5000, false, &b), HY_ENOTFOUND);
     assert_int_equal(wakeups, 0);
     /* 1,024,000 + 24,576 = 1 MiB exactly: due by size, at once */
-    assert_int_equal(stream_put("sz", big, 1048576 - STREAM_MAX_RECORD, 5001, id2), HY_OK);
+    assert_int_equal(stream_put("us-east-1/sz", big, 1048576 - STREAM_MAX_RECORD, 5001, id2), HY_OK);
     assert_string_not_equal(id, id2);
     assert_int_equal(wakeups, 1);
     assert_int_equal(stream_next_due_ms(5001), 0);
@@ -376,7 +377,7 @@ static void test_trigger_size(void **state)
     assert_int_equal(b->nrecords, 2);
     stream_batch_free(b);
     /* one byte too many for a record */
-    assert_int_equal(stream_put("sz", big, STREAM_MAX_RECORD + 1, 5002, id), HY_ETOOBIG);
+    assert_int_equal(stream_put("us-east-1/sz", big, STREAM_MAX_RECORD + 1, 5002, id), HY_ETOOBIG);
     free(big);
 }
 
@@ -387,9 +388,9 @@ static void test_trigger_interval_zero_and_force(void **state)
     struct stream_batch *b = NULL;
     make_stream("z", 5, 0);
     make_stream("f", 5, 300);
-    assert_int_equal(stream_put("f", "x", 1, 7000, id), HY_OK);
+    assert_int_equal(stream_put("us-east-1/f", "x", 1, 7000, id), HY_OK);
     assert_int_equal(wakeups, 0);
-    assert_int_equal(stream_put("z", "y", 1, 7000, id), HY_OK);
+    assert_int_equal(stream_put("us-east-1/z", "y", 1, 7000, id), HY_OK);
     assert_int_equal(wakeups, 1);
     assert_int_equal(stream_take_due(7000, false, &b), HY_OK);
     assert_string_equal(b->dest.name, "z");
@@ -408,20 +409,20 @@ static void test_states_and_restart(void **state)
     bool enc;
     hy_cfg.create_delay_ms = 600000;
     make_stream("slow", 1, 60);
-    assert_int_equal(stream_put("slow", "x", 1, 1, id), HY_ESTATE);
-    assert_int_equal(stream_put("nope", "x", 1, 1, id), HY_ENOTFOUND);
-    assert_int_equal(stream_delete("slow"), HY_ESTATE);
+    assert_int_equal(stream_put("us-east-1/slow", "x", 1, 1, id), HY_ESTATE);
+    assert_int_equal(stream_put("us-east-1/nope", "x", 1, 1, id), HY_ENOTFOUND);
+    assert_int_equal(stream_delete("us-east-1/slow"), HY_ESTATE);
     /* after a restart it is ACTIVE */
     stream_catalog_close();
     assert_int_equal(stream_catalog_open(data_dir), HY_OK);
-    assert_int_equal(stream_accepts("slow", &enc), HY_OK);
+    assert_int_equal(stream_accepts("us-east-1/slow", &enc), HY_OK);
     assert_false(enc);
-    assert_int_equal(stream_put("slow", "x", 1, 1, id), HY_OK);
-    assert_int_equal(stream_delete("slow"), HY_OK);
-    assert_int_equal(stream_accepts("slow", &enc), HY_ENOTFOUND);
+    assert_int_equal(stream_put("us-east-1/slow", "x", 1, 1, id), HY_OK);
+    assert_int_equal(stream_delete("us-east-1/slow"), HY_OK);
+    assert_int_equal(stream_accepts("us-east-1/slow", &enc), HY_ENOTFOUND);
     stream_catalog_close();
     assert_int_equal(stream_catalog_open(data_dir), HY_OK);
-    assert_int_equal(stream_accepts("slow", &enc), HY_ENOTFOUND);
+    assert_int_equal(stream_accepts("us-east-1/slow", &enc), HY_ENOTFOUND);
 }
 
 static void test_list_and_tags(void **state)
@@ -432,12 +433,12 @@ static void test_list_and_tags(void **state)
     make_stream("b", 1, 60);
     make_stream("a", 1, 60);
     make_stream("c", 1, 60);
-    assert_int_equal(stream_list(NULL, NULL, 2, &names, &more), HY_OK);
+    assert_int_equal(stream_list("us-east-1", NULL, NULL, 2, &names, &more), HY_OK);
     assert_int_equal(json_array_size(names), 2);
     assert_string_equal(json_string_value(json_array_get(names, 0)), "a");
     assert_true(more);
     json_decref(names);
-    assert_int_equal(stream_list(NULL, "b", 10, &names, &more), HY_OK);
+    assert_int_equal(stream_list("us-east-1", NULL, "b", 10, &names, &more), HY_OK);
     assert_int_equal(json_array_size(names), 1);
     assert_string_equal(json_string_value(json_array_get(names, 0)), "c");
     assert_false(more);
@@ -449,13 +450,13 @@ static void test_list_and_tags(void **state)
         snprintf(k, sizeof k, "k%d", i);
         json_object_set_new(tags, k, json_string("v"));
     }
-    assert_int_equal(stream_tag("a", tags), HY_OK);
+    assert_int_equal(stream_tag("us-east-1/a", tags), HY_OK);
     json_decref(tags);
     tags = json_pack("{s:s}", "one-more", "v");
-    assert_int_equal(stream_tag("a", tags), HY_ELIMIT);
+    assert_int_equal(stream_tag("us-east-1/a", tags), HY_ELIMIT);
     keys = json_pack("[s]", "k0");
-    assert_int_equal(stream_untag("a", keys), HY_OK);
-    assert_int_equal(stream_tag("a", tags), HY_OK);
+    assert_int_equal(stream_untag("us-east-1/a", keys), HY_OK);
+    assert_int_equal(stream_tag("us-east-1/a", tags), HY_OK);
     json_decref(keys);
     json_decref(tags);
 }
@@ -469,8 +470,8 @@ static volatile int producers_left;
 
 static void *producer(void *arg)
 {
-    const char *name = arg;
-    char rec[RECORD_BYTES], id[129];
+    char name[STREAM_KEY_MAX], rec[RECORD_BYTES], id[129];
+    assert_int_equal(stream_key(name, "us-east-1", arg), HY_OK);
     memset(rec, 'r', sizeof rec);
     for (int i = 0; i < PUTS_PER_THREAD; i++)
         while (stream_put(name, rec, sizeof rec, 1000 + i, id) == HY_EBUSY)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "prefix.h"
+#include "tz.h"
 
 struct hy_config hy_cfg = {.region = "us-east-1"};
 
@@ -343,6 +344,77 @@ static void test_too_long(void **s)
     buf_free(&b);
 }
 
+/* CustomTimeZone Asia/Jakarta (UTC+7, no DST): 16:59:59 UTC on Aug 22 is
+ * still the 22nd there (23:59:59), 17:00:00 UTC is already the 23rd. */
+static void test_time_zone_day_boundary(void **s)
+{
+    (void)s;
+    struct tz *tz;
+    assert_int_equal(tz_load("Asia/Jakarta", &tz), HY_OK);
+    struct prefix_env env = {.tz = tz, .tz_name = "Asia/Jakarta"};
+    struct stream_dest d;
+    dest_init(&d, "");
+    const int64_t before = 1787417999000LL, after = 1787418000000LL; /* 16:59:59, 17:00:00Z */
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(prefix_object_key_env(&d, "", NULL, before, "id", &env, &b, NULL, 0), HY_OK);
+    assert_string_equal(b.data, "2026/08/22/23/gps-delivery-stream-1-2026-08-22-23-59-59-id");
+    buf_reset(&b);
+    assert_int_equal(prefix_object_key_env(&d, "", NULL, after, "id", &env, &b, NULL, 0), HY_OK);
+    assert_string_equal(b.data, "2026/08/23/00/gps-delivery-stream-1-2026-08-23-00-00-00-id");
+    buf_reset(&b);
+    /* the zone letters print the zone */
+    assert_int_equal(prefix_eval_env("!{timestamp:yyyy-MM-dd'T'HH:mmXXX VV O Z}/", after, NULL,
+                                     &env, &b, NULL, 0), HY_OK);
+    assert_string_equal(b.data, "2026-08-23T00:00+07:00 Asia/Jakarta GMT+7 +0700/");
+    buf_reset(&b);
+    /* zone names would need localized names: refused, not printed wrong */
+    char err[256] = "";
+    struct prefix_bounds pb;
+    assert_int_equal(prefix_check_env("!{timestamp:z}/", false, &env, &pb, err, sizeof err),
+                     HY_EINVAL);
+    assert_non_null(strstr(err, "zone name"));
+    buf_free(&b);
+    tz_free(tz);
+}
+
+/* Partition keys and the seeded random-string: the same object, the same name. */
+static const char *key_fn(void *arg, bool from_lambda, const char *name, size_t *len)
+{
+    (void)arg;
+    if (!from_lambda && !strcmp(name, "customer_id")) {
+        *len = 2;
+        return "42";
+    }
+    return NULL;
+}
+
+static void test_partition_keys_and_seed(void **s)
+{
+    (void)s;
+    unsigned char seed[PREFIX_SEED_LEN] = {1, 2, 3};
+    struct prefix_env env = {.dynamic = true, .key = key_fn, .seed = seed};
+    struct buf a, b;
+    buf_init(&a, 4096);
+    buf_init(&b, 4096);
+    const char *p = "customer=!{partitionKeyFromQuery:customer_id}/!{firehose:random-string}/";
+    assert_int_equal(prefix_eval_env(p, TS, NULL, &env, &a, NULL, 0), HY_OK);
+    assert_int_equal(prefix_eval_env(p, TS, NULL, &env, &b, NULL, 0), HY_OK);
+    assert_string_equal(a.data, b.data);
+    assert_int_equal(strncmp(a.data, "customer=42/", 12), 0);
+    assert_int_equal(strlen(a.data), strlen("customer=42/") + 11 + 1 + strlen("2026/08/22/14/"));
+    char err[256] = "";
+    buf_reset(&a);
+    assert_int_equal(prefix_eval_env("k=!{partitionKeyFromLambda:customer_id}/", TS, NULL, &env,
+                                     &a, err, sizeof err), HY_ENOTFOUND);
+    assert_non_null(strstr(err, "customer_id"));
+    /* without dynamic partitioning the namespaces are refused */
+    env.dynamic = false;
+    assert_int_equal(prefix_eval_env(p, TS, NULL, &env, &a, err, sizeof err), HY_EINVAL);
+    buf_free(&a);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +435,8 @@ int main(void)
         cmocka_unit_test(test_check_config),
         cmocka_unit_test(test_error_prefix_eval),
         cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_time_zone_day_boundary),
+        cmocka_unit_test(test_partition_keys_and_seed),
     };
     return cmocka_run_group_tests_name("prefix", tests, NULL, NULL);
 }
