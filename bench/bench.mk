@@ -6,6 +6,7 @@
 #   make bench-s3 BENCH_KEYS=1000000   the same listing with a million keys
 #   make bench-parquet            JSON -> Parquet conversion MB/s and records/s
 #                                 per codec, and without conversion (ratio)
+#   make bench-processors         records/s of each processor (bench/processors_rate.c)
 #   make bench-attack             slowloris and memory-hold against the
 #                                 limits before authentication, a normal
 #                                 client's latency meanwhile (bench/attack.py;
@@ -34,3 +35,13 @@ bench-parquet: $(BUILD)/parquet_rate
 
 # `make bench` runs it too (firehose.mk's bench target; a prerequisite added here)
 bench: bench-parquet
+# the processors of src/processors/, in-process, records per second on one
+# core (bench/processors_rate.c); BENCH_PROC_BATCH records per run()
+BENCH_PROC_BATCH ?= 100000
+
+$(BUILD)/bench/processors_rate: bench/processors_rate.c $(LIBOBJS) $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(LIBOBJS) $(LDLIBS)
+
+.PHONY: bench-processors
+bench-processors: $(BUILD)/bench/processors_rate
+	./$(BUILD)/bench/processors_rate $(BENCH_PROC_BATCH)

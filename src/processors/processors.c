@@ -16,10 +16,20 @@
  *   &processor_metadata          metadata_extraction.c  MetadataExtraction
  *   &processor_delimiter         append_delimiter.c AppendDelimiterToRecord
  * Each is declared extern here and added to the table as its file lands. */
+extern const struct processor processor_deaggregation;
+extern const struct processor processor_decompression;
+extern const struct processor processor_cloudwatch_logs;
+extern const struct processor processor_metadata;
+extern const struct processor processor_delimiter;
 
 extern const struct processor processor_lambda;
 
 const struct processor *const processor_table[] = {
+    &processor_deaggregation,
+    &processor_decompression,
+    &processor_cloudwatch_logs,
     &processor_lambda,
+    &processor_metadata,
+    &processor_delimiter,
 };
 const size_t processor_count = sizeof processor_table / sizeof processor_table[0];

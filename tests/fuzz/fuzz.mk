@@ -33,6 +33,8 @@ FUZZ_SRCS_sigv4   := src/sigv4.c src/util.c
 FUZZ_SRCS_wal     := src/wal.c src/util.c
 FUZZ_SRCS_fhscan  := src/fhscan.c src/util.c
 FUZZ_SRCS_parquet := src/parquet.c src/format.c src/glue.c src/pipeline.c src/util.c
+FUZZ_SRCS_tz      := src/tz.c src/util.c
+FUZZ_SRCS_processors := src/pipeline.c src/util.c $(wildcard src/processors/*.c)
 # fuzz_router's oracle: the API entry points are wrapped, so reaching one
 # from the router is seen (see tests/fuzz/fuzz_router.c)
 FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle \

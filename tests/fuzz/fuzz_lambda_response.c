@@ -17,7 +17,8 @@
  * records (several invocations per batch, each answered with the same
  * input). The rest is the response body.
  *
- * Invariants (a violation traps): lambda_resp_parse gives every record
+ * Invariants (a violation traps): the processor's invocations reach this
+ * stub; lambda_resp_parse gives every record
  * exactly one state and Ok data inside its data buffer; run() returns
  * HY_OK (or HY_ENOMEM); every output record and every failure names a
  * source record of the batch, no source is both delivered and failed
@@ -50,6 +51,7 @@ extern const struct processor processor_lambda;
 
 #define ARN "arn:aws:lambda:us-east-1:000000000000:function:fuzz"
 
+static int invocations; /* the stub ran: the wrap took the processor's calls */
 static const uint8_t *resp_body;
 static size_t resp_len;
 static bool resp_error;
@@ -106,6 +108,7 @@ int __wrap_lambda_invoke(const char *function, const char *region, const void *p
                          size_t why_len)
 {
     (void)region, (void)why, (void)why_len;
+    invocations++;
     CHECK(!strcmp(function, ARN));
     /* the prefix: the first recordId's digits before its index "0" */
     const char *p = memmem(payload, len, "\"recordId\":\"", 12);
@@ -193,8 +196,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct pl_ctx ctx = {NULL, "arn:aws:firehose:us-east-1:000000000000:deliverystream/fuzz",
                          "us-east-1", &in, 0};
     pl_batch_init(&out, 16u << 20);
+    invocations = 0;
     int rc = processor_lambda.run(p, 3, &ctx, &in, &out);
     CHECK(rc == HY_OK || rc == HY_ENOMEM);
+    CHECK(rc != HY_OK || invocations >= 1);
     if (rc == HY_OK) {
         CHECK(out.n + out.nfail <= n);
         int seen[8] = {0};

@@ -346,15 +346,28 @@ def test_update_checks_the_merged_destination(hydrant):
 
 
 def test_custom_time_zone_update_raw(hydrant):
+    """UpdateDestination takes a zone like create: a bad one is refused and
+    changes nothing, a good one applies (described as given)."""
     fh = hydrant.client("firehose")
     make_active(fh, "tzu")
     status, out = firehose_call(hydrant, "UpdateDestination", {
         "DeliveryStreamName": "tzu", "CurrentDeliveryStreamVersionId": "1",
         "DestinationId": DEST_ID,
-        "ExtendedS3DestinationUpdate": {"CustomTimeZone": "Europe/Paris"}})
+        "ExtendedS3DestinationUpdate": {"CustomTimeZone": "Europe/Atlantis"}})
     assert status == 400
     assert out["__type"] == "InvalidArgumentException"
-    assert "CustomTimeZone Europe/Paris" in out["message"]
+    assert "CustomTimeZone Europe/Atlantis" in out["message"]
     d = fh.describe_delivery_stream(DeliveryStreamName="tzu")["DeliveryStreamDescription"]
     assert d["VersionId"] == "1"
     assert "CustomTimeZone" not in d["Destinations"][0]["ExtendedS3DestinationDescription"]
+    status, out = firehose_call(hydrant, "UpdateDestination", {
+        "DeliveryStreamName": "tzu", "CurrentDeliveryStreamVersionId": "1",
+        "DestinationId": DEST_ID,
+        "ExtendedS3DestinationUpdate": {"CustomTimeZone": "Europe/Paris"}})
+    assert status == 200, out
+    status, out = firehose_call(hydrant, "DescribeDeliveryStream",
+                                {"DeliveryStreamName": "tzu"})  # newer than botocore's model
+    d = out["DeliveryStreamDescription"]
+    assert d["VersionId"] == "2"
+    assert d["Destinations"][0]["ExtendedS3DestinationDescription"]["CustomTimeZone"] == \
+        "Europe/Paris"

@@ -252,7 +252,8 @@ static void test_create_refusals(void **state)
                  "Dynamic Partitioning Namespaces can only be part of a prefix expression "
                  "when Dynamic Partitioning is enabled.");
     expect_error("CreateDeliveryStream", EXT("r4", "\"DataFormatConversionConfiguration\":{}"),
-                 400, "InvalidArgumentException", "DataFormatConversionConfiguration");
+                 400, "InvalidArgumentException",
+                 "SchemaConfiguration is required when data format conversion is enabled.");
     expect_error("CreateDeliveryStream",
                  EXT("r5", "\"Prefix\":\"p/!{timestamp:yyyy}/\",\"ErrorOutputPrefix\":"
                            "\"e/!{timestamp:yyyy}/\""),
