@@ -126,8 +126,10 @@ class Server:
 
 def hydrant(data_dir, *extra):
     os.makedirs(os.path.dirname(data_dir), exist_ok=True)
+    # the streams' RoleARN (ROLE) is never created: --iam=off; bench/iam.py
+    # measures IAM's cost
     return Server([HYDRANT, "--port", "0", "--data-dir", data_dir, "--create-delay-ms", "0",
-                   "--log-level", "warn", *extra], data_dir + ".log")
+                   "--log-level", "warn", "--iam=off", *extra], data_dir + ".log")
 
 
 def clients(port):

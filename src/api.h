@@ -35,6 +35,13 @@ int iam_role_exists(const char *role_arn);
 void glue_handle(struct http_req *req, const char *op);
 void glue_exec(const char *op, const char *body, size_t body_len, int *status, char **out,
                const char **error_type);
+/* s3_policy.c: GetBucketPolicy / PutBucketPolicy / DeleteBucketPolicy, and
+ * the bucket and key a request names (for the router's resource ARN). */
+void s3_policy_handle(struct http_req *req, const char *op);
+int s3_policy_target(struct http_req *req, const char **bucket, const char **key);
+/* After DeleteBucket: the policy goes with the bucket (a new bucket of the
+ * same name starts without one, as in S3). */
+void s3_policy_bucket_gone(const char *bucket);
 
 /* lambda.c: Lambda REST-JSON (/2015-03-31/functions...); op is the
  * router's operation name (see lambda.h for the rest of Lambda). */
@@ -46,7 +53,9 @@ enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
                   ROUTER_GLUE /* Glue Data Catalog: X-Amz-Target AWSGlue.* */,
                   ROUTER_LAMBDA };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
-                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_FUNCTION };
+                  ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_USER, ROUTER_RES_GROUP,
+                  ROUTER_RES_POLICY,
+                  ROUTER_RES_FUNCTION };
 enum router_body { ROUTER_BODY_NONE, ROUTER_BODY_SMALL, /* parsed in memory */
                    ROUTER_BODY_UPLOAD /* object bytes: may be spooled */ };
 enum router_s3_level { ROUTER_S3_SERVICE, ROUTER_S3_BUCKET, ROUTER_S3_OBJECT };

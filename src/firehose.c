@@ -79,6 +79,7 @@
 #include "fhscan.h"
 #include "format.h"
 #include "pipeline.h"
+#include "iam.h"
 #include "prefix.h"
 #include "stream.h"
 
@@ -748,6 +749,11 @@ static int fh_check_destination(struct fh_ctx *c, const json_t *dest)
                        "BucketARN %s is not a valid S3 bucket ARN: expected "
                        "arn:aws:s3:::<bucket-name>", bucket_arn ? bucket_arn : "null");
     if ((rc = fh_check_features(c, dest)))
+        return rc;
+    /* Firehose assumes RoleARN: it must exist and trust firehose (iam.c) */
+    if ((rc = iam_delivery_role_check(fh_str(dest, "RoleARN"), why, sizeof why)) == HY_EINVAL)
+        return fh_fail(c, "InvalidArgumentException", "%s", why);
+    if (rc)
         return rc;
     /* processors, partitioning, the zone, and the prefixes with the one
      * prefix validator (the same parser delivery evaluates with) */

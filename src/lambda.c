@@ -430,6 +430,33 @@ const char *lambda_route(const char *method, const char *path)
     return route(method, path, NULL, NULL);
 }
 
+const char *lambda_resource_arn(struct http_req *req, const char *region)
+{
+    const char *seg = NULL;
+    size_t seg_len = 0;
+    char raw[512], name[512];
+    struct fn_ref ref;
+    const char *op = route(req->method, req->path, &seg, &seg_len);
+    name[0] = 0;
+    if (op && !strcmp(op, "CreateFunction")) {
+        json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+        const char *n = json_string_value(json_object_get(body, "FunctionName"));
+        if (n && strlen(n) < sizeof name)
+            scopy(name, sizeof name, n);
+        json_decref(body);
+    } else if (op && seg && seg_len < sizeof raw) {
+        memcpy(raw, seg, seg_len);
+        raw[seg_len] = 0;
+        long n = url_decode(name, raw, seg_len, false);
+        name[n < 0 || memchr(name, 0, n > 0 ? (size_t)n : 0) ? 0 : n] = 0;
+    }
+    if (!name[0] || parse_ref(name, region, &ref) != HY_OK)
+        return arena_printf(req->arena, "arn:aws:lambda:%s:%s:function:*", region,
+                            HY_ACCOUNT_ID);
+    return arena_printf(req->arena, "arn:aws:lambda:%s:%s:function:%s", ref.region,
+                        ref.account, ref.name);
+}
+
 /* ---- code: hashing, unpacking, removal -------------------------------- */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

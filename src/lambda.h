@@ -55,6 +55,12 @@ void lambda_drain(int grace_ms);
  * handler code runs. */
 bool lambda_is_path(const char *path);
 const char *lambda_route(const char *method, const char *path);
+/* For the router's authorization, once the request is authenticated: the
+ * ARN of the function it acts on (the path's, or CreateFunction's
+ * FunctionName), "arn:aws:lambda:<region>:000000000000:function:<name>",
+ * in req's arena; "...:function:*" when no name can be read; NULL when out
+ * of memory. */
+const char *lambda_resource_arn(struct http_req *req, const char *region);
 
 /* Invokes `function` (a name, a partial ARN "000000000000:function:name"
  * or a full ARN; qualifier $LATEST or none) synchronously with the event

@@ -15,6 +15,7 @@
  */
 #include "api.h"
 #include "datadir.h"
+#include "policy.h"
 #include "delivery.h"
 #include "lambda.h"
 #include "objstore.h"
@@ -102,6 +103,11 @@ static void usage(FILE *f)
 "  --max-active-partitions N  partitions a dynamically partitioned batch may\n"
 "                         have; the rest go to the error output (default 500,\n"
 "                         as AWS; AWS raises it to 5,000 on request)\n"
+"  --iam MODE             default: every principal but the root key is\n"
+"                         authorized by its IAM policies, and a stream's RoleARN\n"
+"                         must exist and trust firehose.amazonaws.com; strict:\n"
+"                         also the delivery role's permissions (s3:PutObject) at\n"
+"                         delivery, as AWS; off: authenticate only\n"
 "  --lambda-runtime on|off  run uploaded Lambda functions (default on). The\n"
 "                         runtime runs the user's code as hydrant's own user;\n"
 "                         off refuses CreateFunction, UpdateFunctionCode, Invoke\n"
@@ -123,8 +129,8 @@ static void usage(FILE *f)
 /* The router's table, one JSON object a line, for tests and operators. */
 static void print_operations(void)
 {
-    static const char *const res[] = {"none", "stream", "bucket", "object", "role",
-                                      "function"};
+    static const char *const res[] = {"none", "stream", "bucket", "object", "role", "user",
+                                      "group", "policy", "function"};
     static const char *const body[] = {"none", "small", "upload"};
     static const char *const level[] = {"service", "bucket", "object"};
     for (size_t i = 0; i < router_nops; i++) {
@@ -159,7 +165,7 @@ static void parse_flags(int argc, char **argv)
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS,
+           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM,
            /* Lambda (lambda.h) */
            O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET };
     static const struct option opts[] = {
@@ -193,6 +199,7 @@ static void parse_flags(int argc, char **argv)
         {"lambda-access-key-id", required_argument, 0, O_LAKID},
         {"lambda-secret-access-key", required_argument, 0, O_LSECRET},
         {"log-level", required_argument, 0, O_LOG},
+        {"iam", required_argument, 0, O_IAM},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -244,6 +251,16 @@ static void parse_flags(int argc, char **argv)
             else if (!strcmp(optarg, "error")) hy_log_level = HY_LOG_ERROR;
             else {
                 fprintf(stderr, "hydrant: --log-level is debug, info, warn or error\n");
+                exit(2);
+            }
+            break;
+        case O_IAM:
+            /* IAM enforcement (policy.h, docs/IAM.md) */
+            if (!strcmp(optarg, "default")) hy_iam_mode = IAM_MODE_DEFAULT;
+            else if (!strcmp(optarg, "strict")) hy_iam_mode = IAM_MODE_STRICT;
+            else if (!strcmp(optarg, "off")) hy_iam_mode = IAM_MODE_OFF;
+            else {
+                fprintf(stderr, "hydrant: --iam is default, strict or off\n");
                 exit(2);
             }
             break;

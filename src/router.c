@@ -44,8 +44,28 @@
  *   checked against the payload hash that was signed; aws-chunked bodies
  *   have every chunk signature checked. A body that grew past its ceiling
  *   while arriving (413) or did not fit http.c's in-flight budget (503)
- *   is answered here too, in the API's shape. Then, and only then, the
- *   API handler runs.
+ *   is answered here too, in the API's shape. Then the request is
+ *   authorized, and only then does the API handler run.
+ *
+ * Who signed: the access key is resolved once per request by
+ * iam_principal_resolve (iam.c): the root pair from the configuration, an
+ * IAM user's AKIA key, or temporary credentials (ASIA...) whose
+ * X-Amz-Security-Token sts.c verifies (a tampered token, or one for
+ * another key: UnrecognizedClientException / InvalidToken /
+ * InvalidClientTokenId; an expired one: ExpiredTokenException /
+ * ExpiredToken). The signature is then checked with that principal's
+ * secret. Authorization (authorize()): the operation's IAM action from
+ * the table, its resource ARN built from the request (stream name from the
+ * body, bucket and key from the target, user / group / role / policy from
+ * the form, a Lambda function from the path or CreateFunction's body), the
+ * request's context keys, and for S3 the bucket's policy,
+ * go to policy.c's evaluator; a denial is AccessDeniedException (Firehose,
+ * 400) or AccessDenied (S3 and IAM/STS, 403) in AWS's words. The root,
+ * --iam=off, and the STS actions that decide for themselves (AssumeRole:
+ * the trust policy) pass. The principal holds a reference to its cached
+ * identity: it is given back before any refusal is answered, and across
+ * the API call router_handle holds it, so nothing reads the request once
+ * it is answered (an API may answer from another thread).
  *
  * Payload rules: UNSIGNED-PAYLOAD and STREAMING-* only for S3 (S3 allows
  * them; the JSON and query APIs sign their body), STREAMING-* only for
@@ -57,9 +77,11 @@
  * only its output.
  *
  * Threading: the table is constant; both entry points run on the HTTP
- * threads and keep their state in the request's arena (req->route).
+ * threads and keep their state in the request's arena (req->route); the
+ * identity cache they read is iam.c's (its own locks).
  */
 #include "api.h"
+#include "iam.h"
 #include "lambda.h"
 #include "sigv4.h"
 
@@ -130,8 +152,55 @@ const struct router_op router_ops[] = {
     A(ROUTER_IAM, "UntagRole", "iam:UntagRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "UpdateAssumeRolePolicy", "iam:UpdateAssumeRolePolicy", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
     A(ROUTER_IAM, "UpdateRole", "iam:UpdateRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "AddUserToGroup", "iam:AddUserToGroup", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "AttachGroupPolicy", "iam:AttachGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "AttachUserPolicy", "iam:AttachUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "CreateAccessKey", "iam:CreateAccessKey", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "CreateGroup", "iam:CreateGroup", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "CreatePolicy", "iam:CreatePolicy", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "CreatePolicyVersion", "iam:CreatePolicyVersion", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "CreateUser", "iam:CreateUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteAccessKey", "iam:DeleteAccessKey", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteGroup", "iam:DeleteGroup", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteGroupPolicy", "iam:DeleteGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeletePolicy", "iam:DeletePolicy", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeletePolicyVersion", "iam:DeletePolicyVersion", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteUser", "iam:DeleteUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DeleteUserPolicy", "iam:DeleteUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DetachGroupPolicy", "iam:DetachGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "DetachUserPolicy", "iam:DetachUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetAccessKeyLastUsed", "iam:GetAccessKeyLastUsed", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetGroup", "iam:GetGroup", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetGroupPolicy", "iam:GetGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetPolicy", "iam:GetPolicy", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetPolicyVersion", "iam:GetPolicyVersion", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetUser", "iam:GetUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "GetUserPolicy", "iam:GetUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListAccessKeys", "iam:ListAccessKeys", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListAttachedGroupPolicies", "iam:ListAttachedGroupPolicies", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListAttachedUserPolicies", "iam:ListAttachedUserPolicies", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListGroupPolicies", "iam:ListGroupPolicies", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListGroups", "iam:ListGroups", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListGroupsForUser", "iam:ListGroupsForUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListPolicies", "iam:ListPolicies", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListPolicyVersions", "iam:ListPolicyVersions", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListUserPolicies", "iam:ListUserPolicies", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListUserTags", "iam:ListUserTags", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "ListUsers", "iam:ListUsers", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "PutGroupPolicy", "iam:PutGroupPolicy", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "PutUserPolicy", "iam:PutUserPolicy", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "RemoveUserFromGroup", "iam:RemoveUserFromGroup", ROUTER_RES_GROUP, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "SetDefaultPolicyVersion", "iam:SetDefaultPolicyVersion", ROUTER_RES_POLICY, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "SimulateCustomPolicy", "iam:SimulateCustomPolicy", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "SimulatePrincipalPolicy", "iam:SimulatePrincipalPolicy", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "TagUser", "iam:TagUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "UntagUser", "iam:UntagUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "UpdateAccessKey", "iam:UpdateAccessKey", ROUTER_RES_USER, ROUTER_BODY_SMALL),
+    A(ROUTER_IAM, "UpdateUser", "iam:UpdateUser", ROUTER_RES_USER, ROUTER_BODY_SMALL),
     /* STS: Action=<name> */
+    A(ROUTER_STS, "AssumeRole", "sts:AssumeRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
     A(ROUTER_STS, "GetCallerIdentity", "sts:GetCallerIdentity", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_STS, "GetSessionToken", "sts:GetSessionToken", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     /* Lambda: REST paths under /2015-03-31/functions (lambda_route).
      * CreateFunction and UpdateFunctionCode upload code that hydrant's
      * runtime runs as hydrant's user: only principals allowed these two
@@ -149,6 +218,9 @@ const struct router_op router_ops[] = {
      * subresource come before the plain ones */
     S3OP("ListBuckets", "s3:ListAllMyBuckets", ROUTER_RES_NONE, ROUTER_BODY_NONE, "GET", ROUTER_S3_SERVICE, NULL, 0),
     S3OP("GetBucketLocation", "s3:GetBucketLocation", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "location", 0),
+    S3OP("GetBucketPolicy", "s3:GetBucketPolicy", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "policy", 0),
+    S3OP("PutBucketPolicy", "s3:PutBucketPolicy", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "PUT", ROUTER_S3_BUCKET, "policy", 0),
+    S3OP("DeleteBucketPolicy", "s3:DeleteBucketPolicy", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_BUCKET, "policy", 0),
     S3OP("DeleteObjects", "s3:DeleteObject", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "POST", ROUTER_S3_BUCKET, "delete", 0),
     S3OP("ListMultipartUploads", "s3:ListBucketMultipartUploads", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "uploads", 0),
     S3OP("GetBucketVersioning", "s3:GetBucketVersioning", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "versioning", 0),
@@ -198,6 +270,14 @@ struct route {
     char region[65];            /* its region */
     char service[65];           /* its service */
     struct sigv4_auth auth;
+    struct http_req *req;
+    /* who the access key is (iam.c / sts.c), once looked up */
+    bool resolved;
+    int resolve_rc;             /* HY_OK, HY_ENOTFOUND, HY_EINVAL (bad token),
+                                   HY_ESTATE (expired token) */
+    struct iam_principal principal;
+    char secret[256];
+    bool handed_off;            /* the API handler's caller holds the reference */
 };
 
 static enum sigv4_proto api_proto(enum router_api api)
@@ -372,24 +452,63 @@ static void classify(struct http_req *req, struct route *r)
 
 /* ---- keys ---------------------------------------------------------------- */
 
+/* The session token a request carries (header, or presigned query). */
+static const char *security_token(struct http_req *req)
+{
+    const char *t = http_header(req, "X-Amz-Security-Token");
+    return t ? t : http_query_get(req, "X-Amz-Security-Token");
+}
+
+/* Looks the access key up once per request: the root pair, an IAM user's
+ * key, or temporary credentials with their token (iam.c, sts.c). */
+static int resolve(struct route *r, const char *akid)
+{
+    if (r->resolved && strcmp(akid, r->principal.akid) == 0)
+        return r->resolve_rc;
+    if (r->resolved)
+        iam_principal_release(&r->principal);
+    r->resolve_rc = iam_principal_resolve(akid, security_token(r->req), &r->principal,
+                                          r->secret, sizeof r->secret);
+    r->resolved = true;
+    return r->resolve_rc;
+}
+
+static void release(struct route *r)
+{
+    if (r && r->resolved && !r->handed_off) {
+        iam_principal_release(&r->principal);
+        OPENSSL_cleanse(r->secret, sizeof r->secret);
+        r->resolved = false;
+    }
+}
+
 static int router_secret(const char *akid, char *secret, size_t size, void *ctx)
 {
-    (void)ctx;
-    if (hy_cfg.access_key_id && strcmp(akid, hy_cfg.access_key_id) == 0 &&
-        strlen(hy_cfg.secret_access_key) < size) {
-        strcpy(secret, hy_cfg.secret_access_key);
-        return 0;
-    }
-    return -1;
+    struct route *r = ctx;
+    if (!r || resolve(r, akid) != HY_OK || strlen(r->secret) >= size)
+        return -1;
+    strcpy(secret, r->secret);
+    return 0;
+}
+
+const struct iam_principal *router_principal(const struct http_req *req)
+{
+    const struct route *r = req->route;
+    return r && r->verified && r->resolved && r->resolve_rc == HY_OK ? &r->principal : NULL;
 }
 
 /* ---- answers in the API's shape --------------------------------------- */
 
 /* extra: more XML inside <Error> (S3 only), already escaped. */
+static void release(struct route *r);
+
 static void reply_error(struct http_req *req, enum router_api api, int status,
                         const char *code, const char *message, const char *extra)
 {
     char rid[37];
+    /* the principal's reference goes back before the answer: after
+     * http_reply the request is not ours any more */
+    release(req->route);
     struct buf b;
     hy_uuid4(rid);
     buf_init(&b, 64 * 1024);
@@ -470,6 +589,30 @@ static void deny(struct http_req *req, struct route *r, int status, const char *
     reply_error(req, r->api, status, code, message, NULL);
 }
 
+/* A session token that is not ours (tampered, for another key, its user
+ * or role gone) or has expired, in each API's words. */
+static void token_refused(struct http_req *req, struct route *r, bool expired)
+{
+    switch (r->api) {
+    case ROUTER_FIREHOSE:
+    case ROUTER_JSON:
+        deny(req, r, 400, expired ? "ExpiredTokenException" : "UnrecognizedClientException",
+             expired ? "The security token included in the request is expired"
+                     : "The security token included in the request is invalid.");
+        return;
+    case ROUTER_S3:
+        deny(req, r, 400, expired ? "ExpiredToken" : "InvalidToken",
+             expired ? "The provided token has expired."
+                     : "The provided token is malformed or otherwise invalid.");
+        return;
+    default:
+        deny(req, r, expired ? 400 : 403, expired ? "ExpiredToken" : "InvalidClientTokenId",
+             expired ? "The security token included in the request is expired"
+                     : "The security token included in the request is invalid.");
+        return;
+    }
+}
+
 /* ---- authentication ------------------------------------------------------ */
 
 static bool bad_escape(const char *p)
@@ -533,10 +676,12 @@ static int check_headers(struct http_req *req, struct route *r)
              msg);
         return HY_EINVAL;
     }
-    char secret[256];
-    bool known = !r->scoped || router_secret(r->key, secret, sizeof secret, NULL) == 0;
-    OPENSSL_cleanse(secret, sizeof secret);
-    if (!known) {
+    int krc = r->scoped ? resolve(r, r->key) : HY_OK;
+    if (krc == HY_EINVAL || krc == HY_ESTATE) {
+        token_refused(req, r, krc == HY_ESTATE);
+        return HY_EINVAL;
+    }
+    if (krc != HY_OK) {
         snprintf(r->auth.access_key, sizeof r->auth.access_key, "%s", r->key);
         deny_sigv4(req, r, SIGV4_UNKNOWN_KEY);
         return HY_EINVAL;
@@ -564,9 +709,9 @@ static int verify(struct http_req *req, struct route *r)
 {
     int64_t now = hy_now_ms();
     if (r->v2)
-        return sigv4_verify_v2_presigned(req, s3_vhost_bucket(req), router_secret, NULL, now,
+        return sigv4_verify_v2_presigned(req, s3_vhost_bucket(req), router_secret, r, now,
                                          &r->auth);
-    return sigv4_verify(req, router_secret, NULL, now, &r->auth);
+    return sigv4_verify(req, router_secret, r, now, &r->auth);
 }
 
 /* The body of a request verified from its headers (S3) against what was
@@ -669,6 +814,177 @@ static void too_large(struct http_req *req, struct route *r)
                                                     : "RequestEntityTooLarge", msg);
 }
 
+/* ---- authorization -------------------------------------------------------- */
+
+/* DeliveryStreamName of a Firehose body. The SDKs put it first; when the
+ * body starts {"DeliveryStreamName":"<name>", holds no other occurrence
+ * of the member and no escape, that is what jansson (firehose.c) reads
+ * too, without parsing the records. Anything else: jansson, which keeps
+ * the last of duplicate members exactly as firehose.c's parse does. */
+static const char *stream_name(struct http_req *req)
+{
+    static const char head[] = "{\"DeliveryStreamName\":\"";
+    const char *b = req->body;
+    size_t n = req->body_len;
+    if (n > sizeof head && memcmp(b, head, sizeof head - 1) == 0 && !memchr(b, '\\', n)) {
+        const char *start = b + sizeof head - 1;
+        const char *end = memchr(start, '"', n - (size_t)(start - b));
+        if (end && (size_t)(end - start) <= 64 &&
+            !memmem(end, n - (size_t)(end - b), "\"DeliveryStreamName\"", 20))
+            return arena_strndup(req->arena, start, (size_t)(end - start));
+    }
+    json_t *o = json_loadb(b, n, 0, NULL);
+    const char *name = json_string_value(json_object_get(o, "DeliveryStreamName"));
+    const char *out = name ? arena_strdup(req->arena, name) : NULL;
+    json_decref(o);
+    return out;
+}
+
+static const char *form_param(struct http_req *req, const char *name)
+{
+    if (strcmp(req->method, "POST") == 0)
+        return url_query_get(req->arena, req->body, name, NULL);
+    return http_query_get(req, name);
+}
+
+/* The ARN an operation acts on, built from the request. */
+static const char *resource_arn(struct http_req *req, const struct route *r, const char **bucket)
+{
+    const char *b = NULL, *key = NULL;
+    *bucket = NULL;
+    switch (r->op->res) {
+    case ROUTER_RES_STREAM: {
+        const char *name = stream_name(req);
+        return arena_printf(req->arena, "arn:aws:firehose:%s:%s:deliverystream/%s",
+                            router_region(req), HY_ACCOUNT_ID, name ? name : "");
+    }
+    case ROUTER_RES_BUCKET:
+    case ROUTER_RES_OBJECT:
+        if (s3_policy_target(req, &b, &key) != HY_OK || !b)
+            return "arn:aws:s3:::*";
+        *bucket = b;
+        if (r->op->res == ROUTER_RES_OBJECT && key)
+            return arena_printf(req->arena, "arn:aws:s3:::%s/%s", b, key);
+        if (strcmp(r->op->name, "DeleteObjects") == 0)
+            return arena_printf(req->arena, "arn:aws:s3:::%s/*", b);
+        return arena_printf(req->arena, "arn:aws:s3:::%s", b);
+    case ROUTER_RES_ROLE:
+    case ROUTER_RES_USER:
+    case ROUTER_RES_GROUP: {
+        const char *kind = r->op->res == ROUTER_RES_ROLE ? "role"
+                           : r->op->res == ROUTER_RES_USER ? "user" : "group";
+        const char *param = r->op->res == ROUTER_RES_ROLE ? "RoleName"
+                            : r->op->res == ROUTER_RES_USER ? "UserName" : "GroupName";
+        const char *name = form_param(req, param);
+        if (!name && r->op->res == ROUTER_RES_USER && r->principal.kind == IAM_USER)
+            name = r->principal.name; /* their own keys, their own user */
+        char *arn = iam_entity_arn(kind, name, form_param(req, "Path"));
+        const char *out = arn ? arena_strdup(req->arena, arn) : NULL;
+        free(arn);
+        return out;
+    }
+    case ROUTER_RES_POLICY: {
+        const char *arn = form_param(req, "PolicyArn");
+        if (arn)
+            return arn;
+        const char *name = form_param(req, "PolicyName"), *path = form_param(req, "Path");
+        return arena_printf(req->arena, "arn:aws:iam::%s:policy%s%s", HY_ACCOUNT_ID,
+                            path ? path : "/", name ? name : "*");
+    }
+    case ROUTER_RES_FUNCTION:
+        return lambda_resource_arn(req, router_region(req));
+    default:
+        return r->api == ROUTER_S3 ? "arn:aws:s3:::*" : "*";
+    }
+}
+
+/* AccessDenied in the API's shape. */
+static void access_denied(struct http_req *req, struct route *r, const char *message)
+{
+    switch (r->api) {
+    case ROUTER_FIREHOSE:
+        deny(req, r, 400, "AccessDeniedException", message);
+        return;
+    case ROUTER_S3:
+        deny(req, r, 403, "AccessDenied", message);
+        return;
+    case ROUTER_LAMBDA:
+        deny(req, r, 403, "AccessDeniedException", message);
+        return;
+    default:
+        deny(req, r, 403, "AccessDenied", message);
+        return;
+    }
+}
+
+/* Whether the authenticated principal may run the operation (AWS's
+ * evaluation, policy.c); false once answered. The root, --iam=off, an
+ * operation not in the table (its API answers it) and the STS actions
+ * that decide for themselves (AssumeRole: the trust policy;
+ * GetCallerIdentity and GetSessionToken need no permission) pass. */
+static bool authorize(struct http_req *req, struct route *r)
+{
+    const struct iam_principal *p = &r->principal;
+    if (!r->resolved || r->resolve_rc != HY_OK || p->kind == IAM_ROOT ||
+        hy_iam_mode == IAM_MODE_OFF || r->api == ROUTER_STS || r->api == ROUTER_JSON ||
+        (!r->op && r->api == ROUTER_FIREHOSE))
+        return true; /* (Firehose and JSON without an operation are refused
+                        before dispatch) */
+    if (!r->op) {
+        /* fail closed: no table row, no action to authorize -- whatever
+         * the API would make of it, a principal other than the root gets
+         * no further */
+        char msg[700];
+        snprintf(msg, sizeof msg, "User: %s is not authorized to perform this operation: "
+                                  "it has no IAM action on this server", p->arn);
+        access_denied(req, r, msg);
+        return false;
+    }
+    const char *bucket = NULL;
+    const char *arn = resource_arn(req, r, &bucket);
+    if (!arn) {
+        deny(req, r, 500, "InternalError", "out of memory");
+        return false;
+    }
+    struct policy_key keys[64];
+    const char *vals[64];
+    char scratch[96];
+    size_t nkeys = iam_context_keys(p, req->remote_addr, req->tls, keys, 60, scratch, vals, 60);
+    /* S3's own keys for listings */
+    static const char *const s3keys[][2] = {{"s3:prefix", "prefix"},
+                                             {"s3:delimiter", "delimiter"},
+                                             {"s3:max-keys", "max-keys"}};
+    size_t nv = nkeys;
+    if (r->api == ROUTER_S3 && strncmp(r->op->name, "ListObjects", 11) == 0) {
+        for (size_t i = 0; i < 3 && nkeys < 64 && nv < 64; i++) {
+            const char *v = http_query_get(req, s3keys[i][1]);
+            if (!v)
+                continue;
+            vals[nv] = v;
+            keys[nkeys].name = s3keys[i][0];
+            keys[nkeys].values = &vals[nv];
+            keys[nkeys].nvalues = 1;
+            nkeys++;
+            nv++;
+        }
+    }
+    struct policy *bp = NULL;
+    void *bp_ref = NULL;
+    if (bucket && iam_bucket_policy_parsed(bucket, &bp, &bp_ref) != HY_OK) {
+        deny(req, r, 500, "InternalError", "cannot read the bucket policy");
+        return false;
+    }
+    struct policy_result res;
+    iam_authorize(p, r->op->action, arn, bp, keys, nkeys, &res);
+    iam_bucket_policy_release(bp_ref);
+    if (res.decision == POLICY_ALLOW)
+        return true;
+    char msg[1400];
+    policy_denial_message(p->arn, r->op->action, arn, &res, msg, sizeof msg);
+    access_denied(req, r, msg);
+    return false;
+}
+
 /* ---- the two entry points --------------------------------------------- */
 
 static struct route *route_of(struct http_req *req)
@@ -678,12 +994,13 @@ static struct route *route_of(struct http_req *req)
         r = arena_alloc(req->arena, sizeof *r);
         if (!r)
             return NULL;
+        r->req = req;
         req->route = r;
     }
     return r;
 }
 
-bool router_admit(struct http_req *req, struct http_admit *out)
+static bool admit(struct http_req *req, struct http_admit *out)
 {
     struct route *r = route_of(req);
     if (!r) {
@@ -737,13 +1054,29 @@ bool router_admit(struct http_req *req, struct http_admit *out)
     return true;
 }
 
+/* A refused request gives its principal back (the cache's reference). */
+bool router_admit(struct http_req *req, struct http_admit *out)
+{
+    return admit(req, out); /* a refusal released the principal (reply_error) */
+}
+
+static void handle(struct http_req *req, struct iam_identity **held);
+
 void router_handle(struct http_req *req)
+{
+    struct iam_identity *held = NULL;
+    handle(req, &held);
+    /* not req->route: once the API answered, the request is not ours */
+    iam_identity_put(held);
+}
+
+static void handle(struct http_req *req, struct iam_identity **held)
 {
     struct route *r = req->route;
     if (!r) {
         /* called without admission (tests, fuzzing): admit now */
         struct http_admit adm;
-        if (!router_admit(req, &adm))
+        if (!admit(req, &adm))
             return;
         r = req->route;
     }
@@ -769,8 +1102,20 @@ void router_handle(struct http_req *req)
         return;
     }
 
-    /* authenticated: only now does API code see the request, with the
-     * region it was signed for (APIs never call back into the router) */
+    /* authenticated; authorized (policy.c) before any API code runs */
+    if (!authorize(req, r))
+        return;
+    if (r->resolved && r->principal.kind == IAM_USER && !r->principal.expires_ms)
+        iam_note_key_use(r->principal.akid, api_service(r->api), router_region(req));
+    /* the handler may answer from another thread (a put waits for its
+     * fsync): the reference is router_handle's from here on */
+    if (r->resolved) {
+        *held = r->principal.ident;
+        r->handed_off = true;
+        OPENSSL_cleanse(r->secret, sizeof r->secret);
+    }
+    /* the region the request was signed for reaches the API in req
+     * (APIs never call back into the router) */
     req->region = router_region(req);
     switch (r->api) {
     case ROUTER_FIREHOSE:
@@ -778,33 +1123,46 @@ void router_handle(struct http_req *req)
             deny(req, r, 400, "UnknownOperationException",
                  r->target_op ? "The operation is not supported."
                               : "Missing X-Amz-Target: no operation named.");
-            return;
+            break;
         }
         firehose_handle(req, r->op->name);
-        return;
+        break;
     case ROUTER_IAM:
     case ROUTER_STS:
         iam_handle(req);
-        return;
+        break;
     case ROUTER_S3:
-        s3_handle(req);
-        return;
+        if (r->op && strstr(r->op->name, "BucketPolicy")) {
+            s3_policy_handle(req, r->op->name);
+        } else if (r->op && strcmp(r->op->name, "DeleteBucket") == 0) {
+            /* the bucket's policy goes with it (read before the answer) */
+            char bucket[64] = "";
+            const char *b = NULL, *k = NULL;
+            if (s3_policy_target(req, &b, &k) == HY_OK && b && strlen(b) < sizeof bucket)
+                strcpy(bucket, b);
+            s3_handle(req);
+            if (bucket[0])
+                s3_policy_bucket_gone(bucket);
+        } else {
+            s3_handle(req);
+        }
+        break;
     case ROUTER_GLUE:
         if (!r->op) {
             deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
-            return;
+            break;
         }
         glue_handle(req, r->op->name);
-        return;
+        break;
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
-        return;
+        break;
     case ROUTER_LAMBDA:
         if (!r->op) {
             deny(req, r, 404, "UnknownOperationException", "The operation is not supported.");
-            return;
+            break;
         }
         lambda_handle(req, r->op->name);
-        return;
+        break;
     }
 }

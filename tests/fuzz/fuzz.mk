@@ -35,10 +35,12 @@ FUZZ_SRCS_fhscan  := src/fhscan.c src/util.c
 FUZZ_SRCS_parquet := src/parquet.c src/format.c src/glue.c src/pipeline.c src/util.c
 FUZZ_SRCS_tz      := src/tz.c src/util.c
 FUZZ_SRCS_processors := src/pipeline.c src/util.c $(wildcard src/processors/*.c)
+FUZZ_SRCS_policy  := src/policy.c src/util.c
 # fuzz_router's oracle: the API entry points are wrapped, so reaching one
 # from the router is seen (see tests/fuzz/fuzz_router.c)
 FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle \
-                       -Wl,--wrap=glue_handle -Wl,--wrap=lambda_handle
+                       -Wl,--wrap=glue_handle -Wl,--wrap=s3_policy_handle \
+                       -Wl,--wrap=lambda_handle
 # fuzz_lambda_response: the Lambda processor and its parser, with the
 # invoke client replaced by the harness (it answers with the input)
 FUZZ_LDFLAGS_lambda_response := -Wl,--wrap=lambda_invoke

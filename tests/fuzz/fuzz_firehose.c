@@ -41,6 +41,7 @@
 #include "api.h"
 #include "stream.h"
 #include "wal.h"
+#include "policy.h"
 
 struct hy_config hy_cfg = {
     .region = "us-east-1",
@@ -135,6 +136,7 @@ static void nothing(void *ctx, const struct wal_frame *f)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    hy_iam_mode = IAM_MODE_OFF; /* no IAM store here: RoleARNs are not looked up */
     hy_log_level = HY_LOG_ERROR + 1;
     /* tmpfs when there is one: the catalog is SQLite, written per create */
     snprintf(data_dir, sizeof data_dir, "%s/hydrant-fuzz-fh-XXXXXX",

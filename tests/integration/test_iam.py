@@ -344,12 +344,25 @@ def test_attach_detach(iam):
 
 def test_attached_policy_quota(iam):
     make_role(iam, "Many")
-    for i in range(10):
-        iam.attach_role_policy(RoleName="Many", PolicyArn="arn:aws:iam::aws:policy/P%d" % i)
-    code, msg, status = error_of(iam.attach_role_policy, RoleName="Many",
-                                 PolicyArn="arn:aws:iam::aws:policy/P10")
+    arns = [iam.create_policy(PolicyName="P%d" % i, PolicyDocument=json.dumps(S3_POLICY))
+            ["Policy"]["Arn"] for i in range(11)]
+    for arn in arns[:10]:
+        iam.attach_role_policy(RoleName="Many", PolicyArn=arn)
+    code, msg, status = error_of(iam.attach_role_policy, RoleName="Many", PolicyArn=arns[10])
     assert (code, status) == ("LimitExceeded", 409)
     assert msg == "Cannot exceed quota for PoliciesPerRole: 10"
+
+
+def test_attach_unknown_policy_refused(iam):
+    """AWS refuses to attach a managed policy that does not exist (an AWS
+    one it does not have, or an account one never created)."""
+    make_role(iam, "Few")
+    for arn in ("arn:aws:iam::aws:policy/NoSuchManagedPolicy",
+                "arn:aws:iam::%s:policy/never-created" % ACCOUNT):
+        code, msg, status = error_of(iam.attach_role_policy, RoleName="Few", PolicyArn=arn)
+        assert (code, status) == ("NoSuchEntity", 404)
+        assert msg == "Policy %s does not exist or is not attachable." % arn
+    assert iam.list_attached_role_policies(RoleName="Few")["AttachedPolicies"] == []
 
 
 # ---- DeleteRole ----------------------------------------------------------------------------

@@ -863,3 +863,44 @@ def test_firehose_failing_function_is_retried_then_error_output(hydrant, lam):
     assert s3_lines(s3, "fh-boom", "ok/") == []
     # the function's three attempts are in hydrant's log
     assert hydrant.read_log().count("boom") >= 3
+
+
+def test_only_principals_allowed_create_function_upload_code(make_hydrant):
+    """The router's IAM action column, with --iam=default: an IAM user
+    allowed to invoke one function (and nothing else) cannot upload code,
+    update it, or invoke another function -- AccessDeniedException, 403,
+    in Lambda's shape."""
+    hydrant = make_hydrant("--iam=default")
+    setup_role(hydrant)
+    lam = hydrant.client("lambda")
+    create(lam, "allowed-fn")
+    create(lam, "other-fn")
+    iam = hydrant.client("iam")
+    iam.create_user(UserName="invoker")
+    key = iam.create_access_key(UserName="invoker")["AccessKey"]
+    iam.put_user_policy(UserName="invoker", PolicyName="invoke-one", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["lambda:InvokeFunction", "lambda:GetFunction"],
+            "Resource": "arn:aws:lambda:us-east-1:000000000000:function:allowed-*"}]}))
+    user = hydrant.client("lambda", access_key=key["AccessKeyId"],
+                          secret_key=key["SecretAccessKey"])
+
+    def denied(call):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_code(e) == "AccessDeniedException", e.value.response
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        return str(e.value)
+    _, out = invoke(user, "allowed-fn", {"by": "invoker"})
+    assert out["event"] == {"by": "invoker"}
+    assert user.get_function(FunctionName="allowed-fn")["Configuration"]["FunctionName"]
+    msg = denied(lambda: user.create_function(
+        FunctionName="allowed-evil", Runtime="python3.11", Role=ROLE_ARN,
+        Handler="app.handler", Code={"ZipFile": make_zip({"app.py": PY_APP})}))
+    assert "lambda:CreateFunction" in msg
+    denied(lambda: user.update_function_code(FunctionName="allowed-fn",
+                                             ZipFile=make_zip({"app.py": PY_APP})))
+    denied(lambda: invoke(user, "other-fn", {}))
+    denied(lambda: user.delete_function(FunctionName="allowed-fn"))
+    names = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"])
+    assert names == ["allowed-fn", "other-fn"]

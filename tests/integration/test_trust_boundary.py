@@ -28,6 +28,8 @@ from conftest import BIN, Hydrant, sign_headers, wait_active
 
 SECRET_OBJECT = b"SECRET-OBJECT-CONTENT-4242"
 BUCKET, KEY, STREAM, ROLE = "tb-bucket", "tb-key", "tb-stream", "tb-role"
+USER, GROUP = "tb-user", "tb-group"
+POLICY = "arn:aws:iam::000000000000:policy/tb-policy"
 FUNCTION = "tb-function"
 
 
@@ -101,6 +103,54 @@ IAM_PARAMS = {
     "UpdateAssumeRolePolicy": "RoleName=%s&PolicyDocument=%%7B%%7D" % ROLE,
     "UpdateRole": "RoleName=%s&Description=pwned" % ROLE,
     "GetCallerIdentity": "",
+    "AssumeRole": "RoleArn=arn:aws:iam::000000000000:role/%s&RoleSessionName=evil" % ROLE,
+    "GetSessionToken": "",
+    "AddUserToGroup": "GroupName=%s&UserName=%s" % (GROUP, USER),
+    "AttachGroupPolicy": "GroupName=%s&PolicyArn=arn:aws:iam::aws:policy/AdministratorAccess" % GROUP,
+    "AttachUserPolicy": "UserName=%s&PolicyArn=arn:aws:iam::aws:policy/AdministratorAccess" % USER,
+    "CreateAccessKey": "UserName=" + USER,
+    "CreateGroup": "GroupName=tb-new-group",
+    "CreatePolicy": "PolicyName=tb-new-policy&PolicyDocument=%7B%7D",
+    "CreatePolicyVersion": "PolicyArn=%s&PolicyDocument=%%7B%%7D&SetAsDefault=true" % POLICY,
+    "CreateUser": "UserName=tb-new-user",
+    "DeleteAccessKey": "UserName=%s&AccessKeyId=AKIAAAAAAAAAAAAAAAAA" % USER,
+    "DeleteGroup": "GroupName=" + GROUP,
+    "DeleteGroupPolicy": "GroupName=%s&PolicyName=inline" % GROUP,
+    "DeletePolicy": "PolicyArn=" + POLICY,
+    "DeletePolicyVersion": "PolicyArn=%s&VersionId=v1" % POLICY,
+    "DeleteUser": "UserName=" + USER,
+    "DeleteUserPolicy": "UserName=%s&PolicyName=inline" % USER,
+    "DetachGroupPolicy": "GroupName=%s&PolicyArn=%s" % (GROUP, POLICY),
+    "DetachUserPolicy": "UserName=%s&PolicyArn=%s" % (USER, POLICY),
+    "GetAccessKeyLastUsed": "AccessKeyId=AKIAAAAAAAAAAAAAAAAA",
+    "GetGroup": "GroupName=" + GROUP,
+    "GetGroupPolicy": "GroupName=%s&PolicyName=inline" % GROUP,
+    "GetPolicy": "PolicyArn=" + POLICY,
+    "GetPolicyVersion": "PolicyArn=%s&VersionId=v1" % POLICY,
+    "GetUser": "UserName=" + USER,
+    "GetUserPolicy": "UserName=%s&PolicyName=inline" % USER,
+    "ListAccessKeys": "UserName=" + USER,
+    "ListAttachedGroupPolicies": "GroupName=" + GROUP,
+    "ListAttachedUserPolicies": "UserName=" + USER,
+    "ListGroupPolicies": "GroupName=" + GROUP,
+    "ListGroups": "",
+    "ListGroupsForUser": "UserName=" + USER,
+    "ListPolicies": "Scope=Local",
+    "ListPolicyVersions": "PolicyArn=" + POLICY,
+    "ListUserPolicies": "UserName=" + USER,
+    "ListUserTags": "UserName=" + USER,
+    "ListUsers": "",
+    "PutGroupPolicy": "GroupName=%s&PolicyName=evil&PolicyDocument=%%7B%%7D" % GROUP,
+    "PutUserPolicy": "UserName=%s&PolicyName=evil&PolicyDocument=%%7B%%7D" % USER,
+    "RemoveUserFromGroup": "GroupName=%s&UserName=%s" % (GROUP, USER),
+    "SetDefaultPolicyVersion": "PolicyArn=%s&VersionId=v1" % POLICY,
+    "SimulateCustomPolicy": "PolicyInputList.member.1=%7B%7D&ActionNames.member.1=s3%3AGetObject",
+    "SimulatePrincipalPolicy": "PolicySourceArn=arn:aws:iam::000000000000:user/%s"
+                               "&ActionNames.member.1=s3%%3AGetObject" % USER,
+    "TagUser": "UserName=%s&Tags.member.1.Key=k&Tags.member.1.Value=v" % USER,
+    "UntagUser": "UserName=%s&TagKeys.member.1=keep" % USER,
+    "UpdateAccessKey": "UserName=%s&AccessKeyId=AKIAAAAAAAAAAAAAAAAA&Status=Inactive" % USER,
+    "UpdateUser": "UserName=%s&NewUserName=tb-renamed" % USER,
 }
 
 def lambda_zip(body):
@@ -141,6 +191,9 @@ S3_BODIES = {
                     b"</LocationConstraint></CreateBucketConfiguration>",
     "PutObject": b"overwritten by an attacker",
     "UploadPart": b"part by an attacker",
+    "PutBucketPolicy": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::%s/*" % BUCKET}]}).encode(),
 }
 
 
@@ -360,13 +413,44 @@ def snapshot(h):
             sorted(p["PolicyArn"] for p in
                    iam.list_attached_role_policies(RoleName=n)["AttachedPolicies"]),
             iam.list_role_tags(RoleName=n)["Tags"])
+    users = iam.list_users()["Users"]
+    state["users"] = sorted(u["UserName"] for u in users)
+    for u in users:
+        n = u["UserName"]
+        state["user/" + n] = (
+            sorted(iam.list_user_policies(UserName=n)["PolicyNames"]),
+            sorted(p["PolicyArn"] for p in
+                   iam.list_attached_user_policies(UserName=n)["AttachedPolicies"]),
+            sorted((k["AccessKeyId"], k["Status"]) for k in
+                   iam.list_access_keys(UserName=n)["AccessKeyMetadata"]),
+            sorted(g["GroupName"] for g in iam.list_groups_for_user(UserName=n)["Groups"]),
+            iam.list_user_tags(UserName=n)["Tags"])
+    groups = iam.list_groups()["Groups"]
+    state["groups"] = sorted(g["GroupName"] for g in groups)
+    for g in groups:
+        n = g["GroupName"]
+        state["group/" + n] = (
+            sorted(iam.list_group_policies(GroupName=n)["PolicyNames"]),
+            sorted(p["PolicyArn"] for p in
+                   iam.list_attached_group_policies(GroupName=n)["AttachedPolicies"]),
+            sorted(u["UserName"] for u in iam.get_group(GroupName=n)["Users"]))
+    pols = iam.list_policies(Scope="Local")["Policies"]
+    state["policies"] = sorted((p["Arn"], p["DefaultVersionId"]) for p in pols)
+    for p in pols:
+        state["versions/" + p["Arn"]] = sorted(
+            v["VersionId"] for v in iam.list_policy_versions(PolicyArn=p["Arn"])["Versions"])
+    for b in state["buckets"]:
+        try:
+            state["bucketpolicy/" + b] = s3.get_bucket_policy(Bucket=b)["Policy"]
+        except s3.exceptions.ClientError as e:
+            state["bucketpolicy/" + b] = e.response["Error"]["Code"]
     return state
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     h = Hydrant(str(tmp_path_factory.mktemp("tb") / "data"),
-                ["--max-body", str(8 << 20)])
+                ["--max-body", str(8 << 20), "--iam=default"])
     h.start()
     s3, fh, iam = h.client("s3"), h.client("firehose"), h.client("iam")
     s3.create_bucket(Bucket=BUCKET)
@@ -384,6 +468,17 @@ def server(tmp_path_factory):
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
                                                 "Resource": "*"}]}))
     iam.tag_role(RoleName=ROLE, Tags=[{"Key": "keep", "Value": "1"}])
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*",
+                                                            "Resource": "*"}]})
+    iam.create_user(UserName=USER, Tags=[{"Key": "keep", "Value": "1"}])
+    iam.create_group(GroupName=GROUP)
+    iam.add_user_to_group(GroupName=GROUP, UserName=USER)
+    iam.create_policy(PolicyName="tb-policy", PolicyDocument=doc)
+    iam.attach_user_policy(UserName=USER, PolicyArn=POLICY)
+    iam.attach_group_policy(GroupName=GROUP, PolicyArn=POLICY)
+    iam.put_user_policy(UserName=USER, PolicyName="inline", PolicyDocument=doc)
+    iam.put_group_policy(GroupName=GROUP, PolicyName="inline", PolicyDocument=doc)
+    iam.create_access_key(UserName=USER)
     h.client("lambda").create_function(
         FunctionName=FUNCTION, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/" + ROLE,
         Handler="app.handler", Code={"ZipFile": lambda_zip(

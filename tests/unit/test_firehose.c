@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "stream.h"
+#include "policy.h"
 
 struct hy_config hy_cfg = {
     .region = "us-east-1",
@@ -244,7 +245,7 @@ static void test_create_refusals(void **state)
                            "\"BufferingHints\":{\"SizeInMBs\":64,\"IntervalInSeconds\":60},"
                            "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
                            "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
-                 400, "InvalidArgumentException", "needs an enabled MetadataExtraction");
+                 400, "InvalidArgumentException", "which names no partition key");
     expect_error("CreateDeliveryStream",
                  EXT("r3", "\"Prefix\":\"!{partitionKeyFromQuery:}/\","
                            "\"ErrorOutputPrefix\":\"e/!{firehose:error-output-type}/\""),
@@ -513,6 +514,7 @@ static void test_concurrent_put_take(void **state)
 
 int main(void)
 {
+    hy_iam_mode = IAM_MODE_OFF; /* no IAM store here: RoleARNs are not looked up */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_name_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_too_long, setup, teardown),
