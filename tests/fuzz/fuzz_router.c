@@ -104,6 +104,8 @@ void __wrap_glue_handle(struct http_req *req, const char *op)
 {
     (void)op;
     reached(req, "glue");
+}
+
 void __wrap_s3_policy_handle(struct http_req *req, const char *op)
 {
     (void)op;
