@@ -10,7 +10,7 @@ PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libssl-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev libcmocka-dev libsnappy-dev libjq-dev libonig-dev
 libinih-dev libsystemd-dev
 python3 python3-boto3 python3-pandas python3-pytest python3-matplotlib awscli s3cmd openssl curl tzdata
-systemd man-db debhelper lintian dpkg-dev fakeroot"
+systemd man-db debhelper lintian dpkg-dev fakeroot nodejs"
 
 # node and npm for the Parquet tests' independent readers (tests/node: DuckDB,
 # hyparquet, installed by tests/integration/test_parquet.py with npm ci).

@@ -43,15 +43,21 @@ int s3_policy_target(struct http_req *req, const char **bucket, const char **key
  * same name starts without one, as in S3). */
 void s3_policy_bucket_gone(const char *bucket);
 
+/* lambda.c: Lambda REST-JSON (/2015-03-31/functions...); op is the
+ * router's operation name (see lambda.h for the rest of Lambda). */
+void lambda_handle(struct http_req *req, const char *op);
+
 /* router.c: the operation table and the trust boundary */
 enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
                   ROUTER_JSON, /* a JSON service hydrant does not serve */
                   ROUTER_GLUE, /* Glue Data Catalog: X-Amz-Target AWSGlue.* */
-                  ROUTER_OPS   /* the reserved, unsigned operator endpoints
-                                * under /_hydrant/ (ops.c) */ };
+                  ROUTER_OPS,  /* the reserved, unsigned operator endpoints
+                                * under /_hydrant/ (ops.c) */
+                  ROUTER_LAMBDA /* the Lambda API, REST-JSON (lambda.c) */ };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
                   ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_USER, ROUTER_RES_GROUP,
-                  ROUTER_RES_POLICY };
+                  ROUTER_RES_POLICY,
+                  ROUTER_RES_FUNCTION };
 enum router_body { ROUTER_BODY_NONE, ROUTER_BODY_SMALL, /* parsed in memory */
                    ROUTER_BODY_UPLOAD /* object bytes: may be spooled */ };
 enum router_s3_level { ROUTER_S3_SERVICE, ROUTER_S3_BUCKET, ROUTER_S3_OBJECT };
@@ -62,7 +68,8 @@ struct router_op {
     const char *action;   /* the IAM action it is authorized as */
     enum router_res res;  /* what its resource ARN names */
     enum router_body body;
-    /* S3 only: how it is recognised */
+    /* S3 and Lambda: how it is recognised (Lambda: method only, the
+     * path is lambda_route's) */
     const char *method;
     int level;            /* enum router_s3_level */
     const char *sub;      /* a query subresource it needs, or NULL */

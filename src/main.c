@@ -24,6 +24,7 @@
 #include "datadir.h"
 #include "policy.h"
 #include "delivery.h"
+#include "lambda.h"
 #include "objstore.h"
 #include "stream.h"
 #include "wal.h"
@@ -119,6 +120,18 @@ static void usage(FILE *f)
 "                         must exist and trust firehose.amazonaws.com; strict:\n"
 "                         also the delivery role's permissions (s3:PutObject) at\n"
 "                         delivery, as AWS; off: authenticate only\n"
+"  --lambda-runtime on|off  run uploaded Lambda functions (default on). The\n"
+"                         runtime runs the user's code as hydrant's own user;\n"
+"                         off refuses CreateFunction, UpdateFunctionCode, Invoke\n"
+"  --lambda-runtime-dir DIR  bootstrap scripts (default: src/lambda_runtime or\n"
+"                         share/hydrant/lambda_runtime next to the binary)\n"
+"  --lambda-workers N     worker processes per function (default 2)\n"
+"  --lambda-endpoint URL  the Lambda processor invokes functions at this Lambda\n"
+"                         API endpoint (AWS or another hydrant) instead of\n"
+"                         hydrant's own runtime\n"
+"  --lambda-access-key-id ID, --lambda-secret-access-key S  its credentials\n"
+"                         (default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /\n"
+"                         AWS_SESSION_TOKEN from the environment)\n"
 "  --min-free-bytes BYTES GET /_hydrant/ready answers 503 at or below this much\n"
 "                         free space in the data directory (default 256 MiB)\n"
 "  --log-level LEVEL      debug, info, warn or error (default info; SIGHUP\n"
@@ -140,7 +153,7 @@ static void usage(FILE *f)
 static void print_operations(void)
 {
     static const char *const res[] = {"none", "stream", "bucket", "object", "role", "user",
-                                      "group", "policy"};
+                                      "group", "policy", "function"};
     static const char *const body[] = {"none", "small", "upload"};
     static const char *const level[] = {"service", "bucket", "object"};
     for (size_t i = 0; i < router_nops; i++) {
@@ -154,6 +167,8 @@ static void print_operations(void)
             printf(",\"method\":\"%s\",\"level\":\"%s\",\"sub\":%s%s%s,\"copy\":%s",
                    o->method, level[o->level], o->sub ? "\"" : "", o->sub ? o->sub : "null",
                    o->sub ? "\"" : "", (o->flags & ROUTER_S3_COPY) ? "true" : "false");
+        if (o->api == ROUTER_LAMBDA)
+            printf(",\"method\":\"%s\"", o->method);
         printf("}\n");
     }
 }
@@ -393,6 +408,12 @@ static bool cfg_effective(const char *name, char *out, size_t size)
     STR("iam", hy_iam_mode == IAM_MODE_STRICT ? "strict" : hy_iam_mode == IAM_MODE_OFF ? "off"
                                                                                      : "default")
     NUM("min-free-bytes", hy_cfg.min_free_bytes)
+    STR("lambda-runtime", lambda_cfg.runtime ? "on" : "off")
+    STR("lambda-runtime-dir", lambda_cfg.runtime_dir)
+    NUM("lambda-workers", lambda_cfg.workers)
+    STR("lambda-endpoint", lambda_cfg.endpoint)
+    STR("lambda-access-key-id", lambda_cfg.access_key_id)
+    STR("lambda-secret-access-key", lambda_cfg.secret_access_key)
     STR("log-level", hy_log_level_name(hy_log_level))
     STR("log-file", hy_cfg.log_file)
 #undef STR
@@ -447,7 +468,9 @@ static void parse_flags(int argc, char **argv)
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
            O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM, O_MINFREE, O_LOGFILE,
-           O_CONFIG, O_PRINTCFG };
+           O_CONFIG, O_PRINTCFG,
+           /* Lambda (lambda.h) */
+           O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -472,6 +495,12 @@ static void parse_flags(int argc, char **argv)
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"retry-window", required_argument, 0, O_RETRYWIN},
         {"max-active-partitions", required_argument, 0, O_MAXPARTS},
+        {"lambda-runtime", required_argument, 0, O_LRUNTIME},
+        {"lambda-runtime-dir", required_argument, 0, O_LRUNDIR},
+        {"lambda-workers", required_argument, 0, O_LWORKERS},
+        {"lambda-endpoint", required_argument, 0, O_LENDPOINT},
+        {"lambda-access-key-id", required_argument, 0, O_LAKID},
+        {"lambda-secret-access-key", required_argument, 0, O_LSECRET},
         {"iam", required_argument, 0, O_IAM},
         {"min-free-bytes", required_argument, 0, O_MINFREE},
         {"log-level", required_argument, 0, O_LOG},
@@ -536,6 +565,19 @@ static void parse_flags(int argc, char **argv)
                 exit(2);
             }
             break;
+        case O_LRUNTIME:
+            if (!strcmp(optarg, "on")) lambda_cfg.runtime = true;
+            else if (!strcmp(optarg, "off")) lambda_cfg.runtime = false;
+            else {
+                fprintf(stderr, "hydrant: --lambda-runtime is on or off\n");
+                exit(2);
+            }
+            break;
+        case O_LRUNDIR: lambda_cfg.runtime_dir = optarg; break;
+        case O_LWORKERS: lambda_cfg.workers = (int)parse_num("--lambda-workers", optarg, 1, 64); break;
+        case O_LENDPOINT: lambda_cfg.endpoint = optarg; break;
+        case O_LAKID: lambda_cfg.access_key_id = optarg; break;
+        case O_LSECRET: lambda_cfg.secret_access_key = optarg; break;
         case O_MINFREE: hy_cfg.min_free_bytes = (uint64_t)parse_num("--min-free-bytes", optarg, 0, 1L << 50); break;
         case O_LOGFILE: hy_cfg.log_file = optarg; break;
         case O_CONFIG:
@@ -784,7 +826,8 @@ int main(int argc, char **argv)
     }
     if ((rc = objstore_open(hy_cfg.data_dir, &hy_store)) ||
         (rc = stream_catalog_open(hy_cfg.data_dir)) ||
-        (rc = iam_open(hy_cfg.data_dir))) {
+        (rc = iam_open(hy_cfg.data_dir)) ||
+        (rc = lambda_open(hy_cfg.data_dir))) {
         log_error("main", "cannot open the data directory %s: %s", hy_cfg.data_dir,
                   hy_strerror(rc));
         return 1;
@@ -829,11 +872,13 @@ int main(int argc, char **argv)
     log_info("main", "signal %d: stopping", sig);
     sd_notify(0, "STOPPING=1");
     ops_set_ready(false);
+    lambda_drain(20000);   /* Invoke answers from its own threads: all in */
     http_stop(srv);        /* no new puts; waiting ones are answered below */
     wal_flush(hy_wal);     /* every logged put applied to its buffer */
     delivery_stop();       /* a last pass delivers what is buffered */
     wal_close(hy_wal);
     hy_wal = NULL;
+    lambda_close();        /* after delivery: its Lambda processor invokes */
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);

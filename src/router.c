@@ -17,8 +17,11 @@
  *                                                 credential scope's service
  *   "/", no target, credential scope "firehose"   Firehose (no operation)
  *   "/", credential scope "iam" / "sts"           IAM / STS
+ *   /2015-03-31/functions[/...]                   Lambda (REST-JSON; lambda_route
+ *                                                 names the operation)
  *   anything else                                 S3 (REST + XML)
- * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML.
+ * Refusals come in that API's shape: Firehose JSON, S3 XML, IAM/STS XML,
+ * Lambda JSON (x-amzn-ErrorType and {"Type":"User","message":...}).
  *
  * One exception to "every request authenticated": the operator endpoints
  * under /_hydrant/ (GET /_hydrant/health, GET /_hydrant/ready), rows of
@@ -31,7 +34,8 @@
  * Two moments (http.c calls both):
  * - router_admit(), once the request line and headers are in and before
  *   one body byte is read. It classifies the request, sets the body's
- *   ceiling (AWS's limits: Firehose 8 MiB, IAM/STS 1 MiB, S3 XML bodies
+ *   ceiling (AWS's limits: Firehose 8 MiB, IAM/STS 1 MiB, Lambda code
+ *   uploads 70 MiB and Invoke 6 MiB, S3 XML bodies
  *   16 MiB, S3 uploads spooled up to the object ceiling) and refuses at
  *   once what the headers already condemn: too many headers (http.c keeps
  *   100), no credentials, an unknown key, a credential scope for another
@@ -61,7 +65,8 @@
  * secret. Authorization (authorize()): the operation's IAM action from
  * the table, its resource ARN built from the request (stream name from the
  * body, bucket and key from the target, user / group / role / policy from
- * the form), the request's context keys, and for S3 the bucket's policy,
+ * the form, a Lambda function from the path or CreateFunction's body), the
+ * request's context keys, and for S3 the bucket's policy,
  * go to policy.c's evaluator; a denial is AccessDeniedException (Firehose,
  * 400) or AccessDenied (S3 and IAM/STS, 403) in AWS's words. The root,
  * --iam=off, and the STS actions that decide for themselves (AssumeRole:
@@ -85,6 +90,7 @@
  */
 #include "api.h"
 #include "iam.h"
+#include "lambda.h"
 #include "sigv4.h"
 
 #include <ctype.h>
@@ -112,6 +118,8 @@
 /* operator endpoints: no IAM action, no signature (ops.c answers them) */
 #define OPSOP(name, method, path) \
     {ROUTER_OPS, name, "-", ROUTER_RES_NONE, ROUTER_BODY_NONE, method, 0, NULL, 0, path}
+#define LAMBDAOP(name, action, res, body, method) \
+    {ROUTER_LAMBDA, name, action, res, body, method, 0, NULL, 0, NULL}
 
 const struct router_op router_ops[] = {
     /* operator endpoints under /_hydrant/, a prefix no bucket can take
@@ -209,6 +217,18 @@ const struct router_op router_ops[] = {
     A(ROUTER_STS, "AssumeRole", "sts:AssumeRole", ROUTER_RES_ROLE, ROUTER_BODY_SMALL),
     A(ROUTER_STS, "GetCallerIdentity", "sts:GetCallerIdentity", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     A(ROUTER_STS, "GetSessionToken", "sts:GetSessionToken", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* Lambda: REST paths under /2015-03-31/functions (lambda_route).
+     * CreateFunction and UpdateFunctionCode upload code that hydrant's
+     * runtime runs as hydrant's user: only principals allowed these two
+     * actions may call them */
+    LAMBDAOP("CreateFunction", "lambda:CreateFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "POST"),
+    LAMBDAOP("DeleteFunction", "lambda:DeleteFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_NONE, "DELETE"),
+    LAMBDAOP("GetFunction", "lambda:GetFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_NONE, "GET"),
+    LAMBDAOP("GetFunctionConfiguration", "lambda:GetFunctionConfiguration", ROUTER_RES_FUNCTION, ROUTER_BODY_NONE, "GET"),
+    LAMBDAOP("Invoke", "lambda:InvokeFunction", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "POST"),
+    LAMBDAOP("ListFunctions", "lambda:ListFunctions", ROUTER_RES_NONE, ROUTER_BODY_NONE, "GET"),
+    LAMBDAOP("UpdateFunctionCode", "lambda:UpdateFunctionCode", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "PUT"),
+    LAMBDAOP("UpdateFunctionConfiguration", "lambda:UpdateFunctionConfiguration", ROUTER_RES_FUNCTION, ROUTER_BODY_SMALL, "PUT"),
     /* S3: method, what the path names (service, bucket, object), a
      * required subresource; the first match wins, so the rows with a
      * subresource come before the plain ones */
@@ -245,7 +265,7 @@ const struct router_op router_ops[] = {
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
 static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "glue",
-                                             "ops"};
+                                             "ops", "lambda"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -309,6 +329,7 @@ static const char *api_service(enum router_api api)
     case ROUTER_IAM: return "iam";
     case ROUTER_STS: return "sts";
     case ROUTER_GLUE: return "glue";
+    case ROUTER_LAMBDA: return "lambda";
     default: return NULL;
     }
 }
@@ -443,6 +464,16 @@ static void classify(struct http_req *req, struct route *r)
         }
         return;
     }
+    /* Lambda's REST paths, whatever the scope (a scope for another
+     * service is refused in Lambda's shape). AWS tells Lambda and S3 apart
+     * by host; here a bucket named "2015-03-31" is reachable only
+     * virtual-host style. */
+    if (lambda_is_path(req->path)) {
+        r->api = ROUTER_LAMBDA;
+        const char *name = lambda_route(req->method, req->path);
+        r->op = name ? router_find(ROUTER_LAMBDA, name) : NULL;
+        return;
+    }
     /* "/" is where the JSON and query APIs live and S3's ListBuckets too:
      * only there does the scope pick the API */
     bool root = strcmp(req->path, "/") == 0;
@@ -540,6 +571,21 @@ static void reply_error(struct http_req *req, enum router_api api, int status,
     hy_uuid4(rid);
     buf_init(&b, 64 * 1024);
     enum sigv4_proto proto = api_proto(api);
+    if (api == ROUTER_LAMBDA) {
+        /* Lambda's REST-JSON errors: the type in x-amzn-ErrorType, the
+         * body {"Type":"User","message":...} (botocore reads both) */
+        json_t *o = json_pack("{s:s, s:s}", "Type", status >= 500 ? "Service" : "User",
+                              "message", message);
+        char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        http_add_header(req, "x-amzn-RequestId", rid);
+        http_add_header(req, "x-amzn-ErrorType", code);
+        http_reply(req, status, "application/json", body ? body : "{}",
+                   body ? strlen(body) : 2);
+        free(body);
+        buf_free(&b);
+        return;
+    }
     if (proto == SIGV4_PROTO_JSON) {
         json_t *o = json_pack("{s:s, s:s}", "__type", code, "message", message);
         char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -654,6 +700,14 @@ static uint64_t body_ceiling(const struct route *r)
     case ROUTER_STS: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
     case ROUTER_S3: c = hy_cfg.max_body_s3 ? hy_cfg.max_body_s3 : 16 * MIB; break;
     case ROUTER_GLUE: c = 2 * MIB; break; /* a TableInput with 131072-char types */
+    case ROUTER_LAMBDA:
+        /* code uploads: AWS's 50 MB zip, base64 in JSON; Invoke: 6 MB
+         * (past it, lambda.c answers RequestTooLargeException) */
+        c = !r->op || r->op->body != ROUTER_BODY_SMALL ? 64 * 1024
+            : strcmp(r->op->name, "Invoke") == 0 ? LAMBDA_MAX_REQUEST + 64 * 1024
+            : strcmp(r->op->name, "UpdateFunctionConfiguration") == 0 ? MIB
+            : 70 * MIB;
+        break;
     default: c = 64 * 1024; break;
     }
     return hy_cfg.max_body && hy_cfg.max_body < c ? hy_cfg.max_body : c;
@@ -815,6 +869,10 @@ static void too_large(struct http_req *req, struct route *r)
              (unsigned long long)body_ceiling(r));
     if (r->api == ROUTER_S3)
         deny(req, r, 400, "MaxMessageLengthExceeded", msg);
+    else if (r->api == ROUTER_LAMBDA)
+        deny(req, r, 413, r->op && strcmp(r->op->name, "Invoke") == 0
+                              ? "RequestTooLargeException" : "RequestEntityTooLargeException",
+             msg);
     else
         deny(req, r, 413, r->api == ROUTER_FIREHOSE ? "RequestEntityTooLargeException"
                                                     : "RequestEntityTooLarge", msg);
@@ -897,6 +955,8 @@ static const char *resource_arn(struct http_req *req, const struct route *r, con
         return arena_printf(req->arena, "arn:aws:iam::%s:policy%s%s", HY_ACCOUNT_ID,
                             path ? path : "/", name ? name : "*");
     }
+    case ROUTER_RES_FUNCTION:
+        return lambda_resource_arn(req, router_region(req));
     default:
         return r->api == ROUTER_S3 ? "arn:aws:s3:::*" : "*";
     }
@@ -911,6 +971,9 @@ static void access_denied(struct http_req *req, struct route *r, const char *mes
         return;
     case ROUTER_S3:
         deny(req, r, 403, "AccessDenied", message);
+        return;
+    case ROUTER_LAMBDA:
+        deny(req, r, 403, "AccessDeniedException", message);
         return;
     default:
         deny(req, r, 403, "AccessDenied", message);
@@ -1252,5 +1315,12 @@ static void handle(struct http_req *req, struct iam_identity **held)
         break;
     case ROUTER_OPS:
         break; /* answered above, before any check */
+    case ROUTER_LAMBDA:
+        if (!r->op) {
+            deny(req, r, 404, "UnknownOperationException", "The operation is not supported.");
+            break;
+        }
+        lambda_handle(req, r->op->name);
+        break;
     }
 }

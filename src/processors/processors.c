@@ -22,11 +22,13 @@ extern const struct processor processor_cloudwatch_logs;
 extern const struct processor processor_metadata;
 extern const struct processor processor_delimiter;
 
+extern const struct processor processor_lambda;
+
 const struct processor *const processor_table[] = {
     &processor_deaggregation,
     &processor_decompression,
     &processor_cloudwatch_logs,
-    /* &processor_lambda (lambda.c) goes here */
+    &processor_lambda,
     &processor_metadata,
     &processor_delimiter,
 };

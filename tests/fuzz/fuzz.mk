@@ -39,7 +39,11 @@ FUZZ_SRCS_policy  := src/policy.c src/util.c
 # fuzz_router's oracle: the API entry points are wrapped, so reaching one
 # from the router is seen (see tests/fuzz/fuzz_router.c)
 FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle \
-                       -Wl,--wrap=glue_handle -Wl,--wrap=s3_policy_handle
+                       -Wl,--wrap=glue_handle -Wl,--wrap=s3_policy_handle \
+                       -Wl,--wrap=lambda_handle
+# fuzz_lambda_response: the Lambda processor and its parser, with the
+# invoke client replaced by the harness (it answers with the input)
+FUZZ_LDFLAGS_lambda_response := -Wl,--wrap=lambda_invoke
 fuzz_objs = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(or $(FUZZ_SRCS_$(1)),$(FUZZ_SRCS_DEFAULT)))
 
 .PHONY: fuzz fuzz-build fuzz-deps

@@ -4,7 +4,7 @@
  * The real router, SigV4 code, S3 target parsing (vhost buckets against a
  * real store in a temp dir) and every API are linked, but the API entry
  * points are wrapped (-Wl,--wrap=firehose_handle,iam_handle,s3_handle,
- * glue_handle, see fuzz.mk): reaching one traps. The fuzzer does not know a
+ * glue_handle,lambda_handle, see fuzz.mk): reaching one traps. The fuzzer does not know a
  * valid signature for any input (HMAC-SHA256 under the root secret), so
  * every request it makes is unauthenticated, and any path past the router
  * -- an early return on a body flag, an escape the classifier skips, a
@@ -110,6 +110,12 @@ void __wrap_s3_policy_handle(struct http_req *req, const char *op)
 {
     (void)op;
     reached(req, "s3 bucket policy");
+}
+
+void __wrap_lambda_handle(struct http_req *req, const char *op)
+{
+    (void)op;
+    reached(req, "lambda");
 }
 
 /* ---- the http_* functions the router calls ----------------------------- */

@@ -30,6 +30,7 @@ SECRET_OBJECT = b"SECRET-OBJECT-CONTENT-4242"
 BUCKET, KEY, STREAM, ROLE = "tb-bucket", "tb-key", "tb-stream", "tb-role"
 USER, GROUP = "tb-user", "tb-group"
 POLICY = "arn:aws:iam::000000000000:policy/tb-policy"
+FUNCTION = "tb-function"
 
 
 def operations():
@@ -156,6 +157,34 @@ IAM_PARAMS = {
     "UpdateUser": "UserName=%s&NewUserName=tb-renamed" % USER,
 }
 
+def lambda_zip(body):
+    import io
+    import zipfile
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        z.writestr("app.py", body)
+    return b.getvalue()
+
+
+# Lambda: (path under /2015-03-31/functions, body)
+LAMBDA_REQS = {
+    "CreateFunction": ("", lambda: json.dumps({
+        "FunctionName": "tb-new-function", "Runtime": "python3.11",
+        "Role": "arn:aws:iam::000000000000:role/" + ROLE, "Handler": "app.handler",
+        "Code": {"ZipFile": __import__("base64").b64encode(
+            lambda_zip("def handler(e, c):\n    return 'pwned'\n")).decode()}}).encode()),
+    "DeleteFunction": ("/" + FUNCTION, lambda: b""),
+    "GetFunction": ("/" + FUNCTION, lambda: b""),
+    "GetFunctionConfiguration": ("/%s/configuration" % FUNCTION, lambda: b""),
+    "Invoke": ("/%s/invocations" % FUNCTION, lambda: b'{"tb": "attacker"}'),
+    "ListFunctions": ("/", lambda: b""),
+    "UpdateFunctionConfiguration": ("/%s/configuration" % FUNCTION, lambda: json.dumps({
+        "Handler": "app.pwned", "Environment": {"Variables": {"PWNED": "1"}}}).encode()),
+    "UpdateFunctionCode": ("/%s/code" % FUNCTION, lambda: json.dumps({
+        "ZipFile": __import__("base64").b64encode(
+            lambda_zip("def handler(e, c):\n    return 'pwned'\n")).decode()}).encode()),
+}
+
 S3_BODIES = {
     "DeleteObjects": b"<Delete><Object><Key>%s</Key></Object></Delete>" % KEY.encode(),
     "CompleteMultipartUpload": b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
@@ -194,6 +223,10 @@ def template(op, upload_id):
         return Req(api, "POST", "/", {"Content-Type": "application/x-amz-json-1.1",
                                       "X-Amz-Target": "AWSGlue." + name},
                    glue_body(name), "glue")
+    if api == "lambda":
+        sub, body = LAMBDA_REQS[name]
+        return Req(api, op["method"], "/2015-03-31/functions" + sub,
+                   {"Content-Type": "application/json"}, body(), "lambda")
     if api in ("iam", "sts"):
         version = "2011-06-15" if api == "sts" else "2010-05-08"
         params = IAM_PARAMS[name]
@@ -229,6 +262,8 @@ def test_every_operation_has_a_template():
             assert glue_body(o["name"]), "no request template for %s" % o["name"]
         if o["api"] == "s3":
             assert o["level"] in ("service", "bucket", "object")
+        if o["api"] == "lambda":
+            assert o["name"] in LAMBDA_REQS, "no request template for %s" % o["name"]
         if o["body"] != "none" and o["api"] == "s3":
             assert o["name"] in S3_BODIES, "no body template for %s" % o["name"]
     # the APIs are all there
@@ -310,7 +345,8 @@ def assert_refused(r, status, headers, body, trick):
     where = "%s %s %s [%s]: %d %r" % (r.api, r.method, r.path[:60], trick, status, body[:300])
     assert 400 <= status < 500, where
     for marker in (SECRET_OBJECT, b"tb-stream", b"tb-role", b"ListAllMyBucketsResult",
-                   b"<Contents>", b"DeliveryStreamNames", b"tb_table", b"DatabaseList"):
+                   b"<Contents>", b"DeliveryStreamNames", b"tb_table", b"DatabaseList",
+                   b"tb-function", b"TB-SECRET-RESULT"):
         assert marker not in body, where
     if r.method == "HEAD":
         assert body == b"", where
@@ -319,6 +355,10 @@ def assert_refused(r, status, headers, body, trick):
         doc = json.loads(body)
         assert doc.get("__type") and ("message" in doc or "Message" in doc), where
         assert headers.get("x-amzn-errortype") == doc["__type"], where
+    elif r.api == "lambda":
+        # Lambda's REST-JSON shape: x-amzn-ErrorType, {"Type":..,"message":..}
+        doc = json.loads(body)
+        assert headers.get("x-amzn-errortype") and "message" in doc and doc.get("Type"), where
     elif r.api == "s3":
         root = ET.fromstring(body)
         assert root.tag == "Error" and root.find("Code").text, where
@@ -358,6 +398,14 @@ def snapshot(h):
             vs = glue.get_table_versions(DatabaseName=db["Name"], TableName=t["Name"])
             state["glue/%s/%s" % (db["Name"], t["Name"])] = json.dumps(
                 vs["TableVersions"], sort_keys=True, default=str)
+    lam = h.client("lambda")
+    fns = lam.list_functions()["Functions"]
+    state["functions"] = sorted((f["FunctionName"], f["CodeSha256"], f["RevisionId"])
+                                for f in fns)
+    # an invocation that ran would bump the function's counter
+    for f in fns:
+        out = lam.invoke(FunctionName=f["FunctionName"], Payload=b'{"peek": true}')
+        state["invocations/" + f["FunctionName"]] = json.loads(out["Payload"].read())
     roles = iam.list_roles()["Roles"]
     state["roles"] = sorted((r["RoleName"], r.get("Description", "")) for r in roles)
     for r in roles:
@@ -435,6 +483,15 @@ def server(tmp_path_factory):
     iam.put_user_policy(UserName=USER, PolicyName="inline", PolicyDocument=doc)
     iam.put_group_policy(GroupName=GROUP, PolicyName="inline", PolicyDocument=doc)
     iam.create_access_key(UserName=USER)
+    h.client("lambda").create_function(
+        FunctionName=FUNCTION, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/" + ROLE,
+        Handler="app.handler", Code={"ZipFile": lambda_zip(
+            "n = 0\n"
+            "def handler(e, c):\n"
+            "    global n\n"
+            "    if not e.get('peek'):\n"
+            "        n += 1\n"
+            "    return {'invoked': n, 'secret': 'TB-SECRET-RESULT' if n else ''}\n")})
     fh.create_delivery_stream(
         DeliveryStreamName=STREAM, DeliveryStreamType="DirectPut",
         S3DestinationConfiguration={"RoleARN": "arn:aws:iam::000000000000:role/" + ROLE,
@@ -564,7 +621,8 @@ def test_refused_and_nothing_touched(server, op):
                 "X-Amz-Target" not in r.headers and r.api == "s3":
             api = name.split()[-1]
         # a path other than "/" is S3's, unless X-Amz-Target names the API
-        if name.startswith("bad escape") and "query" not in name and r.api in ("iam", "sts"):
+        if name.startswith("bad escape") and "query" not in name and \
+                r.api in ("iam", "sts", "lambda"):
             api = "s3"
         assert_refused(r.copy(api=api), status, headers, body, name)
     if op["body"] == "upload":
