@@ -58,6 +58,11 @@ def pipeline_stream(h):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("fn.py", LAMBDA_CODE)
+    import json
+    h.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
     lam = h.client("lambda")
     arn = lam.create_function(FunctionName="nonce", Runtime="python3.11", Handler="fn.handler",
                               Role="arn:aws:iam::000000000000:role/lambda-role",
@@ -156,8 +161,8 @@ def main():
     lost = acked - set(got)
     dup = sum(1 for v in got.values() if v > 1)
     unacked_delivered = len(set(got) - acked)
-    h.stop()
     objs = len(s3.list_objects_v2(Bucket="crash-bucket").get("Contents", []))
+    h.stop()
     print("kills=%d seed=%d pipeline=%s acknowledged=%d delivered=%d lost=%d duplicated=%d "
           "delivered-but-unacknowledged=%d objects=%d seconds=%.0f"
           % (args.kills, args.seed, args.pipeline, len(acked), len(got), len(lost), dup,

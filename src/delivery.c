@@ -489,7 +489,7 @@ static void mark_delivered(struct pending *p)
         plan_remove(b);
     if (rc == HY_OK && b->spill)
         stream_spill_remove(b);
-    else
+    else if (rc != HY_OK)
         log_warn("delivery", "stream %s: cannot log the delivery of parked batch %s (%s); "
                  "it is kept and written again (same key) at the next start", b->dest.name,
                  b->spill, hy_strerror(rc));
@@ -650,6 +650,9 @@ static int attempt_objects(struct pending *p)
         bool det = pipeline_deterministic(&b->dest) || !hy_wal || !b->first_lsn;
         if (!det && (rc = plan_load(p)) == HY_OK) {
             p->planned = true;
+            log_info("delivery", "stream %s: the %zu objects of its batch at lsn %llu come from "
+                     "the batch's plan file (its Lambda is not called again)", b->dest.name,
+                     p->objs.n, (unsigned long long)b->first_lsn);
         } else {
             p->err_code = "Hydrant.ProcessingFailed";
             if ((rc = pipeline_run(b, stream_node_id(), &p->objs, p->why, sizeof p->why)))

@@ -312,6 +312,15 @@ def make_function(hydrant, name, code, handler="fn.handler", runtime="python3.11
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr(handler.split(".")[0] + (".py" if runtime.startswith("python") else ".js"),
                    code)
+    iam = hydrant.client("iam")
+    try:  # the function's execution role must exist, as in AWS
+        iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole"}]}))
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
     lam = hydrant.client("lambda")
     return lam.create_function(FunctionName=name, Runtime=runtime, Handler=handler,
                                Role="arn:aws:iam::000000000000:role/lambda-role",
@@ -320,10 +329,10 @@ def make_function(hydrant, name, code, handler="fn.handler", runtime="python3.11
 
 def test_lambda_transform_ok_dropped_failed(hydrant):
     fh, s3 = hydrant.client("firehose"), hydrant.client("s3")
-    s3.create_bucket(Bucket="xf")
+    s3.create_bucket(Bucket="xf-bucket")
     arn = make_function(hydrant, "transform", TRANSFORM)
     create(fh, "xf", ext_dest(
-        "xf", Prefix="ok/", ErrorOutputPrefix=ERR,
+        "xf-bucket", Prefix="ok/", ErrorOutputPrefix=ERR,
         ProcessingConfiguration={"Enabled": True, "Processors": [
             {"Type": "Lambda", "Parameters": [
                 {"ParameterName": "LambdaArn", "ParameterValue": arn},
@@ -335,14 +344,14 @@ def test_lambda_transform_ok_dropped_failed(hydrant):
     put_all(fh, "xf", recs)
 
     def done():
-        ok = all_objects(s3, "xf", "ok/")
-        bad = all_objects(s3, "xf", "errors/")
+        ok = all_objects(s3, "xf-bucket", "ok/")
+        bad = all_objects(s3, "xf-bucket", "errors/")
         return (ok, bad) if ok and bad else None
     ok, bad = wait_for(done, timeout=30)
-    kept = [json.loads(line) for o in ok for line in read(s3, "xf", o["Key"]).splitlines()]
+    kept = [json.loads(line) for o in ok for line in read(s3, "xf-bucket", o["Key"]).splitlines()]
     assert sorted(d["i"] for d in kept) == list(range(0, 60, 3))
     assert all(d["seen_by"] == "transform" and d["stream"] == "xf" for d in kept)
-    errs = error_records(s3, "xf", "errors/processing-failed/")
+    errs = error_records(s3, "xf-bucket", "errors/processing-failed/")
     assert sorted(json.loads(base64.b64decode(e["rawData"]))["i"] for e in errs) == \
         list(range(2, 60, 3))
     for e in errs:
@@ -356,10 +365,10 @@ def test_lambda_transform_ok_dropped_failed(hydrant):
 
 def test_lambda_partition_keys(hydrant):
     fh, s3 = hydrant.client("firehose"), hydrant.client("s3")
-    s3.create_bucket(Bucket="lk")
+    s3.create_bucket(Bucket="lk-bucket")
     arn = make_function(hydrant, "keys", TRANSFORM)
     create(fh, "lk", ext_dest(
-        "lk", BufferingHints=DP_HINTS, Prefix="kind=!{partitionKeyFromLambda:kind}/",
+        "lk-bucket", BufferingHints=DP_HINTS, Prefix="kind=!{partitionKeyFromLambda:kind}/",
         ErrorOutputPrefix=ERR, DynamicPartitioningConfiguration={"Enabled": True},
         ProcessingConfiguration={"Enabled": True, "Processors": [
             {"Type": "Lambda", "Parameters": [
@@ -368,9 +377,9 @@ def test_lambda_partition_keys(hydrant):
                        for i in range(40)])
     fh, s3 = drain(hydrant)
     kinds = {}
-    for o in all_objects(s3, "lk", "kind="):
+    for o in all_objects(s3, "lk-bucket", "kind="):
         k = o["Key"].split("/")[0].split("=")[1]
-        kinds[k] = kinds.get(k, 0) + len(read(s3, "lk", o["Key"]).splitlines())
+        kinds[k] = kinds.get(k, 0) + len(read(s3, "lk-bucket", o["Key"]).splitlines())
     assert kinds == {"keep": 20, "also": 20}
 
 
@@ -378,19 +387,19 @@ def test_lambda_that_fails_sends_its_records_to_the_error_output(hydrant):
     """A function that raises: retried NumberOfRetries times, then every
     record of the invocation is a processing-failed error record."""
     fh, s3 = hydrant.client("firehose"), hydrant.client("s3")
-    s3.create_bucket(Bucket="lf")
+    s3.create_bucket(Bucket="lf-bucket")
     arn = make_function(hydrant, "boom", b"def handler(e, c):\n    raise ValueError('boom')\n")
     create(fh, "lf", ext_dest(
-        "lf", Prefix="ok/", ErrorOutputPrefix=ERR,
+        "lf-bucket", Prefix="ok/", ErrorOutputPrefix=ERR,
         ProcessingConfiguration={"Enabled": True, "Processors": [
             {"Type": "Lambda", "Parameters": [
                 {"ParameterName": "LambdaArn", "ParameterValue": arn},
                 {"ParameterName": "NumberOfRetries", "ParameterValue": "2"}]}]}))
     put_all(fh, "lf", [b"r%d" % i for i in range(5)])
-    errs = wait_for(lambda: error_records(s3, "lf", "errors/processing-failed/"), timeout=60)
+    errs = wait_for(lambda: error_records(s3, "lf-bucket", "errors/processing-failed/"), timeout=60)
     assert sorted(base64.b64decode(e["rawData"]) for e in errs) == [b"r%d" % i for i in range(5)]
     assert all(e["errorCode"].startswith("Lambda.") and e["attemptsMade"] == 3 for e in errs), errs
-    assert all_objects(s3, "lf", "ok/") == []
+    assert all_objects(s3, "lf-bucket", "ok/") == []
 
 
 # ---- the processors, through real streams ---------------------------------------------
