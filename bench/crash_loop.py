@@ -8,14 +8,17 @@ exactly once.
 
 --pipeline (issue 13): the stream is partitioned by jq (10 partitions by
 the record's "p") and by a Lambda (the function hydrant runs itself),
-which rewrites every record with a random nonce and puts it in a random
-one of three partitionKeyFromLambda partitions: a second run of the same
-batch would name other objects, so a recovery that called the function
-again would duplicate records across objects. Dynamic partitioning
+which rewrites every record with a random nonce and puts the records of
+each invocation in a partitionKeyFromLambda partition of its own, drawn
+at random: a second run of the same batch names other objects, so a
+recovery that called the function again would leave the first run's
+objects beside the second's, every record twice (a build without plan
+files shows it: see docs/WAL.md). Dynamic partitioning
 buffers at least 64 MiB / 60 s (AWS's minimums), so every round ends
-with SIGTERM (delivery of every buffer begins) and a SIGKILL 0-0.6 s
-into that drain: the kill lands before, during or after the objects of
-the run are written.
+with SIGTERM (delivery of every buffer begins) and a SIGKILL into that
+drain: in one round of four 0-0.3 s after it (before the objects, or
+while the function runs), in the others 0-30 ms after the log shows the
+run's first object written (while the rest are being written).
 
 Producers put unique records with boto3 PutRecordBatch (signed, keep-alive)
 and remember which were acknowledged; the server is SIGKILLed between 0.3
@@ -42,12 +45,13 @@ import base64, json, random
 
 def handler(event, context):
     out = []
+    lp = "%06d" % random.randrange(10 ** 6)  # one new partition per invocation
     for r in event["records"]:
         d = json.loads(base64.b64decode(r["data"]))
         d["nonce"] = random.random()
         out.append({"recordId": r["recordId"], "result": "Ok",
                     "data": base64.b64encode((json.dumps(d) + "\\n").encode()).decode(),
-                    "metadata": {"partitionKeys": {"lp": random.choice("abc")}}})
+                    "metadata": {"partitionKeys": {"lp": lp}}})
     return {"records": out}
 """
 
@@ -142,8 +146,16 @@ def main():
         time.sleep(rnd.uniform(0.3, 2.0))
         if args.pipeline:
             p.join()  # the drain takes no puts: stop the producers first
+            at = os.path.getsize(h.log_path)
             h.proc.send_signal(signal.SIGTERM)
-            time.sleep(rnd.uniform(0.0, 0.6))
+            if k % 4 == 0:
+                time.sleep(rnd.uniform(0.0, 0.3))  # before, or while the function runs
+            else:
+                # while the run's objects are being written: the first one is
+                # in the bucket, the others not yet
+                wait_for(lambda: b"data object" in open(h.log_path, "rb").read()[at:] or
+                         h.proc.poll() is not None, timeout=20, interval=0.002)
+                time.sleep(rnd.uniform(0.0, 0.03))
         h.proc.send_signal(signal.SIGKILL)
         h.proc.wait()
         p.join()
