@@ -82,6 +82,7 @@
 #include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
+#include "metrics.h"
 #include "wal.h"
 
 #include <errno.h>
@@ -710,6 +711,7 @@ static int attempt(struct pending *p)
         D.stats.records += b->nrecords;
         D.stats.bytes += b->data.len;
         pthread_mutex_unlock(&D.lock);
+        metrics_delivered(b, &p->objs, 0);
         mark_delivered(p);
         return HY_OK;
     }
@@ -746,10 +748,12 @@ static int attempt(struct pending *p)
     pthread_mutex_unlock(&D.lock);
     log_debug("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
               b->nrecords, len, b->dest.bucket, p->key);
+    metrics_delivered(b, NULL, len);
     mark_delivered(p);
     return HY_OK;
 
 out_failed:
+    metrics_delivery_failed(b, p->err_code, p->why);
     p->attempts++;
     b->attempts = p->attempts;
     pthread_mutex_lock(&D.lock);

@@ -79,6 +79,7 @@
 #include "fhscan.h"
 #include "pipeline.h"
 #include "prefix.h"
+#include "metrics.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -1168,6 +1169,7 @@ static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *da
         rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
         goto out_free;
     }
+    metrics_put(&p->in, batch);
     if (!batch && prc[0] != HY_OK) {
         rc = fh_put_error(c, prc[0]);
         goto out_free;

@@ -14,8 +14,10 @@
  * (delivery.c).
  */
 #include "api.h"
+#include "cloudwatch.h"
 #include "datadir.h"
 #include "delivery.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "stream.h"
 #include "wal.h"
@@ -98,6 +100,8 @@ static void usage(FILE *f)
 "                         records go to the hydrant-dead-letter bucket (default\n"
 "                         86400, as AWS)\n"
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+"  --metrics-token TOKEN  GET /_hydrant/metrics wants 'Authorization: Bearer TOKEN'\n"
+"                         (also HYDRANT_METRICS_TOKEN; default: the page is open)\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
@@ -118,6 +122,11 @@ static void print_operations(void)
             printf(",\"method\":\"%s\",\"level\":\"%s\",\"sub\":%s%s%s,\"copy\":%s",
                    o->method, level[o->level], o->sub ? "\"" : "", o->sub ? o->sub : "null",
                    o->sub ? "\"" : "", (o->flags & ROUTER_S3_COPY) ? "true" : "false");
+        /* issue 17: the unsigned rows (pages, preflights) say so */
+        if (o->api == ROUTER_PAGES || o->api == ROUTER_PREFLIGHT)
+            printf(",\"unsigned\":true,\"method\":\"%s\",\"path\":%s%s%s,\"prefix\":%s",
+                   o->method, o->path ? "\"" : "", o->path ? o->path : "null",
+                   o->path ? "\"" : "", (o->flags & ROUTER_PATH_PREFIX) ? "true" : "false");
         printf("}\n");
     }
 }
@@ -139,7 +148,8 @@ static void parse_flags(int argc, char **argv)
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN };
+           O_MAXCONNS, O_PERIP, O_RETRYWIN,
+           O_METRICS_TOKEN /* issue 17 */ };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -164,6 +174,7 @@ static void parse_flags(int argc, char **argv)
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"retry-window", required_argument, 0, O_RETRYWIN},
         {"log-level", required_argument, 0, O_LOG},
+        {"metrics-token", required_argument, 0, O_METRICS_TOKEN}, /* issue 17 */
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -174,6 +185,9 @@ static void parse_flags(int argc, char **argv)
         hy_cfg.access_key_id = env;
     if ((env = getenv("HYDRANT_SECRET_ACCESS_KEY")) && *env)
         hy_cfg.secret_access_key = env;
+
+    if ((env = getenv("HYDRANT_METRICS_TOKEN")) && *env)
+        metrics_token = env; /* issue 17 */
 
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -217,6 +231,7 @@ static void parse_flags(int argc, char **argv)
                 exit(2);
             }
             break;
+        case O_METRICS_TOKEN: metrics_token = optarg; break; /* issue 17 */
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -356,6 +371,11 @@ int main(int argc, char **argv)
     }
     if ((rc = open_wal()))
         return 1;
+    /* issue 17: counters and the CloudWatch Logs store */
+    if ((rc = metrics_init()) || (rc = cloudwatch_open(hy_cfg.data_dir))) {
+        log_error("main", "cannot start metrics: %s", hy_strerror(rc));
+        return 1;
+    }
     if ((rc = delivery_start())) {
         log_error("main", "cannot start delivery: %s", hy_strerror(rc));
         return 1;
@@ -381,6 +401,8 @@ int main(int argc, char **argv)
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);
+    cloudwatch_close(); /* issue 17 */
+    metrics_shutdown();
     log_info("main", "stopped");
     return 0;
 }

@@ -55,6 +55,7 @@
  * threads and keep their state in the request's arena (req->route).
  */
 #include "api.h"
+#include "metrics.h"
 #include "sigv4.h"
 
 #include <ctype.h>
@@ -74,9 +75,15 @@
 /* ---- the operation table ------------------------------------------------ */
 
 #define A(api, name, action, res, body) \
-    {api, name, action, res, body, NULL, 0, NULL, 0}
+    {api, name, action, res, body, NULL, 0, NULL, 0, NULL}
 #define S3OP(name, action, res, body, method, level, sub, flags) \
-    {ROUTER_S3, name, action, res, body, method, level, sub, flags}
+    {ROUTER_S3, name, action, res, body, method, level, sub, flags, NULL}
+/* issue 17: hydrant's unsigned pages (metrics, console) and CORS
+ * preflights: no IAM action, no signature */
+#define PAGE(name, method, path, flags) \
+    {ROUTER_PAGES, name, "-", ROUTER_RES_NONE, ROUTER_BODY_SMALL, method, 0, NULL, flags, path}
+#define PREFLIGHT(name) \
+    {ROUTER_PREFLIGHT, name, "-", ROUTER_RES_NONE, ROUTER_BODY_NONE, "OPTIONS", 0, NULL, 0, NULL}
 
 const struct router_op router_ops[] = {
     /* Firehose: X-Amz-Target Firehose_20150804.<name> */
@@ -140,10 +147,18 @@ const struct router_op router_ops[] = {
     S3OP("GetObject", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "GET", ROUTER_S3_OBJECT, NULL, 0),
     S3OP("HeadObject", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "HEAD", ROUTER_S3_OBJECT, NULL, 0),
     S3OP("DeleteObject", "s3:DeleteObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_OBJECT, NULL, 0),
+    /* ---- issue 17: CloudWatch, CloudWatch Logs, pages, preflights ---- */
+    /* CloudWatch: Action=<name>, credential scope "monitoring" */
+    A(ROUTER_CLOUDWATCH, "GetMetricStatistics", "cloudwatch:GetMetricStatistics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_CLOUDWATCH, "GetMetricData", "cloudwatch:GetMetricData", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_CLOUDWATCH, "ListMetrics", "cloudwatch:ListMetrics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* unsigned: the pages under /_hydrant/ (no bucket name has '_') */
+    PAGE("Metrics", "GET", "/_hydrant/metrics", 0),
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
-static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json"};
+static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json",
+                                        "cloudwatch", "logs", "pages", "preflight"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -171,7 +186,8 @@ static enum sigv4_proto api_proto(enum router_api api)
     switch (api) {
     case ROUTER_S3: return SIGV4_PROTO_S3;
     case ROUTER_IAM:
-    case ROUTER_STS: return SIGV4_PROTO_QUERY;
+    case ROUTER_STS:
+    case ROUTER_CLOUDWATCH: return SIGV4_PROTO_QUERY;
     default: return SIGV4_PROTO_JSON;
     }
 }
@@ -197,6 +213,8 @@ static const char *api_service(enum router_api api)
     case ROUTER_S3: return "s3";
     case ROUTER_IAM: return "iam";
     case ROUTER_STS: return "sts";
+    case ROUTER_CLOUDWATCH: return "monitoring";
+    case ROUTER_LOGS: return "logs";
     default: return NULL;
     }
 }
@@ -247,7 +265,9 @@ static const struct router_op *s3_classify(struct http_req *req)
  * once it is in (IAM and STS share the shape; the scope says which). */
 static void query_classify(struct http_req *req, struct route *r)
 {
-    if (r->scoped && strcmp(r->service, "sts") == 0)
+    if (r->scoped && strcmp(r->service, "monitoring") == 0)
+        r->api = ROUTER_CLOUDWATCH; /* issue 17: CloudWatch shares the shape */
+    else if (r->scoped && strcmp(r->service, "sts") == 0)
         r->api = ROUTER_STS;
     else
         r->api = ROUTER_IAM;
@@ -268,7 +288,7 @@ static void query_classify(struct http_req *req, struct route *r)
         action = http_query_get(req, "Action");
     }
     r->op = action ? router_find(r->api, action) : NULL;
-    if (!r->op && action) {
+    if (!r->op && action && r->api != ROUTER_CLOUDWATCH) {
         /* an STS action signed for iam (or the reverse) is still that
          * action; the scope check refuses it in the right shape */
         enum router_api other = r->api == ROUTER_IAM ? ROUTER_STS : ROUTER_IAM;
@@ -278,6 +298,117 @@ static void query_classify(struct http_req *req, struct route *r)
             r->op = o;
         }
     }
+}
+
+/* ---- issue 17: pages, preflights, CloudWatch and Logs --------------------
+ * Kept in one block (the operator endpoints under /_hydrant/ are
+ * classified by their own). Unsigned by design, and only these: GET
+ * /_hydrant/metrics (metrics.c; its own bearer token when configured),
+ * /_hydrant/console/... (console.c: its own session cookie and CSRF
+ * token, never a SigV4 credential) and OPTIONS preflights, which are
+ * answered from CORS rules alone (s3_cors.c) and never reach an API
+ * handler. CloudWatch (Query, scope "monitoring") and CloudWatch Logs
+ * (X-Amz-Target Logs_20140328.*) are signed like every API. */
+#define LOGS_TARGET_PREFIX "Logs_20140328."
+#define API_COUNT 9 /* enum router_api */
+
+static const struct router_op *page_find(const char *path, const char *method, bool *any)
+{
+    *any = false;
+    for (size_t i = 0; i < router_nops; i++) {
+        const struct router_op *o = &router_ops[i];
+        if (o->api != ROUTER_PAGES)
+            continue;
+        size_t n = strlen(o->path);
+        /* a prefix row ("/_hydrant/console/") also takes its name without
+         * the slash */
+        bool match = (o->flags & ROUTER_PATH_PREFIX)
+                         ? strncmp(path, o->path, n) == 0 ||
+                               (strlen(path) == n - 1 && strncmp(path, o->path, n - 1) == 0)
+                         : strcmp(path, o->path) == 0;
+        if (!match)
+            continue;
+        *any = true;
+        if (strcmp(o->method, method) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static bool own_classify(struct http_req *req, struct route *r, const char *target)
+{
+    bool any;
+    const struct router_op *page = page_find(req->path, req->method, &any);
+    if (any) {
+        r->api = ROUTER_PAGES;
+        r->op = page;
+        return true;
+    }
+    if (target && strncmp(target, LOGS_TARGET_PREFIX, strlen(LOGS_TARGET_PREFIX)) == 0) {
+        r->api = ROUTER_LOGS;
+        r->target_op = target + strlen(LOGS_TARGET_PREFIX);
+        r->op = router_find(ROUTER_LOGS, r->target_op);
+        return true;
+    }
+    return false;
+}
+
+/* Admission of the unsigned rows (true: admitted without a signature),
+ * and the CORS headers of any request that names an Origin. */
+static bool own_admit(struct http_req *req, struct route *r, struct http_admit *out)
+{
+    if (r->api == ROUTER_PAGES || r->api == ROUTER_PREFLIGHT) {
+        /* answered by router_handle so the connection stays open; only a
+         * console form keeps a (small) body */
+        out->max_body = r->op && strcmp(r->op->method, "POST") == 0 ? 64 * 1024 : 1;
+        out->spool = false;
+        return true;
+    }
+    return false;
+}
+
+static void own_unsigned(struct http_req *req, struct route *r)
+{
+    if (!r->op) {
+        static const char body[] = "{\"__type\":\"NotFound\",\"message\":\"No such page here "
+                                   "for this method.\"}";
+        http_reply(req, 405, "application/json", body, sizeof body - 1);
+        return;
+    }
+    if (req->body_too_large) {
+        static const char body[] = "{\"__type\":\"RequestEntityTooLarge\",\"message\":"
+                                   "\"Request body is too large.\"}";
+        http_reply(req, 413, "application/json", body, sizeof body - 1);
+        return;
+    }
+    metrics_handle(req);
+}
+
+int router_op_slot(const struct http_req *req)
+{
+    const struct route *r = req->route;
+    if (!r)
+        return -1;
+    if (r->op)
+        return (int)(r->op - router_ops);
+    return (int)(router_nops + r->api);
+}
+
+bool router_slot_label(int slot, const char **api, const char **op)
+{
+    if (slot < 0)
+        return false;
+    if ((size_t)slot < router_nops) {
+        *api = router_api_name(router_ops[slot].api);
+        *op = router_ops[slot].name;
+        return true;
+    }
+    if ((size_t)slot < router_nops + API_COUNT) {
+        *api = router_api_name((enum router_api)(slot - (int)router_nops));
+        *op = "-";
+        return true;
+    }
+    return false;
 }
 
 static void classify(struct http_req *req, struct route *r)
@@ -293,6 +424,8 @@ static void classify(struct http_req *req, struct route *r)
     r->v2 = !r->scoped && sigv4_is_v2_presigned(req);
     bool scoped = r->scoped;
     const char *service = r->service;
+    if (own_classify(req, r, target))
+        return; /* issue 17: pages, preflights, CloudWatch, Logs */
     if (target) {
         size_t n = strlen(FIREHOSE_TARGET_PREFIX);
         if (strncmp(target, FIREHOSE_TARGET_PREFIX, n) == 0) {
@@ -308,7 +441,8 @@ static void classify(struct http_req *req, struct route *r)
      * only there does the scope pick the API */
     bool root = strcmp(req->path, "/") == 0;
     if (is_query_shape(req) ||
-        (root && scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0))) {
+        (root && scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0 ||
+                            strcmp(service, "monitoring") == 0))) {
         query_classify(req, r);
         return;
     }
@@ -427,7 +561,9 @@ static uint64_t body_ceiling(const struct route *r)
     switch (r->api) {
     case ROUTER_FIREHOSE: c = hy_cfg.max_body_firehose ? hy_cfg.max_body_firehose : 8 * MIB; break;
     case ROUTER_IAM:
-    case ROUTER_STS: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
+    case ROUTER_STS:
+    case ROUTER_CLOUDWATCH: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
+    case ROUTER_LOGS: c = 2 * MIB; break; /* PutLogEvents: 1 MiB of events, as JSON */
     case ROUTER_S3: c = hy_cfg.max_body_s3 ? hy_cfg.max_body_s3 : 16 * MIB; break;
     default: c = 64 * 1024; break;
     }
@@ -470,13 +606,14 @@ static int check_headers(struct http_req *req, struct route *r)
         return HY_OK; /* verified in full from the headers next */
     const char *csha = http_header(req, "x-amz-content-sha256");
     if (csha && (strncmp(csha, "STREAMING-", 10) == 0 || strcmp(csha, "UNSIGNED-PAYLOAD") == 0)) {
-        deny(req, r, 400, r->api == ROUTER_FIREHOSE ? "InvalidSignatureException"
-                                                    : "InvalidRequest",
+        deny(req, r, 400, r->api == ROUTER_FIREHOSE || r->api == ROUTER_LOGS
+                              ? "InvalidSignatureException" : "InvalidRequest",
              "This API signs its request body: x-amz-content-sha256 must be the "
              "SHA-256 of the body.");
         return HY_EINVAL;
     }
-    if (r->api == ROUTER_FIREHOSE && !sigv4_signs_header(req, "x-amz-target")) {
+    if ((r->api == ROUTER_FIREHOSE || r->api == ROUTER_LOGS) &&
+        !sigv4_signs_header(req, "x-amz-target")) {
         deny(req, r, 400, "InvalidSignatureException",
              "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
         return HY_EINVAL;
@@ -611,6 +748,8 @@ bool router_admit(struct http_req *req, struct http_admit *out)
         return false;
     }
     classify(req, r);
+    if (own_admit(req, r, out))
+        return true; /* issue 17: unsigned pages and preflights */
     if (r->api != ROUTER_S3)
         r->v2 = false; /* SigV2 is S3's only */
     out->max_body = body_ceiling(r);
@@ -667,7 +806,11 @@ void router_handle(struct http_req *req)
             return;
         r = req->route;
     }
-    if (r->api == ROUTER_IAM || r->api == ROUTER_STS)
+    if (r->api == ROUTER_PAGES || r->api == ROUTER_PREFLIGHT) {
+        own_unsigned(req, r); /* issue 17: no signature by design */
+        return;
+    }
+    if (r->api == ROUTER_IAM || r->api == ROUTER_STS || r->api == ROUTER_CLOUDWATCH)
         query_classify(req, r); /* the Action may be in the body */
     if (req->body_too_large) {
         too_large(req, r);
@@ -712,5 +855,20 @@ void router_handle(struct http_req *req)
     case ROUTER_JSON:
         deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
         return;
+    case ROUTER_CLOUDWATCH:
+    case ROUTER_LOGS:
+        if (!r->op) {
+            if (r->api == ROUTER_CLOUDWATCH)
+                deny(req, r, 400, "InvalidAction", "The action or operation requested is "
+                     "invalid. Verify that the action is typed correctly.");
+            else
+                deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
+            return;
+        }
+        cloudwatch_handle(req, r->op->name); /* Logs: no rows yet */
+        return;
+    case ROUTER_PAGES:
+    case ROUTER_PREFLIGHT:
+        return; /* answered above, before any check */
     }
 }

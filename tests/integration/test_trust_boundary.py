@@ -35,7 +35,11 @@ def operations():
     return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
 
-OPS = operations()
+ALL_OPS = operations()
+# issue 17: the unsigned rows (GET /_hydrant/metrics, CORS preflights) are
+# tried apart; every other row must refuse what follows
+UNSIGNED_OPS = [o for o in ALL_OPS if o.get("unsigned")]
+OPS = [o for o in ALL_OPS if not o.get("unsigned")]
 
 
 # ---- what each operation's request looks like ---------------------------
@@ -81,6 +85,32 @@ IAM_PARAMS = {
     "GetCallerIdentity": "",
 }
 
+CW_PARAMS = {  # issue 17
+    "GetMetricStatistics": "Namespace=AWS%2FFirehose&MetricName=IncomingRecords"
+                           "&Dimensions.member.1.Name=DeliveryStreamName"
+                           "&Dimensions.member.1.Value=" + STREAM +
+                           "&StartTime=2026-01-01T00%3A00%3A00Z&EndTime=2030-01-01T00%3A00%3A00Z"
+                           "&Period=86400&Statistics.member.1=Sum",
+    "GetMetricData": "MetricDataQueries.member.1.Id=m"
+                     "&MetricDataQueries.member.1.MetricStat.Metric.Namespace=AWS%2FFirehose"
+                     "&MetricDataQueries.member.1.MetricStat.Metric.MetricName=IncomingRecords"
+                     "&MetricDataQueries.member.1.MetricStat.Period=60"
+                     "&MetricDataQueries.member.1.MetricStat.Stat=Sum"
+                     "&StartTime=2026-01-01T00%3A00%3A00Z&EndTime=2030-01-01T00%3A00%3A00Z",
+    "ListMetrics": "Namespace=AWS%2FFirehose",
+}
+LOGS_PARAMS = {  # issue 17
+    "CreateLogGroup": {"logGroupName": "tb-new-group"},
+    "CreateLogStream": {"logGroupName": "tb-group", "logStreamName": "tb-new-stream"},
+    "DeleteLogGroup": {"logGroupName": "tb-group"},
+    "DescribeLogGroups": {},
+    "DescribeLogStreams": {"logGroupName": "tb-group"},
+    "FilterLogEvents": {"logGroupName": "tb-group"},
+    "GetLogEvents": {"logGroupName": "tb-group", "logStreamName": "tb-log"},
+    "PutLogEvents": {"logGroupName": "tb-group", "logStreamName": "tb-log",
+                     "logEvents": [{"timestamp": 1, "message": "forged"}]},
+}
+
 S3_BODIES = {
     "DeleteObjects": b"<Delete><Object><Key>%s</Key></Object></Delete>" % KEY.encode(),
     "CompleteMultipartUpload": b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
@@ -112,6 +142,14 @@ def template(op, upload_id):
         return Req(api, "POST", "/", {"Content-Type": "application/x-amz-json-1.1",
                                       "X-Amz-Target": "Firehose_20150804." + name},
                    firehose_body(name), "firehose")
+    if api == "cloudwatch":  # issue 17: Query protocol, scope "monitoring"
+        body = "Action=%s&Version=2010-08-01&%s" % (name, CW_PARAMS[name])
+        return Req(api, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"},
+                   body.encode(), "monitoring")
+    if api == "logs":  # issue 17: JSON 1.1, X-Amz-Target Logs_20140328.<name>
+        return Req(api, "POST", "/", {"Content-Type": "application/x-amz-json-1.1",
+                                      "X-Amz-Target": "Logs_20140328." + name},
+                   json.dumps(LOGS_PARAMS[name]).encode(), "logs")
     if api in ("iam", "sts"):
         version = "2011-06-15" if api == "sts" else "2010-05-08"
         params = IAM_PARAMS[name]
@@ -143,6 +181,11 @@ def test_every_operation_has_a_template():
     for o in OPS:
         if o["api"] in ("iam", "sts"):
             assert o["name"] in IAM_PARAMS, "no request template for %s" % o["name"]
+        if o["api"] == "cloudwatch":
+            assert o["name"] in CW_PARAMS, "no request template for %s" % o["name"]
+        if o["api"] == "logs":
+            assert o["name"] in LOGS_PARAMS, "no request template for %s" % o["name"]
+        assert o["api"] in ("firehose", "s3", "iam", "sts", "cloudwatch", "logs"), o
         if o["api"] == "s3":
             assert o["level"] in ("service", "bucket", "object")
         if o["body"] != "none" and o["api"] == "s3":
@@ -231,7 +274,7 @@ def assert_refused(r, status, headers, body, trick):
     if r.method == "HEAD":
         assert body == b"", where
         return
-    if r.api == "firehose":
+    if r.api in ("firehose", "logs"):
         doc = json.loads(body)
         assert doc.get("__type") and "message" in doc, where
         assert headers.get("x-amzn-errortype") == doc["__type"], where
@@ -392,7 +435,7 @@ def tricks(h, r, op):
         add("STREAMING payload", lambda: send(
             h, r.method, r.path,
             signed(h, r, declared_sha="STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), r.body))
-    if r.api == "firehose":
+    if r.api in ("firehose", "logs"):
         def unsigned_target():
             hdrs = signed(h, r.copy(headers={"Content-Type": r.headers["Content-Type"]}))
             hdrs["X-Amz-Target"] = r.headers["X-Amz-Target"]
@@ -427,7 +470,8 @@ def test_refused_and_nothing_touched(server, op):
                 "X-Amz-Target" not in r.headers and r.api == "s3":
             api = name.split()[-1]
         # a path other than "/" is S3's, unless X-Amz-Target names the API
-        if name.startswith("bad escape") and "query" not in name and r.api in ("iam", "sts"):
+        if name.startswith("bad escape") and "query" not in name and \
+                r.api in ("iam", "sts", "cloudwatch", "logs"):
             api = "s3"
         assert_refused(r.copy(api=api), status, headers, body, name)
     if op["body"] == "upload":
@@ -466,3 +510,26 @@ def test_signed_templates_are_real_operations(server):
     r = template(op, server.upload_id)
     status, _, body = send(server, r.method, r.path, signed(server, r), r.body)
     assert status == 200 and b"tb-role" in body
+
+
+def test_unsigned_rows_are_pages_and_preflights(server):
+    """issue 17: the rows served without a signature are hydrant's pages
+    under /_hydrant/ and CORS preflights; each answers unsigned, says
+    nothing of a key or an object, and changes nothing."""
+    assert UNSIGNED_OPS, "the table lists no unsigned rows"
+    for o in UNSIGNED_OPS:
+        assert o["api"] in ("pages", "preflight"), o
+        if o["api"] == "pages":
+            assert o["path"].startswith("/_hydrant/"), o
+            path = o["path"] + ("index.html" if o["prefix"] else "")
+            status, _, body = send(server, o["method"], path, {}, b"")
+            assert status in (200, 302, 303, 401, 403), (o, status, body[:200])
+            assert SECRET_OBJECT not in body
+        else:
+            assert o["method"] == "OPTIONS"
+            path = "/" if o["name"] == "PreflightApi" else "/%s/%s" % (BUCKET, KEY)
+            status, headers, body = send(server, "OPTIONS", path, {
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE"})
+            assert SECRET_OBJECT not in body and b"ListAllMyBucketsResult" not in body
+    assert snapshot(server) == server.before
+    assert server.alive()

@@ -1,0 +1,28 @@
+/* cloudwatch.h -- the CloudWatch metrics API over metrics.c's 1-minute
+ * history (Query protocol, like IAM). cloudwatch_handle is in api.h. */
+#ifndef HYDRANT_CLOUDWATCH_H
+#define HYDRANT_CLOUDWATCH_H
+
+#include "server.h"
+
+int cloudwatch_open(const char *dir);
+void cloudwatch_close(void);
+
+/* The form-encoded body of a Query request, decoded once: n pairs in
+ * arena a. HY_OK, HY_EINVAL (a malformed escape), HY_ELIMIT (more than
+ * max pairs), HY_ENOMEM. The parser tests/fuzz/fuzz_cloudwatch.c drives. */
+struct cw_pair {
+    const char *name, *value;
+};
+int cw_form_parse(struct arena *a, const char *body, size_t len, size_t max,
+                  struct cw_pair **out, size_t *n);
+/* An ISO 8601 time as botocore sends it (2026-12-02T01:02:03Z, with
+ * optional fraction and +hh:mm offset) or epoch seconds: ms since the
+ * epoch. HY_OK or HY_EINVAL. */
+int cw_parse_time(const char *s, int64_t *ms);
+/* The answer to one CloudWatch operation, without HTTP (tests, fuzzing):
+ * *status, and the XML body in *out (caller frees with buf_free). */
+void cloudwatch_exec(struct arena *a, const char *region, const char *op, const char *body,
+                     size_t len, int *status, struct buf *out);
+
+#endif
