@@ -9,7 +9,7 @@ set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libssl-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev libcmocka-dev libsnappy-dev libjq-dev libonig-dev
 python3 python3-boto3 python3-pandas python3-pytest python3-matplotlib awscli s3cmd openssl curl
-prometheus"
+prometheus chromium chromium-driver python3-selenium nodejs npm"
 
 # extra packages a target asks for (make fuzz: clang and its fuzzer runtime)
 PKGS="$PKGS ${HYDRANT_DEPS_EXTRA:-}"

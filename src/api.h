@@ -89,9 +89,7 @@ void console_handle(struct http_req *req);
  * answer when it comes from an allowed origin. */
 void cors_preflight(struct http_req *req, bool s3);
 void cors_response_headers(struct http_req *req, bool s3);
-/* s3.c calls these for ?cors on a bucket (PutBucketCors, GetBucketCors,
- * DeleteBucketCors); bucket is the decoded name. */
-void s3_cors_handle(struct http_req *req, const char *bucket);
+/* (PutBucketCors / GetBucketCors / DeleteBucketCors: s3_cors.h, for s3.c) */
 
 /* s3.c, for the router: what the target names without answering --
  * enum router_s3_level, or -1 when S3 cannot parse it (InvalidURI) -- and

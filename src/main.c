@@ -102,10 +102,13 @@ static void usage(FILE *f)
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 "  --metrics-token TOKEN  GET /_hydrant/metrics wants 'Authorization: Bearer TOKEN'\n"
 "                         (also HYDRANT_METRICS_TOKEN; default: the page is open)\n"
+"  --no-metrics           count nothing (the page and CloudWatch show no data)\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
 }
+
+static bool no_metrics; /* issue 17: --no-metrics */
 
 /* The router's table, one JSON object a line, for tests and operators. */
 static void print_operations(void)
@@ -149,7 +152,7 @@ static void parse_flags(int argc, char **argv)
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
            O_MAXCONNS, O_PERIP, O_RETRYWIN,
-           O_METRICS_TOKEN /* issue 17 */ };
+           O_METRICS_TOKEN, O_NO_METRICS /* issue 17 */ };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -175,6 +178,7 @@ static void parse_flags(int argc, char **argv)
         {"retry-window", required_argument, 0, O_RETRYWIN},
         {"log-level", required_argument, 0, O_LOG},
         {"metrics-token", required_argument, 0, O_METRICS_TOKEN}, /* issue 17 */
+        {"no-metrics", no_argument, 0, O_NO_METRICS},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -232,6 +236,7 @@ static void parse_flags(int argc, char **argv)
             }
             break;
         case O_METRICS_TOKEN: metrics_token = optarg; break; /* issue 17 */
+        case O_NO_METRICS: no_metrics = true; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -372,7 +377,7 @@ int main(int argc, char **argv)
     if ((rc = open_wal()))
         return 1;
     /* issue 17: counters and the CloudWatch Logs store */
-    if ((rc = metrics_init()) || (rc = cloudwatch_open(hy_cfg.data_dir))) {
+    if ((!no_metrics && (rc = metrics_init())) || (rc = cloudwatch_open(hy_cfg.data_dir))) {
         log_error("main", "cannot start metrics: %s", hy_strerror(rc));
         return 1;
     }

@@ -123,6 +123,10 @@ const struct router_op router_ops[] = {
      * subresource come before the plain ones */
     S3OP("ListBuckets", "s3:ListAllMyBuckets", ROUTER_RES_NONE, ROUTER_BODY_NONE, "GET", ROUTER_S3_SERVICE, NULL, 0),
     S3OP("GetBucketLocation", "s3:GetBucketLocation", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "location", 0),
+    /* issue 17: bucket CORS (s3_cors.c) */
+    S3OP("PutBucketCors", "s3:PutBucketCORS", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "PUT", ROUTER_S3_BUCKET, "cors", 0),
+    S3OP("GetBucketCors", "s3:GetBucketCORS", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "cors", 0),
+    S3OP("DeleteBucketCors", "s3:PutBucketCORS", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_BUCKET, "cors", 0),
     S3OP("DeleteObjects", "s3:DeleteObject", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "POST", ROUTER_S3_BUCKET, "delete", 0),
     S3OP("ListMultipartUploads", "s3:ListBucketMultipartUploads", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "uploads", 0),
     S3OP("GetBucketVersioning", "s3:GetBucketVersioning", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "versioning", 0),
@@ -154,6 +158,9 @@ const struct router_op router_ops[] = {
     A(ROUTER_CLOUDWATCH, "ListMetrics", "cloudwatch:ListMetrics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     /* unsigned: the pages under /_hydrant/ (no bucket name has '_') */
     PAGE("Metrics", "GET", "/_hydrant/metrics", 0),
+    /* unsigned: CORS preflights, answered from CORS rules alone */
+    PREFLIGHT("PreflightApi"),
+    PREFLIGHT("PreflightS3"),
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
@@ -344,6 +351,14 @@ static bool own_classify(struct http_req *req, struct route *r, const char *targ
         r->op = page;
         return true;
     }
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        /* a preflight: "/" is the APIs' (unless a virtual host names a
+         * bucket), any other path S3's */
+        r->api = ROUTER_PREFLIGHT;
+        bool s3 = strcmp(req->path, "/") != 0 || s3_vhost_bucket(req) != NULL;
+        r->op = router_find(ROUTER_PREFLIGHT, s3 ? "PreflightS3" : "PreflightApi");
+        return true;
+    }
     if (target && strncmp(target, LOGS_TARGET_PREFIX, strlen(LOGS_TARGET_PREFIX)) == 0) {
         r->api = ROUTER_LOGS;
         r->target_op = target + strlen(LOGS_TARGET_PREFIX);
@@ -364,11 +379,17 @@ static bool own_admit(struct http_req *req, struct route *r, struct http_admit *
         out->spool = false;
         return true;
     }
+    if (http_header(req, "Origin"))
+        cors_response_headers(req, r->api == ROUTER_S3); /* on whatever answer follows */
     return false;
 }
 
 static void own_unsigned(struct http_req *req, struct route *r)
 {
+    if (r->api == ROUTER_PREFLIGHT) {
+        cors_preflight(req, r->op && strcmp(r->op->name, "PreflightS3") == 0);
+        return;
+    }
     if (!r->op) {
         static const char body[] = "{\"__type\":\"NotFound\",\"message\":\"No such page here "
                                    "for this method.\"}";

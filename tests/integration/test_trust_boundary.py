@@ -120,6 +120,8 @@ S3_BODIES = {
     "CreateBucket": b"<CreateBucketConfiguration><LocationConstraint>eu-west-1"
                     b"</LocationConstraint></CreateBucketConfiguration>",
     "PutObject": b"overwritten by an attacker",
+    "PutBucketCors": b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>"
+                     b"<AllowedMethod>DELETE</AllowedMethod></CORSRule></CORSConfiguration>",
     "UploadPart": b"part by an attacker",
 }
 
@@ -297,6 +299,10 @@ def snapshot(h):
         state["objects/" + b] = sorted((o["Key"], o["ETag"], o["Size"]) for o in objs)
         ups = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
         state["uploads/" + b] = sorted(u["UploadId"] for u in ups)
+        try:  # issue 17: bucket CORS is state too
+            state["cors/" + b] = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+        except s3.exceptions.ClientError as e:
+            state["cors/" + b] = e.response["Error"]["Code"]
         for o in objs:
             tags = s3.get_object_tagging(Bucket=b, Key=o["Key"])["TagSet"]
             state["tags/%s/%s" % (b, o["Key"])] = tags
@@ -332,6 +338,8 @@ def server(tmp_path_factory):
     s3, fh, iam = h.client("s3"), h.client("firehose"), h.client("iam")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=SECRET_OBJECT)
+    s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": ["https://keep.example"], "AllowedMethods": ["GET"]}]})
     s3.put_object_tagging(Bucket=BUCKET, Key=KEY,
                           Tagging={"TagSet": [{"Key": "keep", "Value": "1"}]})
     upload_id = s3.create_multipart_upload(Bucket=BUCKET, Key=KEY)["UploadId"]
