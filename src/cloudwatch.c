@@ -48,6 +48,7 @@ int cloudwatch_open(const char *dir)
 
 void cloudwatch_close(void)
 {
+    cloudwatch_logs_reset();
 }
 
 /* ---- input ---------------------------------------------------------------- */

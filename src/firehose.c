@@ -32,8 +32,10 @@
  *   InvalidArgumentException rather than stored and never delivered.
  *   So is every member of a destination that hydrant would store but not
  *   honour (fh_check_features): DataFormatConversionConfiguration unless
- *   Enabled false, CloudWatchLoggingOptions with Enabled true,
- *   EncryptionConfiguration.KMSEncryptionConfig. Each message names the
+ *   Enabled false, EncryptionConfiguration.KMSEncryptionConfig.
+ *   CloudWatchLoggingOptions with Enabled true is honoured (delivery
+ *   errors go to that log group, cloudwatch_logs.c) and needs
+ *   LogGroupName and LogStreamName. Each message names the
  *   feature; Enabled false / absent are accepted and described as given.
  *   The same checks run on the merged destination of UpdateDestination.
  * - ProcessingConfiguration (each processor's own check), dynamic
@@ -720,11 +722,13 @@ static int fh_check_features(struct fh_ctx *c, const json_t *dest)
                        "Record format conversion (DataFormatConversionConfiguration, to "
                        "Parquet or ORC) is not supported by this server: records would be "
                        "delivered unconverted. Set Enabled to false or leave it out.");
-    if (json_is_true(json_object_get(cw, "Enabled")))
+    /* issue 17: delivery errors go to CloudWatch Logs (cloudwatch_logs.c) */
+    if (json_is_true(json_object_get(cw, "Enabled")) &&
+        (!json_string_length(json_object_get(cw, "LogGroupName")) ||
+         !json_string_length(json_object_get(cw, "LogStreamName"))))
         return fh_fail(c, "InvalidArgumentException",
-                       "CloudWatch error logging (CloudWatchLoggingOptions with Enabled true) "
-                       "is not supported by this server: it has no CloudWatch Logs; delivery "
-                       "errors go to its own log. Set Enabled to false.");
+                       "CloudWatchLoggingOptions with Enabled true needs LogGroupName and "
+                       "LogStreamName.");
     if (json_is_object(json_object_get(enc, "KMSEncryptionConfig")))
         return fh_fail(c, "InvalidArgumentException",
                        "KMS encryption of delivered objects "

@@ -493,10 +493,9 @@ void metrics_delivery_failed(const struct stream_batch *b, const char *err_code,
                              const char *why)
 {
     struct mstream *e = batch_entry(b);
-    (void)err_code;
-    (void)why;
     if (e)
         sample(e, M_S3_SUCCESS, 0, hy_now_ms());
+    cloudwatch_log_delivery_error(b, err_code, why);
 }
 
 /* ---- readers ------------------------------------------------------------ */

@@ -156,6 +156,15 @@ const struct router_op router_ops[] = {
     A(ROUTER_CLOUDWATCH, "GetMetricStatistics", "cloudwatch:GetMetricStatistics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     A(ROUTER_CLOUDWATCH, "GetMetricData", "cloudwatch:GetMetricData", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     A(ROUTER_CLOUDWATCH, "ListMetrics", "cloudwatch:ListMetrics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* CloudWatch Logs: X-Amz-Target Logs_20140328.<name> */
+    A(ROUTER_LOGS, "CreateLogGroup", "logs:CreateLogGroup", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "CreateLogStream", "logs:CreateLogStream", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "DeleteLogGroup", "logs:DeleteLogGroup", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "DescribeLogGroups", "logs:DescribeLogGroups", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "DescribeLogStreams", "logs:DescribeLogStreams", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "FilterLogEvents", "logs:FilterLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "GetLogEvents", "logs:GetLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "PutLogEvents", "logs:PutLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     /* unsigned: the pages under /_hydrant/ (no bucket name has '_') */
     PAGE("Metrics", "GET", "/_hydrant/metrics", 0),
     /* unsigned: CORS preflights, answered from CORS rules alone */
@@ -886,7 +895,10 @@ void router_handle(struct http_req *req)
                 deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
             return;
         }
-        cloudwatch_handle(req, r->op->name); /* Logs: no rows yet */
+        if (r->api == ROUTER_CLOUDWATCH)
+            cloudwatch_handle(req, r->op->name);
+        else
+            logs_handle(req, r->op->name);
         return;
     case ROUTER_PAGES:
     case ROUTER_PREFLIGHT:

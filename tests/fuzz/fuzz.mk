@@ -34,7 +34,8 @@ FUZZ_SRCS_wal     := src/wal.c src/util.c
 FUZZ_SRCS_fhscan  := src/fhscan.c src/util.c
 # fuzz_router's oracle: the API entry points are wrapped, so reaching one
 # from the router is seen (see tests/fuzz/fuzz_router.c)
-FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle
+FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle \
+                       -Wl,--wrap=cloudwatch_handle -Wl,--wrap=logs_handle
 fuzz_objs = $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(or $(FUZZ_SRCS_$(1)),$(FUZZ_SRCS_DEFAULT)))
 
 .PHONY: fuzz fuzz-build fuzz-deps

@@ -479,7 +479,7 @@ def test_refused_and_nothing_touched(server, op):
             api = name.split()[-1]
         # a path other than "/" is S3's, unless X-Amz-Target names the API
         if name.startswith("bad escape") and "query" not in name and \
-                r.api in ("iam", "sts", "cloudwatch", "logs"):
+                r.api in ("iam", "sts", "cloudwatch"):
             api = "s3"
         assert_refused(r.copy(api=api), status, headers, body, name)
     if op["body"] == "upload":

@@ -194,9 +194,8 @@ FEATURES = [
     ("format-conversion-default-on", {"DataFormatConversionConfiguration": {
         "SchemaConfiguration": {"DatabaseName": "d", "TableName": "t"}}},
      "DataFormatConversionConfiguration"),
-    ("cloudwatch", {"CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": "g",
-                                                 "LogStreamName": "s"}},
-     "CloudWatchLoggingOptions"),
+    # CloudWatchLoggingOptions is honoured since issue 17 (test_cwlogs.py); Enabled
+    # without LogGroupName / LogStreamName is still refused (below)
     ("kms", {"EncryptionConfiguration": {"KMSEncryptionConfig": {
         "AWSKMSKeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"}}}, "KMSEncryptionConfig"),
 ]
