@@ -479,7 +479,8 @@ static int op_describe_streams(struct lx *x)
     struct log_stream **v = malloc((g->n ? g->n : 1) * sizeof *v);
     if (!v)
         return HY_ENOMEM;
-    memcpy(v, g->streams, g->n * sizeof *v);
+    if (g->n)
+        memcpy(v, g->streams, g->n * sizeof *v);
     qsort(v, g->n, sizeof *v, by_time ? cmp_last : cmp_name);
     json_t *arr = json_array();
     size_t seen = 0, added = 0;

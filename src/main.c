@@ -15,6 +15,7 @@
  */
 #include "api.h"
 #include "cloudwatch.h"
+#include "console.h"
 #include "datadir.h"
 #include "delivery.h"
 #include "metrics.h"
@@ -103,6 +104,8 @@ static void usage(FILE *f)
 "  --metrics-token TOKEN  GET /_hydrant/metrics wants 'Authorization: Bearer TOKEN'\n"
 "                         (also HYDRANT_METRICS_TOKEN; default: the page is open)\n"
 "  --no-metrics           count nothing (the page and CloudWatch show no data)\n"
+"  --console-dir DIR      the web console's files (default: ../console next to\n"
+"                         the binary); served under /_hydrant/console/\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
@@ -152,7 +155,7 @@ static void parse_flags(int argc, char **argv)
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
            O_MAXCONNS, O_PERIP, O_RETRYWIN,
-           O_METRICS_TOKEN, O_NO_METRICS /* issue 17 */ };
+           O_METRICS_TOKEN, O_NO_METRICS, O_CONSOLE_DIR /* issue 17 */ };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -179,6 +182,7 @@ static void parse_flags(int argc, char **argv)
         {"log-level", required_argument, 0, O_LOG},
         {"metrics-token", required_argument, 0, O_METRICS_TOKEN}, /* issue 17 */
         {"no-metrics", no_argument, 0, O_NO_METRICS},
+        {"console-dir", required_argument, 0, O_CONSOLE_DIR},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -237,6 +241,7 @@ static void parse_flags(int argc, char **argv)
             break;
         case O_METRICS_TOKEN: metrics_token = optarg; break; /* issue 17 */
         case O_NO_METRICS: no_metrics = true; break;
+        case O_CONSOLE_DIR: console_dir = optarg; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -377,7 +382,8 @@ int main(int argc, char **argv)
     if ((rc = open_wal()))
         return 1;
     /* issue 17: counters and the CloudWatch Logs store */
-    if ((!no_metrics && (rc = metrics_init())) || (rc = cloudwatch_open(hy_cfg.data_dir))) {
+    if ((!no_metrics && (rc = metrics_init())) || (rc = cloudwatch_open(hy_cfg.data_dir)) ||
+        (rc = console_start())) {
         log_error("main", "cannot start metrics: %s", hy_strerror(rc));
         return 1;
     }
@@ -406,7 +412,8 @@ int main(int argc, char **argv)
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);
-    cloudwatch_close(); /* issue 17 */
+    console_stop(); /* issue 17 */
+    cloudwatch_close();
     metrics_shutdown();
     log_info("main", "stopped");
     return 0;

@@ -167,6 +167,8 @@ const struct router_op router_ops[] = {
     A(ROUTER_LOGS, "PutLogEvents", "logs:PutLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
     /* unsigned: the pages under /_hydrant/ (no bucket name has '_') */
     PAGE("Metrics", "GET", "/_hydrant/metrics", 0),
+    PAGE("ConsoleGet", "GET", "/_hydrant/console/", ROUTER_PATH_PREFIX),
+    PAGE("ConsolePost", "POST", "/_hydrant/console/", ROUTER_PATH_PREFIX),
     /* unsigned: CORS preflights, answered from CORS rules alone */
     PREFLIGHT("PreflightApi"),
     PREFLIGHT("PreflightS3"),
@@ -411,7 +413,10 @@ static void own_unsigned(struct http_req *req, struct route *r)
         http_reply(req, 413, "application/json", body, sizeof body - 1);
         return;
     }
-    metrics_handle(req);
+    if (strcmp(r->op->name, "Metrics") == 0)
+        metrics_handle(req);
+    else
+        console_handle(req); /* its own session cookie and CSRF token */
 }
 
 int router_op_slot(const struct http_req *req)
