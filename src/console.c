@@ -486,7 +486,7 @@ int console_canonical_query(const char *q, struct buf *out)
         }
     }
     buf_free(&tmp);
-    if (rc == HY_OK)
+    if (rc == HY_OK && n)
         qsort(v, n, sizeof *v, qcmp);
     for (size_t i = 0; i < n && rc == HY_OK; i++)
         rc = buf_printf(out, "%s%s=%s", i ? "&" : "", v[i].name, v[i].value);
