@@ -113,12 +113,15 @@ void __wrap_logs_handle(struct http_req *req, const char *op)
 }
 
 /* issue 17: the rows served unsigned by design (GET /_hydrant/metrics,
- * OPTIONS preflights, answered from CORS rules) may answer 2xx; they are
+ * OPTIONS preflights answered from CORS rules, the console's static
+ * files; its API wants its own session) may answer 2xx; they are
  * not API handlers, and reaching one of those still traps. */
 static bool unsigned_row(const struct http_req *req)
 {
     return strcmp(req->method, "OPTIONS") == 0 ||
-           (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/_hydrant/metrics") == 0);
+           (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/_hydrant/metrics") == 0) ||
+           (strcmp(req->method, "GET") == 0 &&
+            strncmp(req->path, "/_hydrant/console", 17) == 0); /* static pages */
 }
 
 /* ---- the http_* functions the router calls ----------------------------- */
