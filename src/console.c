@@ -854,6 +854,10 @@ void console_handle(struct http_req *req)
     const char *path = req->path;
     size_t pl = strlen(CONSOLE_PREFIX);
     if (strncmp(path, CONSOLE_PREFIX, pl) != 0) {
+        if (strcmp(req->method, "GET") != 0) {
+            reply_error(req, 404, "NotFound", "No such console endpoint.");
+            return;
+        }
         /* "/_hydrant/console": the page is one slash further */
         http_add_header(req, "Location", CONSOLE_PREFIX);
         http_reply(req, 302, "text/plain", "", 0);

@@ -387,7 +387,7 @@ static void count_put(struct mstream *e, const struct stream_ingest *in, bool ba
         if (!batch)
             break; /* PutRecord: one record */
     }
-    int64_t now = hy_now_ms();
+    int64_t now = in->now_ms ? in->now_ms : hy_now_ms(); /* the put's own arrival */
     sample(e, batch ? M_PUT_RECORD_BATCH_REQUESTS : M_PUT_RECORD_REQUESTS, 1, now);
     if (ok) {
         sample(e, M_INCOMING_PUT_REQUESTS, 1, now);
