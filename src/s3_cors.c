@@ -278,9 +278,14 @@ const struct cors_rule *cors_match(const struct cors_config *cfg, const char *or
 
 /* ---- storage ------------------------------------------------------------------- */
 
-static void cors_dir(char *out, size_t n)
+/* <data_dir>/cors; false without a data directory (unit tests, fuzzers:
+ * nothing is stored, nothing read). */
+static bool cors_dir(char *out, size_t n)
 {
-    snprintf(out, n, "%s/cors", hy_cfg.data_dir ? hy_cfg.data_dir : ".");
+    if (!hy_cfg.data_dir)
+        return false;
+    snprintf(out, n, "%s/cors", hy_cfg.data_dir);
+    return true;
 }
 
 struct created_ctx {
@@ -316,9 +321,9 @@ static const char *cors_load(struct http_req *req, const char *bucket, size_t *l
 {
     char path[4096];
     int64_t created;
-    if (!s3__bucket_name_ok(bucket) || bucket_created(bucket, &created) != HY_OK)
+    if (!s3__bucket_name_ok(bucket) || bucket_created(bucket, &created) != HY_OK ||
+        !cors_dir(path, sizeof path))
         return NULL;
-    cors_dir(path, sizeof path);
     size_t dl = strlen(path);
     snprintf(path + dl, sizeof path - dl, "/%s", bucket);
     size_t n = 0;
@@ -339,7 +344,8 @@ static const char *cors_load(struct http_req *req, const char *bucket, size_t *l
 static int cors_store(const char *bucket, int64_t created, const char *doc, size_t len)
 {
     char dir[4096], path[4200], tmp[4300];
-    cors_dir(dir, sizeof dir);
+    if (!cors_dir(dir, sizeof dir))
+        return HY_ESTATE;
     if (mkdir_p(dir, 0700) != 0)
         return HY_EIO;
     snprintf(path, sizeof path, "%s/%s", dir, bucket);
@@ -368,7 +374,8 @@ static int cors_store(const char *bucket, int64_t created, const char *doc, size
 static int cors_remove(const char *bucket)
 {
     char dir[4096], path[4200];
-    cors_dir(dir, sizeof dir);
+    if (!cors_dir(dir, sizeof dir))
+        return HY_OK; /* nothing can be stored: nothing to delete */
     snprintf(path, sizeof path, "%s/%s", dir, bucket);
     if (unlink(path) != 0)
         return errno == ENOENT ? HY_OK : HY_EIO; /* none: deleting it is a success */
