@@ -285,7 +285,8 @@ static void sample(struct mstream *e, int id, uint64_t v, int64_t now_ms)
     int64_t minute = now_ms / 60000;
     __atomic_fetch_add(&m->total_sum, v, __ATOMIC_RELAXED);
     __atomic_fetch_add(&m->total_n, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->last[id], v, __ATOMIC_RELAXED);
+    if (id == M_S3_FRESHNESS || id == M_PARTITION_COUNT) /* gauges; rare (deliveries) */
+        __atomic_store_n(&e->last[id], v, __ATOMIC_RELAXED); /* shared line: not per put */
     if (__atomic_load_n(&m->cell.minute, __ATOMIC_RELAXED) != minute) {
         /* a new minute for this shard: the old one goes to the ring */
         pthread_mutex_lock(&e->ring_lock);
