@@ -10,11 +10,13 @@ PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libssl-dev zlib1g-dev libexpat1-dev libcurl4-openssl-dev libcmocka-dev libsnappy-dev libjq-dev libonig-dev
 libinih-dev libsystemd-dev
 python3 python3-boto3 python3-pandas python3-pytest python3-matplotlib awscli s3cmd openssl curl tzdata
-systemd man-db debhelper lintian dpkg-dev fakeroot nodejs"
+systemd man-db debhelper lintian dpkg-dev fakeroot nodejs
+prometheus chromium chromium-driver python3-selenium"
 
 # node and npm for the Parquet tests' independent readers (tests/node: DuckDB,
-# hyparquet, installed by tests/integration/test_parquet.py with npm ci).
-# By command, not package: a machine may have node from another apt source.
+# hyparquet, installed by tests/integration/test_parquet.py with npm ci) and
+# the browser tests' bundles. By command, not package: a machine may have
+# node from another apt source.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 # extra packages a target asks for (make fuzz: clang and its fuzzer runtime)

@@ -53,7 +53,12 @@ enum router_api { ROUTER_FIREHOSE, ROUTER_S3, ROUTER_IAM, ROUTER_STS,
                   ROUTER_GLUE, /* Glue Data Catalog: X-Amz-Target AWSGlue.* */
                   ROUTER_OPS,  /* the reserved, unsigned operator endpoints
                                 * under /_hydrant/ (ops.c) */
-                  ROUTER_LAMBDA /* the Lambda API, REST-JSON (lambda.c) */ };
+                  ROUTER_LAMBDA, /* the Lambda API, REST-JSON (lambda.c) */
+                  /* issue 17 (metrics.c, cloudwatch.c, console.c, s3_cors.c) */
+                  ROUTER_CLOUDWATCH, /* CloudWatch metrics, Query (monitoring) */
+                  ROUTER_LOGS,       /* CloudWatch Logs, JSON 1.1 (Logs_20140328) */
+                  ROUTER_PAGES,      /* hydrant's unsigned pages under /_hydrant/ */
+                  ROUTER_PREFLIGHT   /* CORS preflights (OPTIONS), unsigned */ };
 enum router_res { ROUTER_RES_NONE, ROUTER_RES_STREAM, ROUTER_RES_BUCKET,
                   ROUTER_RES_OBJECT, ROUTER_RES_ROLE, ROUTER_RES_USER, ROUTER_RES_GROUP,
                   ROUTER_RES_POLICY,
@@ -74,10 +79,12 @@ struct router_op {
     int level;            /* enum router_s3_level */
     const char *sub;      /* a query subresource it needs, or NULL */
     unsigned flags;
-    /* ROUTER_OPS only: the exact path (method is `method`); these rows
-     * are the only requests served without a signature */
+    /* ROUTER_OPS: the exact path (method is `method`); ROUTER_PAGES: the
+     * path (a prefix with ROUTER_PATH_PREFIX); with ROUTER_PREFLIGHT these
+     * are the only rows served without a signature */
     const char *path;
 };
+#define ROUTER_PATH_PREFIX 2u /* ROUTER_PAGES: path is a prefix */
 extern const struct router_op router_ops[];
 extern const size_t router_nops;
 const char *router_api_name(enum router_api api);
@@ -106,6 +113,26 @@ void ops_handle(struct http_req *req, const struct router_op *op);
  * stopping); the other conditions are checked at each probe. */
 void ops_set_ready(bool ready);
 bool ops_ready(void);
+
+/* ---- issue 17: metrics, CloudWatch, CORS, the console -------------------
+ * router.c: the metrics' label of a request's operation: a slot number
+ * (its row, or one per API for an unknown operation), -1 before it was
+ * classified; router_slot_label names a slot (false: no such slot). */
+int router_op_slot(const struct http_req *req);
+bool router_slot_label(int slot, const char **api, const char **op);
+/* cloudwatch.c: CloudWatch metrics (Query protocol, XML) and CloudWatch
+ * Logs (JSON 1.1); op is the operation's row name. */
+void cloudwatch_handle(struct http_req *req, const char *op);
+void logs_handle(struct http_req *req, const char *op);
+/* console.c: the web console under /_hydrant/console/. */
+void console_handle(struct http_req *req);
+/* s3_cors.c: CORS. cors_preflight answers an OPTIONS preflight from the
+ * CORS rules alone (the APIs' fixed rules; for S3 the bucket's); cors_
+ * response_headers adds the CORS headers of the real, signed request's
+ * answer when it comes from an allowed origin. */
+void cors_preflight(struct http_req *req, bool s3);
+void cors_response_headers(struct http_req *req, bool s3);
+/* (PutBucketCors / GetBucketCors / DeleteBucketCors: s3_cors.h, for s3.c) */
 
 /* s3.c, for the router: what the target names without answering --
  * enum router_s3_level, or -1 when S3 cannot parse it (InvalidURI) -- and

@@ -82,6 +82,7 @@
 #include "pipeline.h"
 #include "prefix.h"
 #include "stream.h"
+#include "metrics.h"
 #include "wal.h"
 
 #include <errno.h>
@@ -726,6 +727,7 @@ static int attempt(struct pending *p)
         D.stats.records += b->nrecords;
         D.stats.bytes += b->data.len;
         pthread_mutex_unlock(&D.lock);
+        metrics_delivered(b, &p->objs, 0);
         note_recovered(p);
         mark_delivered(p);
         return HY_OK;
@@ -763,11 +765,13 @@ static int attempt(struct pending *p)
     pthread_mutex_unlock(&D.lock);
     log_info("delivery", "stream %s: %zu records, %zu bytes -> s3://%s/%s", b->dest.name,
               b->nrecords, len, b->dest.bucket, p->key);
+    metrics_delivered(b, NULL, len);
     note_recovered(p);
     mark_delivered(p);
     return HY_OK;
 
 out_failed:
+    metrics_delivery_failed(b, p->err_code, p->why);
     p->attempts++;
     b->attempts = p->attempts;
     pthread_mutex_lock(&D.lock);

@@ -32,8 +32,10 @@
  *   InvalidArgumentException rather than stored and never delivered.
  *   So is every member of a destination that hydrant would store but not
  *   honour (fh_check_features): DataFormatConversionConfiguration unless
- *   Enabled false, CloudWatchLoggingOptions with Enabled true,
- *   EncryptionConfiguration.KMSEncryptionConfig. Each message names the
+ *   Enabled false, EncryptionConfiguration.KMSEncryptionConfig.
+ *   CloudWatchLoggingOptions with Enabled true is honoured (delivery
+ *   errors go to that log group, cloudwatch_logs.c) and needs
+ *   LogGroupName and LogStreamName. Each message names the
  *   feature; Enabled false / absent are accepted and described as given.
  *   The same checks run on the merged destination of UpdateDestination.
  * - ProcessingConfiguration (each processor's own check), dynamic
@@ -81,6 +83,7 @@
 #include "pipeline.h"
 #include "iam.h"
 #include "prefix.h"
+#include "metrics.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -720,11 +723,13 @@ static int fh_check_features(struct fh_ctx *c, const json_t *dest)
     (void)dfc;
     if (format_check_destination(dest, why, sizeof why) != HY_OK)
         return fh_fail(c, "InvalidArgumentException", "%s", why);
-    if (json_is_true(json_object_get(cw, "Enabled")))
+    /* issue 17: delivery errors go to CloudWatch Logs (cloudwatch_logs.c) */
+    if (json_is_true(json_object_get(cw, "Enabled")) &&
+        (!json_string_length(json_object_get(cw, "LogGroupName")) ||
+         !json_string_length(json_object_get(cw, "LogStreamName"))))
         return fh_fail(c, "InvalidArgumentException",
-                       "CloudWatch error logging (CloudWatchLoggingOptions with Enabled true) "
-                       "is not supported by this server: it has no CloudWatch Logs; delivery "
-                       "errors go to its own log. Set Enabled to false.");
+                       "CloudWatchLoggingOptions with Enabled true needs LogGroupName and "
+                       "LogStreamName.");
     if (json_is_object(json_object_get(enc, "KMSEncryptionConfig")))
         return fh_fail(c, "InvalidArgumentException",
                        "KMS encryption of delivered objects "
@@ -1174,6 +1179,7 @@ static int fh_put_records(struct fh_ctx *c, bool batch, unsigned char *const *da
         rc = fh_fail(c, "ServiceUnavailableException", "Slow down.");
         goto out_free;
     }
+    metrics_put(&p->in, batch);
     if (!batch && prc[0] != HY_OK) {
         rc = fh_put_error(c, prc[0]);
         goto out_free;

@@ -86,6 +86,7 @@
  * moved IDLE -> HEADERS only by the reaper, with a compare-and-swap, so a
  * request that began meanwhile is never given a deadline.
  */
+#include "metrics.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -297,6 +298,7 @@ static void store_reply(struct http_req *req, int status, const char *ctype)
     }
     p->replied = true;
     p->status = status;
+    metrics_http_reply(req, status, hy_mono_ms() - p->start_mono);
     p->content_type = ctype ? strdup(ctype) : NULL;
     if (p->state == RS_SUSPENDED) {
         p->state = RS_WAITING;

@@ -21,10 +21,13 @@
  * (delivery.c).
  */
 #include "api.h"
+#include "cloudwatch.h"
+#include "console.h"
 #include "datadir.h"
 #include "policy.h"
 #include "delivery.h"
 #include "lambda.h"
+#include "metrics.h"
 #include "objstore.h"
 #include "stream.h"
 #include "wal.h"
@@ -144,10 +147,17 @@ static void usage(FILE *f)
 "                         HYDRANT_DATA_DIR); flags > env > file > defaults\n"
 "  --print-config         print the effective settings as a config file\n"
 "                         (secrets masked) and exit\n"
+"  --metrics-token TOKEN  GET /_hydrant/metrics wants 'Authorization: Bearer TOKEN'\n"
+"                         (also HYDRANT_METRICS_TOKEN; default: the page is open)\n"
+"  --no-metrics           count nothing (the page and CloudWatch show no data)\n"
+"  --console-dir DIR      the web console's files (default: ../console next to\n"
+"                         the binary); served under /_hydrant/console/\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
 "  --help                 this text\n");
 }
+
+static bool no_metrics; /* issue 17: --no-metrics */
 
 /* The router's table, one JSON object a line, for tests and operators. */
 static void print_operations(void)
@@ -169,6 +179,11 @@ static void print_operations(void)
                    o->sub ? "\"" : "", (o->flags & ROUTER_S3_COPY) ? "true" : "false");
         if (o->api == ROUTER_LAMBDA)
             printf(",\"method\":\"%s\"", o->method);
+        /* issue 17: the unsigned rows (pages, preflights) say so */
+        if (o->api == ROUTER_PAGES || o->api == ROUTER_PREFLIGHT)
+            printf(",\"unsigned\":true,\"method\":\"%s\",\"path\":%s%s%s,\"prefix\":%s",
+                   o->method, o->path ? "\"" : "", o->path ? o->path : "null",
+                   o->path ? "\"" : "", (o->flags & ROUTER_PATH_PREFIX) ? "true" : "false");
         printf("}\n");
     }
 }
@@ -470,7 +485,8 @@ static void parse_flags(int argc, char **argv)
            O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM, O_MINFREE, O_LOGFILE,
            O_CONFIG, O_PRINTCFG,
            /* Lambda (lambda.h) */
-           O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET };
+           O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET,
+           O_METRICS_TOKEN, O_NO_METRICS, O_CONSOLE_DIR /* issue 17 */ };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -507,6 +523,9 @@ static void parse_flags(int argc, char **argv)
         {"log-file", required_argument, 0, O_LOGFILE},
         {"config", required_argument, 0, O_CONFIG},
         {"print-config", no_argument, 0, O_PRINTCFG},
+        {"metrics-token", required_argument, 0, O_METRICS_TOKEN}, /* issue 17 */
+        {"no-metrics", no_argument, 0, O_NO_METRICS},
+        {"console-dir", required_argument, 0, O_CONSOLE_DIR},
         {"operations", no_argument, 0, O_OPS},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -515,7 +534,7 @@ static void parse_flags(int argc, char **argv)
     _Static_assert(sizeof opts / sizeof opts[0] <= CFG_MAX_OPTS, "CFG_MAX_OPTS");
     cfg_expand(&argc, &argv, opts); /* config file and HYDRANT_* env first */
 
-    int c, li, at;
+    int c, li, at; /* HYDRANT_METRICS_TOKEN is --metrics-token (cfg_expand) */
     while ((li = -1, at = optind, c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         cfg_seen(li, at, optarg);
         switch (c) {
@@ -587,6 +606,9 @@ static void parse_flags(int argc, char **argv)
             }
             break;
         case O_PRINTCFG: print_config_asked = true; break;
+        case O_METRICS_TOKEN: metrics_token = optarg; break; /* issue 17 */
+        case O_NO_METRICS: no_metrics = true; break;
+        case O_CONSOLE_DIR: console_dir = optarg; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
@@ -845,6 +867,12 @@ int main(int argc, char **argv)
              hy_cfg.port, hy_cfg.data_dir);
     if ((rc = open_wal()))
         return 1;
+    /* issue 17: counters and the CloudWatch Logs store */
+    if ((!no_metrics && (rc = metrics_init())) || (rc = cloudwatch_open(hy_cfg.data_dir)) ||
+        (rc = console_start())) {
+        log_error("main", "cannot start metrics: %s", hy_strerror(rc));
+        return 1;
+    }
     if ((rc = delivery_start())) {
         log_error("main", "cannot start delivery: %s", hy_strerror(rc));
         return 1;
@@ -882,6 +910,9 @@ int main(int argc, char **argv)
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);
+    console_stop(); /* issue 17 */
+    cloudwatch_close();
+    metrics_shutdown();
     log_info("main", "stopped");
     cfg_argv_free();
     return 0;

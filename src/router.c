@@ -91,6 +91,7 @@
 #include "api.h"
 #include "iam.h"
 #include "lambda.h"
+#include "metrics.h"
 #include "sigv4.h"
 
 #include <ctype.h>
@@ -120,6 +121,12 @@
     {ROUTER_OPS, name, "-", ROUTER_RES_NONE, ROUTER_BODY_NONE, method, 0, NULL, 0, path}
 #define LAMBDAOP(name, action, res, body, method) \
     {ROUTER_LAMBDA, name, action, res, body, method, 0, NULL, 0, NULL}
+/* issue 17: hydrant's unsigned pages (metrics, console) and CORS
+ * preflights: no IAM action, no signature */
+#define PAGE(name, method, path, flags) \
+    {ROUTER_PAGES, name, "-", ROUTER_RES_NONE, ROUTER_BODY_SMALL, method, 0, NULL, flags, path}
+#define PREFLIGHT(name) \
+    {ROUTER_PREFLIGHT, name, "-", ROUTER_RES_NONE, ROUTER_BODY_NONE, "OPTIONS", 0, NULL, 0, NULL}
 
 const struct router_op router_ops[] = {
     /* operator endpoints under /_hydrant/, a prefix no bucket can take
@@ -237,6 +244,10 @@ const struct router_op router_ops[] = {
     S3OP("GetBucketPolicy", "s3:GetBucketPolicy", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "policy", 0),
     S3OP("PutBucketPolicy", "s3:PutBucketPolicy", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "PUT", ROUTER_S3_BUCKET, "policy", 0),
     S3OP("DeleteBucketPolicy", "s3:DeleteBucketPolicy", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_BUCKET, "policy", 0),
+    /* issue 17: bucket CORS (s3_cors.c) */
+    S3OP("PutBucketCors", "s3:PutBucketCORS", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "PUT", ROUTER_S3_BUCKET, "cors", 0),
+    S3OP("GetBucketCors", "s3:GetBucketCORS", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "cors", 0),
+    S3OP("DeleteBucketCors", "s3:PutBucketCORS", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_BUCKET, "cors", 0),
     S3OP("DeleteObjects", "s3:DeleteObject", ROUTER_RES_BUCKET, ROUTER_BODY_SMALL, "POST", ROUTER_S3_BUCKET, "delete", 0),
     S3OP("ListMultipartUploads", "s3:ListBucketMultipartUploads", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "uploads", 0),
     S3OP("GetBucketVersioning", "s3:GetBucketVersioning", ROUTER_RES_BUCKET, ROUTER_BODY_NONE, "GET", ROUTER_S3_BUCKET, "versioning", 0),
@@ -261,11 +272,33 @@ const struct router_op router_ops[] = {
     S3OP("GetObject", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "GET", ROUTER_S3_OBJECT, NULL, 0),
     S3OP("HeadObject", "s3:GetObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "HEAD", ROUTER_S3_OBJECT, NULL, 0),
     S3OP("DeleteObject", "s3:DeleteObject", ROUTER_RES_OBJECT, ROUTER_BODY_NONE, "DELETE", ROUTER_S3_OBJECT, NULL, 0),
+    /* ---- issue 17: CloudWatch, CloudWatch Logs, pages, preflights ---- */
+    /* CloudWatch: Action=<name>, credential scope "monitoring" */
+    A(ROUTER_CLOUDWATCH, "GetMetricStatistics", "cloudwatch:GetMetricStatistics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_CLOUDWATCH, "GetMetricData", "cloudwatch:GetMetricData", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_CLOUDWATCH, "ListMetrics", "cloudwatch:ListMetrics", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* CloudWatch Logs: X-Amz-Target Logs_20140328.<name> */
+    A(ROUTER_LOGS, "CreateLogGroup", "logs:CreateLogGroup", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "CreateLogStream", "logs:CreateLogStream", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "DeleteLogGroup", "logs:DeleteLogGroup", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "DescribeLogGroups", "logs:DescribeLogGroups", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "DescribeLogStreams", "logs:DescribeLogStreams", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "FilterLogEvents", "logs:FilterLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "GetLogEvents", "logs:GetLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    A(ROUTER_LOGS, "PutLogEvents", "logs:PutLogEvents", ROUTER_RES_NONE, ROUTER_BODY_SMALL),
+    /* unsigned: the pages under /_hydrant/ (no bucket name has '_') */
+    PAGE("Metrics", "GET", "/_hydrant/metrics", 0),
+    PAGE("ConsoleGet", "GET", "/_hydrant/console/", ROUTER_PATH_PREFIX),
+    PAGE("ConsolePost", "POST", "/_hydrant/console/", ROUTER_PATH_PREFIX),
+    /* unsigned: CORS preflights, answered from CORS rules alone */
+    PREFLIGHT("PreflightApi"),
+    PREFLIGHT("PreflightS3"),
 };
 const size_t router_nops = sizeof router_ops / sizeof router_ops[0];
 
 static const char *const api_names[] = {"firehose", "s3", "iam", "sts", "json", "glue",
-                                             "ops", "lambda"};
+                                        "ops", "lambda", "cloudwatch", "logs", "pages",
+                                        "preflight"};
 
 const char *router_api_name(enum router_api api)
 {
@@ -302,7 +335,8 @@ static enum sigv4_proto api_proto(enum router_api api)
     switch (api) {
     case ROUTER_S3: return SIGV4_PROTO_S3;
     case ROUTER_IAM:
-    case ROUTER_STS: return SIGV4_PROTO_QUERY;
+    case ROUTER_STS:
+    case ROUTER_CLOUDWATCH: return SIGV4_PROTO_QUERY;
     default: return SIGV4_PROTO_JSON;
     }
 }
@@ -330,6 +364,8 @@ static const char *api_service(enum router_api api)
     case ROUTER_STS: return "sts";
     case ROUTER_GLUE: return "glue";
     case ROUTER_LAMBDA: return "lambda";
+    case ROUTER_CLOUDWATCH: return "monitoring";
+    case ROUTER_LOGS: return "logs";
     default: return NULL;
     }
 }
@@ -380,7 +416,9 @@ static const struct router_op *s3_classify(struct http_req *req)
  * once it is in (IAM and STS share the shape; the scope says which). */
 static void query_classify(struct http_req *req, struct route *r)
 {
-    if (r->scoped && strcmp(r->service, "sts") == 0)
+    if (r->scoped && strcmp(r->service, "monitoring") == 0)
+        r->api = ROUTER_CLOUDWATCH; /* issue 17: CloudWatch shares the shape */
+    else if (r->scoped && strcmp(r->service, "sts") == 0)
         r->api = ROUTER_STS;
     else
         r->api = ROUTER_IAM;
@@ -401,7 +439,7 @@ static void query_classify(struct http_req *req, struct route *r)
         action = http_query_get(req, "Action");
     }
     r->op = action ? router_find(r->api, action) : NULL;
-    if (!r->op && action) {
+    if (!r->op && action && r->api != ROUTER_CLOUDWATCH) {
         /* an STS action signed for iam (or the reverse) is still that
          * action; the scope check refuses it in the right shape */
         enum router_api other = r->api == ROUTER_IAM ? ROUTER_STS : ROUTER_IAM;
@@ -434,9 +472,146 @@ static bool ops_classify(struct http_req *req, struct route *r)
     return true;
 }
 
+/* ---- issue 17: pages, preflights, CloudWatch and Logs --------------------
+ * Kept in one block (the operator endpoints under /_hydrant/ are
+ * classified by their own). Unsigned by design, and only these: GET
+ * /_hydrant/metrics (metrics.c; its own bearer token when configured),
+ * /_hydrant/console/... (console.c: its own session cookie and CSRF
+ * token, never a SigV4 credential) and OPTIONS preflights, which are
+ * answered from CORS rules alone (s3_cors.c) and never reach an API
+ * handler. CloudWatch (Query, scope "monitoring") and CloudWatch Logs
+ * (X-Amz-Target Logs_20140328.*) are signed like every API. */
+#define LOGS_TARGET_PREFIX "Logs_20140328."
+#define API_COUNT (ROUTER_PREFLIGHT + 1) /* enum router_api: the last is PREFLIGHT */
+
+static const struct router_op *page_find(const char *path, const char *method, bool *any)
+{
+    *any = false;
+    for (size_t i = 0; i < router_nops; i++) {
+        const struct router_op *o = &router_ops[i];
+        if (o->api != ROUTER_PAGES)
+            continue;
+        size_t n = strlen(o->path);
+        /* a prefix row ("/_hydrant/console/") also takes its name without
+         * the slash */
+        bool match = (o->flags & ROUTER_PATH_PREFIX)
+                         ? strncmp(path, o->path, n) == 0 ||
+                               (strlen(path) == n - 1 && strncmp(path, o->path, n - 1) == 0)
+                         : strcmp(path, o->path) == 0;
+        if (!match)
+            continue;
+        *any = true;
+        if (strcmp(o->method, method) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static bool own_classify(struct http_req *req, struct route *r, const char *target)
+{
+    bool any;
+    const struct router_op *page = page_find(req->path, req->method, &any);
+    if (any) {
+        r->api = ROUTER_PAGES;
+        r->op = page;
+        return true;
+    }
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        /* a preflight: "/" is the APIs' (unless a virtual host names a
+         * bucket), any other path S3's */
+        r->api = ROUTER_PREFLIGHT;
+        bool s3 = strcmp(req->path, "/") != 0 || s3_vhost_bucket(req) != NULL;
+        r->op = router_find(ROUTER_PREFLIGHT, s3 ? "PreflightS3" : "PreflightApi");
+        return true;
+    }
+    if (target && strncmp(target, LOGS_TARGET_PREFIX, strlen(LOGS_TARGET_PREFIX)) == 0) {
+        r->api = ROUTER_LOGS;
+        r->target_op = target + strlen(LOGS_TARGET_PREFIX);
+        r->op = router_find(ROUTER_LOGS, r->target_op);
+        return true;
+    }
+    return false;
+}
+
+/* Admission of the unsigned rows (true: admitted without a signature),
+ * and the CORS headers of any request that names an Origin. */
+static bool own_admit(struct http_req *req, struct route *r, struct http_admit *out)
+{
+    if (r->api == ROUTER_PAGES || r->api == ROUTER_PREFLIGHT) {
+        /* answered by router_handle so the connection stays open; only a
+         * console form keeps a (small) body */
+        out->max_body = r->op && strcmp(r->op->method, "POST") == 0 ? 64 * 1024 : 1;
+        out->spool = false;
+        return true;
+    }
+    if (http_header(req, "Origin"))
+        cors_response_headers(req, r->api == ROUTER_S3); /* on whatever answer follows */
+    return false;
+}
+
+static void own_unsigned(struct http_req *req, struct route *r)
+{
+    if (r->api == ROUTER_PREFLIGHT) {
+        cors_preflight(req, r->op && strcmp(r->op->name, "PreflightS3") == 0);
+        return;
+    }
+    if (!r->op) {
+        static const char body[] = "{\"__type\":\"NotFound\",\"message\":\"No such page here "
+                                   "for this method.\"}";
+        http_reply(req, 405, "application/json", body, sizeof body - 1);
+        return;
+    }
+    if (req->body_too_large) {
+        static const char body[] = "{\"__type\":\"RequestEntityTooLarge\",\"message\":"
+                                   "\"Request body is too large.\"}";
+        http_reply(req, 413, "application/json", body, sizeof body - 1);
+        return;
+    }
+    if (strcmp(r->op->name, "Metrics") == 0)
+        metrics_handle(req);
+    else
+        console_handle(req); /* its own session cookie and CSRF token */
+}
+
+int router_op_slot(const struct http_req *req)
+{
+    const struct route *r = req->route;
+    if (!r)
+        return -1;
+    if (r->op)
+        return (int)(r->op - router_ops);
+    return (int)(router_nops + r->api);
+}
+
+bool router_slot_label(int slot, const char **api, const char **op)
+{
+    if (slot < 0)
+        return false;
+    if ((size_t)slot < router_nops) {
+        *api = router_api_name(router_ops[slot].api);
+        *op = router_ops[slot].name;
+        return true;
+    }
+    if ((size_t)slot < router_nops + API_COUNT) {
+        *api = router_api_name((enum router_api)(slot - (int)router_nops));
+        *op = "-";
+        return true;
+    }
+    return false;
+}
+
 static void classify(struct http_req *req, struct route *r)
 {
-    if (ops_classify(req, r))
+    /* hydrant's pages (metrics, console) first: the rest of /_hydrant/ is
+     * the operator endpoints' (ops.c), a 404 there when no row matches */
+    bool any_page;
+    const struct router_op *page = page_find(req->path, req->method, &any_page);
+    if (any_page) {
+        r->api = ROUTER_PAGES;
+        r->op = page;
+        return;
+    }
+    if (strcmp(req->method, "OPTIONS") != 0 && ops_classify(req, r))
         return;
     const char *target = http_header(req, "X-Amz-Target");
     struct sigv4_scope sc;
@@ -449,6 +624,8 @@ static void classify(struct http_req *req, struct route *r)
     r->v2 = !r->scoped && sigv4_is_v2_presigned(req);
     bool scoped = r->scoped;
     const char *service = r->service;
+    if (own_classify(req, r, target))
+        return; /* issue 17: pages, preflights, CloudWatch, Logs */
     if (target) {
         size_t n = strlen(FIREHOSE_TARGET_PREFIX);
         if (strncmp(target, FIREHOSE_TARGET_PREFIX, n) == 0) {
@@ -478,7 +655,8 @@ static void classify(struct http_req *req, struct route *r)
      * only there does the scope pick the API */
     bool root = strcmp(req->path, "/") == 0;
     if (is_query_shape(req) ||
-        (root && scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0))) {
+        (root && scoped && (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0 ||
+                            strcmp(service, "monitoring") == 0))) {
         query_classify(req, r);
         return;
     }
@@ -697,7 +875,9 @@ static uint64_t body_ceiling(const struct route *r)
     switch (r->api) {
     case ROUTER_FIREHOSE: c = hy_cfg.max_body_firehose ? hy_cfg.max_body_firehose : 8 * MIB; break;
     case ROUTER_IAM:
-    case ROUTER_STS: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
+    case ROUTER_STS:
+    case ROUTER_CLOUDWATCH: c = hy_cfg.max_body_query ? hy_cfg.max_body_query : MIB; break;
+    case ROUTER_LOGS: c = 2 * MIB; break; /* PutLogEvents: 1 MiB of events, as JSON */
     case ROUTER_S3: c = hy_cfg.max_body_s3 ? hy_cfg.max_body_s3 : 16 * MIB; break;
     case ROUTER_GLUE: c = 2 * MIB; break; /* a TableInput with 131072-char types */
     case ROUTER_LAMBDA:
@@ -752,13 +932,14 @@ static int check_headers(struct http_req *req, struct route *r)
         return HY_OK; /* verified in full from the headers next */
     const char *csha = http_header(req, "x-amz-content-sha256");
     if (csha && (strncmp(csha, "STREAMING-", 10) == 0 || strcmp(csha, "UNSIGNED-PAYLOAD") == 0)) {
-        deny(req, r, 400, (r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE)
+        deny(req, r, 400, (r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE ||
+                           r->api == ROUTER_LOGS)
                               ? "InvalidSignatureException" : "InvalidRequest",
              "This API signs its request body: x-amz-content-sha256 must be the "
              "SHA-256 of the body.");
         return HY_EINVAL;
     }
-    if ((r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE) &&
+    if ((r->api == ROUTER_FIREHOSE || r->api == ROUTER_GLUE || r->api == ROUTER_LOGS) &&
         !sigv4_signs_header(req, "x-amz-target")) {
         deny(req, r, 400, "InvalidSignatureException",
              "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.");
@@ -1145,6 +1326,8 @@ static bool admit(struct http_req *req, struct http_admit *out)
         return false;
     }
     classify(req, r);
+    if (own_admit(req, r, out))
+        return true; /* issue 17: unsigned pages and preflights */
     if (r->api == ROUTER_OPS) {
         /* unsigned by design, nothing logged (probes come every few
          * seconds); answered by router_handle so the connection stays
@@ -1236,7 +1419,11 @@ static void handle(struct http_req *req, struct iam_identity **held)
         ops_handle(req, r->op);
         return;
     }
-    if (r->api == ROUTER_IAM || r->api == ROUTER_STS)
+    if (r->api == ROUTER_PAGES || r->api == ROUTER_PREFLIGHT) {
+        own_unsigned(req, r); /* issue 17: no signature by design */
+        return;
+    }
+    if (r->api == ROUTER_IAM || r->api == ROUTER_STS || r->api == ROUTER_CLOUDWATCH)
         query_classify(req, r); /* the Action may be in the body */
     if (req->body_too_large) {
         too_large(req, r);
@@ -1322,5 +1509,23 @@ static void handle(struct http_req *req, struct iam_identity **held)
         }
         lambda_handle(req, r->op->name);
         break;
+    case ROUTER_CLOUDWATCH:
+    case ROUTER_LOGS:
+        if (!r->op) {
+            if (r->api == ROUTER_CLOUDWATCH)
+                deny(req, r, 400, "InvalidAction", "The action or operation requested is "
+                     "invalid. Verify that the action is typed correctly.");
+            else
+                deny(req, r, 400, "UnknownOperationException", "The operation is not supported.");
+            break;
+        }
+        if (r->api == ROUTER_CLOUDWATCH)
+            cloudwatch_handle(req, r->op->name);
+        else
+            logs_handle(req, r->op->name);
+        break;
+    case ROUTER_PAGES:
+    case ROUTER_PREFLIGHT:
+        break; /* answered above, before any check */
     }
 }

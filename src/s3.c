@@ -33,6 +33,7 @@
  */
 #include "api.h"
 #include "objstore.h"
+#include "s3_cors.h"
 #include "s3_wire.h"
 
 #include <ctype.h>
@@ -1986,6 +1987,10 @@ static void s3_bucket_op(struct s3_ctx *c)
     }
     if (strcmp(m, "GET") == 0 && http_query_has(req, "versions")) {
         s3_list_objects(c, S3_LIST_VERSIONS);
+        return;
+    }
+    if (http_query_has(req, "cors")) {
+        s3_cors_handle(c); /* issue 17: s3_cors.c */
         return;
     }
     if (s3_unsupported_subresource(req)) {

@@ -100,6 +100,7 @@
  * workers, one batch each.
  */
 #include "prefix.h"
+#include "metrics.h"
 #include "stream.h"
 #include "wal.h"
 
@@ -805,6 +806,7 @@ static void ingest_logged(void *arg, int rc, const struct wal_frame *frames, siz
     struct stream_ingest *in = w->in;
     if (rc == HY_OK) {
         stream_apply(frames, nframes);
+        metrics_ingested(w->stream_id, in); /* issue 17: in->name is gone by now */
     } else {
         for (size_t i = 0; i < in->n; i++)
             if (in->prc[i] == HY_OK) {
@@ -867,6 +869,21 @@ out_free:
     free(frames);
     free(w);
     return rc;
+}
+
+int stream_key_of(uint32_t id, char out[STREAM_KEY_MAX])
+{
+    pthread_rwlock_rdlock(&cat.lock); /* issue 17: metrics */
+    struct stream *s = stream_find_id(id);
+    if (s)
+        snprintf(out, STREAM_KEY_MAX, "%s", s->key);
+    pthread_rwlock_unlock(&cat.lock);
+    return s ? HY_OK : HY_ENOTFOUND;
+}
+
+size_t stream_buffered_bytes(void)
+{
+    return __atomic_load_n(&cat.buffered, __ATOMIC_RELAXED); /* issue 17: metrics */
 }
 
 int stream_admit(const char *name, size_t len, uint32_t *id, bool *encrypted)

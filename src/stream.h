@@ -257,6 +257,11 @@ int stream_set_encryption(const char *name, bool enable, const char *key_type,
  * HY_ENOTFOUND. *encrypted tells whether server-side encryption is on. */
 int stream_accepts(const char *name, bool *encrypted);
 
+/* The catalog key of the stream with that numeric id (metrics). */
+int stream_key_of(uint32_t id, char out[STREAM_KEY_MAX]);
+/* The buffered total against hy_cfg.max_buffered (metrics). */
+size_t stream_buffered_bytes(void);
+
 /* Largest record (decoded bytes) PutRecord/PutRecordBatch accept. */
 #define STREAM_MAX_RECORD 1024000
 /* Buffered bytes over all streams past which puts get HY_EBUSY: buffers,

@@ -111,6 +111,7 @@
  * from any thread; done callbacks run on the writer thread, one at a time,
  * in LSN order.
  */
+#include "metrics.h"
 #include "wal.h"
 
 #include <dirent.h>
@@ -679,6 +680,7 @@ static int write_batch(struct wal *w, struct batch *b)
         w->cur->last_lsn = b->refs[b->nrefs - 1].lsn;
     }
     w->stats.commits++;
+    metrics_wal_commit(b->nrefs, b->bytes.len);
     w->stats.frames += b->nrefs;
     w->stats.bytes += b->bytes.len;
     pthread_mutex_unlock(&w->lock);

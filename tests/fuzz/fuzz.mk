@@ -40,7 +40,8 @@ FUZZ_SRCS_policy  := src/policy.c src/util.c
 # from the router is seen (see tests/fuzz/fuzz_router.c)
 FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle \
                        -Wl,--wrap=glue_handle -Wl,--wrap=s3_policy_handle \
-                       -Wl,--wrap=lambda_handle
+                       -Wl,--wrap=lambda_handle -Wl,--wrap=cloudwatch_handle \
+                       -Wl,--wrap=logs_handle
 # fuzz_lambda_response: the Lambda processor and its parser, with the
 # invoke client replaced by the harness (it answers with the input)
 FUZZ_LDFLAGS_lambda_response := -Wl,--wrap=lambda_invoke

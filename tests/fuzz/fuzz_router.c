@@ -118,6 +118,31 @@ void __wrap_lambda_handle(struct http_req *req, const char *op)
     reached(req, "lambda");
 }
 
+void __wrap_cloudwatch_handle(struct http_req *req, const char *op)
+{
+    (void)op;
+    reached(req, "cloudwatch"); /* issue 17 */
+}
+
+void __wrap_logs_handle(struct http_req *req, const char *op)
+{
+    (void)op;
+    reached(req, "logs"); /* issue 17 */
+}
+
+/* issue 17: the rows served unsigned by design (GET /_hydrant/metrics,
+ * OPTIONS preflights answered from CORS rules, the console's static
+ * files; its API wants its own session) may answer 2xx; they are
+ * not API handlers, and reaching one of those still traps. */
+static bool unsigned_row(const struct http_req *req)
+{
+    return strcmp(req->method, "OPTIONS") == 0 ||
+           (strcmp(req->method, "GET") == 0 && strcmp(req->path, "/_hydrant/metrics") == 0) ||
+           /* the console: static pages, and its sign-in (the key pair is
+            * its credential); its calls are signed again by the proxy */
+           strncmp(req->path, "/_hydrant/console", 17) == 0;
+}
+
 /* ---- the http_* functions the router calls ----------------------------- */
 const char *http_header(const struct http_req *req, const char *name)
 {
@@ -285,7 +310,7 @@ static void run(struct parsed *p)
         bool go = router_admit(req, &adm);
         if (!go) {
             CHECK(replies == 1);
-            CHECK(last_status >= 400);
+            CHECK(last_status >= 400 || unsigned_row(req));
             return;
         }
         CHECK(replies == 0);
@@ -306,7 +331,7 @@ static void run(struct parsed *p)
     router_handle(req);
     CHECK(replies == 1);
     if (!selftest)
-        CHECK(last_status >= 400);
+        CHECK(last_status >= 400 || unsigned_row(req));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -39,8 +39,9 @@ def operations():
 
 
 ALL_OPS = operations()
-# the operator endpoints (GET /_hydrant/health, /_hydrant/ready) are the
-# table's only unsigned rows; every other row must refuse what follows
+# the unsigned rows -- the operator endpoints (GET /_hydrant/health,
+# /_hydrant/ready), GET /_hydrant/metrics, the console and CORS preflights --
+# are tried apart; every other row must refuse what follows
 UNSIGNED_OPS = [o for o in ALL_OPS if o.get("unsigned")]
 OPS = [o for o in ALL_OPS if not o.get("unsigned")]
 
@@ -185,6 +186,32 @@ LAMBDA_REQS = {
             lambda_zip("def handler(e, c):\n    return 'pwned'\n")).decode()}).encode()),
 }
 
+CW_PARAMS = {  # issue 17
+    "GetMetricStatistics": "Namespace=AWS%2FFirehose&MetricName=IncomingRecords"
+                           "&Dimensions.member.1.Name=DeliveryStreamName"
+                           "&Dimensions.member.1.Value=" + STREAM +
+                           "&StartTime=2026-01-01T00%3A00%3A00Z&EndTime=2030-01-01T00%3A00%3A00Z"
+                           "&Period=86400&Statistics.member.1=Sum",
+    "GetMetricData": "MetricDataQueries.member.1.Id=m"
+                     "&MetricDataQueries.member.1.MetricStat.Metric.Namespace=AWS%2FFirehose"
+                     "&MetricDataQueries.member.1.MetricStat.Metric.MetricName=IncomingRecords"
+                     "&MetricDataQueries.member.1.MetricStat.Period=60"
+                     "&MetricDataQueries.member.1.MetricStat.Stat=Sum"
+                     "&StartTime=2026-01-01T00%3A00%3A00Z&EndTime=2030-01-01T00%3A00%3A00Z",
+    "ListMetrics": "Namespace=AWS%2FFirehose",
+}
+LOGS_PARAMS = {  # issue 17
+    "CreateLogGroup": {"logGroupName": "tb-new-group"},
+    "CreateLogStream": {"logGroupName": "tb-group", "logStreamName": "tb-new-stream"},
+    "DeleteLogGroup": {"logGroupName": "tb-group"},
+    "DescribeLogGroups": {},
+    "DescribeLogStreams": {"logGroupName": "tb-group"},
+    "FilterLogEvents": {"logGroupName": "tb-group"},
+    "GetLogEvents": {"logGroupName": "tb-group", "logStreamName": "tb-log"},
+    "PutLogEvents": {"logGroupName": "tb-group", "logStreamName": "tb-log",
+                     "logEvents": [{"timestamp": 1, "message": "forged"}]},
+}
+
 S3_BODIES = {
     "DeleteObjects": b"<Delete><Object><Key>%s</Key></Object></Delete>" % KEY.encode(),
     "CompleteMultipartUpload": b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
@@ -194,6 +221,8 @@ S3_BODIES = {
     "CreateBucket": b"<CreateBucketConfiguration><LocationConstraint>eu-west-1"
                     b"</LocationConstraint></CreateBucketConfiguration>",
     "PutObject": b"overwritten by an attacker",
+    "PutBucketCors": b"<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin>"
+                     b"<AllowedMethod>DELETE</AllowedMethod></CORSRule></CORSConfiguration>",
     "UploadPart": b"part by an attacker",
     "PutBucketPolicy": json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
@@ -227,6 +256,14 @@ def template(op, upload_id):
         sub, body = LAMBDA_REQS[name]
         return Req(api, op["method"], "/2015-03-31/functions" + sub,
                    {"Content-Type": "application/json"}, body(), "lambda")
+    if api == "cloudwatch":  # issue 17: Query protocol, scope "monitoring"
+        body = "Action=%s&Version=2010-08-01&%s" % (name, CW_PARAMS[name])
+        return Req(api, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"},
+                   body.encode(), "monitoring")
+    if api == "logs":  # issue 17: JSON 1.1, X-Amz-Target Logs_20140328.<name>
+        return Req(api, "POST", "/", {"Content-Type": "application/x-amz-json-1.1",
+                                      "X-Amz-Target": "Logs_20140328." + name},
+                   json.dumps(LOGS_PARAMS[name]).encode(), "logs")
     if api in ("iam", "sts"):
         version = "2011-06-15" if api == "sts" else "2010-05-08"
         params = IAM_PARAMS[name]
@@ -260,6 +297,12 @@ def test_every_operation_has_a_template():
             assert o["name"] in IAM_PARAMS, "no request template for %s" % o["name"]
         if o["api"] == "glue":
             assert glue_body(o["name"]), "no request template for %s" % o["name"]
+        if o["api"] == "cloudwatch":
+            assert o["name"] in CW_PARAMS, "no request template for %s" % o["name"]
+        if o["api"] == "logs":
+            assert o["name"] in LOGS_PARAMS, "no request template for %s" % o["name"]
+        assert o["api"] in ("firehose", "s3", "iam", "sts", "glue", "lambda", "cloudwatch",
+                            "logs"), o
         if o["api"] == "s3":
             assert o["level"] in ("service", "bucket", "object")
         if o["api"] == "lambda":
@@ -351,7 +394,7 @@ def assert_refused(r, status, headers, body, trick):
     if r.method == "HEAD":
         assert body == b"", where
         return
-    if r.api in ("firehose", "glue"):
+    if r.api in ("firehose", "glue", "logs"):
         doc = json.loads(body)
         assert doc.get("__type") and ("message" in doc or "Message" in doc), where
         assert headers.get("x-amzn-errortype") == doc["__type"], where
@@ -378,6 +421,10 @@ def snapshot(h):
         state["objects/" + b] = sorted((o["Key"], o["ETag"], o["Size"]) for o in objs)
         ups = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
         state["uploads/" + b] = sorted(u["UploadId"] for u in ups)
+        try:  # issue 17: bucket CORS is state too
+            state["cors/" + b] = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+        except s3.exceptions.ClientError as e:
+            state["cors/" + b] = e.response["Error"]["Code"]
         for o in objs:
             tags = s3.get_object_tagging(Bucket=b, Key=o["Key"])["TagSet"]
             state["tags/%s/%s" % (b, o["Key"])] = tags
@@ -459,6 +506,8 @@ def server(tmp_path_factory):
     s3, fh, iam = h.client("s3"), h.client("firehose"), h.client("iam")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=SECRET_OBJECT)
+    s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": ["https://keep.example"], "AllowedMethods": ["GET"]}]})
     s3.put_object_tagging(Bucket=BUCKET, Key=KEY,
                           Tagging={"TagSet": [{"Key": "keep", "Value": "1"}]})
     upload_id = s3.create_multipart_upload(Bucket=BUCKET, Key=KEY)["UploadId"]
@@ -586,7 +635,7 @@ def tricks(h, r, op):
         add("STREAMING payload", lambda: send(
             h, r.method, r.path,
             signed(h, r, declared_sha="STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), r.body))
-    if r.api in ("firehose", "glue"):
+    if r.api in ("firehose", "glue", "logs"):
         def unsigned_target():
             hdrs = signed(h, r.copy(headers={"Content-Type": r.headers["Content-Type"]}))
             hdrs["X-Amz-Target"] = r.headers["X-Amz-Target"]
@@ -622,7 +671,7 @@ def test_refused_and_nothing_touched(server, op):
             api = name.split()[-1]
         # a path other than "/" is S3's, unless X-Amz-Target names the API
         if name.startswith("bad escape") and "query" not in name and \
-                r.api in ("iam", "sts", "lambda"):
+                r.api in ("iam", "sts", "lambda", "cloudwatch"):
             api = "s3"
         assert_refused(r.copy(api=api), status, headers, body, name)
     if op["body"] == "upload":
@@ -637,9 +686,12 @@ def test_unsigned_rows_are_the_operator_endpoints(server):
     """The rows served without a signature: only api "ops", only GET, only
     under /_hydrant/; each answers unsigned (200, or 503 with a reason),
     with a JSON body, and changes nothing."""
-    assert UNSIGNED_OPS, "the table lists no operator endpoints"
-    for o in UNSIGNED_OPS:
-        assert (o["api"], o["method"]) == ("ops", "GET"), o
+    ops = [o for o in UNSIGNED_OPS if o["api"] == "ops"]
+    assert ops, "the table lists no operator endpoints"
+    # every unsigned row is of a kind that is unsigned by design
+    assert {o["api"] for o in UNSIGNED_OPS} == {"ops", "pages", "preflight"}
+    for o in ops:
+        assert o["method"] == "GET", o
         assert o["path"].startswith("/_hydrant/"), o
         status, headers, body = send(server, "GET", o["path"], {})
         assert status in (200, 503), (o, status, body)
@@ -683,3 +735,27 @@ def test_signed_templates_are_real_operations(server):
     r = template(op, server.upload_id)
     status, _, body = send(server, r.method, r.path, signed(server, r), r.body)
     assert status == 200 and b"tb-role" in body
+
+
+def test_unsigned_rows_are_pages_and_preflights(server):
+    """issue 17: the rows served without a signature are hydrant's pages
+    under /_hydrant/ and CORS preflights; each answers unsigned, says
+    nothing of a key or an object, and changes nothing."""
+    rows = [o for o in UNSIGNED_OPS if o["api"] in ("pages", "preflight")]
+    assert rows, "the table lists no pages or preflights"
+    for o in rows:
+        if o["api"] == "pages":
+            assert o["path"].startswith("/_hydrant/"), o
+            path = o["path"] + (("api/call" if o["method"] == "POST" else "index.html")
+                                if o["prefix"] else "")
+            status, _, body = send(server, o["method"], path, {}, b"")
+            assert status in (200, 302, 303, 401, 403), (o, status, body[:200])
+            assert SECRET_OBJECT not in body
+        else:
+            assert o["method"] == "OPTIONS"
+            path = "/" if o["name"] == "PreflightApi" else "/%s/%s" % (BUCKET, KEY)
+            status, headers, body = send(server, "OPTIONS", path, {
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE"})
+            assert SECRET_OBJECT not in body and b"ListAllMyBucketsResult" not in body
+    assert snapshot(server) == server.before
+    assert server.alive()

@@ -189,9 +189,8 @@ def test_quarter_is_evaluated_and_delivered(hydrant):
 
 # ---- features hydrant does not honour ------------------------------------------
 FEATURES = [
-    ("cloudwatch", {"CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": "g",
-                                                 "LogStreamName": "s"}},
-     "CloudWatchLoggingOptions"),
+    # CloudWatchLoggingOptions is honoured since issue 17 (test_cwlogs.py); Enabled
+    # without LogGroupName / LogStreamName is still refused (below)
     ("kms", {"EncryptionConfiguration": {"KMSEncryptionConfig": {
         "AWSKMSKeyARN": "arn:aws:kms:us-east-1:000000000000:key/k"}}}, "KMSEncryptionConfig"),
 ]
