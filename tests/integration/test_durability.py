@@ -361,7 +361,7 @@ def test_recovery_follows_seal_ranges_not_their_order(tmp_path):
     make_stream(h.client("firehose"), "order-stream", "order-bucket", size_mb=1, interval=1)
     assert h.stop() == 0
     db = sqlite3.connect(os.path.join(data, "streams.db"))
-    sid = db.execute("SELECT id FROM streams WHERE name='order-stream'").fetchone()[0]
+    sid = db.execute("SELECT id FROM streams WHERE name='us-east-1/order-stream'").fetchone()[0]
     db.close()
     for f in wal_files(data):
         os.unlink(f)

@@ -63,9 +63,9 @@ def test_backlog_of_three_ceilings_recovers_within_memory(tmp_path):
 
     # while it is down, SizeInMBs 128 -> 2 (the back door: no server runs)
     db = sqlite3.connect(os.path.join(data, "streams.db"))
-    cfg = json.loads(db.execute("SELECT config FROM streams WHERE name='backlog'").fetchone()[0])
+    cfg = json.loads(db.execute("SELECT config FROM streams WHERE name='us-east-1/backlog'").fetchone()[0])
     cfg["BufferingHints"]["SizeInMBs"] = 2
-    db.execute("UPDATE streams SET config=? WHERE name='backlog'", (json.dumps(cfg),))
+    db.execute("UPDATE streams SET config=? WHERE name='us-east-1/backlog'", (json.dumps(cfg),))
     db.commit()
     db.close()
 

@@ -106,10 +106,10 @@ def test_stuck_streams_hold_only_their_records(tmp_path):
     # the back door: a prefix no delivery can evaluate (dynamic partitioning
     # is off, so partitionKeyFromQuery has no value)
     db = sqlite3.connect(os.path.join(data, "streams.db"))
-    cfg = json.loads(db.execute("SELECT config FROM streams WHERE name='badprefix'").fetchone()[0])
+    cfg = json.loads(db.execute("SELECT config FROM streams WHERE name='us-east-1/badprefix'").fetchone()[0])
     cfg["Prefix"] = "!{partitionKeyFromQuery:customer}/"
     cfg["ErrorOutputPrefix"] = "err/!{firehose:error-output-type}/"
-    db.execute("UPDATE streams SET config=? WHERE name='badprefix'", (json.dumps(cfg),))
+    db.execute("UPDATE streams SET config=? WHERE name='us-east-1/badprefix'", (json.dumps(cfg),))
     db.commit()
     db.close()
     h.start()
