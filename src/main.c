@@ -17,6 +17,8 @@
 #include "datadir.h"
 #include "policy.h"
 #include "delivery.h"
+#include "destinations.h"
+#include "sinks/sinks.h"
 #include "objstore.h"
 #include "stream.h"
 #include "wal.h"
@@ -107,6 +109,21 @@ static void usage(FILE *f)
 "                         must exist and trust firehose.amazonaws.com; strict:\n"
 "                         also the delivery role's permissions (s3:PutObject) at\n"
 "                         delivery, as AWS; off: authenticate only\n"
+"\n"
+"Delivery to external S3 and HTTP endpoints (README: Delivering to MinIO, Ceph\n"
+"or AWS S3); without them every bucket is in the embedded store:\n"
+"  --s3-endpoint URL      default external S3 for every bucket (http(s)://host[:port])\n"
+"  --s3-access-key-id ID  its key (env HYDRANT_S3_ACCESS_KEY_ID, else AWS_ACCESS_KEY_ID)\n"
+"  --s3-secret-access-key S  its secret (env HYDRANT_S3_SECRET_ACCESS_KEY, else\n"
+"                         AWS_SECRET_ACCESS_KEY)\n"
+"  --s3-region NAME       its signing region (default --region)\n"
+"  --s3-path-style        https://host/bucket/key instead of https://bucket.host/key\n"
+"                         (always for an IP address or localhost)\n"
+"  --s3-ca-file FILE      PEM bundle that verifies the endpoint's certificate\n"
+"  --destinations FILE    per-bucket endpoints (JSON; format in src/destinations.c)\n"
+"  --http-endpoint-timeout SECONDS  HTTP endpoint answer timeout (default 180, as AWS)\n"
+"  --http-endpoint-ca-file FILE  PEM bundle that verifies HTTP endpoints\n"
+"\n"
 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
 "  --operations           print the router's operation table (JSON lines) and exit\n"
 "  --version              print the version and exit\n"
@@ -150,7 +167,10 @@ static void parse_flags(int argc, char **argv)
     enum { O_HOST = 256, O_PORT, O_DATA, O_REGION, O_CERT, O_KEY, O_AKID, O_SECRET,
            O_MAXS, O_DELAY, O_BODY, O_MAXOBJ, O_THREADS, O_LOG, O_VERSION, O_HELP,
            O_DURABILITY, O_MAXBUF, O_WALSEG, O_OPS, O_INFLIGHT, O_HDRTIME, O_IDLETIME,
-           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM };
+           O_MAXCONNS, O_PERIP, O_RETRYWIN, O_MAXPARTS, O_IAM,
+           /* external destinations (destinations.c, sinks/http_endpoint.c) */
+           O_DEST_FIRST, O_S3_ENDPOINT = O_DEST_FIRST, O_S3_AKID, O_S3_SECRET, O_S3_REGION,
+           O_S3_PATH, O_S3_CA, O_DESTFILE, O_DEST_LAST = O_DESTFILE, O_HE_TIMEOUT, O_HE_CA };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -175,6 +195,15 @@ static void parse_flags(int argc, char **argv)
         {"wal-segment-bytes", required_argument, 0, O_WALSEG},
         {"retry-window", required_argument, 0, O_RETRYWIN},
         {"max-active-partitions", required_argument, 0, O_MAXPARTS},
+        {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
+        {"s3-access-key-id", required_argument, 0, O_S3_AKID},
+        {"s3-secret-access-key", required_argument, 0, O_S3_SECRET},
+        {"s3-region", required_argument, 0, O_S3_REGION},
+        {"s3-path-style", no_argument, 0, O_S3_PATH},
+        {"s3-ca-file", required_argument, 0, O_S3_CA},
+        {"destinations", required_argument, 0, O_DESTFILE},
+        {"http-endpoint-timeout", required_argument, 0, O_HE_TIMEOUT},
+        {"http-endpoint-ca-file", required_argument, 0, O_HE_CA},
         {"log-level", required_argument, 0, O_LOG},
         {"iam", required_argument, 0, O_IAM},
         {"operations", no_argument, 0, O_OPS},
@@ -241,10 +270,21 @@ static void parse_flags(int argc, char **argv)
                 exit(2);
             }
             break;
+        case O_HE_TIMEOUT: http_endpoint_timeout_s = (int)parse_num("--http-endpoint-timeout", optarg, 1, 3600); break;
+        case O_HE_CA: http_endpoint_ca_file = optarg; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        default:
+            if (c >= O_DEST_FIRST && c <= O_DEST_LAST) {
+                const struct option *o = opts;
+                while (o->name && o->val != c)
+                    o++;
+                destinations_flag(o->name, optarg);
+                break;
+            }
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc) {
@@ -344,6 +384,11 @@ static int open_wal(void)
 int main(int argc, char **argv)
 {
     parse_flags(argc, argv);
+    char dest_msg[600];
+    if (destinations_init(dest_msg, sizeof dest_msg) != HY_OK) {
+        fprintf(stderr, "hydrant: %s\n", dest_msg);
+        return 2;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -405,6 +450,8 @@ int main(int argc, char **argv)
     iam_close();
     stream_catalog_close();
     objstore_close(hy_store);
+    s3_remote_shutdown();
+    destinations_shutdown();
     log_info("main", "stopped");
     return 0;
 }

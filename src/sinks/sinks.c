@@ -1,11 +1,25 @@
-/* sinks/sinks.c -- which sink holds a bucket. Today every bucket is in
- * the embedded store; external S3 endpoints and HTTP endpoints are chosen
- * here from the configuration, and delivery.c never names a sink. */
-#include "pipeline.h"
+/* sinks/sinks.c -- which sink holds a bucket.
+ *
+ * A stream whose destination is an HTTP endpoint
+ * (HttpEndpointDestinationConfiguration) delivers to sinks/http_endpoint.c.
+ * Any S3 bucket -- an S3 or ExtendedS3 stream's, or a backup's -- goes to
+ * the endpoint destinations.c chooses: the --destinations file's entry,
+ * else the default --s3-endpoint, else the embedded store (sinks/store.c).
+ * delivery.c never names a sink.
+ *
+ * Threading: reads only what destinations_init fixed before delivery
+ * started; any thread.
+ */
+#include "sinks/sinks.h"
+
+const struct sink *sink_for_bucket(const char *bucket)
+{
+    return destinations_find(bucket) ? &sink_s3_remote : &sink_store;
+}
 
 const struct sink *sink_for(const struct stream_dest *dest, const char *bucket)
 {
-    (void)dest;
-    (void)bucket;
-    return &sink_store;
+    if (dest && http_endpoint_is(dest->config))
+        return &sink_http_endpoint;
+    return sink_for_bucket(bucket);
 }
