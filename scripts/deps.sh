@@ -15,6 +15,10 @@ python3 python3-boto3 python3-pandas python3-pytest python3-matplotlib awscli s3
 # By command, not package: a machine may have node from another apt source.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
+# Ceph RGW for tests/integration/test_s3_remote.py (../shared/ceph/up.sh
+# starts it; these are the packages it needs, issue 14)
+PKGS="$PKGS radosgw ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime bc"
+
 # extra packages a target asks for (make fuzz: clang and its fuzzer runtime)
 PKGS="$PKGS ${HYDRANT_DEPS_EXTRA:-}"
 

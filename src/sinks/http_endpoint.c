@@ -47,7 +47,9 @@
  * S3BackupMode FailedDataOnly (AllData is refused: delivery does not
  * write the all-data copy yet); S3Configuration required, with a valid
  * BucketARN. ProcessingConfiguration and CloudWatchLoggingOptions with
- * Enabled true are refused, as for S3 destinations.
+ * Enabled true are refused, as for S3 destinations. Last, the whole
+ * destination is refused while delivery does not pass records to sinks
+ * (sinks_records_passed, sinks.h).
  *
  * Threading: the sink's put runs on delivery workers, several at once,
  * each with its own curl handle; the rest is pure functions.
@@ -263,6 +265,10 @@ int http_endpoint_check(const json_t *cfg, char *msg, size_t msg_len)
         if (prefix_check(eprefix, true, &b, err, sizeof err) != HY_OK)
             FAIL("S3Configuration.ErrorOutputPrefix: %s", err);
     }
+    if (!sinks_records_passed)
+        FAIL("HttpEndpointDestinationConfiguration is not supported by this server yet: its "
+             "delivery does not hand the batch's records to the HTTP endpoint sink "
+             "(sink_put.records), so nothing could be delivered.");
     return HY_OK;
 }
 

@@ -12,6 +12,8 @@
  */
 #include "sinks/sinks.h"
 
+bool sinks_records_passed;
+
 const struct sink *sink_for_bucket(const char *bucket)
 {
     return destinations_find(bucket) ? &sink_s3_remote : &sink_store;

@@ -14,6 +14,14 @@
 extern const struct sink sink_s3_remote;     /* sinks/s3_remote.c */
 extern const struct sink sink_http_endpoint; /* sinks/http_endpoint.c */
 
+/* Set to true by delivery.c (in delivery_start, before streams deliver)
+ * once it hands every sink the batch's processed records in
+ * sink_put.records. Until then HTTP endpoint destinations are refused at
+ * CreateDeliveryStream / UpdateDestination (http_endpoint_check): their
+ * sink needs the records, and a stream that can never deliver must not be
+ * accepted. Read on HTTP threads, written once before the listener starts. */
+extern bool sinks_records_passed;
+
 /* The sink that holds an S3 bucket (destinations_find: external S3 or the
  * embedded store), whatever the stream's destination kind: for backups. */
 const struct sink *sink_for_bucket(const char *bucket);

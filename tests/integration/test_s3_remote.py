@@ -32,7 +32,8 @@ from botocore.config import Config
 from conftest import BIN, ROOT, Hydrant, wait_active, wait_for
 from test_lesson import COLUMNS, KEY_RE, vehicle_records
 
-CEPH_DIR = os.path.abspath(os.path.join(ROOT, "..", "shared", "ceph"))
+CEPH_DIR = os.environ.get("HYDRANT_CEPH_DIR") or \
+    os.path.abspath(os.path.join(ROOT, "..", "shared", "ceph"))
 SINK_PUT = os.path.join(os.path.dirname(BIN), "sink-put")
 
 
@@ -59,6 +60,10 @@ class External:
 
     def up(self):
         if self.kind == "ceph":
+            if not os.path.exists(os.path.join(CEPH_DIR, "up.sh")):
+                pytest.fail("Ceph RGW cannot start: %s/up.sh not found (set "
+                            "HYDRANT_CEPH_DIR to the directory of up.sh and down.sh)"
+                            % CEPH_DIR)
             subprocess.run([os.path.join(CEPH_DIR, "down.sh")], env=self.env,
                            capture_output=True)
             r = subprocess.run([os.path.join(CEPH_DIR, "up.sh")], env=self.env,
