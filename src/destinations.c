@@ -28,11 +28,13 @@
  * to the wrong place is worse than a server that does not start.
  *
  * Threading: flags and the file are read once by main.c before delivery
- * starts; afterwards the table is read-only and shared by every delivery
+ * starts (destinations_init also runs libcurl's global init then, on the
+ * main thread, as libcurl asks); afterwards the table is read-only and shared by every delivery
  * worker without a lock.
  */
 #include "destinations.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +294,12 @@ out_free_root:
 int destinations_init(char *msg, size_t msg_len)
 {
     const char *env;
+    /* libcurl's global state, once, before any delivery thread makes a
+     * handle (the external S3 and HTTP endpoint sinks) */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(msg, msg_len, "cannot initialize libcurl");
+        return HY_EINVAL;
+    }
     struct s3_endpoint *def = &G.def;
     if (!def->access_key_id) {
         if ((env = getenv("HYDRANT_S3_ACCESS_KEY_ID")) && *env)

@@ -61,17 +61,12 @@ static struct {
     pthread_mutex_t lock;
     CURL *idle[S3R_POOL_MAX];
     size_t nidle;
-    bool global_init;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static CURL *pool_get(void)
 {
     CURL *h = NULL;
     pthread_mutex_lock(&pool.lock);
-    if (!pool.global_init) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        pool.global_init = true;
-    }
     if (pool.nidle)
         h = pool.idle[--pool.nidle];
     pthread_mutex_unlock(&pool.lock);
