@@ -20,7 +20,9 @@
  *   when RequestConfiguration.CommonAttributes has any.
  * - Body: {"requestId":..., "timestamp": ms since the epoch,
  *   "records":[{"data": base64}, ...]}, one request per delivered object,
- *   its records taken from sink_put.records.
+ *   its records taken from sink_put.records. A put without records is an
+ *   object for the S3Configuration bucket (error output, backup) and goes
+ *   to that bucket's S3 sink (sink_for_bucket).
  * - Success only when the answer is 200 and its body is a JSON object
  *   whose requestId is the request's. Anything else is a failure, retried
  *   by delivery: another status (2xx other than 200 included, 3xx not
@@ -461,11 +463,9 @@ static int he_put(const struct sink_put *req, const char **error_code, bool *ret
         goto out_free;
     }
     if (!req->records) {
-        /* the object's bytes alone do not say where records end */
-        *error_code = "HttpEndpoint.DestinationException";
-        snprintf(why, why_len, "delivery passed no records for the HTTP endpoint %.100s "
-                 "(sink_put.records is NULL)", url);
-        rc = HY_EINVAL;
+        /* not records for the endpoint but an object for S3Configuration's
+         * bucket (error output, backup): the S3 sink of that bucket */
+        rc = sink_for_bucket(req->bucket)->put(req, error_code, retryable, why, why_len);
         goto out_free;
     }
     request_id(req, id);
@@ -578,31 +578,6 @@ const struct sink sink_http_endpoint = {
 
 /* ---- failed data, backed up to S3 ------------------------------------------- */
 
-int http_endpoint_error_record(struct buf *out, int attempts, int64_t arrival_ms,
-                               const char *error_code, const char *message,
-                               int64_t ending_ms, const void *raw, size_t raw_len)
-{
-    char *b64 = malloc(base64_encoded_len(raw_len) + 1);
-    if (!b64)
-        return HY_ENOMEM;
-    base64_encode(b64, raw_len ? raw : "", raw_len);
-    json_t *o = json_pack("{s:i, s:I, s:s, s:s, s:I, s:s}", "attemptsMade", attempts,
-                          "arrivalTimestamp", (json_int_t)arrival_ms, "errorCode",
-                          error_code ? error_code : "HttpEndpoint.DestinationException",
-                          "errorMessage", message ? message : "", "attemptEndingTimestamp",
-                          (json_int_t)ending_ms, "rawData", b64);
-    free(b64);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!line)
-        return HY_ENOMEM;
-    int rc = buf_puts(out, line);
-    if (rc == HY_OK)
-        rc = buf_puts(out, "\n");
-    free(line);
-    return rc;
-}
-
 int http_endpoint_backup_failed(const struct sink_put *req, int attempts,
                                 const char *error_code, const char *message,
                                 const char **out_code, bool *retryable, char *why,
@@ -625,9 +600,13 @@ int http_endpoint_backup_failed(const struct sink_put *req, int attempts,
     int64_t oldest = b->n ? recs[0].arrival_ms : now;
     buf_init(&body, (size_t)1 << 34);
     buf_init(&key, 2048);
-    for (size_t i = 0; i < b->n && rc == HY_OK; i++)
-        rc = http_endpoint_error_record(&body, attempts, recs[i].arrival_ms, error_code,
-                                        message, now, pl_data(b, &recs[i]), recs[i].len);
+    for (size_t i = 0; i < b->n && rc == HY_OK; i++) {
+        struct pl_error_rec er = {.attempts = attempts, .arrival_ms = recs[i].arrival_ms,
+                                  .error_code = error_code, .message = message,
+                                  .ending_ms = now, .raw = pl_data(b, &recs[i]),
+                                  .raw_len = recs[i].len};
+        rc = pl_error_record(&body, &er);
+    }
     if (rc == HY_OK) {
         if (eprefix && *eprefix)
             rc = prefix_eval(eprefix, oldest, "http-endpoint-failed", &key, NULL, 0);

@@ -1,7 +1,10 @@
 /* sinks/sinks.c -- which sink holds a bucket.
  *
  * A stream whose destination is an HTTP endpoint
- * (HttpEndpointDestinationConfiguration) delivers to sinks/http_endpoint.c.
+ * (HttpEndpointDestinationConfiguration) delivers to sinks/http_endpoint.c,
+ * which sends a put that carries records (sink_put.records) to the
+ * endpoint and hands one without records (its error output or backup
+ * objects, for the S3Configuration bucket) to sink_for_bucket.
  * Any S3 bucket -- an S3 or ExtendedS3 stream's, or a backup's -- goes to
  * the endpoint destinations.c chooses: the --destinations file's entry,
  * else the default --s3-endpoint, else the embedded store (sinks/store.c).

@@ -78,15 +78,9 @@ int http_endpoint_retry_window_s(const json_t *cfg);
 /* S3BackupMode: true for AllData (every object also goes to the S3
  * backup), false for FailedDataOnly (the default). */
 bool http_endpoint_backup_all(const json_t *cfg);
-/* One error record of AWS's http-endpoint-failed shape for a record that
- * could not be delivered, appended to out as a JSON line:
- * {"attemptsMade","arrivalTimestamp","errorCode","errorMessage",
- *  "attemptEndingTimestamp","rawData"} */
-int http_endpoint_error_record(struct buf *out, int attempts, int64_t arrival_ms,
-                               const char *error_code, const char *message,
-                               int64_t ending_ms, const void *raw, size_t raw_len);
 /* The backup object after the retry window: every record of req->records
- * as an error record (above) under
+ * as AWS's error record (pl_error_record, errorCode e.g.
+ * HttpEndpoint.DestinationException, rawData the record) under
  * <ErrorOutputPrefix or "">http-endpoint-failed/yyyy/MM/dd/HH/<key's base>
  * in the S3Configuration bucket, through sink_for_bucket. HY_OK when the
  * backup store confirmed it; else as a sink's put. */

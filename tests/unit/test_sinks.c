@@ -1,7 +1,7 @@
 /* test_sinks.c -- unit tests of the external destinations: the
  * destinations file (destinations.c), the S3 XML answers the external S3
- * sink reads (sinks/s3_remote.c), the HTTP endpoint's answer rules, error
- * records and configuration (sinks/http_endpoint.c), and the HTTP endpoint
+ * sink reads (sinks/s3_remote.c), the HTTP endpoint's answer rules and
+ * configuration (sinks/http_endpoint.c), and the HTTP endpoint
  * stream through firehose_exec once delivery passes records (the flag
  * delivery.c sets, set here as delivery would).
  */
@@ -163,21 +163,6 @@ static void test_http_response_rules(void **state)
                                                   sizeof why), HY_EIO);
 }
 
-static void test_error_record(void **state)
-{
-    (void)state;
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    assert_int_equal(http_endpoint_error_record(&b, 3, 1000, "HttpEndpoint.RequestTimeout",
-                                                "it \"timed\" out", 2000, "hi\n", 3),
-                     HY_OK);
-    assert_string_equal(b.data,
-                        "{\"attemptsMade\":3,\"arrivalTimestamp\":1000,\"errorCode\":"
-                        "\"HttpEndpoint.RequestTimeout\",\"errorMessage\":\"it \\\"timed\\\" "
-                        "out\",\"attemptEndingTimestamp\":2000,\"rawData\":\"aGkK\"}\n");
-    buf_free(&b);
-}
-
 static const char *CFG =
     "{\"EndpointConfiguration\":{\"Url\":\"https://receiver.example/in\",\"Name\":\"r\","
     "\"AccessKey\":\"secret\"},\"RequestConfiguration\":{\"ContentEncoding\":\"GZIP\"},"
@@ -311,7 +296,6 @@ int main(void)
         cmocka_unit_test(test_destinations_file),
         cmocka_unit_test(test_s3_xml),
         cmocka_unit_test(test_http_response_rules),
-        cmocka_unit_test(test_error_record),
         cmocka_unit_test(test_http_config_accessors),
         cmocka_unit_test_setup_teardown(test_http_stream_create_describe_update, setup,
                                         teardown),
