@@ -3,15 +3,17 @@
 
 1. Delivery throughput, the embedded store next to an external S3 (a real
    Ceph RGW from ../shared/ceph/up.sh, and a second hydrant as the
-   external S3): MB/s for large objects (records of 1000 KiB, 64 MiB
-   buffers: multipart above 16 MiB) and objects/s for small ones (1 KiB
-   records, a new object as soon as the previous is written), timed from
-   the first put until the last byte is listed in the bucket.
+   external S3): the records are put while the destination is
+   unreachable, hydrant is killed (-9) and restarted pointed at the
+   target, and the time from the restart to the last byte listed in the
+   bucket is delivery's alone (recovery, then the sink): MB/s with 64 MiB
+   objects (multipart above 16 MiB), MB/s and objects/s with 1 MiB ones.
 2. A stalled destination does not slow PutRecord on another stream:
    PutRecord latency on a healthy stream while another stream's bucket
    sits on an endpoint that accepts connections and never answers (the
    delivery worker on it waits for the sink's low-speed timeout), as a
-   ratio to the same run with nothing stalled.
+   ratio to the same run with nothing stalled; once with one batch of the
+   other stream held by the stalled endpoint, once with twenty.
 
 Prints numbers; asserts nothing about them (style.md: timing goals live
 here, not in tests). Usage:
@@ -54,41 +56,58 @@ def bucket_bytes(s3, bucket):
     return n, total
 
 
-def run_throughput(label, flags, s3_of, make_bucket, mb, tmp):
-    h = Hydrant(os.path.join(tmp, "h-" + label), flags).start()
+def free_port():
+    sk = socket.socket()
+    sk.bind(("127.0.0.1", 0))
+    port = sk.getsockname()[1]
+    sk.close()
+    return port
+
+
+def run_phase(label, target_flags, target_s3, make_bucket, mb, size_mb, tmp):
+    """Puts mb MiB while the destination is unreachable, kill -9, restarts
+    pointed at the target: the backlog is then delivered by recovery alone,
+    so the time to the last byte listed is delivery's, not the producer's."""
+    data = os.path.join(tmp, "h-%s-%d" % (label.replace(" ", "_").replace(":", ""), size_mb))
+    dead = ["--s3-endpoint", "http://127.0.0.1:%d" % free_port(), "--s3-access-key-id", "a",
+            "--s3-secret-access-key", "b"]
+    h = Hydrant(data, dead).start()
+    fh = h.client("firehose")
+    bucket = "bench-%d" % size_mb               # a fresh bucket per phase
+    make_bucket(h.client("s3"), bucket)         # for the embedded-store run
+    make_bucket(target_s3(h), bucket)
+    stream(fh, "bench", bucket, size_mb, 900 if size_mb > 1 else 0)
+    # 1000 KiB records for 64 MiB objects; 100 KiB ones for ~1 MiB objects
+    rec = b"L" * ((1000 if size_mb > 1 else 100) * 1024 - 1) + b"\n"
+    per = 4 if size_mb > 1 else 40
+    want = 0
+    for _ in range(mb // 4):
+        r = fh.put_record_batch(DeliveryStreamName="bench", Records=[{"Data": rec}] * per)
+        assert r["FailedPutCount"] == 0
+        want += per * len(rec)
+    h.proc.send_signal(signal.SIGKILL)
+    h.proc.wait()
+    h.stop()
+    h.args = list(target_flags)
+    t0 = time.monotonic()
+    h.start()
     try:
-        fh = h.client("firehose")
-        s3 = s3_of(h)
-        # large objects
-        make_bucket(s3, "bench-large")
-        stream(fh, "large", "bench-large", 64, 1)
-        rec = b"L" * (1000 * 1024 - 1) + b"\n"
-        want = 0
-        t0 = time.monotonic()
-        for _ in range(mb // 4):
-            r = fh.put_record_batch(DeliveryStreamName="large", Records=[{"Data": rec}] * 4)
-            assert r["FailedPutCount"] == 0
-            want += 4 * len(rec)
-        wait_for(lambda: bucket_bytes(s3, "bench-large")[1] >= want, 600, 0.2)
+        s3 = target_s3(h)
+        wait_for(lambda: bucket_bytes(s3, bucket)[1] >= want, 900, 0.1)
         dt = time.monotonic() - t0
-        nobj, _ = bucket_bytes(s3, "bench-large")
-        large = (want / dt / 1e6, nobj, dt)
-        # small objects
-        make_bucket(s3, "bench-small")
-        stream(fh, "small", "bench-small", 1, 0)
-        small = b"s" * 1023 + b"\n"
-        t0 = time.monotonic()
-        for _ in range(100):
-            fh.put_record_batch(DeliveryStreamName="small", Records=[{"Data": small}] * 10)
-            time.sleep(0.005)
-        wait_for(lambda: bucket_bytes(s3, "bench-small")[1] >= 1000 * len(small), 300, 0.2)
-        dt2 = time.monotonic() - t0
-        nsmall, _ = bucket_bytes(s3, "bench-small")
-        print("%-22s large: %7.1f MB/s (%d MiB in %d objects, %.1f s)   small: %5.1f objects/s "
-              "(%d objects, %.1f s)" % (label, large[0], mb, large[1], large[2],
-                                        nsmall / dt2, nsmall, dt2), flush=True)
+        nobj, total = bucket_bytes(s3, bucket)
+        return total / dt / 1e6, nobj / dt, nobj, dt
     finally:
         h.stop()
+
+
+def run_throughput(label, flags, s3_of, make_bucket, mb, tmp):
+    big = run_phase(label, flags, s3_of, make_bucket, mb, 64, tmp)
+    small = run_phase(label, flags, s3_of, make_bucket, min(mb, 128), 1, tmp)
+    print("%-20s %d MiB in 64 MiB objects: %6.1f MB/s (%d objects, %.1f s)   "
+          "1 MiB objects: %6.1f MB/s, %5.1f objects/s (%d objects, %.1f s)" % (
+              label, mb, big[0], big[2], big[3], small[0], small[1], small[2], small[3]),
+          flush=True)
 
 
 class Staller:
@@ -122,16 +141,18 @@ def put_latency(fh, name, n):
 
 def run_stall(tmp, n):
     results = {}
-    for stalled in (False, True):
+    for mode, stuck_puts in (("unstalled", 20), ("stalled, 1 batch", 1),
+                             ("stalled, 20 batches", 20)):
+        stalled = mode != "unstalled"
         staller = Staller()
-        conf = os.path.join(tmp, "dest-%d.json" % stalled)
+        conf = os.path.join(tmp, "dest-%s.json" % mode.replace(" ", "").replace(",", ""))
         buckets = {}
         if stalled:
             buckets["stuck-bucket"] = {"endpoint": "http://127.0.0.1:%d" % staller.port,
                                        "access_key_id": "a", "secret_access_key": "b"}
         with open(conf, "w") as f:
             json.dump({"buckets": buckets}, f)
-        h = Hydrant(os.path.join(tmp, "stall-%d" % stalled), ["--destinations", conf]).start()
+        h = Hydrant(conf + ".data", ["--destinations", conf]).start()
         try:
             fh = h.client("firehose")
             s3 = h.client("s3")
@@ -139,25 +160,28 @@ def run_stall(tmp, n):
             s3.create_bucket(Bucket="stuck-bucket")
             stream(fh, "healthy", "healthy", 1, 0)
             stream(fh, "stuck", "stuck-bucket", 1, 0)
-            for i in range(20):   # the stuck stream gets data: its worker waits on it
+            for i in range(stuck_puts):   # the other stream gets data: a worker waits on it
                 fh.put_record(DeliveryStreamName="stuck", Record={"Data": b"x%d\n" % i})
+                time.sleep(0.05)
             time.sleep(2)
             lat = put_latency(fh, "healthy", n)
-            results[stalled] = lat
+            results[mode] = lat
             t0 = time.monotonic()
             wait_for(lambda: bucket_bytes(s3, "healthy")[1] >= sum(
                 len(b"r%06d\n" % i) for i in range(n)), 300, 0.2)
-            print("stalled=%-5s PutRecord on the healthy stream: median %.2f ms, p99 %.2f ms, "
+            print("%-20s PutRecord on the healthy stream: median %.2f ms, p99 %.2f ms, "
                   "%.0f puts/s; its records all delivered %.1f s after the last put" % (
-                      stalled, statistics.median(lat) * 1e3,
+                      mode, statistics.median(lat) * 1e3,
                       sorted(lat)[int(len(lat) * 0.99) - 1] * 1e3, n / sum(lat),
                       time.monotonic() - t0), flush=True)
         finally:
             h.stop(signal.SIGKILL)   # the stalled worker would hold a SIGTERM drain
             staller.sock.close()
-    a, b = results[False], results[True]
-    print("ratio stalled/unstalled: median latency %.2f, throughput %.2f" % (
-        statistics.median(b) / statistics.median(a), sum(a) / sum(b)))
+    a = results["unstalled"]
+    for mode in ("stalled, 1 batch", "stalled, 20 batches"):
+        b = results[mode]
+        print("ratio %s / unstalled: median latency %.2f, throughput %.2f" % (
+            mode, statistics.median(b) / statistics.median(a), sum(a) / sum(b)))
 
 
 def main():
@@ -169,10 +193,13 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bench-sinks-")
 
     def create(s3, b):
-        s3.create_bucket(Bucket=b)
+        try:
+            s3.create_bucket(Bucket=b)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
 
-    print("== delivery throughput (records put with PutRecordBatch, timed to the last "
-          "byte listed)")
+    print("== delivery throughput: a backlog put while the destination was unreachable, "
+          "delivered by recovery after kill -9 (restart to the last byte listed)")
     run_throughput("embedded store", [], lambda h: h.client("s3"), create, args.mb, tmp)
     ext = External("hydrant", tmp).up()
     try:

@@ -424,3 +424,21 @@ def test_s3_endpoint_without_credentials_refused(tmp_path):
     assert p.stdout.readline().startswith(b"listening")
     p.terminate()
     assert p.wait(10) == 0
+
+
+def test_readme_destinations_example_is_accepted(tmp_path):
+    """The README's destinations file is one hydrant starts with."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme[readme.index("## Delivering to MinIO, Ceph or AWS S3"):]
+    example = section[section.index("```json\n") + 8:]
+    example = example[:example.index("```")]
+    conf = tmp_path / "destinations.json"
+    conf.write_text(example)
+    p = subprocess.Popen([BIN, "--port", "0", "--data-dir", str(tmp_path / "d"),
+                          "--destinations", str(conf)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    line = p.stdout.readline()
+    p.terminate()
+    err = p.communicate(timeout=10)[1]
+    assert line.startswith(b"listening"), err
+    assert p.returncode == 0
