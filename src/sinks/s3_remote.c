@@ -38,6 +38,8 @@
  *   failures are "S3.ConnectionError" (hydrant's: AWS's own S3 is never
  *   unreachable from Firehose). Credentials and permission errors are
  *   reported as not retryable (an operator must act), the rest retryable.
+ * - Under --iam=strict the stream's RoleARN must allow s3:PutObject on the
+ *   object first (sinks_check_role), as for the embedded store.
  *
  * Threading: s3_remote_put runs on delivery workers, several at once;
  * each call takes its own handle from the pool (under pool.lock) and
@@ -744,6 +746,9 @@ static int s3_remote_sink_put(const struct sink_put *req, const char **error_cod
                               bool *retryable, char *why, size_t why_len)
 {
     const struct s3_endpoint *ep = destinations_find(req->bucket);
+    int rc = sinks_check_role(req, error_code, retryable, why, why_len);
+    if (rc)
+        return rc;
     if (!ep) {
         *error_code = "S3.InternalError";
         *retryable = true;

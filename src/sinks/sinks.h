@@ -26,6 +26,13 @@ extern bool sinks_records_passed;
  * embedded store), whatever the stream's destination kind: for backups. */
 const struct sink *sink_for_bucket(const char *bucket);
 
+/* Under --iam=strict, whether the stream's RoleARN allows s3:PutObject on
+ * req's object (as sinks/store.c checks it, AWS's Firehose assuming the
+ * role): HY_OK, or S3.AccessDenied (retryable: the policy may be fixed)
+ * with the reason. HY_OK in the other modes. */
+int sinks_check_role(const struct sink_put *req, const char **error_code, bool *retryable,
+                     char *why, size_t why_len);
+
 /* ---- external S3 (s3_remote.c) ---------------------------------------- */
 
 /* What an S3 XML response says, as far as delivery needs it. Strings are
