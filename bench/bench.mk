@@ -45,3 +45,10 @@ $(BUILD)/bench/processors_rate: bench/processors_rate.c $(LIBOBJS) $(HDRS) | $(B
 .PHONY: bench-processors
 bench-processors: $(BUILD)/bench/processors_rate
 	./$(BUILD)/bench/processors_rate $(BENCH_PROC_BATCH)
+
+# make bench-sinks: delivery MB/s and objects/s to the embedded store, a
+# second hydrant as external S3 and a real Ceph RGW (../shared/ceph), and
+# PutRecord on one stream while another's destination is stalled (ratio)
+.PHONY: bench-sinks
+bench-sinks: $(BUILD)/hydrant $(BUILD)/sink-put
+	HYDRANT_BIN=$(CURDIR)/$(BUILD)/hydrant $(PYTHON) bench/sinks.py $(SINKS_ARGS)

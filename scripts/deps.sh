@@ -19,6 +19,10 @@ prometheus chromium chromium-driver python3-selenium"
 # node from another apt source.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
+# Ceph RGW for tests/integration/test_s3_remote.py (../shared/ceph/up.sh
+# starts it; these are the packages it needs, issue 14)
+PKGS="$PKGS radosgw ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime bc"
+
 # extra packages a target asks for (make fuzz: clang and its fuzzer runtime)
 PKGS="$PKGS ${HYDRANT_DEPS_EXTRA:-}"
 

@@ -81,6 +81,7 @@
 #include "objstore.h"
 #include "pipeline.h"
 #include "prefix.h"
+#include "sinks/sinks.h"
 #include "stream.h"
 #include "metrics.h"
 #include "wal.h"
@@ -544,6 +545,8 @@ static int64_t backoff_ms(const struct pending *p)
  * RetryOptions.DurationInSeconds (AWS: 300 s by default, 0..7200). */
 static int retry_window_s(const struct stream_batch *b)
 {
+    if (http_endpoint_is(b->dest.config))
+        return http_endpoint_retry_window_s(b->dest.config);
     if (!b->dest.dynamic)
         return hy_cfg.retry_window_s;
     const json_t *d = json_object_get(json_object_get(json_object_get(
@@ -753,7 +756,36 @@ static int attempt(struct pending *p)
                            .data = data, .len = len,
                            .content_type = "application/octet-stream"};
     bool retryable = true;
+    struct pl_batch recs;
+    bool http = http_endpoint_is(b->dest.config);
+    pl_batch_init(&recs, b->data.len + 1);
+    if (http && (rc = pl_batch_from_stream(&recs, b))) {
+        pl_batch_free(&recs);
+        snprintf(p->why, sizeof p->why, "cannot list its records: %s", hy_strerror(rc));
+        goto out_failed;
+    }
+    put.records = http ? &recs : NULL;
     rc = sink->put(&put, &p->err_code, &retryable, p->why, sizeof p->why);
+    if (rc && http && b->loaded &&
+        hy_now_ms() - b->taken_ms >= (int64_t)retry_window_s(b) * 1000) {
+        const char *bcode = NULL;
+        char bwhy[200];
+        int brc = http_endpoint_backup_failed(&put, p->attempts + 1, p->err_code, p->why,
+                                              &bcode, &retryable, bwhy, sizeof bwhy);
+        if (brc == HY_OK) {
+            pl_batch_free(&recs);
+            log_warn("delivery", "stream %s: %zu records not delivered to the HTTP endpoint "
+                     "within RetryOptions.DurationInSeconds (%d s; last error: %s): backed up "
+                     "to s3://%s under http-endpoint-failed/", b->dest.name, b->nrecords,
+                     retry_window_s(b), p->why, b->dest.bucket);
+            p->attempts++;
+            mark_delivered(p);
+            return HY_OK;
+        }
+        snprintf(p->why, sizeof p->why, "backup to S3 failed: %.170s", bwhy);
+        p->err_code = bcode;
+    }
+    pl_batch_free(&recs);
     if (rc)
         goto out_failed;
     p->attempts++;
@@ -1132,6 +1164,7 @@ static void *delivery_main(void *arg)
 
 int delivery_start(void)
 {
+    sinks_records_passed = true; /* HTTP endpoint sinks get sink_put.records */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

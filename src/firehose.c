@@ -84,6 +84,7 @@
 #include "iam.h"
 #include "prefix.h"
 #include "metrics.h"
+#include "sinks/sinks.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -796,15 +797,16 @@ static int fh_create(struct fh_ctx *c)
     static const char *const others[] = {
         "RedshiftDestinationConfiguration", "ElasticsearchDestinationConfiguration",
         "AmazonopensearchserviceDestinationConfiguration", "SplunkDestinationConfiguration",
-        "HttpEndpointDestinationConfiguration",
         "AmazonOpenSearchServerlessDestinationConfiguration",
         "SnowflakeDestinationConfiguration", "IcebergDestinationConfiguration", NULL};
     const char *type = fh_str(c->in, "DeliveryStreamType");
     json_t *s3 = json_object_get(c->in, "S3DestinationConfiguration");
     json_t *ext = json_object_get(c->in, "ExtendedS3DestinationConfiguration");
     json_t *sse = json_object_get(c->in, "DeliveryStreamEncryptionConfigurationInput");
+    /* sinks/http_endpoint.c checks and describes it */
+    json_t *http = json_object_get(c->in, "HttpEndpointDestinationConfiguration");
     const char *other = NULL;
-    int ndest = json_is_object(s3) + json_is_object(ext);
+    int ndest = json_is_object(s3) + json_is_object(ext) + json_is_object(http);
     int rc;
 
     for (const char *const *o = others; *o; o++) {
@@ -818,8 +820,9 @@ static int fh_create(struct fh_ctx *c)
                        "Exactly one destination configuration is supported for a Firehose");
     if (other)
         return fh_fail(c, "InvalidArgumentException",
-                       "%s is not supported by this server: only S3DestinationConfiguration "
-                       "and ExtendedS3DestinationConfiguration are", other);
+                       "%s is not supported by this server: only S3DestinationConfiguration, "
+                       "ExtendedS3DestinationConfiguration and "
+                       "HttpEndpointDestinationConfiguration are", other);
     if (!type)
         type = "DirectPut";
     if (strcmp(type, "DirectPut") != 0)
@@ -830,8 +833,11 @@ static int fh_create(struct fh_ctx *c)
         json_is_object(json_object_get(c->in, "MSKSourceConfiguration")))
         return fh_fail(c, "InvalidArgumentException",
                        "A source configuration is not allowed for a DirectPut Firehose.");
-    json_t *dest = s3 ? s3 : ext;
-    if ((rc = fh_check_destination(c, dest)))
+    json_t *dest = s3 ? s3 : ext ? ext : http;
+    char http_msg[600];
+    if (http && http_endpoint_check(http, http_msg, sizeof http_msg) != HY_OK)
+        return fh_fail(c, "InvalidArgumentException", "%s", http_msg);
+    if (!http && (rc = fh_check_destination(c, dest)))
         return rc;
     if (json_is_object(sse) && (rc = fh_check_sse(c, sse)))
         return rc;
@@ -852,7 +858,7 @@ static int fh_create(struct fh_ctx *c)
         .name = c->name,
         .arn = arn,
         .type = type,
-        .dest_kind = s3 ? "S3" : "ExtendedS3",
+        .dest_kind = s3 ? "S3" : ext ? "ExtendedS3" : "HttpEndpoint",
         .dest = dest,
         .tags = tags,
         .encryption = json_is_object(sse) ? sse : NULL,
@@ -966,8 +972,15 @@ static int fh_describe(struct fh_ctx *c)
     const char *after = fh_str(c->in, "ExclusiveStartDestinationId");
     json_t *dests = json_array();
     /* one destination: it is listed unless the client paged past it */
+    bool http = !strcmp(fh_str(st, "DestKind"), "HttpEndpoint"); /* sinks/http_endpoint.c */
     if (dests && (!after || strcmp(after, FH_DESTINATION_ID) < 0)) {
-        json_t *d = json_pack("{s:s, s:o, s:o}", "DestinationId", FH_DESTINATION_ID,
+        json_t *http_desc = http ? http_endpoint_describe(dest) : NULL;
+        if (http_desc)
+            json_object_set_new(http_desc, "S3DestinationDescription",
+                                fh_s3_description(json_object_get(dest, "S3Configuration")));
+        json_t *d = http ? json_pack("{s:s, s:o}", "DestinationId", FH_DESTINATION_ID,
+                                     "HttpEndpointDestinationDescription", http_desc)
+                         : json_pack("{s:s, s:o, s:o}", "DestinationId", FH_DESTINATION_ID,
                               "ExtendedS3DestinationDescription", fh_ext_description(dest),
                               "S3DestinationDescription", fh_s3_description(dest));
         if (!d || json_array_append_new(dests, d) != 0) {
@@ -1327,7 +1340,7 @@ static int fh_update(struct fh_ctx *c)
     static const char *const others[] = {
         "RedshiftDestinationUpdate", "ElasticsearchDestinationUpdate",
         "AmazonopensearchserviceDestinationUpdate", "SplunkDestinationUpdate",
-        "HttpEndpointDestinationUpdate", "AmazonOpenSearchServerlessDestinationUpdate",
+        "AmazonOpenSearchServerlessDestinationUpdate",
         "SnowflakeDestinationUpdate", "IcebergDestinationUpdate", NULL};
     const char *version_text = fh_str(c->in, "CurrentDeliveryStreamVersionId");
     const char *dest_id = fh_str(c->in, "DestinationId");
@@ -1339,8 +1352,9 @@ static int fh_update(struct fh_ctx *c)
     for (const char *const *o = others; *o; o++)
         if (json_is_object(json_object_get(c->in, *o)))
             return fh_fail(c, "InvalidArgumentException",
-                           "%s is not supported by this server: only S3DestinationUpdate and "
-                           "ExtendedS3DestinationUpdate are", *o);
+                           "%s is not supported by this server: only S3DestinationUpdate, "
+                           "ExtendedS3DestinationUpdate and HttpEndpointDestinationUpdate "
+                           "are", *o);
     if (json_is_object(s3) && json_is_object(ext))
         return fh_fail(c, "InvalidArgumentException",
                        "Exactly one destination update is supported for a Firehose");
@@ -1395,7 +1409,32 @@ static int fh_update(struct fh_ctx *c)
         if ((rc = fh_merge_update(dest, upd)))
             goto out_free;
     }
-    if ((rc = fh_check_destination(c, dest)))
+    /* an HTTP endpoint stream takes HttpEndpointDestinationUpdate only
+     * (sinks/http_endpoint.c checks the merged configuration) */
+    json_t *http = json_object_get(c->in, "HttpEndpointDestinationUpdate");
+    bool is_http = !strcmp(fh_str(st, "DestKind"), "HttpEndpoint");
+    if (json_is_object(http) ? !is_http || json_is_object(upd) : is_http && json_is_object(upd)) {
+        rc = fh_fail(c, "InvalidArgumentException", "Changing the destination type of "
+                     "Firehose %s is not supported by this server.", c->name);
+        goto out_free;
+    }
+    if (json_is_object(http)) {
+        json_t *top = json_deep_copy(http), *s3u = json_object_get(http, "S3Update");
+        json_t *s3cfg = json_object_get(dest, "S3Configuration");
+        json_object_del(top, "S3Update");
+        rc = !top ? HY_ENOMEM : fh_merge_update(dest, top);
+        json_decref(top);
+        if (rc == HY_OK && json_is_object(s3u) && json_is_object(s3cfg))
+            rc = fh_merge_update(s3cfg, s3u);
+        if (rc)
+            goto out_free;
+    }
+    char http_msg[600];
+    if (is_http && http_endpoint_check(dest, http_msg, sizeof http_msg) != HY_OK) {
+        rc = fh_fail(c, "InvalidArgumentException", "%s", http_msg);
+        goto out_free;
+    }
+    if (!is_http && (rc = fh_check_destination(c, dest)))
         goto out_free;
     rc = stream_update_dest(c->key, (unsigned)version, dest, hy_now_ms());
     if (rc == HY_ENOTFOUND) {

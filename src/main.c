@@ -28,6 +28,8 @@
 #include "delivery.h"
 #include "lambda.h"
 #include "metrics.h"
+#include "destinations.h"
+#include "sinks/sinks.h"
 #include "objstore.h"
 #include "stream.h"
 #include "wal.h"
@@ -123,6 +125,21 @@ static void usage(FILE *f)
 "                         must exist and trust firehose.amazonaws.com; strict:\n"
 "                         also the delivery role's permissions (s3:PutObject) at\n"
 "                         delivery, as AWS; off: authenticate only\n"
+"\n"
+"Delivery to external S3 and HTTP endpoints (README: Delivering to MinIO, Ceph\n"
+"or AWS S3); without them every bucket is in the embedded store:\n"
+"  --s3-endpoint URL      default external S3 for every bucket (http(s)://host[:port])\n"
+"  --s3-access-key-id ID  its key (env HYDRANT_S3_ACCESS_KEY_ID, else AWS_ACCESS_KEY_ID)\n"
+"  --s3-secret-access-key S  its secret (env HYDRANT_S3_SECRET_ACCESS_KEY, else\n"
+"                         AWS_SECRET_ACCESS_KEY)\n"
+"  --s3-region NAME       its signing region (default --region)\n"
+"  --s3-path-style        https://host/bucket/key instead of https://bucket.host/key\n"
+"                         (always for an IP address or localhost)\n"
+"  --s3-ca-file FILE      PEM bundle that verifies the endpoint's certificate\n"
+"  --destinations FILE    per-bucket endpoints (JSON; format in src/destinations.c)\n"
+"  --http-endpoint-timeout SECONDS  HTTP endpoint answer timeout (default 180, as AWS)\n"
+"  --http-endpoint-ca-file FILE  PEM bundle that verifies HTTP endpoints\n"
+"\n"
 "  --lambda-runtime on|off  run uploaded Lambda functions (default on). The\n"
 "                         runtime runs the user's code as hydrant's own user;\n"
 "                         off refuses CreateFunction, UpdateFunctionCode, Invoke\n"
@@ -132,9 +149,10 @@ static void usage(FILE *f)
 "  --lambda-endpoint URL  the Lambda processor invokes functions at this Lambda\n"
 "                         API endpoint (AWS or another hydrant) instead of\n"
 "                         hydrant's own runtime\n"
-"  --lambda-access-key-id ID, --lambda-secret-access-key S  its credentials\n"
-"                         (default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /\n"
-"                         AWS_SESSION_TOKEN from the environment)\n"
+"  --lambda-access-key-id ID  its credentials (default: AWS_ACCESS_KEY_ID /\n"
+"                         AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the\n"
+"                         environment)\n"
+"  --lambda-secret-access-key S  its secret\n"
 "  --min-free-bytes BYTES GET /_hydrant/ready answers 503 at or below this much\n"
 "                         free space in the data directory (default 256 MiB)\n"
 "  --log-level LEVEL      debug, info, warn or error (default info; SIGHUP\n"
@@ -486,7 +504,10 @@ static void parse_flags(int argc, char **argv)
            O_CONFIG, O_PRINTCFG,
            /* Lambda (lambda.h) */
            O_LRUNTIME, O_LRUNDIR, O_LWORKERS, O_LENDPOINT, O_LAKID, O_LSECRET,
-           O_METRICS_TOKEN, O_NO_METRICS, O_CONSOLE_DIR /* issue 17 */ };
+           O_METRICS_TOKEN, O_NO_METRICS, O_CONSOLE_DIR /* issue 17 */,
+           /* external destinations (destinations.c, sinks/http_endpoint.c) */
+           O_DEST_FIRST, O_S3_ENDPOINT = O_DEST_FIRST, O_S3_AKID, O_S3_SECRET, O_S3_REGION,
+           O_S3_PATH, O_S3_CA, O_DESTFILE, O_DEST_LAST = O_DESTFILE, O_HE_TIMEOUT, O_HE_CA };
     static const struct option opts[] = {
         {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT},
@@ -517,6 +538,15 @@ static void parse_flags(int argc, char **argv)
         {"lambda-endpoint", required_argument, 0, O_LENDPOINT},
         {"lambda-access-key-id", required_argument, 0, O_LAKID},
         {"lambda-secret-access-key", required_argument, 0, O_LSECRET},
+        {"s3-endpoint", required_argument, 0, O_S3_ENDPOINT},
+        {"s3-access-key-id", required_argument, 0, O_S3_AKID},
+        {"s3-secret-access-key", required_argument, 0, O_S3_SECRET},
+        {"s3-region", required_argument, 0, O_S3_REGION},
+        {"s3-path-style", no_argument, 0, O_S3_PATH},
+        {"s3-ca-file", required_argument, 0, O_S3_CA},
+        {"destinations", required_argument, 0, O_DESTFILE},
+        {"http-endpoint-timeout", required_argument, 0, O_HE_TIMEOUT},
+        {"http-endpoint-ca-file", required_argument, 0, O_HE_CA},
         {"iam", required_argument, 0, O_IAM},
         {"min-free-bytes", required_argument, 0, O_MINFREE},
         {"log-level", required_argument, 0, O_LOG},
@@ -609,10 +639,21 @@ static void parse_flags(int argc, char **argv)
         case O_METRICS_TOKEN: metrics_token = optarg; break; /* issue 17 */
         case O_NO_METRICS: no_metrics = true; break;
         case O_CONSOLE_DIR: console_dir = optarg; break;
+        case O_HE_TIMEOUT: http_endpoint_timeout_s = (int)parse_num("--http-endpoint-timeout", optarg, 1, 3600); break;
+        case O_HE_CA: http_endpoint_ca_file = optarg; break;
         case O_OPS: print_operations(); exit(0);
         case O_VERSION: printf("hydrant %s\n", HYDRANT_VERSION); exit(0);
         case O_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        default:
+            if (c >= O_DEST_FIRST && c <= O_DEST_LAST) {
+                const struct option *o = opts;
+                while (o->name && o->val != c)
+                    o++;
+                destinations_flag(o->name, optarg);
+                break;
+            }
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind < argc) {
@@ -819,6 +860,11 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 2;
     }
+    char dest_msg[600];
+    if (destinations_init(dest_msg, sizeof dest_msg) != HY_OK) {
+        fprintf(stderr, "hydrant: %s\n", dest_msg);
+        return 2;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -913,6 +959,8 @@ int main(int argc, char **argv)
     console_stop(); /* issue 17 */
     cloudwatch_close();
     metrics_shutdown();
+    s3_remote_shutdown();
+    destinations_shutdown();
     log_info("main", "stopped");
     cfg_argv_free();
     return 0;

@@ -101,6 +101,7 @@
  */
 #include "prefix.h"
 #include "metrics.h"
+#include "sinks/sinks.h"
 #include "stream.h"
 #include "wal.h"
 
@@ -252,6 +253,12 @@ static int stream_parse_dest(const char *name, unsigned version, const json_t *d
     const json_t *interval = json_object_get(hints, "IntervalInSeconds");
     int rc;
 
+    /* an HTTP endpoint (sinks/http_endpoint.c): its bucket is the
+     * S3Configuration's (failed data), its records go uncompressed */
+    if (http_endpoint_is(dest)) {
+        arn = json_str_member(json_object_get(dest, "S3Configuration"), "BucketARN");
+        comp = "";
+    }
     memset(out, 0, sizeof *out);
     if (strncmp(arn, arn_prefix, sizeof arn_prefix - 1) != 0)
         return HY_EINVAL;

@@ -36,6 +36,13 @@ FUZZ_SRCS_parquet := src/parquet.c src/format.c src/glue.c src/pipeline.c src/ut
 FUZZ_SRCS_tz      := src/tz.c src/util.c
 FUZZ_SRCS_processors := src/pipeline.c src/util.c $(wildcard src/processors/*.c)
 FUZZ_SRCS_policy  := src/policy.c src/util.c
+# the external destinations' parsers (issue 14)
+FUZZ_SRCS_s3r_xml := src/sinks/s3_remote.c src/destinations.c src/util.c
+FUZZ_SRCS_destinations := src/destinations.c src/util.c
+FUZZ_SRCS_http_response := src/sinks/http_endpoint.c src/sinks/sinks.c src/sinks/s3_remote.c \
+                           src/sinks/store.c src/destinations.c src/compress.c src/prefix.c \
+                           src/tz.c src/util.c src/objstore.c src/pipeline.c \
+                           $(wildcard src/processors/*.c)
 # fuzz_router's oracle: the API entry points are wrapped, so reaching one
 # from the router is seen (see tests/fuzz/fuzz_router.c)
 FUZZ_LDFLAGS_router := -Wl,--wrap=firehose_handle -Wl,--wrap=iam_handle -Wl,--wrap=s3_handle \
