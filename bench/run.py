@@ -525,6 +525,11 @@ class Bench:
                     s3, fh = boto3.client("s3", **kw), boto3.client("firehose", **kw)
                     s3.create_bucket(Bucket="bench")
                     if extra == "lambda":
+                        boto3.client("iam", **kw).create_role(
+                            RoleName="bench", AssumeRolePolicyDocument=json.dumps({
+                                "Version": "2012-10-17", "Statement": [{
+                                    "Effect": "Allow", "Action": "sts:AssumeRole",
+                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))
                         arn = boto3.client("lambda", **kw).create_function(
                             FunctionName="same", Runtime="python3.11", Handler="fn.handler",
                             Role=ROLE, Code={"ZipFile": fn.getvalue()},
