@@ -2175,6 +2175,6 @@ bool sigv4_signs_header(const struct http_req *req, const char *name)
         char *copy = arena_strndup(req->arena, list, n);
         return copy && signed_list_has(copy, name);
     }
-    list = http_query_get(req, "X-Amz-SignedHeaders");
+    list = url_query_get(req->arena, req->query, "X-Amz-SignedHeaders", NULL);
     return list && signed_list_has(list, name);
 }
