@@ -1748,6 +1748,8 @@ static void rec_finish_pass2(bool into_buffers)
             s->data.max = s->data.len;
         recov.records += b->nrecords;
         recov.bytes += b->data.len;
+        json_decref(b->dest.config); /* the batch's reference; the stream keeps its own */
+        free(b->key);
         free(b); /* its bytes stay counted: the buffer has them now */
         pthread_mutex_lock(&R.lock);
         R.open[i].b = NULL;
