@@ -247,3 +247,18 @@ int compress_buffer(int compression, const void *in, size_t n,
     }
     return HY_EINVAL;
 }
+
+int compress_format(const char *name)
+{
+    if (!name)
+        return COMP_UNCOMPRESSED;
+    if (!strcmp(name, "GZIP"))
+        return COMP_GZIP;
+    if (!strcmp(name, "ZIP"))
+        return COMP_ZIP;
+    if (!strcmp(name, "Snappy"))
+        return COMP_SNAPPY;
+    if (!strcmp(name, "HADOOP_SNAPPY"))
+        return COMP_HADOOP_SNAPPY;
+    return COMP_UNCOMPRESSED;
+}

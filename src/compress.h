@@ -11,6 +11,11 @@
 int compress_buffer(int compression, const void *in, size_t n,
                     const char *entry_name, struct buf *out);
 
+/* enum compression of an AWS CompressionFormat name ("GZIP", "ZIP",
+ * "Snappy", "HADOOP_SNAPPY"); anything else, NULL included, is
+ * COMP_UNCOMPRESSED. The one mapping of the names. */
+int compress_format(const char *name);
+
 /* gzip only, for callers that know what they want. */
 int compress_gzip(const void *in, size_t n, struct buf *out);
 

@@ -331,12 +331,7 @@ static int pl_backup_object(struct pl_objects *objs, const struct stream_batch *
         snprintf(why, why_len, "S3BackupConfiguration has no usable BucketARN");
         return HY_EINVAL;
     }
-    int c = !comp ? COMP_UNCOMPRESSED
-            : !strcmp(comp, "GZIP") ? COMP_GZIP
-            : !strcmp(comp, "ZIP") ? COMP_ZIP
-            : !strcmp(comp, "Snappy") ? COMP_SNAPPY
-            : !strcmp(comp, "HADOOP_SNAPPY") ? COMP_HADOOP_SNAPPY
-                                             : COMP_UNCOMPRESSED;
+    int c = compress_format(comp);
     struct prefix_env benv = *env;
     benv.dynamic = false;
     return pl_add_object(objs, b, node, arn + sizeof s3_arn - 1, prefix ? prefix : "", NULL, c,
@@ -664,12 +659,7 @@ int pipeline_check(const json_t *dest, const char *stream, char *msg, size_t msg
     const char *ext = json_string_value(json_object_get(dest, "FileExtension"));
     const char *comp = json_string_value(json_object_get(dest, "CompressionFormat"));
     if (!ext || !*ext)
-        ext = prefix_compression_ext(!comp ? COMP_UNCOMPRESSED
-                                     : !strcmp(comp, "GZIP") ? COMP_GZIP
-                                     : !strcmp(comp, "ZIP") ? COMP_ZIP
-                                     : !strcmp(comp, "Snappy") || !strcmp(comp, "HADOOP_SNAPPY")
-                                         ? COMP_SNAPPY
-                                         : COMP_UNCOMPRESSED);
+        ext = prefix_compression_ext(compress_format(comp));
     struct prefix_env env = {.tz = tz, .tz_name = tzname, .dynamic = dynamic};
     rc = prefix_check_config_env(stream, prefix, eprefix, ext, &env, msg, msg_len);
     tz_free(tz);

@@ -99,6 +99,7 @@
  * catalog lock, then R.lock); spill files are written and read by delivery
  * workers, one batch each.
  */
+#include "compress.h"
 #include "prefix.h"
 #include "metrics.h"
 #include "sinks/sinks.h"
@@ -280,16 +281,7 @@ static int stream_parse_dest(const char *name, unsigned version, const json_t *d
     const char *tz = json_str_member(dest, "CustomTimeZone");
     if (strcmp(tz, "UTC") && (rc = stream_copy_str(out->time_zone, sizeof out->time_zone, tz)))
         return rc;
-    if (!strcmp(comp, "GZIP"))
-        out->compression = COMP_GZIP;
-    else if (!strcmp(comp, "ZIP"))
-        out->compression = COMP_ZIP;
-    else if (!strcmp(comp, "Snappy"))
-        out->compression = COMP_SNAPPY;
-    else if (!strcmp(comp, "HADOOP_SNAPPY"))
-        out->compression = COMP_HADOOP_SNAPPY;
-    else
-        out->compression = COMP_UNCOMPRESSED;
+    out->compression = compress_format(comp);
     out->size_mb = json_is_integer(size) ? (int)json_integer_value(size) : 5;
     out->interval_s = json_is_integer(interval) ? (int)json_integer_value(interval) : 300;
     if (out->size_mb < 1 || out->size_mb > 128 || out->interval_s < 0 ||
